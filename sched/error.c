@@ -1,0 +1,69 @@
+#define _GNU_SOURCE /* strerrordesc_np */
+
+#include <errno.h>
+#include <string.h>
+
+#include <beamline/error.h>
+
+typedef struct {
+	int code;
+	const char *name;
+	const char *text;
+} error_entry_t;
+
+static const error_entry_t engine_errors[] = {
+	{BL_OK, "OK", "success"},
+	{BL_EDEAD, "BL_EDEAD", "actor has terminated"},
+	{BL_ESHUTDOWN, "BL_ESHUTDOWN", "runtime is shutting down"},
+	{BL_EINTENSITY, "BL_EINTENSITY", "supervisor restart intensity exceeded"},
+	{BL_ELINKED, "BL_ELINKED", "linked actor exited abnormally"},
+	{BL_EKILLED, "BL_EKILLED", "actor was killed"},
+	{BL_ENOTIMER, "BL_ENOTIMER", "timer is not pending"},
+	{BL_EINVAL, "BL_EINVAL", "invalid argument"},
+	{BL_ENOMEM, "BL_ENOMEM", "out of memory"},
+};
+
+/* errno names for the codes the runtime and its callers pass up; others
+ * still get strerrordesc_np() text from bl_strerror(). */
+static const error_entry_t errno_names[] = {
+	{-EPERM, "EPERM", NULL},       {-ENOENT, "ENOENT", NULL},   {-EINTR, "EINTR", NULL},
+	{-EIO, "EIO", NULL},           {-EBADF, "EBADF", NULL},     {-EAGAIN, "EAGAIN", NULL},
+	{-ENOMEM, "ENOMEM", NULL},     {-EACCES, "EACCES", NULL},   {-EEXIST, "EEXIST", NULL},
+	{-ENOTDIR, "ENOTDIR", NULL},   {-EISDIR, "EISDIR", NULL},   {-EINVAL, "EINVAL", NULL},
+	{-EMFILE, "EMFILE", NULL},     {-ENOSPC, "ENOSPC", NULL},   {-EPIPE, "EPIPE", NULL},
+	{-ERANGE, "ERANGE", NULL},     {-ENAMETOOLONG, "ENAMETOOLONG", NULL},
+	{-ENOSYS, "ENOSYS", NULL},     {-ELOOP, "ELOOP", NULL},     {-EXDEV, "EXDEV", NULL},
+	{-ETIMEDOUT, "ETIMEDOUT", NULL}, {-ECONNREFUSED, "ECONNREFUSED", NULL},
+	{-ECONNRESET, "ECONNRESET", NULL}, {-ECANCELED, "ECANCELED", NULL},
+	{-EOVERFLOW, "EOVERFLOW", NULL}, {-EFBIG, "EFBIG", NULL},
+};
+
+static const error_entry_t *find(const error_entry_t *table, size_t n, int code)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (table[i].code == code)
+			return &table[i];
+	}
+	return NULL;
+}
+
+const char *bl_strerror(int code)
+{
+	const error_entry_t *e = find(engine_errors, sizeof engine_errors / sizeof *engine_errors, code);
+	if (e)
+		return e->text;
+	if (code < 0 && code > -4096) {
+		const char *text = strerrordesc_np(-code);
+		if (text)
+			return text;
+	}
+	return "unknown error";
+}
+
+const char *bl_err_name(int code)
+{
+	const error_entry_t *e = find(engine_errors, sizeof engine_errors / sizeof *engine_errors, code);
+	if (!e)
+		e = find(errno_names, sizeof errno_names / sizeof *errno_names, code);
+	return e ? e->name : "UNKNOWN";
+}

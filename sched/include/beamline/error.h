@@ -1,0 +1,53 @@
+/*
+ * BeamLine error codes, shared by every layer.
+ *
+ * A function that can fail returns int: 0 (or a non-negative count) on
+ * success, a negative errno value for an operating-system cause, or a negative
+ * BL_E* value for an engine cause. The BL_E* codes sit far below any errno
+ * value (-100000 and down), so the two ranges never overlap and
+ * bl_strerror() accepts either.
+ */
+#ifndef BEAMLINE_ERROR_H
+#define BEAMLINE_ERROR_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum {
+	BL_OK = 0,
+	/* The actor has terminated; the message was discarded. */
+	BL_EDEAD = -100000,
+	/* The runtime or pool is shutting down and accepts no new work. */
+	BL_ESHUTDOWN = -100001,
+	/* A supervisor exceeded its restart intensity and gave up. */
+	BL_EINTENSITY = -100002,
+	/* A linked actor exited abnormally and this actor did not trap exits. */
+	BL_ELINKED = -100003,
+	/* The actor was stopped by bl_actor_kill(). */
+	BL_EKILLED = -100004,
+	/* The timer already fired, was cancelled, or never existed. */
+	BL_ENOTIMER = -100005,
+	/* An argument is outside its documented range. */
+	BL_EINVAL = -100006,
+	/* Memory ran out. */
+	BL_ENOMEM = -100007,
+};
+
+/*
+ * Return a static English description of a code: a BL_E* value, a negative
+ * errno value, or 0. Never returns NULL. Safe from any thread.
+ */
+const char *bl_strerror(int code);
+
+/*
+ * Return the symbolic name of a code ("BL_EDEAD", "ENOENT", "OK"), for logs
+ * and JSON error fields. Unknown codes return "UNKNOWN". Never returns NULL.
+ */
+const char *bl_err_name(int code);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
