@@ -1,9 +1,13 @@
 #define _GNU_SOURCE /* strerrordesc_np */
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <beamline/error.h>
+
+#include "sanitize.h"
 
 typedef struct {
 	int code;
@@ -66,4 +70,12 @@ const char *bl_err_name(int code)
 	if (!e)
 		e = find(errno_names, sizeof errno_names / sizeof *errno_names, code);
 	return e ? e->name : "UNKNOWN";
+}
+
+_Noreturn void bl__die(const char *why)
+{
+	fputs("beamline: fatal: ", stderr);
+	fputs(why, stderr);
+	fputc('\n', stderr);
+	abort();
 }

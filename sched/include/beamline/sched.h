@@ -194,8 +194,9 @@ int bl_pool_submit(bl_pool_t *pool, bl_task_fn fn, void *arg);
 /* Actors                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* The actor receives BL_MSG_EXIT messages instead of exiting when a linked
- * actor exits abnormally. */
+/* The actor traps exits: it receives a BL_MSG_EXIT for every exit of a
+ * linked actor, normal or abnormal, instead of terminating with
+ * BL_ELINKED when a linked actor exits abnormally. */
 #define BL_BEHAVIOUR_TRAP_EXIT 0x1u
 
 typedef struct bl_behaviour {
@@ -263,7 +264,7 @@ void bl_actor_release(bl_actor_t **actor);
 int bl_send(bl_actor_t *to, bl_msg_t **msg);
 
 /* Allocate a message with one uint64_t payload and send it. Returns as
- * bl_send(), or BL_ENOMEM. */
+ * bl_send(), BL_ENOMEM, or BL_EINVAL for a system `type`. */
 int bl_send_u64(bl_actor_t *to, uint32_t type, uint64_t value);
 
 /* Read the uint64_t payload of a message built by bl_send_u64(). */
@@ -292,7 +293,7 @@ void bl_actor_kill(bl_actor_t *actor, int reason);
  * terminates abnormally the other terminates with BL_ELINKED, or receives
  * BL_MSG_EXIT when it traps exits. Linking to an actor that has already
  * terminated delivers its exit at once. Must be called from self's handler.
- * Returns 0 or BL_ENOMEM.
+ * Returns 0, BL_ENOMEM, or BL_EINVAL when not called from self's handler.
  */
 int bl_actor_link(bl_actor_t *self, bl_actor_t *other);
 
@@ -303,8 +304,8 @@ void bl_actor_unlink(bl_actor_t *self, bl_actor_t *other);
 /*
  * Monitor `other`: when it terminates, for any reason, `self` receives one
  * BL_MSG_DOWN. Monitoring an actor that has already terminated delivers the
- * BL_MSG_DOWN at once. Must be called from self's handler. Returns 0 or
- * BL_ENOMEM.
+ * BL_MSG_DOWN at once. Must be called from self's handler. Returns 0,
+ * BL_ENOMEM, or BL_EINVAL when not called from self's handler.
  */
 int bl_actor_monitor(bl_actor_t *self, bl_actor_t *other);
 
@@ -338,7 +339,9 @@ typedef enum bl_restart {
 typedef enum bl_strategy {
 	/* Restart only the child that exited. */
 	BL_ONE_FOR_ONE = 0,
-	/* Stop every other child, then restart them all in order. */
+	/* Kill every other child with BL_ESHUTDOWN, wait until each has
+	 * exited, then start them all again in order (temporary children are
+	 * not started again). */
 	BL_ONE_FOR_ALL,
 } bl_strategy_t;
 
@@ -359,7 +362,8 @@ typedef struct bl_supervisor_spec {
 	/*
 	 * Restart intensity: when more than `max_restarts` restarts would
 	 * happen within `period_ms`, the supervisor stops its children and
-	 * terminates with BL_EINTENSITY.
+	 * terminates with BL_EINTENSITY. With max_restarts 0 the first
+	 * restart trips it; otherwise period_ms must be at least 1.
 	 */
 	unsigned max_restarts;
 	uint32_t period_ms;
@@ -377,8 +381,10 @@ typedef struct bl_supervisor_spec {
 /*
  * Spawn a supervisor on `pool` that starts the children of `spec` in order,
  * links to each and traps their exits. The spec (not the behaviours it
- * points to) is copied. Returns as bl_actor_spawn(); BL_EINVAL for an empty
- * or oversized spec.
+ * points to) is copied. When the supervisor terminates, for any reason, it
+ * kills its children with BL_ESHUTDOWN without waiting for them. Returns as
+ * bl_actor_spawn(); BL_EINVAL for an empty or oversized spec, an unknown
+ * strategy or restart type, or max_restarts > 0 with period_ms 0.
  */
 int bl_supervisor_spawn(bl_actor_t **out, bl_pool_t *pool, const bl_supervisor_spec_t *spec);
 
@@ -411,15 +417,23 @@ int bl_timer_cancel(bl_runtime_t *rt, bl_timer_id_t id);
 /* Latch: lets a thread that is not a worker wait for actors                 */
 /* ------------------------------------------------------------------------ */
 
+/* Bits 0..30: the count; bit 31: a thread is (about to be) waiting. */
 typedef struct bl_latch {
-	uint32_t _Atomic count;
-	uint32_t _Atomic waiters;
+	uint32_t _Atomic state;
 } bl_latch_t;
 
-/* Set the latch to open after `count` calls of bl_latch_count_down(). */
+/* Largest count a latch can start from. */
+#define BL_LATCH_COUNT_MAX 0x7FFFFFFFu
+
+/* Set the latch to open after `count` (at most BL_LATCH_COUNT_MAX) calls of
+ * bl_latch_count_down(). */
 void bl_latch_init(bl_latch_t *latch, uint32_t count);
 
-/* Decrement the count; the call that reaches zero wakes every waiter. */
+/*
+ * Decrement the count; the call that reaches zero wakes every waiter. The
+ * call does not touch the latch after its decrement, so a waiter may free
+ * or reuse the latch as soon as its wait returns.
+ */
 void bl_latch_count_down(bl_latch_t *latch);
 
 /* Block until the count is zero. Must not be called from a worker. */

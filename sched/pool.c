@@ -1,0 +1,331 @@
+#include "pool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "actor.h"
+#include "futex.h"
+#include "runtime.h"
+#include "task.h"
+
+#define DEFAULT_BATCH 64u
+#define DEFAULT_SPIN_ROUNDS 256u
+#define DEQUE_LOG2_CAPACITY 8u
+
+void bl_pool_config_init(bl_pool_config_t *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->name = "cpu";
+	cfg->kind = BL_POOL_CPU;
+	cfg->batch = DEFAULT_BATCH;
+	cfg->spin_rounds = DEFAULT_SPIN_ROUNDS;
+	cfg->pin_workers = true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Scheduling                                                                */
+/* ------------------------------------------------------------------------ */
+
+void bl__pool_enqueue(bl_pool_t *pool, bl__runnable_t r, bool use_slot)
+{
+	bl__worker_t *w = bl__current_worker;
+
+	if (!w || w->pool != pool) {
+		bl__inject_push(&pool->inject, r);
+		bl__pool_notify(pool);
+		return;
+	}
+
+	if (use_slot) {
+		/* The slot's previous occupant moves to the deque, where thieves
+		 * can reach it. */
+		r = atomic_exchange_explicit(&w->slot, r, memory_order_release);
+		if (!r)
+			goto notify;
+	}
+
+	if (bl__deque_push(&w->deque, r) != 0) {
+		/* The deque could not grow, so use the inject queue, whose
+		 * push allocates nothing and cannot fail. */
+		bl__inject_push(&pool->inject, r);
+	}
+
+notify:
+	if (pool->worker_count > 1)
+		bl__pool_notify(pool);
+}
+
+void bl__pool_yield(bl_pool_t *pool, bl__runnable_t r)
+{
+	bl__inject_push(&pool->inject, r);
+	if (pool->worker_count > 1)
+		bl__pool_notify(pool);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The CPU flavour: futex sleep, hwloc binding                               */
+/* ------------------------------------------------------------------------ */
+
+static int cpu_worker_start(bl__worker_t *w)
+{
+	bl_pool_t *pool = w->pool;
+
+	if (!pool->pin_workers)
+		return 0;
+
+	/* Pinning is best effort: an unpinned worker still works. */
+	const bl__topology_t *topo = bl__runtime_topology(pool->rt);
+	w->pinned = bl__topology_bind_thread(topo, w->index) == 0;
+	return 0;
+}
+
+static void cpu_worker_stop(bl__worker_t *w)
+{
+	(void)w;
+}
+
+static void cpu_wait(bl__worker_t *w)
+{
+	bl__futex_wait(&w->park_state, BL__PARK_SLEEPING, NULL);
+}
+
+static void cpu_wake(bl__worker_t *w)
+{
+	bl__futex_wake(&w->park_state, 1);
+}
+
+const bl__pool_ops_t bl__cpu_pool_ops = {
+	.worker_start = cpu_worker_start,
+	.worker_stop = cpu_worker_stop,
+	.poll = NULL,
+	.wait = cpu_wait,
+	.wake = cpu_wake,
+};
+
+/* ------------------------------------------------------------------------ */
+/* Life cycle                                                                */
+/* ------------------------------------------------------------------------ */
+
+static int check_config(const bl_pool_config_t *cfg)
+{
+	if (!cfg || !cfg->name || cfg->name[0] == '\0')
+		return BL_EINVAL;
+	if (cfg->kind != BL_POOL_CPU)
+		return BL_EINVAL;
+	if (cfg->workers > 4096 || cfg->batch == 0)
+		return BL_EINVAL;
+	return 0;
+}
+
+static unsigned default_workers(bl_runtime_t *rt)
+{
+	const bl__topology_t *topo = bl__runtime_topology(rt);
+	return topo->core_count > 0 ? topo->core_count : topo->online_cpus;
+}
+
+static int init_worker(bl_pool_t *pool, bl__worker_t *w, unsigned index)
+{
+	memset(w, 0, sizeof *w);
+	w->pool = pool;
+	w->index = index;
+	w->rng = 0x9E3779B97F4A7C15ull * (index + 1);
+	bl__cache_init(&w->actor_cache, &pool->rt->actors);
+
+	w->seen_activations = calloc(pool->worker_count, sizeof *w->seen_activations);
+	w->seen_slot = calloc(pool->worker_count, sizeof *w->seen_slot);
+	if (!w->seen_activations || !w->seen_slot)
+		return BL_ENOMEM;
+	if (bl__deque_init(&w->deque, DEQUE_LOG2_CAPACITY) != 0)
+		return BL_ENOMEM;
+	return 0;
+}
+
+static void destroy_worker(bl__worker_t *w)
+{
+	bl__deque_destroy(&w->deque);
+	free(w->seen_activations);
+	free(w->seen_slot);
+}
+
+static bl_pool_t *new_pool(bl_runtime_t *rt, unsigned index, const bl_pool_config_t *cfg)
+{
+	bl_pool_t *pool = aligned_alloc(64, (sizeof *pool + 63) / 64 * 64);
+	if (!pool)
+		return NULL;
+
+	memset(pool, 0, sizeof *pool);
+	pool->rt = rt;
+	pool->index = index;
+	snprintf(pool->name, sizeof pool->name, "%s", cfg->name);
+	pool->kind = cfg->kind;
+	pool->ops = &bl__cpu_pool_ops;
+	pool->worker_count = cfg->workers ? cfg->workers : default_workers(rt);
+	pool->batch = cfg->batch;
+	pool->spin_rounds = cfg->spin_rounds;
+	pool->pin_workers = cfg->pin_workers;
+	bl__inject_init(&pool->inject);
+	atomic_init(&pool->start_error, 0);
+	if (pthread_mutex_init(&pool->idle_lock, NULL) != 0) {
+		free(pool);
+		return NULL;
+	}
+	return pool;
+}
+
+void bl__pool_report_start(bl_pool_t *pool, int rc)
+{
+	if (rc < 0) {
+		int none = 0;
+		atomic_compare_exchange_strong(&pool->start_error, &none, rc);
+	}
+	bl_latch_count_down(&pool->started);
+}
+
+/* Start every worker thread and wait until each has run worker_start.
+ * Returns 0, or the first error; threads already started keep running and
+ * are stopped by bl__pool_stop. */
+static int start_workers(bl_pool_t *pool, unsigned *started)
+{
+	bl_latch_init(&pool->started, pool->worker_count);
+	for (*started = 0; *started < pool->worker_count; (*started)++) {
+		bl__worker_t *w = &pool->workers[*started];
+		int rc = pthread_create(&w->thread, NULL, bl__worker_main, w);
+		w->thread_started = rc == 0;
+		if (rc != 0) {
+			/* Count down for the workers that will never start. */
+			for (unsigned i = *started; i < pool->worker_count; i++)
+				bl__pool_report_start(pool, -rc);
+			break;
+		}
+	}
+	bl_latch_wait(&pool->started);
+	return atomic_load(&pool->start_error);
+}
+
+int bl__pool_create(bl_pool_t **out, bl_runtime_t *rt, unsigned index, const bl_pool_config_t *cfg)
+{
+	int rc = check_config(cfg);
+	if (rc < 0)
+		return rc;
+
+	bl_pool_t *pool = new_pool(rt, index, cfg);
+	if (!pool)
+		return BL_ENOMEM;
+
+	pool->workers = aligned_alloc(64, pool->worker_count * sizeof *pool->workers);
+	if (!pool->workers) {
+		bl__pool_free(pool);
+		return BL_ENOMEM;
+	}
+	for (unsigned i = 0; i < pool->worker_count; i++) {
+		rc = init_worker(pool, &pool->workers[i], i);
+		if (rc < 0) {
+			pool->worker_count = i + 1;
+			bl__pool_free(pool);
+			return rc;
+		}
+	}
+
+	unsigned started = 0;
+	rc = start_workers(pool, &started);
+	if (rc == 0)
+		rc = bl__timers_start(&pool->timers, index);
+	if (rc < 0) {
+		pool->worker_count = started;
+		bl__pool_stop(pool);
+		bl__pool_free(pool);
+		return rc;
+	}
+
+	*out = pool;
+	return 0;
+}
+
+void bl__pool_stop(bl_pool_t *pool)
+{
+	bl__timers_stop(&pool->timers);
+	atomic_store_explicit(&pool->stopping, true, memory_order_seq_cst);
+	bl__pool_wake_all(pool);
+	for (unsigned i = 0; i < pool->worker_count; i++) {
+		bl__worker_t *w = &pool->workers[i];
+		if (w->thread_started)
+			pthread_join(w->thread, NULL);
+		w->thread_started = false;
+	}
+}
+
+static void drop_runnable(bl__runnable_t r)
+{
+	/* Queued actors are found and freed by the runtime's arena walk. */
+	if (bl__runnable_tag(r) == BL__RUNNABLE_TASK)
+		bl__task_drop(bl__runnable_ptr(r));
+}
+
+void bl__pool_drop_queued(bl_pool_t *pool)
+{
+	bl__runnable_t r;
+
+	while ((r = bl__inject_pop(&pool->inject)) != 0)
+		drop_runnable(r);
+
+	for (unsigned i = 0; i < pool->worker_count; i++) {
+		bl__worker_t *w = &pool->workers[i];
+		r = atomic_exchange(&w->slot, 0);
+		if (r)
+			drop_runnable(r);
+		while ((r = bl__deque_pop(&w->deque)) != 0)
+			drop_runnable(r);
+	}
+}
+
+void bl__pool_free(bl_pool_t *pool)
+{
+	if (pool->workers) {
+		for (unsigned i = 0; i < pool->worker_count; i++)
+			destroy_worker(&pool->workers[i]);
+		free(pool->workers);
+	}
+	bl__timers_destroy(&pool->timers);
+	pthread_mutex_destroy(&pool->idle_lock);
+	free(pool);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Introspection                                                             */
+/* ------------------------------------------------------------------------ */
+
+unsigned bl_pool_worker_count(const bl_pool_t *pool)
+{
+	return pool->worker_count;
+}
+
+const char *bl_pool_name(const bl_pool_t *pool)
+{
+	return pool->name;
+}
+
+static uint64_t load_counter(const uint64_t _Atomic *counter)
+{
+	return atomic_load_explicit(counter, memory_order_relaxed);
+}
+
+void bl_pool_stats(const bl_pool_t *pool, bl_pool_stats_t *out)
+{
+	memset(out, 0, sizeof *out);
+	for (unsigned i = 0; i < pool->worker_count; i++) {
+		const bl__worker_t *w = &pool->workers[i];
+		out->activations += load_counter(&w->activations);
+		out->messages += load_counter(&w->messages);
+		out->tasks += load_counter(&w->tasks);
+		out->steals += load_counter(&w->steals);
+		out->parks += load_counter(&w->parks);
+		out->wakeups += load_counter(&w->wakeups);
+		out->spawned += load_counter(&w->spawned);
+		out->exited += load_counter(&w->exited);
+		out->pinned += w->pinned;
+	}
+	out->spawned += load_counter(&pool->outside_spawned);
+	out->exited += load_counter(&pool->outside_exited);
+}

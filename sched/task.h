@@ -1,0 +1,16 @@
+/*
+ * Tasks: one function call scheduled like an actor activation.
+ */
+#ifndef BL_SCHED_TASK_H
+#define BL_SCHED_TASK_H
+
+#include "pool.h"
+#include "runnable.h"
+
+/* Run a task on worker `w` and free it. */
+void bl__task_run(bl__worker_t *w, bl__task_t *task);
+
+/* Free a task that will not run (shutdown). */
+void bl__task_drop(bl__task_t *task);
+
+#endif
