@@ -73,7 +73,7 @@ int bl__deque_push(bl__deque_t *dq, uintptr_t item)
 
 	/* Release: a thief that reads the new bottom also reads the item. */
 	atomic_store_explicit(&dq->bottom, b + 1, memory_order_release);
-	return 0;
+	return b == t;
 }
 
 uintptr_t bl__deque_pop(bl__deque_t *dq)

@@ -40,8 +40,9 @@ int bl__deque_init(bl__deque_t *dq, unsigned log2_capacity);
 /* Free the deque's arrays. No thread may use the deque afterwards. */
 void bl__deque_destroy(bl__deque_t *dq);
 
-/* Push a non-zero item at the bottom. Owner only. Returns 0, or -ENOMEM
- * when the array must grow and cannot. */
+/* Push a non-zero item at the bottom. Owner only. Returns 1 when the deque
+ * looked empty before the push, 0 when it did not, or -ENOMEM when the
+ * array must grow and cannot. */
 int bl__deque_push(bl__deque_t *dq, uintptr_t item);
 
 /* Pop the most recently pushed item, or return 0 when empty. Owner only. */

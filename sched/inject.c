@@ -19,7 +19,7 @@ void bl__inject_init(bl__inject_t *q)
 	atomic_init(&q->locked, false);
 }
 
-void bl__inject_push(bl__inject_t *q, bl__runnable_t r)
+bool bl__inject_push(bl__inject_t *q, bl__runnable_t r)
 {
 	atomic_store_explicit(&link_of(r)->next, 0, memory_order_relaxed);
 
@@ -33,6 +33,7 @@ void bl__inject_push(bl__inject_t *q, bl__runnable_t r)
 
 	/* Release: the consumer that follows this link sees the runnable. */
 	atomic_store_explicit(&link_of(prev)->next, r, memory_order_release);
+	return prev == stub_of(q);
 }
 
 /* Take the oldest runnable. Requires: `locked` held by the caller. */
@@ -63,7 +64,7 @@ static bl__runnable_t pop_locked(bl__inject_t *q)
 		return 0;
 
 	/* Re-append the stub so `tail` can be handed out with nothing after it. */
-	bl__inject_push(q, stub_of(q));
+	(void)bl__inject_push(q, stub_of(q));
 	next = atomic_load_explicit(&link_of(tail)->next, memory_order_acquire);
 	if (next) {
 		q->tail = next;
@@ -72,16 +73,25 @@ static bl__runnable_t pop_locked(bl__inject_t *q)
 	return 0;
 }
 
-bl__runnable_t bl__inject_pop(bl__inject_t *q)
+unsigned bl__inject_pop_many(bl__inject_t *q, bl__runnable_t *out, unsigned max)
 {
 	if (bl__inject_is_empty(q))
 		return 0;
 	if (atomic_exchange_explicit(&q->locked, true, memory_order_acquire))
 		return 0;
 
-	bl__runnable_t r = pop_locked(q);
+	unsigned n = 0;
+	while (n < max && (out[n] = pop_locked(q)) != 0)
+		n++;
 
 	atomic_store_explicit(&q->locked, false, memory_order_release);
+	return n;
+}
+
+bl__runnable_t bl__inject_pop(bl__inject_t *q)
+{
+	bl__runnable_t r = 0;
+	bl__inject_pop_many(q, &r, 1);
 	return r;
 }
 

@@ -28,8 +28,9 @@ typedef struct bl__inject {
 /* Initialise an empty queue. */
 void bl__inject_init(bl__inject_t *q);
 
-/* Append `r` (an actor or task runnable). Any thread. */
-void bl__inject_push(bl__inject_t *q, bl__runnable_t r);
+/* Append `r` (an actor or task runnable). Returns true when the queue was
+ * empty before the push. Any thread. */
+bool bl__inject_push(bl__inject_t *q, bl__runnable_t r);
 
 /*
  * Take the oldest runnable, or return 0 when the queue is empty, when a
@@ -37,6 +38,13 @@ void bl__inject_push(bl__inject_t *q, bl__runnable_t r);
  * Any thread.
  */
 bl__runnable_t bl__inject_pop(bl__inject_t *q);
+
+/*
+ * Take up to `max` of the oldest runnables into `out` under one turn of the
+ * consumer lock. Returns how many; 0 in the cases bl__inject_pop returns 0.
+ * Any thread.
+ */
+unsigned bl__inject_pop_many(bl__inject_t *q, bl__runnable_t *out, unsigned max);
 
 /* Return true when the queue holds nothing; sequentially consistent, for
  * the check a worker makes before it parks. Any thread. */

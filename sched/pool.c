@@ -28,13 +28,28 @@ void bl_pool_config_init(bl_pool_config_t *cfg)
 /* Scheduling                                                                */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * A push onto the caller's own deque wakes another worker only when it
+ * makes the deque non-empty. The push that did so woke a worker or found
+ * one searching, and that worker, once it takes an item, wakes the next
+ * idle one (stop_searching in worker.c), so a growing deque keeps drawing
+ * thieves. Skipping the other pushes saves a sequentially consistent fence
+ * each. Even a wake-up skipped wrongly would leave the work with its owner,
+ * which runs it after its current activation: parallelism could be lost,
+ * never work.
+ */
 void bl__pool_enqueue(bl_pool_t *pool, bl__runnable_t r, bool use_slot)
 {
 	bl__worker_t *w = bl__current_worker;
+	bool wake = true;
 
 	if (!w || w->pool != pool) {
-		bl__inject_push(&pool->inject, r);
-		bl__pool_notify(pool);
+		/* The same rule for the inject queue: a push into a non-empty
+		 * queue needs no wake-up, because a worker that goes to sleep
+		 * checks the queue after announcing it, and the push that made
+		 * the queue non-empty woke a worker or found one awake. */
+		if (bl__inject_push(&pool->inject, r))
+			bl__pool_notify(pool);
 		return;
 	}
 
@@ -46,21 +61,22 @@ void bl__pool_enqueue(bl_pool_t *pool, bl__runnable_t r, bool use_slot)
 			goto notify;
 	}
 
-	if (bl__deque_push(&w->deque, r) != 0) {
+	int rc = bl__deque_push(&w->deque, r);
+	if (rc < 0) {
 		/* The deque could not grow, so use the inject queue, whose
 		 * push allocates nothing and cannot fail. */
 		bl__inject_push(&pool->inject, r);
 	}
+	wake = rc != 0;
 
 notify:
-	if (pool->worker_count > 1)
+	if (wake && pool->worker_count > 1)
 		bl__pool_notify(pool);
 }
 
 void bl__pool_yield(bl_pool_t *pool, bl__runnable_t r)
 {
-	bl__inject_push(&pool->inject, r);
-	if (pool->worker_count > 1)
+	if (bl__inject_push(&pool->inject, r) && pool->worker_count > 1)
 		bl__pool_notify(pool);
 }
 

@@ -11,6 +11,7 @@
  *      which bounds how long an item can wait under a stream of new ones.
  */
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "actor.h"
@@ -21,6 +22,7 @@
 #define SLOT_STREAK 64u
 #define INJECT_EVERY 61u
 #define FIFO_EVERY 8u
+#define INJECT_BATCH 32u
 
 _Thread_local bl__worker_t *bl__current_worker;
 
@@ -33,6 +35,28 @@ static uint64_t next_random(bl__worker_t *w)
 	x ^= x << 17;
 	w->rng = x;
 	return x;
+}
+
+/*
+ * Take work from the inject queue: up to INJECT_BATCH items under one turn
+ * of its lock. The first is returned; the rest go to this worker's deque,
+ * where other workers can steal them, so a burst submitted from outside
+ * spreads over the pool without every worker queueing for the lock.
+ */
+static bl__runnable_t take_injected(bl__worker_t *w)
+{
+	bl__runnable_t batch[INJECT_BATCH];
+	unsigned n = bl__inject_pop_many(&w->pool->inject, batch, INJECT_BATCH);
+
+	if (n == 0)
+		return 0;
+	for (unsigned i = 1; i < n; i++) {
+		if (bl__deque_push(&w->deque, batch[i]) < 0)
+			bl__inject_push(&w->pool->inject, batch[i]);
+	}
+	if (n > 1 && w->pool->worker_count > 1)
+		bl__pool_notify(w->pool);
+	return batch[0];
 }
 
 static bl__runnable_t take_slot(bl__worker_t *w)
@@ -61,7 +85,7 @@ static bl__runnable_t next_local(bl__worker_t *w)
 
 	w->ticks++;
 	if (w->ticks % INJECT_EVERY == 0) {
-		r = bl__inject_pop(&w->pool->inject);
+		r = take_injected(w);
 		if (r)
 			return r;
 	}
@@ -77,7 +101,7 @@ static bl__runnable_t next_local(bl__worker_t *w)
 	r = pop_deque(w);
 	if (r)
 		return r;
-	return bl__inject_pop(&w->pool->inject);
+	return take_injected(w);
 }
 
 /*
@@ -109,7 +133,7 @@ static bl__runnable_t steal_stuck_slot(bl__worker_t *w, bl__worker_t *victim)
 static bl__runnable_t search_round(bl__worker_t *w)
 {
 	bl_pool_t *pool = w->pool;
-	bl__runnable_t r = bl__inject_pop(&pool->inject);
+	bl__runnable_t r = take_injected(w);
 	if (r)
 		return r;
 
@@ -143,8 +167,18 @@ static bl__runnable_t search_round(bl__worker_t *w)
 	return 0;
 }
 
-static void pause_briefly(void)
+/*
+ * Wait a little between search rounds. The second half of the rounds gives
+ * the CPU away instead of spinning: when a pool has as many workers as
+ * cores, the thread that is about to submit work (often not a worker) is
+ * otherwise starved by the workers waiting for it.
+ */
+static void pause_briefly(unsigned round, unsigned rounds)
 {
+	if (round > rounds / 2) {
+		sched_yield();
+		return;
+	}
 	for (int i = 0; i < 32; i++) {
 #if defined(__x86_64__) || defined(__i386__)
 		__builtin_ia32_pause();
@@ -185,7 +219,7 @@ static bl__runnable_t find_work(bl__worker_t *w)
 				stop_searching(w);
 				return r;
 			}
-			pause_briefly();
+			pause_briefly(round, pool->spin_rounds);
 		}
 		bl__worker_park(w);
 	}
