@@ -299,6 +299,11 @@ bl_pool_t *bl_actor_pool(const bl_actor_t *actor)
 	return actor->pool;
 }
 
+bl_runtime_t *bl_actor_runtime(const bl_actor_t *actor)
+{
+	return actor->pool->rt;
+}
+
 const char *bl_actor_name(const bl_actor_t *actor)
 {
 	return actor->behaviour->name ? actor->behaviour->name : "actor";

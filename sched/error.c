@@ -1,6 +1,7 @@
 #define _GNU_SOURCE /* strerrordesc_np */
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +26,10 @@ static const error_entry_t engine_errors[] = {
 	{BL_ENOTIMER, "BL_ENOTIMER", "timer is not pending"},
 	{BL_EINVAL, "BL_EINVAL", "invalid argument"},
 	{BL_ENOMEM, "BL_ENOMEM", "out of memory"},
+	{BL_EFORMAT, "BL_EFORMAT", "malformed input"},
+	{BL_ELIMIT, "BL_ELIMIT", "limit exceeded"},
+	{BL_ECANCELED, "BL_ECANCELED", "cancelled"},
+	{BL_ETIMEDOUT, "BL_ETIMEDOUT", "timed out"},
 };
 
 /* errno names for the codes the runtime and its callers pass up; others
@@ -78,4 +83,19 @@ _Noreturn void bl__die(const char *why)
 	fputs(why, stderr);
 	fputc('\n', stderr);
 	abort();
+}
+
+int bl_error_set(bl_error_t *err, int code, const char *field, const char *fmt, ...)
+{
+	if (!err)
+		return code;
+
+	err->code = code;
+	snprintf(err->field, sizeof err->field, "%s", field ? field : "");
+
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err->message, sizeof err->message, fmt, ap);
+	va_end(ap);
+	return code;
 }

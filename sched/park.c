@@ -9,8 +9,10 @@
  * saves a futex wake-up (tens of microseconds on a virtual machine) for
  * every message after the first.
  *
- * The proof that no work is left with everyone asleep is a store-then-load
- * pair on each side, all sequentially consistent:
+ * "Work" here includes the other workers' next slots (see
+ * bl__pool_has_visible_work). The proof that no work is left with everyone
+ * asleep is a store-then-load pair on each side, all sequentially
+ * consistent:
  *
  *   notifier: publish work;          fence; read searching, then parked
  *   parker:   list self, parked++;   searching--; fence; look for work
@@ -70,12 +72,19 @@ void bl__pool_notify(bl_pool_t *pool)
 	pool->ops->wake(w);
 }
 
+/*
+ * Occupied next slots count as well: a slot filled by a worker that then
+ * stays in one long handler is reachable only by a thief, and the push
+ * that filled it woke nobody when a searcher existed. Without this, that
+ * searcher could park right after the push and leave the slot stranded.
+ */
 bool bl__pool_has_visible_work(bl_pool_t *pool)
 {
 	if (!bl__inject_is_empty(&pool->inject))
 		return true;
 	for (unsigned i = 0; i < pool->worker_count; i++) {
-		if (bl__deque_size(&pool->workers[i].deque) > 0)
+		bl__worker_t *w = &pool->workers[i];
+		if (bl__deque_size(&w->deque) > 0 || atomic_load_explicit(&w->slot, memory_order_seq_cst) != 0)
 			return true;
 	}
 	return false;

@@ -32,7 +32,39 @@ enum {
 	BL_EINVAL = -100006,
 	/* Memory ran out. */
 	BL_ENOMEM = -100007,
+	/* Input (a job, a file, a tensor) is malformed; bl_error_t says where. */
+	BL_EFORMAT = -100008,
+	/* A configured limit (size, depth, count, quota) was exceeded. */
+	BL_ELIMIT = -100009,
+	/* The work was cancelled before it finished. */
+	BL_ECANCELED = -100010,
+	/* The work ran past its deadline. */
+	BL_ETIMEDOUT = -100011,
 };
+
+/*
+ * What went wrong, for a person: the code, the offending field or path (a
+ * JSON path such as "params.inputs.a", a file name, or "" when there is
+ * none), and a sentence that says what was expected. Functions that take a
+ * `bl_error_t *` fill it when they fail and leave it untouched otherwise;
+ * NULL is accepted and means "not interested".
+ */
+#define BL_ERROR_FIELD_MAX 128
+#define BL_ERROR_MESSAGE_MAX 384
+
+typedef struct bl_error {
+	int code;
+	char field[BL_ERROR_FIELD_MAX];
+	char message[BL_ERROR_MESSAGE_MAX];
+} bl_error_t;
+
+/*
+ * Fill *err (when not NULL) with `code`, `field` (NULL for none) and a
+ * printf-style message; text that does not fit is cut. Returns `code`, so
+ * callers can write `return bl_error_set(err, ...)`.
+ */
+int bl_error_set(bl_error_t *err, int code, const char *field, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /*
  * Return a static English description of a code: a BL_E* value, a negative

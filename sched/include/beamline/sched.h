@@ -320,6 +320,9 @@ bl_actor_t *bl_actor_self(void);
 /* Return the pool `actor` runs on; borrowed for the runtime's lifetime. */
 bl_pool_t *bl_actor_pool(const bl_actor_t *actor);
 
+/* Return the runtime `actor` belongs to; borrowed. */
+bl_runtime_t *bl_actor_runtime(const bl_actor_t *actor);
+
 /* Return the behaviour name of `actor`; borrowed. */
 const char *bl_actor_name(const bl_actor_t *actor);
 
