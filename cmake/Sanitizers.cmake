@@ -10,3 +10,9 @@ if(DEFINED _bl_san)
   add_compile_options(${_bl_san})
   add_link_options(${_bl_san})
 endif()
+
+# Fuzz builds instrument every library for coverage, not just the fuzz
+# programs, or libFuzzer cannot see inside the code under test.
+if(BL_BUILD_FUZZ)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
