@@ -1,0 +1,32 @@
+/* The block registry and the outcome every block reports. */
+#include <stdlib.h>
+#include <string.h>
+
+#include <beamline/blocks.h>
+
+extern const bl_block_t bl__kernel_block;
+
+static const bl_block_t *const blocks[] = {&bl__kernel_block};
+
+const bl_block_t *bl_block_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof blocks / sizeof *blocks; i++) {
+		if (strcmp(name, blocks[i]->name) == 0)
+			return blocks[i];
+	}
+	return NULL;
+}
+
+bl_block_outcome_t *bl_block_outcome_new(void)
+{
+	return calloc(1, sizeof(bl_block_outcome_t));
+}
+
+void bl_block_outcome_free(bl_block_outcome_t **outcome)
+{
+	if (!*outcome)
+		return;
+	json_decref((*outcome)->result);
+	free(*outcome);
+	*outcome = NULL;
+}

@@ -1,0 +1,286 @@
+/*
+ * The kernel block: runs one compute kernel on tensors from the tenant's
+ * folder or from the job itself, on the CPU pool. Parameters are described
+ * in kernel_params.h, the kernels in kernel_table.c.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "kernel_run.h"
+
+uint64_t kernel_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t kernel_thread_cpu_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int index_of(const char *const *names, const char *name)
+{
+	for (int i = 0; names[i]; i++) {
+		if (strcmp(names[i], name) == 0)
+			return i;
+	}
+	return -1;
+}
+
+bl_tensor_t *kernel_in(kernel_run_t *run, const char *name)
+{
+	int i = index_of(run->spec->inputs, name);
+	return i < 0 ? NULL : run->in[i];
+}
+
+void kernel_set_out(kernel_run_t *run, const char *name, bl_tensor_t *t)
+{
+	int i = index_of(run->spec->outputs, name);
+	if (i < 0) {
+		bl_tensor_free(&t);
+		return;
+	}
+	bl_tensor_free(&run->out[i]);
+	run->out[i] = t;
+}
+
+static void free_run(kernel_run_t *run)
+{
+	for (unsigned i = 0; i < KERNEL_IO_MAX; i++) {
+		bl_tensor_free(&run->in[i]);
+		bl_tensor_free(&run->out[i]);
+	}
+	json_decref(run->metrics);
+	free(run);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reporting                                                                 */
+/* ------------------------------------------------------------------------ */
+
+/* The result code for a failure, which clients match on. */
+static const char *error_code_of(int rc)
+{
+	switch (rc) {
+	case -ENOENT:
+		return "input_not_found";
+	case -EXDEV:
+	case -ELOOP:
+		return "path_outside_tenant_folder";
+	case BL_EFORMAT:
+		return "invalid_input";
+	case BL_EINVAL:
+		return "invalid_params";
+	case BL_ELIMIT:
+		return "limit_exceeded";
+	case BL_ENOMEM:
+		return "out_of_memory";
+	case BL_ECANCELED:
+		return "cancelled";
+	default:
+		return rc > -4096 ? "io_error" : "kernel_failed";
+	}
+}
+
+static json_t *describe(const bl_tensor_t *t, const char *path)
+{
+	json_t *shape = json_array();
+	for (unsigned d = 0; d < t->ndim; d++)
+		json_array_append_new(shape, json_integer((json_int_t)t->shape[d]));
+	json_t *obj = json_pack("{s:s, s:o}", "dtype", bl_dtype_name(t->dtype), "shape", shape);
+	if (path)
+		json_object_set_new(obj, "path", json_string(path));
+	return obj;
+}
+
+/* Write the outputs that have a file name and put the small ones without
+ * one in the result. */
+static int store_outputs(kernel_run_t *run, json_t *outputs, bl_error_t *err)
+{
+	for (unsigned i = 0; run->spec->outputs[i]; i++) {
+		const char *name = run->spec->outputs[i];
+		bl_tensor_t *t = run->out[i];
+		if (!t)
+			continue;
+
+		const char *path = kernel_output_path(run->params, name);
+		if (path) {
+			int rc = bl_npy_write(t, run->env->data_dir, path, err);
+			if (rc < 0)
+				return rc;
+			json_object_set_new(outputs, name, describe(t, path));
+		} else if (t->count <= run->env->inline_max_elements) {
+			json_object_set_new(outputs, name, bl_tensor_to_json(t));
+		} else {
+			json_t *d = describe(t, NULL);
+			json_object_set_new(d, "omitted",
+					    json_sprintf("%zu elements is more than the inline limit of %zu; name a file in "
+							 "params.outputs.%s to keep it",
+							 t->count, run->env->inline_max_elements, name));
+			json_object_set_new(outputs, name, d);
+		}
+	}
+	return 0;
+}
+
+static void report(kernel_run_t *run, bl_block_outcome_t *o)
+{
+	o->cpu_ms = (double)atomic_load(&run->cpu_ns) / 1e6;
+	o->pool = "cpu";
+	o->device = "cpu";
+	bl_block_done_fn done = run->done;
+	void *ctx = run->ctx;
+	free_run(run);
+	done(ctx, o);
+}
+
+void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err)
+{
+	bl_block_outcome_t *o = bl_block_outcome_new();
+	if (!o) {
+		/* Nothing can be reported without memory; the caller's done
+		 * callback must still run exactly once. */
+		bl_block_done_fn done = run->done;
+		void *ctx = run->ctx;
+		free_run(run);
+		done(ctx, NULL);
+		return;
+	}
+
+	uint64_t computed_ns = kernel_now_ns();
+	json_t *outputs = json_object();
+	if (rc == 0)
+		rc = store_outputs(run, outputs, &o->error);
+	else if (err)
+		o->error = *err;
+
+	if (rc < 0) {
+		json_decref(outputs);
+		o->code = rc;
+		o->error_code = error_code_of(rc);
+		o->retryable = rc == BL_ENOMEM;
+		report(run, o);
+		return;
+	}
+
+	uint64_t now = kernel_now_ns();
+	o->result = json_pack("{s:s, s:o, s:O, s:{s:I, s:I, s:I}}", "kernel", run->spec->name, "outputs", outputs,
+			      "metrics", run->metrics, "timing_us", "load",
+			      (json_int_t)((run->loaded_ns - run->started_ns) / 1000), "compute",
+			      (json_int_t)((computed_ns - run->loaded_ns) / 1000), "store",
+			      (json_int_t)((now - computed_ns) / 1000));
+	report(run, o);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Tasks                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct run_task {
+	kernel_run_t *run;
+	void (*fn)(kernel_run_t *run, void *arg);
+	void *arg;
+} run_task_t;
+
+static void run_task(void *p)
+{
+	run_task_t task = *(run_task_t *)p;
+	free(p);
+	task.fn(task.run, task.arg);
+}
+
+int kernel_run_submit(kernel_run_t *run, void (*fn)(kernel_run_t *run, void *arg), void *arg)
+{
+	run_task_t *task = malloc(sizeof *task);
+	if (!task)
+		return BL_ENOMEM;
+	*task = (run_task_t){run, fn, arg};
+
+	int rc = bl_pool_submit(run->env->cpu_pool, run_task, task);
+	if (rc < 0)
+		free(task);
+	return rc;
+}
+
+/* The first task of a run: load every input, then compute. */
+static void load_and_compute(kernel_run_t *run, void *arg)
+{
+	bl_error_t err = {0};
+	uint64_t cpu = kernel_thread_cpu_ns();
+	int rc = 0;
+	(void)arg;
+
+	for (unsigned i = 0; rc == 0 && run->spec->inputs[i]; i++)
+		rc = kernel_input_load(&run->in[i], run->params, run->spec->inputs[i], run->env, &err);
+	run->loaded_ns = kernel_now_ns();
+	if (rc == 0 && bl_cancel_requested(run->env->cancel))
+		rc = bl_error_set(&err, BL_ECANCELED, NULL, "the job was cancelled before its kernel ran");
+	if (rc == 0) {
+		rc = run->spec->compute(run);
+		if (rc < 0)
+			err = run->error;
+	}
+
+	atomic_fetch_add(&run->cpu_ns, kernel_thread_cpu_ns() - cpu);
+	if (rc == 1)
+		return; /* the fan-out tasks complete the run */
+	if (rc < 0 && err.code == 0)
+		bl_error_set(&err, rc, NULL, "%s", bl_strerror(rc));
+	kernel_run_finish(run, rc, &err);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The block                                                                 */
+/* ------------------------------------------------------------------------ */
+
+static int kernel_prepare(json_t *params, const bl_block_env_t *env, uint64_t *mem_estimate, bl_error_t *err)
+{
+	const kernel_spec_t *spec;
+	int rc = kernel_params_check(&spec, params, err);
+	if (rc < 0)
+		return rc;
+
+	const char *device = json_string_value(json_object_get(params, "device"));
+	if (device && strcmp(device, "gpu") == 0)
+		return bl_error_set(err, BL_EINVAL, "params.device",
+				    "this engine has no GPU pool; use \"cpu\", or \"auto\" to run where it can");
+	return kernel_params_estimate(mem_estimate, params, env->data_dir, err);
+}
+
+static int kernel_start(json_t *params, const bl_block_env_t *env, bl_block_done_fn done, void *ctx)
+{
+	kernel_run_t *run = calloc(1, sizeof *run);
+	if (!run)
+		return BL_ENOMEM;
+
+	bl_error_t err;
+	int rc = kernel_params_check(&run->spec, params, &err);
+	run->metrics = json_object();
+	if (rc < 0 || !run->metrics) {
+		json_decref(run->metrics);
+		free(run);
+		return rc < 0 ? rc : BL_ENOMEM;
+	}
+	run->params = params;
+	run->env = env;
+	run->done = done;
+	run->ctx = ctx;
+	run->started_ns = kernel_now_ns();
+
+	rc = kernel_run_submit(run, load_and_compute, NULL);
+	if (rc < 0)
+		free_run(run);
+	return rc;
+}
+
+const bl_block_t bl__kernel_block = {
+	.name = "kernel",
+	.prepare = kernel_prepare,
+	.start = kernel_start,
+};

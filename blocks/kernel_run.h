@@ -1,0 +1,56 @@
+/*
+ * One run of the kernel block, from loading its inputs to reporting its
+ * outcome. A run lives on the CPU pool: its first task loads the inputs
+ * and computes; a kernel may fan out over more tasks (sgemm splits its rows)
+ * and then the last task to finish completes the run.
+ */
+#ifndef BL_BLOCKS_KERNEL_RUN_H
+#define BL_BLOCKS_KERNEL_RUN_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include <beamline/blocks.h>
+
+#include "kernel_params.h"
+
+typedef struct kernel_run {
+	json_t *params;            /* borrowed until the run reports */
+	const bl_block_env_t *env; /* borrowed until the run reports */
+	bl_block_done_fn done;
+	void *ctx;
+	const kernel_spec_t *spec;
+	bl_tensor_t *in[KERNEL_IO_MAX];  /* indexed like spec->inputs; NULL when absent */
+	bl_tensor_t *out[KERNEL_IO_MAX]; /* indexed like spec->outputs */
+	json_t *metrics;                 /* what the kernel reports besides its outputs */
+	uint64_t started_ns;
+	uint64_t loaded_ns;
+	uint64_t _Atomic cpu_ns;         /* CPU time of every task of the run */
+
+	/* The failure a compute function reports; with fan-out, the first
+	 * task to set `failed` writes it. */
+	bl_error_t error;
+	int _Atomic failed;
+	size_t _Atomic pending;          /* fan-out tasks still running */
+	bl_sgemm_args_t sgemm;
+} kernel_run_t;
+
+/* Return input `name` (NULL when absent) or set output `name`, taking the
+ * tensor. */
+bl_tensor_t *kernel_in(kernel_run_t *run, const char *name);
+void kernel_set_out(kernel_run_t *run, const char *name, bl_tensor_t *t);
+
+/* Submit `fn(arg)` to the CPU pool as part of `run`. The task must add its
+ * CPU time to run->cpu_ns before it can complete the run. Returns 0 or a
+ * negative code. */
+int kernel_run_submit(kernel_run_t *run, void (*fn)(kernel_run_t *run, void *arg), void *arg);
+
+/* Complete the run: with rc 0, write the outputs and report success;
+ * otherwise report the failure in *err. Frees the run. */
+void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err);
+
+/* Monotonic clock and this thread's CPU clock, in nanoseconds. */
+uint64_t kernel_now_ns(void);
+uint64_t kernel_thread_cpu_ns(void);
+
+#endif

@@ -1,0 +1,350 @@
+/*
+ * Every kernel the kernel block runs: its inputs, arguments and outputs,
+ * and the function that computes it from loaded tensors.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernel_run.h"
+
+/* sgemm products of at least this many multiply-adds are split over the
+ * CPU pool's workers by rows; smaller ones run on one worker. */
+#define SGEMM_SPLIT_MIN_MACS (64.0 * 64.0 * 64.0)
+
+static int fail(kernel_run_t *run, int rc, const bl_error_t *err)
+{
+	if (err && err->code)
+		run->error = *err;
+	else
+		bl_error_set(&run->error, rc, NULL, "%s", bl_strerror(rc));
+	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* noop: nothing, for measuring the engine itself                            */
+/* ------------------------------------------------------------------------ */
+
+static int compute_noop(kernel_run_t *run)
+{
+	(void)run;
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* sgemm                                                                     */
+/* ------------------------------------------------------------------------ */
+
+typedef struct row_block {
+	size_t start;
+	size_t stop;
+} row_block_t;
+
+/* One fan-out task: rows [start, stop) of C. The last task to finish
+ * completes the run. */
+static void sgemm_block(kernel_run_t *run, void *arg)
+{
+	row_block_t *rows = arg;
+	uint64_t cpu = kernel_thread_cpu_ns();
+	bl_error_t err = {0};
+
+	int rc = 0;
+	if (!atomic_load(&run->failed) && bl_cancel_requested(run->env->cancel))
+		rc = bl_error_set(&err, BL_ECANCELED, NULL, "the job was cancelled during its sgemm");
+	if (rc == 0 && !atomic_load(&run->failed))
+		rc = bl_cpu_sgemm_rows(run->out[0], kernel_in(run, "a"), kernel_in(run, "b"), &run->sgemm, rows->start,
+				       rows->stop, &err);
+	if (rc < 0) {
+		int none = 0;
+		if (atomic_compare_exchange_strong(&run->failed, &none, rc))
+			run->error = err;
+	}
+	free(rows);
+
+	atomic_fetch_add(&run->cpu_ns, kernel_thread_cpu_ns() - cpu);
+	/* acq_rel: the last task sees every other task's rows and error. */
+	if (atomic_fetch_sub_explicit(&run->pending, 1, memory_order_acq_rel) != 1)
+		return;
+
+	int failed = atomic_load(&run->failed);
+	if (failed == 0) {
+		double seconds = (double)(kernel_now_ns() - run->loaded_ns) / 1e9;
+		const bl_tensor_t *a = kernel_in(run, "a");
+		double k = (double)(run->sgemm.trans_a ? a->shape[0] : a->shape[1]);
+		double macs = (double)run->out[0]->shape[0] * (double)run->out[0]->shape[1] * k;
+		json_object_set_new(run->metrics, "gflops", json_real(seconds > 0 ? 2 * macs / seconds / 1e9 : 0));
+	}
+	kernel_run_finish(run, failed, &run->error);
+}
+
+static int compute_sgemm(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	size_t m, n, k;
+	run->sgemm = (bl_sgemm_args_t){
+		.alpha = (float)kernel_arg_number(run->params, "alpha", 1.0),
+		.beta = (float)kernel_arg_number(run->params, "beta", 0.0),
+		.trans_a = kernel_arg_bool(run->params, "trans_a", false),
+		.trans_b = kernel_arg_bool(run->params, "trans_b", false),
+	};
+	int rc = bl_sgemm_dims(&m, &n, &k, kernel_in(run, "a"), kernel_in(run, "b"), &run->sgemm, &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+
+	/* C starts as the given c (for beta), else zeros. */
+	bl_tensor_t *c = NULL;
+	const bl_tensor_t *c_in = kernel_in(run, "c");
+	if (c_in && (c_in->ndim != 2 || c_in->shape[0] != m || c_in->shape[1] != n || c_in->dtype != BL_DTYPE_F32))
+		return fail(run, bl_error_set(&err, BL_EINVAL, "params.inputs.c",
+					      "c must be float32 with shape [%zu, %zu], the shape of a times b", m, n),
+			    &err);
+	rc = c_in ? bl_tensor_convert(&c, c_in, BL_DTYPE_F32, &err)
+		  : bl_tensor_new(&c, BL_DTYPE_F32, 2, (size_t[]){m, n}, &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+	kernel_set_out(run, "c", c);
+
+	/* Two blocks per worker, so a worker that finishes early takes another. */
+	unsigned workers = bl_pool_worker_count(run->env->cpu_pool);
+	size_t parts = (double)m * (double)n * (double)k >= SGEMM_SPLIT_MIN_MACS ? 2u * workers : 1u;
+	if (parts > m)
+		parts = m ? m : 1;
+	atomic_store(&run->pending, parts);
+	for (size_t p = 0; p < parts; p++) {
+		row_block_t *rows = malloc(sizeof *rows);
+		if (rows) {
+			rows->start = m * p / parts;
+			rows->stop = m * (p + 1) / parts;
+		}
+		/* A block that cannot start still counts down, as a failure. */
+		if (!rows || kernel_run_submit(run, sgemm_block, rows) < 0) {
+			free(rows);
+			int none = 0;
+			if (atomic_compare_exchange_strong(&run->failed, &none, BL_ENOMEM))
+				bl_error_set(&run->error, BL_ENOMEM, NULL, "out of memory splitting the sgemm");
+			if (atomic_fetch_sub(&run->pending, 1) == 1)
+				kernel_run_finish(run, BL_ENOMEM, &run->error);
+		}
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Elementwise, reductions, softmax, histogram, distances, top-k             */
+/* ------------------------------------------------------------------------ */
+
+static int compute_map(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_map_op_t op;
+	bl_tensor_t *out;
+
+	if (bl_map_op_parse(&op, kernel_arg_name(run->params, "op", "")) != 0)
+		return fail(run, bl_error_set(&err, BL_EINVAL, "params.args.op",
+					      "expected \"add\", \"mul\", \"scale\", \"relu\", \"gelu\" or \"exp\""),
+			    &err);
+	int rc = bl_cpu_map(&out, op, kernel_in(run, "x"), kernel_in(run, "y"),
+			    kernel_arg_number(run->params, "scalar", 1.0), &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+	kernel_set_out(run, "out", out);
+	return 0;
+}
+
+static int compute_reduce(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_reduce_op_t op;
+	bl_tensor_t *out;
+	int axis = 0;
+
+	if (bl_reduce_op_parse(&op, kernel_arg_name(run->params, "op", "")) != 0)
+		return fail(run, bl_error_set(&err, BL_EINVAL, "params.args.op",
+					      "expected \"sum\", \"max\", \"min\" or \"mean\""),
+			    &err);
+	bool along = kernel_arg_axis(run->params, "axis", &axis);
+	int rc = bl_cpu_reduce(&out, op, kernel_in(run, "x"), axis, !along, &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+	kernel_set_out(run, "out", out);
+	return 0;
+}
+
+static int compute_softmax(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_tensor_t *out;
+
+	int rc = bl_cpu_softmax(&out, kernel_in(run, "x"), &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+	kernel_set_out(run, "out", out);
+	return 0;
+}
+
+static int compute_histogram(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_tensor_t *counts, *edges;
+	double lo = 0, hi = 0;
+
+	bool range = kernel_arg_range(run->params, "range", &lo, &hi);
+	size_t bins = (size_t)kernel_arg_number(run->params, "bins", 10);
+	int rc = bl_cpu_histogram(&counts, &edges, kernel_in(run, "x"), bins, range, lo, hi, &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+
+	int64_t counted = 0;
+	for (size_t i = 0; i < counts->count; i++)
+		counted += ((const int64_t *)counts->data)[i];
+	json_object_set_new(run->metrics, "counted", json_integer(counted));
+	json_object_set_new(run->metrics, "elements", json_integer((json_int_t)kernel_in(run, "x")->count));
+	kernel_set_out(run, "counts", counts);
+	kernel_set_out(run, "edges", edges);
+	return 0;
+}
+
+static int compute_pairwise_l2(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_tensor_t *out;
+
+	int rc = bl_cpu_pairwise_l2(&out, kernel_in(run, "x"), kernel_in(run, "y"),
+				    kernel_arg_bool(run->params, "squared", false), run->env->cancel, &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+	kernel_set_out(run, "distances", out);
+	return 0;
+}
+
+static int compute_topk(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_tensor_t *values, *indices;
+
+	int rc = bl_cpu_topk(&values, &indices, kernel_in(run, "x"), (size_t)kernel_arg_number(run->params, "k", 1),
+			     kernel_arg_bool(run->params, "largest", true), &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+	kernel_set_out(run, "values", values);
+	kernel_set_out(run, "indices", indices);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* k-means and k-NN, scored against labels when the job gives them           */
+/* ------------------------------------------------------------------------ */
+
+static int compute_kmeans(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_kmeans_result_t r = {0};
+	bl_kmeans_args_t args = {
+		.k = (size_t)kernel_arg_number(run->params, "k", 1),
+		.max_iterations = (unsigned)kernel_arg_number(run->params, "max_iterations", 300),
+		.tolerance = kernel_arg_number(run->params, "tolerance", 1e-4),
+		.seed = (uint64_t)kernel_arg_number(run->params, "seed", 0),
+		.starts = (unsigned)kernel_arg_number(run->params, "starts", 10),
+	};
+
+	int rc = bl_cpu_kmeans(&r, kernel_in(run, "x"), &args, run->env->cancel, &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+	json_object_set_new(run->metrics, "inertia", json_real(r.inertia));
+	json_object_set_new(run->metrics, "iterations", json_integer(r.iterations));
+
+	const bl_tensor_t *y = kernel_in(run, "y");
+	if (y) {
+		double ari;
+		rc = bl_adjusted_rand_index(&ari, r.labels, y, &err);
+		if (rc < 0) {
+			bl_kmeans_result_free(&r);
+			snprintf(err.field, sizeof err.field, "params.inputs.y");
+			return fail(run, rc, &err);
+		}
+		json_object_set_new(run->metrics, "adjusted_rand_index", json_real(ari));
+	}
+	kernel_set_out(run, "centroids", r.centroids);
+	kernel_set_out(run, "labels", r.labels);
+	return 0;
+}
+
+static int compute_knn(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_tensor_t *predictions;
+
+	int rc = bl_cpu_knn(&predictions, kernel_in(run, "train_x"), kernel_in(run, "train_y"), kernel_in(run, "test_x"),
+			    (size_t)kernel_arg_number(run->params, "k", 5), run->env->cancel, &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+
+	const bl_tensor_t *truth = kernel_in(run, "test_y");
+	if (truth && truth->count != predictions->count) {
+		bl_tensor_free(&predictions);
+		return fail(run, bl_error_set(&err, BL_EINVAL, "params.inputs.test_y",
+					      "test_y has %zu labels for %zu test rows", truth->count, predictions->count),
+			    &err);
+	}
+	if (truth) {
+		size_t correct = 0;
+		for (size_t i = 0; i < truth->count; i++)
+			correct += bl_tensor_get(truth, i) == bl_tensor_get(predictions, i);
+		json_object_set_new(run->metrics, "correct", json_integer((json_int_t)correct));
+		json_object_set_new(run->metrics, "total", json_integer((json_int_t)truth->count));
+		json_object_set_new(run->metrics, "accuracy",
+				    json_real(truth->count ? (double)correct / (double)truth->count : 0));
+	}
+	kernel_set_out(run, "predictions", predictions);
+	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* The table                                                                 */
+/* ------------------------------------------------------------------------ */
+
+#define ARGS(list) list, sizeof list / sizeof *list
+#define BIG 1e30
+
+static const arg_spec_t sgemm_args[] = {
+	{"alpha", ARG_DOUBLE, -BIG, BIG, false},
+	{"beta", ARG_DOUBLE, -BIG, BIG, false},
+	{"trans_a", ARG_BOOL, 0, 0, false},
+	{"trans_b", ARG_BOOL, 0, 0, false},
+};
+static const arg_spec_t map_args[] = {{"op", ARG_NAME, 0, 0, true}, {"scalar", ARG_DOUBLE, -BIG, BIG, false}};
+static const arg_spec_t reduce_args[] = {{"op", ARG_NAME, 0, 0, true}, {"axis", ARG_AXIS, 0, 0, false}};
+static const arg_spec_t histogram_args[] = {{"bins", ARG_UINT, 1, 1e7, false}, {"range", ARG_RANGE, 0, 0, false}};
+static const arg_spec_t pairwise_args[] = {{"squared", ARG_BOOL, 0, 0, false}};
+static const arg_spec_t topk_args[] = {{"k", ARG_UINT, 1, 1e9, true}, {"largest", ARG_BOOL, 0, 0, false}};
+static const arg_spec_t kmeans_args[] = {
+	{"k", ARG_UINT, 1, 1e6, true},
+	{"max_iterations", ARG_UINT, 1, 1e6, false},
+	{"tolerance", ARG_DOUBLE, 0, BIG, false},
+	{"seed", ARG_UINT, 0, 9007199254740991.0, false},
+	{"starts", ARG_UINT, 1, 1000, false},
+};
+static const arg_spec_t knn_args[] = {{"k", ARG_UINT, 1, 1e6, true}};
+static const arg_spec_t no_args[] = {{"", ARG_BOOL, 0, 0, false}};
+
+static const kernel_spec_t specs[] = {
+	{"noop", {NULL}, 0, {NULL}, no_args, 0, compute_noop},
+	{"sgemm", {"a", "b", "c", NULL}, 2, {"c", NULL}, ARGS(sgemm_args), compute_sgemm},
+	{"map", {"x", "y", NULL}, 1, {"out", NULL}, ARGS(map_args), compute_map},
+	{"reduce", {"x", NULL}, 1, {"out", NULL}, ARGS(reduce_args), compute_reduce},
+	{"softmax", {"x", NULL}, 1, {"out", NULL}, no_args, 0, compute_softmax},
+	{"histogram", {"x", NULL}, 1, {"counts", "edges", NULL}, ARGS(histogram_args), compute_histogram},
+	{"pairwise_l2", {"x", "y", NULL}, 1, {"distances", NULL}, ARGS(pairwise_args), compute_pairwise_l2},
+	{"topk", {"x", NULL}, 1, {"values", "indices", NULL}, ARGS(topk_args), compute_topk},
+	{"kmeans", {"x", "y", NULL}, 1, {"centroids", "labels", NULL}, ARGS(kmeans_args), compute_kmeans},
+	{"knn", {"train_x", "train_y", "test_x", "test_y"}, 3, {"predictions", NULL}, ARGS(knn_args), compute_knn},
+};
+
+const kernel_spec_t *kernel_spec_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof specs / sizeof *specs; i++) {
+		if (strcmp(specs[i].name, name) == 0)
+			return &specs[i];
+	}
+	return NULL;
+}

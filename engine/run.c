@@ -1,0 +1,487 @@
+/*
+ * The local run: set up the runtime and the actors of run_ctx.h, read the
+ * jobs file on the calling thread, wait for every result, tear down.
+ */
+#define _GNU_SOURCE /* mkstemp, renameat */
+
+#include "run.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "run_ctx.h"
+
+void bl_run_config_init(bl_run_config_t *cfg)
+{
+	memset(cfg, 0, sizeof *cfg);
+	cfg->data_dir = ".";
+	cfg->default_timeout_ms = 60000;
+	cfg->window = 4096;
+	cfg->inline_max_elements = 10000;
+	cfg->ageing_ms = 1000;
+	bl_job_limits_init(&cfg->job_limits);
+	bl_npy_limits_init(&cfg->npy_limits);
+	bl_json_tensor_limits_init(&cfg->json_limits);
+}
+
+uint64_t bl__run_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int bl__send_ptr(bl_actor_t *to, uint32_t type, void *ptr)
+{
+	bl_msg_t *msg = bl_msg_new(type, sizeof ptr);
+	if (!msg)
+		return BL_ENOMEM;
+	memcpy(bl_msg_payload(msg), &ptr, sizeof ptr);
+	return bl_send(to, &msg);
+}
+
+void *bl__msg_ptr(bl_msg_t *msg)
+{
+	void *ptr;
+	memcpy(&ptr, bl_msg_payload(msg), sizeof ptr);
+	return ptr;
+}
+
+void bl__job_state_free(job_state_t *js)
+{
+	if (!js)
+		return;
+	bl_job_free(&js->job);
+	bl_actor_release(&js->actor);
+	free(js->result_line);
+	free(js);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Results                                                                   */
+/* ------------------------------------------------------------------------ */
+
+char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms)
+{
+	result_item_t *item = calloc(1, sizeof *item);
+	char *line = bl_job_result_encode(r);
+	char *copy = line ? strdup(line) : NULL;
+	if (!item || !line || !copy) {
+		free(item);
+		free(line);
+		free(copy);
+		BL_LOG(BL_LOG_ERROR, "engine", "result_lost", NULL, "out of memory writing a result",
+		       BL_LOG_S("id", r->id), BL_LOG_S("tenant", r->tenant));
+		return NULL;
+	}
+
+	item->line = line;
+	item->status = r->status;
+	snprintf(item->block, sizeof item->block, "%s", block ? block : "");
+	item->run_ms = run_ms;
+	if (bl__send_ptr(ctx->writer, MSG_RESULT, item) < 0) {
+		free(item->line);
+		free(item);
+	}
+	return copy;
+}
+
+char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block,
+			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable)
+{
+	bl_job_result_t r = {
+		.id = id,
+		.tenant = tenant,
+		.status = status,
+		.error_code = code,
+		.error_field = err->field[0] ? err->field : NULL,
+		.error_message = err->message,
+		.retryable = retryable,
+	};
+	return bl__report(ctx, &r, block, -1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Reading jobs                                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Read one line of at most `max` bytes into *buf (growing it). Longer lines
+ * are consumed to their end and reported with *too_long set, so one bad
+ * line cannot make the reader allocate without bound. Returns the length,
+ * or -1 at end of input.
+ */
+static ssize_t read_line(FILE *in, char **buf, size_t *cap, size_t max, bool *too_long)
+{
+	size_t len = 0;
+	int c;
+
+	*too_long = false;
+	while ((c = getc(in)) != EOF && c != '\n') {
+		if (len >= max) {
+			*too_long = true;
+			continue;
+		}
+		if (len + 1 >= *cap) {
+			size_t grown = *cap ? *cap * 2 : 4096;
+			char *p = realloc(*buf, grown);
+			if (!p) {
+				*too_long = true;
+				continue;
+			}
+			*buf = p;
+			*cap = grown;
+		}
+		(*buf)[len++] = (char)c;
+	}
+	if (c == EOF && len == 0 && !*too_long)
+		return -1;
+	if (*buf)
+		(*buf)[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* Wait until the writer has caught up to within the window. */
+static void wait_for_room(run_ctx_t *ctx)
+{
+	pthread_mutex_lock(&ctx->lock);
+	while (ctx->in_flight >= ctx->cfg->window)
+		pthread_cond_wait(&ctx->room, &ctx->lock);
+	ctx->in_flight++;
+	pthread_mutex_unlock(&ctx->lock);
+}
+
+/* Put "line N: " in front of `message`; a message cut short by the prefix
+ * loses only its end. */
+static void prefix_line_number(char *message, size_t size, unsigned long line_no)
+{
+	char prefix[32];
+	size_t plen = (size_t)snprintf(prefix, sizeof prefix, "line %lu: ", line_no);
+	size_t len = strnlen(message, size - 1);
+	if (plen + len >= size)
+		len = size - 1 - plen;
+	memmove(message + plen, message, len);
+	memcpy(message, prefix, plen);
+	message[plen + len] = '\0';
+}
+
+static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned long line_no, bool too_long)
+{
+	char id[256], tenant[256];
+	bl_error_t err = {0};
+	bl_job_t *job = NULL;
+
+	int rc = too_long ? bl_error_set(&err, BL_ELIMIT, NULL, "the line is longer than the %zu-byte job limit",
+					 ctx->cfg->job_limits.max_bytes)
+			  : bl_job_parse(&job, text, len, &ctx->cfg->job_limits, id, tenant, sizeof id, &err);
+	if (too_long)
+		id[0] = tenant[0] = '\0';
+
+	job_state_t *js = rc == 0 ? calloc(1, sizeof *js) : NULL;
+	if (!js) {
+		if (rc == 0)
+			bl_error_set(&err, BL_ENOMEM, NULL, "out of memory reading the job");
+		prefix_line_number(err.message, sizeof err.message, line_no);
+		BL_LOG(BL_LOG_WARN, "reader", "job_invalid", NULL, err.message, BL_LOG_S("field", err.field));
+		free(bl__report_failure(ctx, id, tenant, NULL, BL_JOB_ERROR, "invalid_job", &err, false));
+		bl_job_free(&job);
+		return;
+	}
+
+	js->ctx = ctx;
+	js->job = job;
+	js->read_ms = bl__run_now_ms();
+	snprintf(js->corr_id, sizeof js->corr_id, "%s/%s", job->tenant, job->id);
+	js->env.cpu_pool = ctx->cpu;
+	js->env.data_dir = -1;
+	js->env.npy_limits = &ctx->cfg->npy_limits;
+	js->env.json_limits = &ctx->cfg->json_limits;
+	js->env.inline_max_elements = ctx->cfg->inline_max_elements;
+	js->env.cancel = &js->cancel;
+	js->env.corr_id = js->corr_id;
+	if (bl__send_ptr(ctx->dispatcher, MSG_JOB, js) < 0) {
+		bl_error_set(&err, BL_ENOMEM, NULL, "out of memory queueing the job");
+		free(bl__report_failure(ctx, job->id, job->tenant, job->block, BL_JOB_ERROR, "engine_error", &err, true));
+		bl__job_state_free(js);
+	}
+}
+
+/* Read every line; returns the number of results to expect. */
+static uint64_t read_jobs(run_ctx_t *ctx, FILE *in)
+{
+	char *buf = NULL;
+	size_t cap = 0;
+	bool too_long;
+	ssize_t len;
+	unsigned long line_no = 0;
+	uint64_t jobs = 0;
+
+	while ((len = read_line(in, &buf, &cap, ctx->cfg->job_limits.max_bytes, &too_long)) >= 0) {
+		line_no++;
+		/* Blank lines (and a trailing newline) are not jobs. */
+		if (!too_long && strspn(buf, " \t\r") == (size_t)len)
+			continue;
+		wait_for_room(ctx);
+		submit_line(ctx, buf, (size_t)len, line_no, too_long);
+		jobs++;
+		atomic_store(&ctx->read, jobs);
+	}
+	free(buf);
+	return jobs;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Setting up and tearing down                                               */
+/* ------------------------------------------------------------------------ */
+
+static int start_runtime(run_ctx_t *ctx, bl_error_t *err)
+{
+	bl_pool_config_t cfg;
+	int rc = bl_runtime_new(&ctx->rt);
+	if (rc < 0)
+		return bl_error_set(err, rc, NULL, "cannot create the runtime: %s", bl_strerror(rc));
+
+	/* The control pool (admission, job actors, the writer) needs one
+	 * unpinned worker; compute runs on the pinned CPU pool. */
+	bl_pool_config_init(&cfg);
+	cfg.name = "control";
+	cfg.workers = 1;
+	cfg.pin_workers = false;
+	rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->control);
+	if (rc == 0) {
+		bl_pool_config_init(&cfg);
+		cfg.name = "cpu";
+		cfg.workers = ctx->cfg->cpu_workers;
+		rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->cpu);
+	}
+	if (rc < 0)
+		return bl_error_set(err, rc, NULL, "cannot start the worker pools: %s", bl_strerror(rc));
+	return 0;
+}
+
+static int start_actors(run_ctx_t *ctx, bl_error_t *err)
+{
+	int rc = bl__writer_spawn(&ctx->writer, ctx);
+	if (rc < 0)
+		return bl_error_set(err, rc, NULL, "cannot start the result writer: %s", bl_strerror(rc));
+	return bl__dispatcher_spawn(&ctx->dispatcher, ctx, err);
+}
+
+/* Open the output: standard output, or a temporary file beside the target
+ * that replaces it only when the run completes. */
+static int open_output(run_ctx_t *ctx, char **temp_path, bl_error_t *err)
+{
+	*temp_path = NULL;
+	if (!ctx->cfg->output_path) {
+		ctx->out = stdout;
+		return 0;
+	}
+
+	size_t len = strlen(ctx->cfg->output_path) + 16;
+	*temp_path = malloc(len);
+	if (!*temp_path)
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	snprintf(*temp_path, len, "%s.tmp-XXXXXX", ctx->cfg->output_path);
+	int fd = mkstemp(*temp_path);
+	ctx->out = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (!ctx->out) {
+		int rc = -errno;
+		if (fd >= 0)
+			close(fd), unlink(*temp_path);
+		free(*temp_path);
+		*temp_path = NULL;
+		return bl_error_set(err, rc, ctx->cfg->output_path, "cannot create the output file: %s", strerror(-rc));
+	}
+	return 0;
+}
+
+static int close_output(run_ctx_t *ctx, char *temp_path, bool keep, bl_error_t *err)
+{
+	int rc = ctx->write_error;
+	if (ctx->out == stdout) {
+		if (fflush(stdout) == EOF && rc == 0)
+			rc = -errno;
+		return rc < 0 ? bl_error_set(err, rc, "output", "cannot write the results: %s", strerror(-rc)) : 0;
+	}
+
+	if (fflush(ctx->out) == EOF || fsync(fileno(ctx->out)) != 0)
+		rc = rc ? rc : -errno;
+	if (fclose(ctx->out) != 0)
+		rc = rc ? rc : -errno;
+	if (rc == 0 && keep && rename(temp_path, ctx->cfg->output_path) != 0)
+		rc = -errno;
+	if (rc < 0 || !keep)
+		unlink(temp_path);
+	free(temp_path);
+	if (rc < 0)
+		return bl_error_set(err, rc, ctx->cfg->output_path, "cannot write the results: %s", strerror(-rc));
+	return 0;
+}
+
+static void show_progress(run_ctx_t *ctx, bool final)
+{
+	fprintf(stderr, "\r\033[K%llu read, %llu done: %llu ok, %llu error, %llu timeout, %llu rejected%s",
+		(unsigned long long)atomic_load(&ctx->read), (unsigned long long)atomic_load(&ctx->written),
+		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_OK]),
+		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_ERROR]),
+		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_TIMEOUT]),
+		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_REJECTED]), final ? "\n" : "");
+}
+
+static void wait_for_results(run_ctx_t *ctx)
+{
+	if (!ctx->cfg->progress) {
+		bl_latch_wait(&ctx->finished);
+		return;
+	}
+	while (bl_latch_wait_for(&ctx->finished, 200) != 0)
+		show_progress(ctx, false);
+	show_progress(ctx, true);
+}
+
+static int compare_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static double percentile(const double *sorted, size_t n, double p)
+{
+	if (n == 0)
+		return 0;
+	size_t i = (size_t)ceil(p * (double)n);
+	return sorted[(i ? i : 1) - 1];
+}
+
+static void finish_summary(run_ctx_t *ctx, bl_run_summary_t *s, double elapsed)
+{
+	*s = ctx->summary;
+	if (ctx->run_ms_count > 0)
+		qsort(ctx->run_ms, ctx->run_ms_count, sizeof *ctx->run_ms, compare_double);
+	s->run_p50_ms = percentile(ctx->run_ms, ctx->run_ms_count, 0.50);
+	s->run_p99_ms = percentile(ctx->run_ms, ctx->run_ms_count, 0.99);
+	s->elapsed_s = elapsed;
+	s->jobs_per_s = elapsed > 0 ? (double)s->jobs / elapsed : 0;
+}
+
+static FILE *open_input(const char *path, bl_error_t *err)
+{
+	if (strcmp(path, "-") == 0)
+		return stdin;
+	FILE *in = fopen(path, "r");
+	if (!in)
+		bl_error_set(err, -errno, path, "cannot open the jobs file: %s", strerror(errno));
+	return in;
+}
+
+int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_t *err)
+{
+	run_ctx_t ctx = {.cfg = cfg, .data_root = -1};
+	char *temp_path = NULL;
+	FILE *in = NULL;
+	int rc;
+
+	pthread_mutex_init(&ctx.lock, NULL);
+	pthread_cond_init(&ctx.room, NULL);
+	bl_latch_init(&ctx.finished, 1);
+
+	ctx.data_root = open(cfg->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ctx.data_root < 0) {
+		rc = bl_error_set(err, -errno, cfg->data_dir, "cannot open the data folder: %s", strerror(errno));
+		goto out;
+	}
+	rc = cfg->quotas_path ? bl_quota_table_load(&ctx.quotas, cfg->quotas_path, err) : 0;
+	if (rc == 0 && !ctx.quotas && !(ctx.quotas = bl_quota_table_default()))
+		rc = bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	if (rc < 0)
+		goto out;
+	in = open_input(cfg->jobs_path, err);
+	if (!in) {
+		rc = err ? err->code : -ENOENT;
+		goto out;
+	}
+	rc = open_output(&ctx, &temp_path, err);
+	if (rc == 0)
+		rc = start_runtime(&ctx, err);
+	if (rc == 0)
+		rc = start_actors(&ctx, err);
+	if (rc < 0)
+		goto out;
+
+	bl_blas_single_threaded();
+	uint64_t start = bl__run_now_ms();
+	BL_LOG(BL_LOG_INFO, "engine", "run_started", NULL, NULL, BL_LOG_S("jobs", cfg->jobs_path),
+	       BL_LOG_I("cpu_workers", bl_pool_worker_count(ctx.cpu)), BL_LOG_S("blas_core", bl_blas_core_name()));
+	uint64_t jobs = read_jobs(&ctx, in);
+	bl_send_u64(ctx.dispatcher, MSG_INPUT_END, 0);
+	bl_send_u64(ctx.writer, MSG_EXPECT, jobs);
+	wait_for_results(&ctx);
+	finish_summary(&ctx, summary, (double)(bl__run_now_ms() - start) / 1000.0);
+	BL_LOG(BL_LOG_INFO, "engine", "run_finished", NULL, NULL, BL_LOG_I("jobs", jobs),
+	       BL_LOG_I("ok", summary->by_status[BL_JOB_OK]));
+
+out:
+	/*
+	 * A job that timed out has its result written while its kernel may
+	 * still be stopping, and that kernel's job actor then reports to the
+	 * dispatcher. Freeing the runtime first lets those last activations
+	 * finish with valid handles; the handles are invalid afterwards, so
+	 * they are cleared, not released.
+	 */
+	if (ctx.rt) {
+		bl_runtime_free(&ctx.rt);
+		ctx.dispatcher = NULL;
+		ctx.writer = NULL;
+	}
+	if (ctx.out) {
+		int close_rc = close_output(&ctx, temp_path, rc == 0, err);
+		rc = rc < 0 ? rc : close_rc;
+	}
+	if (in && in != stdin)
+		fclose(in);
+	if (ctx.data_root >= 0)
+		close(ctx.data_root);
+	bl_quota_table_free(&ctx.quotas);
+	free(ctx.run_ms);
+	pthread_mutex_destroy(&ctx.lock);
+	pthread_cond_destroy(&ctx.room);
+	return rc;
+}
+
+void bl_run_summary_print(const bl_run_summary_t *s, FILE *to)
+{
+	fprintf(to, "\n%-12s %10s\n", "status", "jobs");
+	for (int st = BL_JOB_OK; st <= BL_JOB_CANCELLED; st++)
+		fprintf(to, "%-12s %10llu\n", bl_job_status_name((bl_job_status_t)st),
+			(unsigned long long)s->by_status[st]);
+	fprintf(to, "%-12s %10llu\n", "total", (unsigned long long)s->jobs);
+
+	fprintf(to, "\n%-12s %10s %10s\n", "block", "jobs", "ok");
+	for (unsigned i = 0; i < s->block_count; i++)
+		fprintf(to, "%-12s %10llu %10llu\n", s->blocks[i].name[0] ? s->blocks[i].name : "(unparsed)",
+			(unsigned long long)s->blocks[i].jobs, (unsigned long long)s->blocks[i].ok);
+
+	fprintf(to, "\nrun time p50 %.3f ms, p99 %.3f ms; %.1f jobs/s over %.3f s\n", s->run_p50_ms, s->run_p99_ms,
+		s->jobs_per_s, s->elapsed_s);
+
+	if (s->digest_count > 0)
+		fprintf(to, "\n%-20s %-8s %s\n", "job", "status", "figures");
+	for (size_t i = 0; i < s->digest_count; i++)
+		fprintf(to, "%s\n", s->digests[i]);
+}
+
+void bl_run_summary_free(bl_run_summary_t *s)
+{
+	for (size_t i = 0; i < s->digest_count; i++)
+		free(s->digests[i]);
+	free(s->digests);
+	s->digests = NULL;
+	s->digest_count = 0;
+}

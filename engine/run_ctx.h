@@ -1,0 +1,138 @@
+/*
+ * State shared by the actors of one local run, and their messages.
+ *
+ * Actors, all on the engine's control pool (compute runs on the CPU pool):
+ *   dispatcher  admission: queues jobs per tenant and priority, starts them
+ *               under the quotas, spots duplicate ids;
+ *   job         one per started job: runs its block, enforces its timeout,
+ *               retries transient failures, reports its result;
+ *   writer      writes results in the order they arrive, counts them, and
+ *               ends the run once every job read has its result.
+ * The main thread reads the jobs file, parses each line and hands jobs to
+ * the dispatcher, at most `window` ahead of the written results.
+ */
+#ifndef BL_ENGINE_RUN_CTX_H
+#define BL_ENGINE_RUN_CTX_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+
+#include <beamline/blocks.h>
+#include <beamline/sched.h>
+
+#include "admission.h"
+#include "quota.h"
+#include "run.h"
+
+enum {
+	/* to the dispatcher */
+	MSG_JOB = 1,        /* payload: job_state_t * */
+	MSG_JOB_DONE,       /* payload: job_state_t *; the job actor has stopped */
+	MSG_INPUT_END,      /* no more jobs */
+	MSG_TICK,           /* a CPU budget refilled */
+	/* to a job actor */
+	MSG_START,
+	MSG_OUTCOME,        /* payload: bl_block_outcome_t * (may be NULL: out of memory) */
+	MSG_TIMEOUT,
+	MSG_RETRY,
+	/* to the writer */
+	MSG_RESULT,         /* payload: result_item_t * */
+	MSG_EXPECT,         /* payload: uint64_t, the number of results to expect */
+};
+
+typedef struct run_ctx {
+	const bl_run_config_t *cfg;
+	bl_runtime_t *rt;
+	bl_pool_t *control;
+	bl_pool_t *cpu;
+	bl_actor_t *dispatcher;
+	bl_actor_t *writer;
+	bl_quota_table_t *quotas;
+	int data_root;
+	FILE *out;
+
+	/* Flow control between the reading thread and the writer. */
+	pthread_mutex_t lock;
+	pthread_cond_t room;
+	size_t in_flight; /* read and not yet written; guarded by lock */
+
+	bl_latch_t finished;
+
+	/* Written by the writer, read by the progress line and the summary. */
+	uint64_t _Atomic written;
+	uint64_t _Atomic by_status[BL_JOB_CANCELLED + 1];
+	uint64_t _Atomic read;
+	bl_run_summary_t summary;  /* writer-owned until `finished` opens */
+	double *run_ms;            /* run times of the jobs that ran; writer-owned */
+	size_t run_ms_count;
+	size_t run_ms_capacity;
+	int write_error;           /* first output error, as -errno */
+} run_ctx_t;
+
+/* A job from the moment it is read until its actor stops. */
+typedef struct job_state {
+	bl_admission_entry_t entry; /* the dispatcher's, while queued or running */
+	run_ctx_t *ctx;
+	bl_job_t *job;
+	const bl_block_t *block;
+	bl_block_env_t env;
+	bl_cancel_t cancel;
+	char corr_id[80];
+	uint64_t read_ms;
+	uint64_t queued_us;         /* from reading to the first start */
+	uint64_t started_ns;        /* of the current attempt */
+	uint64_t run_ns;
+	unsigned attempts;
+	double cpu_ms;
+	bl_timer_id_t timer;
+	bool timer_set;
+	bool timed_out;
+	bool reported;              /* its result went to the writer */
+	char *result_line;          /* a copy of that result, for duplicates */
+	bl_actor_t *actor;
+} job_state_t;
+
+/* One result on its way to the writer. */
+typedef struct result_item {
+	char *line;                 /* owned; no newline */
+	bl_job_status_t status;
+	char block[32];
+	double run_ms;              /* < 0 when the job did not run */
+} result_item_t;
+
+/* Actor behaviours (dispatcher.c, job_actor.c, writer.c). */
+extern const bl_behaviour_t bl__dispatcher_behaviour;
+extern const bl_behaviour_t bl__job_behaviour;
+extern const bl_behaviour_t bl__writer_behaviour;
+
+/* Send a pointer payload. Returns as bl_send, or BL_ENOMEM. */
+int bl__send_ptr(bl_actor_t *to, uint32_t type, void *ptr);
+void *bl__msg_ptr(bl_msg_t *msg);
+
+/* Encode and send a result to the writer; `run_ms` < 0 when the job did
+ * not run. Returns an owned copy of the encoded line (for duplicates), or
+ * NULL when memory runs out; then the result is lost and logged. */
+char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms);
+
+/* Report a job that failed before running: status `status`, the error from
+ * *err under `code`. Returns as bl__report. */
+char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block,
+			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable);
+
+/* Spawn the writer of a run (writer.c). */
+int bl__writer_spawn(bl_actor_t **out, run_ctx_t *ctx);
+
+/* Spawn the job actor for `js` (job_actor.c). */
+int bl__job_spawn(bl_actor_t **out, run_ctx_t *ctx, job_state_t *js);
+
+/* Free a job_state and what it owns. */
+void bl__job_state_free(job_state_t *js);
+
+/* Spawn the dispatcher of a run (dispatcher.c). */
+int bl__dispatcher_spawn(bl_actor_t **out, run_ctx_t *ctx, bl_error_t *err);
+
+/* Milliseconds on the monotonic clock. */
+uint64_t bl__run_now_ms(void);
+
+#endif

@@ -1,0 +1,159 @@
+/*
+ * The writer actor: writes each result as one line of the output, keeps the
+ * counts for the progress line and the summary, and ends the run once every
+ * job read has its result.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "run_ctx.h"
+
+typedef struct writer {
+	run_ctx_t *ctx;
+	uint64_t expected;
+	bool expecting;
+} writer_t;
+
+static void count_block(bl_run_summary_t *s, const result_item_t *item)
+{
+	unsigned i = 0;
+	while (i < s->block_count && strcmp(s->blocks[i].name, item->block) != 0)
+		i++;
+	if (i == s->block_count) {
+		if (s->block_count == BL_RUN_BLOCKS_MAX)
+			return;
+		snprintf(s->blocks[i].name, sizeof s->blocks[i].name, "%s", item->block);
+		s->block_count++;
+	}
+	s->blocks[i].jobs++;
+	s->blocks[i].ok += item->status == BL_JOB_OK;
+}
+
+static void keep_run_time(run_ctx_t *ctx, double run_ms)
+{
+	if (run_ms < 0)
+		return;
+	if (ctx->run_ms_count == ctx->run_ms_capacity) {
+		size_t capacity = ctx->run_ms_capacity ? ctx->run_ms_capacity * 2 : 1024;
+		double *grown = realloc(ctx->run_ms, capacity * sizeof *grown);
+		if (!grown)
+			return; /* the percentiles then miss this job; nothing else does */
+		ctx->run_ms = grown;
+		ctx->run_ms_capacity = capacity;
+	}
+	ctx->run_ms[ctx->run_ms_count++] = run_ms;
+}
+
+static void write_line(run_ctx_t *ctx, const char *line)
+{
+	if (ctx->write_error)
+		return;
+	if (fputs(line, ctx->out) == EOF || fputc('\n', ctx->out) == EOF) {
+		ctx->write_error = -(errno ? errno : EIO);
+		BL_LOG(BL_LOG_ERROR, "writer", "output_failed", NULL, "cannot write the results",
+		       BL_LOG_S("error", strerror(-ctx->write_error)));
+	}
+}
+
+static void maybe_finish(writer_t *w)
+{
+	run_ctx_t *ctx = w->ctx;
+	if (!w->expecting || atomic_load(&ctx->written) != w->expected)
+		return;
+	if (fflush(ctx->out) == EOF && !ctx->write_error)
+		ctx->write_error = -(errno ? errno : EIO);
+	w->expecting = false;
+	bl_latch_count_down(&ctx->finished);
+}
+
+/*
+ * One line for the summary: the job's id and status, then its metrics, or
+ * its outputs when it reports no metrics, cut to a readable width.
+ */
+static void keep_digest(run_ctx_t *ctx, const char *line)
+{
+	bl_run_summary_t *s = &ctx->summary;
+	if (!ctx->cfg->print_metrics || s->digest_count == BL_RUN_DIGESTS_MAX)
+		return;
+	if (!s->digests && !(s->digests = calloc(BL_RUN_DIGESTS_MAX, sizeof *s->digests)))
+		return;
+
+	json_t *r = json_loads(line, 0, NULL);
+	json_t *result = json_object_get(r, "result");
+	json_t *figures = json_object_get(result, "metrics");
+	if (!json_object_size(figures))
+		figures = json_object_get(result, "outputs");
+	if (!figures)
+		figures = json_object_get(r, "error");
+	char *text = figures ? json_dumps(figures, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+
+	char digest[256];
+	snprintf(digest, sizeof digest, "%-20.20s %-8s %.200s",
+		 json_string_value(json_object_get(r, "id")) ? json_string_value(json_object_get(r, "id")) : "?",
+		 json_string_value(json_object_get(r, "status")) ? json_string_value(json_object_get(r, "status")) : "?",
+		 text ? text : "");
+	free(text);
+	json_decref(r);
+	s->digests[s->digest_count] = strdup(digest);
+	s->digest_count += s->digests[s->digest_count] != NULL;
+}
+
+static void take_result(writer_t *w, result_item_t *item)
+{
+	run_ctx_t *ctx = w->ctx;
+
+	write_line(ctx, item->line);
+	keep_digest(ctx, item->line);
+	atomic_fetch_add(&ctx->by_status[item->status], 1);
+	ctx->summary.by_status[item->status]++;
+	ctx->summary.jobs++;
+	count_block(&ctx->summary, item);
+	keep_run_time(ctx, item->run_ms);
+	free(item->line);
+	free(item);
+
+	pthread_mutex_lock(&ctx->lock);
+	ctx->in_flight--;
+	pthread_cond_signal(&ctx->room);
+	pthread_mutex_unlock(&ctx->lock);
+	atomic_fetch_add(&ctx->written, 1);
+}
+
+static int writer_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
+{
+	writer_t *w = state;
+	(void)self;
+
+	if (msg->type == MSG_RESULT)
+		take_result(w, bl__msg_ptr(msg));
+	else if (msg->type == MSG_EXPECT) {
+		w->expected = bl_msg_u64(msg);
+		w->expecting = true;
+	}
+	maybe_finish(w);
+	return 0;
+}
+
+/* A result that was never written still holds its line. */
+static void writer_discard(bl_msg_t *msg)
+{
+	if (msg->type != MSG_RESULT)
+		return;
+	result_item_t *item = bl__msg_ptr(msg);
+	free(item->line);
+	free(item);
+}
+
+const bl_behaviour_t bl__writer_behaviour = {
+	.name = "writer",
+	.receive = writer_receive,
+	.discard = writer_discard,
+};
+
+int bl__writer_spawn(bl_actor_t **out, run_ctx_t *ctx)
+{
+	writer_t init = {.ctx = ctx};
+	return bl_actor_spawn(out, ctx->control, &bl__writer_behaviour, &init, sizeof init);
+}
