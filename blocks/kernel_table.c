@@ -104,9 +104,10 @@ static int compute_sgemm(kernel_run_t *run)
 		return fail(run, rc, &err);
 	kernel_set_out(run, "c", c);
 
-	/* Two blocks per worker, so a worker that finishes early takes another. */
+	/* One block per worker: each cblas_sgemm call packs B again, so more
+	 * blocks than workers cost packing without adding parallelism. */
 	unsigned workers = bl_pool_worker_count(run->env->cpu_pool);
-	size_t parts = (double)m * (double)n * (double)k >= SGEMM_SPLIT_MIN_MACS ? 2u * workers : 1u;
+	size_t parts = (double)m * (double)n * (double)k >= SGEMM_SPLIT_MIN_MACS ? workers : 1u;
 	if (parts > m)
 		parts = m ? m : 1;
 	atomic_store(&run->pending, parts);
