@@ -4,6 +4,7 @@
  *   beamline-engine run JOBS.jsonl [options]
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,16 @@ static void usage(FILE *to)
 	      "                      standard error is a terminal); --no-progress hides it\n"
 	      "  --print-metrics     after the summary, list each job's figures (its metrics,\n"
 	      "                      or its small outputs), for the first 100 jobs\n"
+	      "\n"
+	      "limits (defaults in brackets):\n"
+	      "  --max-job-bytes N     size of one job line [1048576]\n"
+	      "  --max-depth N         nesting of objects and arrays in a job [32]\n"
+	      "  --max-string-bytes N  any string in a job [65536]\n"
+	      "  --max-array-items N   any array in a job [65536]\n"
+	      "  --max-npy-bytes N     data of one .npy input [1073741824]\n"
+	      "  --inline-max N        elements of an output returned inside its result [10000]\n"
+	      "  --window N            jobs read ahead of their results [4096]\n"
+	      "  --ageing-ms N         wait that moves a queued job up one priority class [1000]\n"
 	      "\n"
 	      "Exit status: 0 every job succeeded, 1 some job did not, 2 usage error,\n"
 	      "3 the run could not proceed.\n",
@@ -94,6 +105,22 @@ static int parse_options(int argc, char **argv, bl_run_config_t *cfg, bl_log_lev
 			cfg->default_timeout_ms = n;
 		else if (strcmp(opt, "--log-level") == 0 && bl_log_level_parse(level, value) == 0)
 			;
+		else if (strcmp(opt, "--max-job-bytes") == 0 && parse_u64(value, 64, UINT64_C(1) << 30, &n))
+			cfg->job_limits.max_bytes = (size_t)n;
+		else if (strcmp(opt, "--max-depth") == 0 && parse_u64(value, 2, 1000, &n))
+			cfg->job_limits.max_depth = (unsigned)n;
+		else if (strcmp(opt, "--max-string-bytes") == 0 && parse_u64(value, 1, UINT64_C(1) << 30, &n))
+			cfg->job_limits.max_string_bytes = (size_t)n;
+		else if (strcmp(opt, "--max-array-items") == 0 && parse_u64(value, 1, UINT64_C(1) << 30, &n))
+			cfg->job_limits.max_array_items = (size_t)n;
+		else if (strcmp(opt, "--max-npy-bytes") == 0 && parse_u64(value, 1, UINT64_C(1) << 40, &n))
+			cfg->npy_limits.max_data_bytes = (size_t)n;
+		else if (strcmp(opt, "--inline-max") == 0 && parse_u64(value, 0, UINT64_C(1) << 30, &n))
+			cfg->inline_max_elements = (size_t)n;
+		else if (strcmp(opt, "--window") == 0 && parse_u64(value, 1, UINT64_C(1) << 24, &n))
+			cfg->window = (size_t)n;
+		else if (strcmp(opt, "--ageing-ms") == 0 && parse_u64(value, 1, 86400000, &n))
+			cfg->ageing_ms = n;
 		else {
 			fprintf(stderr, "beamline-engine: invalid option or value: %s %s\n", opt, value);
 			return -1;
