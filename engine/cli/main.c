@@ -160,11 +160,12 @@ static int cmd_run(int argc, char **argv)
 }
 
 /*
- * Debian's OpenBLAS 0.3.21 does not recognise recent Intel Xeons and falls
- * back to its generic "Prescott" kernels, several times slower than the
- * AVX-512 ones the CPU supports. OpenBLAS reads OPENBLAS_CORETYPE only when
- * it loads, so the engine sets it and executes itself again. An operator's
- * own OPENBLAS_CORETYPE is left alone.
+ * Debian's OpenBLAS 0.3.21 does not recognise some recent Intel Xeons (CPU
+ * family 6, model 207, for one) and falls back to its generic "Prescott"
+ * kernels, about 4x slower for sgemm than the AVX-512 ones the CPU
+ * supports. OpenBLAS reads OPENBLAS_CORETYPE only when it loads, so the
+ * engine sets it and executes itself again. An operator's own
+ * OPENBLAS_CORETYPE is left alone.
  */
 static void choose_blas_kernels(char **argv)
 {
