@@ -99,3 +99,26 @@ int bl_error_set(bl_error_t *err, int code, const char *field, const char *fmt, 
 	va_end(ap);
 	return code;
 }
+
+void bl_error_prefix(bl_error_t *err, const char *fmt, ...)
+{
+	if (!err)
+		return;
+
+	char prefix[BL_ERROR_MESSAGE_MAX];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(prefix, sizeof prefix, fmt, ap);
+	va_end(ap);
+	size_t plen = n < 0 ? 0 : (size_t)n < sizeof prefix ? (size_t)n : sizeof prefix - 1;
+
+	size_t size = sizeof err->message;
+	size_t len = strnlen(err->message, size - 1);
+	if (plen >= size)
+		plen = size - 1;
+	if (plen + len >= size)
+		len = size - 1 - plen;
+	memmove(err->message + plen, err->message, len);
+	memcpy(err->message, prefix, plen);
+	err->message[plen + len] = '\0';
+}

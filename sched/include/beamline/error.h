@@ -66,6 +66,10 @@ typedef struct bl_error {
 int bl_error_set(bl_error_t *err, int code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/* Put printf-style text in front of err->message (when err is not NULL);
+ * a message pushed past the buffer loses its end. */
+void bl_error_prefix(bl_error_t *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /*
  * Return a static English description of a code: a BL_E* value, a negative
  * errno value, or 0. Never returns NULL. Safe from any thread.
