@@ -140,25 +140,17 @@ static char *copy_string(const char *s, size_t len)
 	return copy;
 }
 
-/* Check that `v` is a valid id or tenant name, and copy it into *out. */
-static int take_name(const json_t *v, const char *field, const bl_job_limits_t *lim, char **out, bl_error_t *err)
+int bl_job_check_name(const char *s, size_t len, size_t max_bytes, const char *field, bl_error_t *err)
 {
 	char quoted[QUOTE_MAX * 4 + 8];
 
-	if (!json_is_string(v))
-		return bl_error_set(err, BL_EFORMAT, field,
-				    "expected a string of 1 to %zu characters from " NAME_CHARS ", got %s",
-				    lim->max_name_bytes, type_phrase(v));
-
-	const char *s = json_string_value(v);
-	size_t len = json_string_length(v);
 	if (len == 0)
 		return bl_error_set(err, BL_EFORMAT, field,
-				    "expected 1 to %zu characters from " NAME_CHARS ", got an empty string",
-				    lim->max_name_bytes);
-	if (len > lim->max_name_bytes)
+				    "expected 1 to %zu characters from " NAME_CHARS ", got an empty string", max_bytes);
+	if (len > max_bytes)
 		return bl_error_set(err, BL_ELIMIT, field, "name is %zu bytes long, over the limit of %zu bytes", len,
-				    lim->max_name_bytes);
+				    max_bytes);
+
 	size_t bad = find_bad_byte(s, len, is_name_char);
 	if (bad < len)
 		return bl_error_set(err, BL_EFORMAT, field,
@@ -170,6 +162,22 @@ static int take_name(const json_t *v, const char *field, const bl_job_limits_t *
 			err, BL_EFORMAT, field,
 			"expected a name other than \".\" or \"..\", which would name a directory in a path, got %s",
 			quote(quoted, sizeof quoted, s, len));
+	return 0;
+}
+
+/* Check that `v` is a valid id or tenant name, and copy it into *out. */
+static int take_name(const json_t *v, const char *field, const bl_job_limits_t *lim, char **out, bl_error_t *err)
+{
+	if (!json_is_string(v))
+		return bl_error_set(err, BL_EFORMAT, field,
+				    "expected a string of 1 to %zu characters from " NAME_CHARS ", got %s",
+				    lim->max_name_bytes, type_phrase(v));
+
+	const char *s = json_string_value(v);
+	size_t len = json_string_length(v);
+	int rc = bl_job_check_name(s, len, lim->max_name_bytes, field, err);
+	if (rc < 0)
+		return rc;
 
 	*out = copy_string(s, len);
 	return *out ? 0 : bl_error_set(err, BL_ENOMEM, field, "out of memory while copying the field");

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <beamline/job.h>
+
 void bl_quota_init(bl_quota_t *q)
 {
 	q->max_concurrent = 4;
@@ -48,7 +50,7 @@ static int parse_quota(bl_quota_t *q, json_t *obj, const char *path, bl_error_t 
 			rc = read_uint(&v, value, field, 1, 1000000, err);
 			q->max_concurrent = (uint32_t)v;
 		} else if (strcmp(key, "max_queued") == 0) {
-			rc = read_uint(&v, value, field, 0, 100000000, err);
+			rc = read_uint(&v, value, field, 1, 100000000, err);
 			q->max_queued = (uint32_t)v;
 		} else if (strcmp(key, "cpu_ms_per_s") == 0) {
 			rc = read_uint(&v, value, field, 0, 1000000, err);
@@ -88,8 +90,11 @@ static int parse_tenants(bl_quota_table_t *t, json_t *tenants, bl_error_t *err)
 {
 	char field[BL_ERROR_FIELD_MAX];
 	const char *name;
+	size_t name_len;
 	json_t *value;
+	bl_job_limits_t limits;
 
+	bl_job_limits_init(&limits);
 	if (!json_is_object(tenants))
 		return bl_error_set(err, BL_EFORMAT, "tenants", "expected an object mapping tenant names to quotas");
 
@@ -97,11 +102,17 @@ static int parse_tenants(bl_quota_table_t *t, json_t *tenants, bl_error_t *err)
 	if (!t->entries)
 		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory reading quotas");
 
-	json_object_foreach(tenants, name, value) {
+	json_object_keylen_foreach(tenants, name, name_len, value) {
 		bl_quota_entry_t *e = &t->entries[t->count];
 		snprintf(field, sizeof field, "tenants.%s", name);
+		int rc = bl_job_check_name(name, name_len, limits.max_name_bytes, "tenants", err);
+		if (rc < 0) {
+			bl_error_prefix(err, "tenant name: ");
+			return rc;
+		}
+
 		e->quota = t->default_quota;
-		int rc = parse_quota(&e->quota, value, field, err);
+		rc = parse_quota(&e->quota, value, field, err);
 		if (rc < 0)
 			return rc;
 		e->tenant = strdup(name);
@@ -160,6 +171,12 @@ int bl_quota_table_load(bl_quota_table_t **out, const char *path, bl_error_t *er
 
 	int rc = bl_quota_table_parse(out, root, err);
 	json_decref(root);
+	if (rc < 0) {
+		/* The parser names a field in the document; the reader also
+		 * needs to know which file. */
+		bl_error_prefix(err, "quota file '%s', %s: ", path, err->field[0] ? err->field : "top level");
+		snprintf(err->field, sizeof err->field, "--quotas");
+	}
 	return rc;
 }
 

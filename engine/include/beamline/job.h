@@ -69,6 +69,10 @@ typedef struct bl_job_limits {
  * to 24 hours. */
 void bl_job_limits_init(bl_job_limits_t *lim);
 
+/* Check an id or tenant name of `len` bytes as bl_job_parse does; on
+ * failure *err names `field`. Returns 0, BL_EFORMAT or BL_ELIMIT. */
+int bl_job_check_name(const char *s, size_t len, size_t max_bytes, const char *field, bl_error_t *err);
+
 typedef struct bl_job_retry {
 	unsigned max_attempts;   /* 1 to 100; 1 = no retry; default 1 */
 	uint64_t backoff_ms;     /* first wait between attempts; default 100 */
