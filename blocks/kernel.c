@@ -64,27 +64,63 @@ static void free_run(kernel_run_t *run)
 /* Reporting                                                                 */
 /* ------------------------------------------------------------------------ */
 
-/* The result code for a failure, which clients match on. */
-static const char *error_code_of(int rc)
+/* Where in a run a failure happened; the same errno means different
+ * things while reading inputs and while writing outputs. */
+typedef enum run_stage { STAGE_LOAD, STAGE_COMPUTE, STAGE_STORE } run_stage_t;
+
+/* Return the result code for a failure, which clients match on. */
+static const char *error_code_of(int rc, run_stage_t stage)
 {
 	switch (rc) {
-	case -ENOENT:
-		return "input_not_found";
 	case -EXDEV:
 	case -ELOOP:
 		return "path_outside_tenant_folder";
-	case BL_EFORMAT:
-		return "invalid_input";
-	case BL_EINVAL:
-		return "invalid_params";
 	case BL_ELIMIT:
 		return "limit_exceeded";
 	case BL_ENOMEM:
+	case -ENOMEM:
 		return "out_of_memory";
 	case BL_ECANCELED:
 		return "cancelled";
+	case BL_EINVAL:
+		return "invalid_params";
 	default:
-		return rc > -4096 ? "io_error" : "kernel_failed";
+		break;
+	}
+
+	if (stage == STAGE_STORE)
+		return "output_failed";
+	if (stage == STAGE_COMPUTE)
+		return "kernel_failed";
+	if (rc == -ENOENT || rc == -ENOTDIR)
+		return "input_not_found";
+	if (rc == BL_EFORMAT || rc == -EISDIR)
+		return "invalid_input";
+	return "io_error";
+}
+
+/* Return whether the same job may succeed if it runs again later: the
+ * causes are a shortage of memory or descriptors, not the job itself. */
+static bool is_retryable(int rc)
+{
+	return rc == BL_ENOMEM || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE || rc == -EAGAIN;
+}
+
+/* Turn a bare input or argument name in err->field ("train_y", "k"), as
+ * the kernels library reports it, into its place in the job. */
+static void qualify_field(const kernel_spec_t *spec, bl_error_t *err)
+{
+	for (unsigned i = 0; spec->inputs[i]; i++) {
+		if (strcmp(spec->inputs[i], err->field) == 0) {
+			snprintf(err->field, sizeof err->field, "params.inputs.%s", spec->inputs[i]);
+			return;
+		}
+	}
+	for (size_t i = 0; i < spec->nargs; i++) {
+		if (strcmp(spec->args[i].name, err->field) == 0) {
+			snprintf(err->field, sizeof err->field, "params.args.%s", spec->args[i].name);
+			return;
+		}
 	}
 }
 
@@ -112,8 +148,13 @@ static int store_outputs(kernel_run_t *run, json_t *outputs, bl_error_t *err)
 		const char *path = kernel_output_path(run->params, name);
 		if (path) {
 			int rc = bl_npy_write(t, run->env->data_dir, path, err);
-			if (rc < 0)
+			if (rc < 0) {
+				/* The writer names the file in `field`; move it to the
+				 * message and point `field` at the job's parameter. */
+				bl_error_prefix(err, "output '%s': ", path);
+				snprintf(err->field, sizeof err->field, "params.outputs.%s", name);
 				return rc;
+			}
 			json_object_set_new(outputs, name, describe(t, path));
 		} else if (t->count <= run->env->inline_max_elements) {
 			json_object_set_new(outputs, name, bl_tensor_to_json(t));
@@ -140,6 +181,16 @@ static void report(kernel_run_t *run, bl_block_outcome_t *o)
 	done(ctx, o);
 }
 
+/* Complete a failed run. */
+static void report_failure(kernel_run_t *run, bl_block_outcome_t *o, int rc, run_stage_t stage)
+{
+	qualify_field(run->spec, &o->error);
+	o->code = rc;
+	o->error_code = error_code_of(rc, stage);
+	o->retryable = is_retryable(rc);
+	report(run, o);
+}
+
 void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err)
 {
 	bl_block_outcome_t *o = bl_block_outcome_new();
@@ -153,19 +204,19 @@ void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err)
 		return;
 	}
 
+	if (rc < 0) {
+		if (err)
+			o->error = *err;
+		report_failure(run, o, rc, run->loaded ? STAGE_COMPUTE : STAGE_LOAD);
+		return;
+	}
+
 	uint64_t computed_ns = kernel_now_ns();
 	json_t *outputs = json_object();
-	if (rc == 0)
-		rc = store_outputs(run, outputs, &o->error);
-	else if (err)
-		o->error = *err;
-
+	rc = outputs ? store_outputs(run, outputs, &o->error) : bl_error_set(&o->error, BL_ENOMEM, NULL, "out of memory");
 	if (rc < 0) {
 		json_decref(outputs);
-		o->code = rc;
-		o->error_code = error_code_of(rc);
-		o->retryable = rc == BL_ENOMEM;
-		report(run, o);
+		report_failure(run, o, rc, STAGE_STORE);
 		return;
 	}
 
@@ -219,6 +270,7 @@ static void load_and_compute(kernel_run_t *run, void *arg)
 	for (unsigned i = 0; rc == 0 && run->spec->inputs[i]; i++)
 		rc = kernel_input_load(&run->in[i], run->params, run->spec->inputs[i], run->env, &err);
 	run->loaded_ns = kernel_now_ns();
+	run->loaded = rc == 0;
 	if (rc == 0 && bl_cancel_requested(run->env->cancel))
 		rc = bl_error_set(&err, BL_ECANCELED, NULL, "the job was cancelled before its kernel ran");
 	if (rc == 0) {
@@ -250,7 +302,7 @@ static int kernel_prepare(json_t *params, const bl_block_env_t *env, uint64_t *m
 	if (device && strcmp(device, "gpu") == 0)
 		return bl_error_set(err, BL_EINVAL, "params.device",
 				    "this engine has no GPU pool; use \"cpu\", or \"auto\" to run where it can");
-	return kernel_params_estimate(mem_estimate, params, env->data_dir, err);
+	return kernel_params_estimate(mem_estimate, params, env, err);
 }
 
 static int kernel_start(json_t *params, const bl_block_env_t *env, bl_block_done_fn done, void *ctx)

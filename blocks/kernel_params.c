@@ -1,6 +1,11 @@
+#define _GNU_SOURCE /* openat2 through syscall */
+
 #include "kernel_params.h"
 
 #include <errno.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -14,7 +19,7 @@
  * name shown in an error. */
 static void join_field(char *out, size_t size, const char *parent, const char *child)
 {
-	int n = snprintf(out, size, "%s.%s", parent, child);
+	int n = snprintf(out, size, child[0] ? "%s.%s" : "%s", parent, child);
 	if (n >= 0 && (size_t)n >= size && size > 4)
 		memcpy(out + size - 4, "...", 4);
 }
@@ -279,27 +284,104 @@ int kernel_params_check(const kernel_spec_t **spec, json_t *params, bl_error_t *
 	return rc;
 }
 
-int kernel_params_estimate(uint64_t *bytes, json_t *params, int data_dir, bl_error_t *err)
+/* Open `path` beneath the tenant's folder, as the .npy reader will, so that
+ * sizing a file tells nothing about paths outside the folder. */
+static int open_beneath(int dir, const char *path)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, dir, path, &how, sizeof how);
+	return fd < 0 ? -errno : fd;
+}
+
+static int no_folder(const bl_block_env_t *env, const char *field, bl_error_t *err)
+{
+	return bl_error_set(err, -ENOENT, field,
+			    "tenant '%s' has no data folder: create one named '%s' in the data folder (--data-dir), "
+			    "or give the data inline",
+			    env->tenant ? env->tenant : "?", env->tenant ? env->tenant : "?");
+}
+
+/* The size of input file `path`, checked the way the read will be. */
+static int input_size(uint64_t *size, const char *path, const char *field, const bl_block_env_t *env,
+		      bl_error_t *err)
+{
+	if (env->data_dir < 0)
+		return no_folder(env, field, err);
+
+	int fd = open_beneath(env->data_dir, path);
+	if (fd == -ENOENT || fd == -ENOTDIR)
+		return bl_error_set(err, -ENOENT, field, "input file '%s' not found in the tenant's folder", path);
+	if (fd == -EXDEV || fd == -ELOOP)
+		return bl_error_set(err, -EXDEV, field, "'%s' leads outside the tenant's folder; give a path beneath it",
+				    path);
+	if (fd < 0)
+		return bl_error_set(err, fd, field, "cannot open '%s': %s", path, strerror(-fd));
+
+	struct stat st;
+	int rc = fstat(fd, &st) == 0 ? 0 : -errno;
+	close(fd);
+	if (rc < 0)
+		return bl_error_set(err, rc, field, "cannot read '%s': %s", path, strerror(-rc));
+	*size = (uint64_t)st.st_size;
+	return 0;
+}
+
+static const char *input_path(json_t *value)
+{
+	return json_string_value(json_is_object(value) ? json_object_get(value, "path") : value);
+}
+
+/* Paths are compared as written, less a leading "./"; a job cannot write
+ * an output over one of its own inputs. */
+static const char *plain_path(const char *path)
+{
+	while (path[0] == '.' && path[1] == '/')
+		path += 2;
+	return path;
+}
+
+static int check_output_paths(json_t *params, const bl_block_env_t *env, bl_error_t *err)
+{
+	json_t *outputs = json_object_get(params, "outputs");
+	const char *name, *in_name;
+	json_t *path, *input;
+	char field[BL_ERROR_FIELD_MAX];
+
+	json_object_foreach(outputs, name, path) {
+		join_field(field, sizeof field, "params.outputs", name);
+		if (env->data_dir < 0)
+			return no_folder(env, field, err);
+		json_object_foreach(json_object_get(params, "inputs"), in_name, input) {
+			const char *p = input_path(input);
+			if (p && strcmp(plain_path(p), plain_path(json_string_value(path))) == 0)
+				return bl_error_set(err, BL_EINVAL, field,
+						    "output '%s' would overwrite input '%s' of the same job; write it elsewhere",
+						    json_string_value(path), in_name);
+		}
+	}
+	return 0;
+}
+
+int kernel_params_estimate(uint64_t *bytes, json_t *params, const bl_block_env_t *env, bl_error_t *err)
 {
 	json_t *inputs = json_object_get(params, "inputs");
 	const char *key;
 	json_t *value;
 	uint64_t total = 0;
+	char field[BL_ERROR_FIELD_MAX];
 
 	json_object_foreach(inputs, key, value) {
-		json_t *path = json_is_object(value) ? json_object_get(value, "path") : value;
-		if (json_is_string(path)) {
-			struct stat st;
-			/* A size for the estimate only; the read itself resolves the
-			 * path safely beneath the folder. */
-			if (fstatat(data_dir, json_string_value(path), &st, 0) == 0)
-				total += (uint64_t)st.st_size;
-			else if (errno == ENOENT) {
-				char field[BL_ERROR_FIELD_MAX];
-				join_field(field, sizeof field, "params.inputs", key);
-				return bl_error_set(err, -ENOENT, field, "input file '%s' not found in the tenant's folder",
-						    json_string_value(path));
-			}
+		const char *path = input_path(value);
+		join_field(field, sizeof field, "params.inputs", key);
+		if (path) {
+			uint64_t size = 0;
+			int rc = input_size(&size, path, field, env, err);
+			if (rc < 0)
+				return rc;
+			total += size;
 		} else {
 			/* Inline JSON: at most 8 bytes per element. */
 			char *text = json_dumps(value, JSON_COMPACT);
@@ -307,6 +389,10 @@ int kernel_params_estimate(uint64_t *bytes, json_t *params, int data_dir, bl_err
 			free(text);
 		}
 	}
+
+	int rc = check_output_paths(params, env, err);
+	if (rc < 0)
+		return rc;
 	*bytes = total * 2;
 	return 0;
 }
@@ -334,11 +420,17 @@ int kernel_input_load(bl_tensor_t **out, json_t *params, const char *name, const
 
 
 	/* A file, whole or sliced. */
-	const char *path = json_string_value(json_is_object(value) ? json_object_get(value, "path") : value);
+	const char *path = input_path(value);
 	bl_tensor_t *whole;
 	int rc = bl_npy_read(&whole, env->data_dir, path, env->npy_limits, err);
-	if (rc < 0)
+	if (rc < 0) {
+		/* Name the input, and keep the file name in the message. */
+		if (err) {
+			bl_error_prefix(err, "'%s': ", path);
+			memcpy(err->field, field, sizeof err->field);
+		}
 		return rc;
+	}
 
 	json_t *rows = json_is_object(value) ? json_object_get(value, "rows") : NULL;
 	json_t *cols = json_is_object(value) ? json_object_get(value, "columns") : NULL;

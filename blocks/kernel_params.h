@@ -16,7 +16,9 @@
  * with "path" and optional "rows" / "columns" ranges [start, stop)), or
  * inline data (nested arrays, or an object with "data" and "dtype"). An
  * output named in "outputs" is written there as .npy; the others are
- * returned inline in the result when they are small enough.
+ * returned inline in the result when they are small enough. JSON has no
+ * NaN or infinity, so such values become null in an inline output; name
+ * a file to keep them.
  */
 #ifndef BL_BLOCKS_KERNEL_PARAMS_H
 #define BL_BLOCKS_KERNEL_PARAMS_H
@@ -70,9 +72,14 @@ const kernel_spec_t *kernel_spec_find(const char *name);
  * *spec is the kernel's spec. */
 int kernel_params_check(const kernel_spec_t **spec, json_t *params, bl_error_t *err);
 
-/* Estimate the bytes a run holds: file sizes (from fstatat beneath
- * `data_dir`) and inline data, times two for outputs and conversions. */
-int kernel_params_estimate(uint64_t *bytes, json_t *params, int data_dir, bl_error_t *err);
+/*
+ * Check what the job's files allow before it is queued: every input file
+ * opens beneath the tenant's folder (as the read will), no output would
+ * overwrite one of the job's own inputs, and a tenant without a folder
+ * names no file. Estimate the bytes a run holds: file sizes and inline
+ * data, times two for outputs and conversions.
+ */
+int kernel_params_estimate(uint64_t *bytes, json_t *params, const bl_block_env_t *env, bl_error_t *err);
 
 /* Load input `name` as a tensor, or set *out to NULL when it is absent. */
 int kernel_input_load(bl_tensor_t **out, json_t *params, const char *name, const bl_block_env_t *env,

@@ -8,6 +8,7 @@
 #define BL_BLOCKS_KERNEL_RUN_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <beamline/blocks.h>
@@ -25,6 +26,7 @@ typedef struct kernel_run {
 	json_t *metrics;                 /* what the kernel reports besides its outputs */
 	uint64_t started_ns;
 	uint64_t loaded_ns;
+	bool loaded;                     /* every input loaded; failures after this are the kernel's */
 	uint64_t _Atomic cpu_ns;         /* CPU time of every task of the run */
 
 	/* The failure a compute function reports; with fan-out, the first

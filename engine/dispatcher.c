@@ -2,27 +2,22 @@
  * The dispatcher actor: admits each job (block known, parameters valid,
  * quotas allow it), queues it, and starts job actors while capacity lasts.
  * A job id seen before in the same run, for the same tenant, is not run
- * again: it gets the first job's result, marked as a duplicate.
+ * again (dedupe.h).
  */
-#define _GNU_SOURCE /* openat2 through syscall */
-
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/openat2.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
+#include "dedupe.h"
 #include "log.h"
 #include "run_ctx.h"
-#include "strmap.h"
+#include "tenant_dirs.h"
 
-/* The first result of a job id, and how many duplicates wait for it. */
-typedef struct seen {
-	char *line; /* NULL until the first job reported */
-	unsigned waiting;
-} seen_t;
+/* Bytes of first results kept for answering duplicates. */
+#define DEDUPE_BUDGET (64u << 20)
+
+/* A refill more than this far away is worth a warning: jobs wait for it. */
+#define SLOW_REFILL_MS 1000
 
 typedef struct dispatcher {
 	run_ctx_t *ctx;
@@ -30,77 +25,26 @@ typedef struct dispatcher {
 	size_t capacity; /* jobs running at once, over all tenants */
 	size_t running;
 	bool tick_pending;
-	bl_strmap_t tenant_dirs; /* tenant -> folder fd + 1 (0 is "absent") */
-	bl_strmap_t seen;        /* "tenant/id" -> seen_t */
+	bl_tenant_dirs_t dirs;
+	bl_dedupe_t dedupe;
 } dispatcher_t;
-
-/* ------------------------------------------------------------------------ */
-/* Tenant folders                                                            */
-/* ------------------------------------------------------------------------ */
-
-/*
- * Open DATA_DIR/TENANT beneath the data root, so no tenant name (".",
- * "..", a symbolic link) can reach another tenant's files. Returns the fd,
- * or -1 when the tenant has no folder (jobs that read no files still run).
- */
-static int open_tenant_dir(run_ctx_t *ctx, const char *tenant)
-{
-	if (strcmp(tenant, ".") == 0 || strcmp(tenant, "..") == 0)
-		return -1;
-
-	struct open_how how = {
-		.flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-	};
-	int fd = (int)syscall(SYS_openat2, ctx->data_root, tenant, &how, sizeof how);
-	return fd < 0 ? -1 : fd;
-}
-
-static int tenant_dir(dispatcher_t *d, const char *tenant)
-{
-	uintptr_t stored = (uintptr_t)bl_strmap_get(&d->tenant_dirs, tenant);
-	if (stored)
-		return (int)stored - 1;
-
-	int fd = open_tenant_dir(d->ctx, tenant);
-	if (bl_strmap_put(&d->tenant_dirs, tenant, (void *)(uintptr_t)(fd + 1)) != 0 && fd >= 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-static void close_dir(void *value)
-{
-	int fd = (int)(uintptr_t)value - 1;
-	if (fd >= 0)
-		close(fd);
-}
 
 /* ------------------------------------------------------------------------ */
 /* Duplicates                                                                */
 /* ------------------------------------------------------------------------ */
 
-static void dedupe_key(char *out, size_t size, const bl_job_t *job)
+/*
+ * Answer one duplicate of a finished job: the first result with
+ * "duplicate": true, or, when that result was too large to keep, a short
+ * result with the first job's status that points back to it.
+ */
+static void report_duplicate(run_ctx_t *ctx, const bl_job_t *job, const bl_dedupe_entry_t *first, size_t cost)
 {
-	snprintf(out, size, "%s/%s", job->tenant, job->id);
-}
-
-static bl_job_status_t status_of(const json_t *result)
-{
-	const char *name = json_string_value(json_object_get(result, "status"));
-	for (int s = BL_JOB_OK; name && s <= BL_JOB_CANCELLED; s++) {
-		if (strcmp(name, bl_job_status_name((bl_job_status_t)s)) == 0)
-			return (bl_job_status_t)s;
-	}
-	return BL_JOB_ERROR;
-}
-
-/* The first result's line with "duplicate": true added. */
-static void report_duplicate(run_ctx_t *ctx, const char *line, const char *block)
-{
-	json_t *r = json_loads(line, 0, NULL);
-	bl_job_status_t status = status_of(r);
+	json_t *r = first->line ? json_loads(first->line, 0, NULL) : NULL;
+	if (!r)
+		r = json_pack("{s:s, s:s, s:s, s:s}", "id", job->id, "tenant", job->tenant, "status",
+			      bl_job_status_name(first->status), "note",
+			      "the same job ran earlier in this run; its result, too large to repeat, is earlier in the output");
 	if (r)
 		json_object_set_new(r, "duplicate", json_true());
 	char *text = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
@@ -114,8 +58,9 @@ static void report_duplicate(run_ctx_t *ctx, const char *line, const char *block
 		return;
 	}
 	item->line = text;
-	item->status = status;
-	snprintf(item->block, sizeof item->block, "%s", block);
+	item->cost = cost;
+	item->status = first->status;
+	snprintf(item->block, sizeof item->block, "%s", job->block);
 	item->run_ms = -1;
 	if (bl__send_ptr(ctx->writer, MSG_RESULT, item) < 0) {
 		free(item->line);
@@ -123,65 +68,103 @@ static void report_duplicate(run_ctx_t *ctx, const char *line, const char *block
 	}
 }
 
-/* Returns true when `js` repeats a job id of this run; the duplicate is
- * then answered (now, or when the first job finishes) and freed. */
+static void fail_job(dispatcher_t *d, job_state_t *js, bl_job_status_t status, const char *code, const bl_error_t *err,
+		     bool retryable);
+
+/* Returns true when `js` repeats a job id of this run; it is then answered
+ * (now, or when the first job finishes) and freed. */
 static bool take_duplicate(dispatcher_t *d, job_state_t *js)
 {
-	char key[512];
-	dedupe_key(key, sizeof key, js->job);
-	seen_t *seen = bl_strmap_get(&d->seen, key);
-
-	if (!seen) {
-		seen = calloc(1, sizeof *seen);
-		if (!seen || bl_strmap_put(&d->seen, key, seen) != 0)
-			free(seen); /* without the record, a later duplicate runs again */
+	uint64_t fingerprint = bl_dedupe_fingerprint(js->job);
+	bl_dedupe_entry_t *first = bl_dedupe_lookup(&d->dedupe, js->job, fingerprint);
+	if (!first)
 		return false;
+
+	if (first->fingerprint != fingerprint) {
+		bl_error_t err;
+		bl_error_set(&err, BL_EINVAL, "id",
+			     "id '%s' was already used in this run by a different job (other block, params, priority "
+			     "or timeout); ids must be unique per tenant",
+			     js->job->id);
+		/* Not fail_job: that would record this job as the id's result. */
+		BL_LOG(BL_LOG_WARN, "dispatcher", "job_id_conflict", js->corr_id, err.message);
+		free(bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, BL_JOB_ERROR,
+					"duplicate_id_conflict", &err, false, js->cost));
+		bl__job_state_free(js);
+		return true;
 	}
 
 	BL_LOG(BL_LOG_INFO, "dispatcher", "job_duplicate", js->corr_id, "job id already seen in this run; not run again");
-	if (seen->line)
-		report_duplicate(d->ctx, seen->line, js->job->block);
-	else
-		seen->waiting++;
+	if (first->finished) {
+		report_duplicate(d->ctx, js->job, first, js->cost);
+	} else {
+		first->waiting++;
+		first->waiting_cost += js->cost;
+	}
 	bl__job_state_free(js);
 	return true;
 }
 
-/* The first job of an id finished: answer the duplicates that waited. */
-static void record_result(dispatcher_t *d, job_state_t *js, const char *line)
+/* The first job of an id finished: record it and answer the duplicates
+ * that waited. The last answer releases all their text from the window. */
+static void record_result(dispatcher_t *d, job_state_t *js, const char *line, bl_job_status_t status)
 {
-	char key[512];
-	dedupe_key(key, sizeof key, js->job);
-	seen_t *seen = bl_strmap_get(&d->seen, key);
-	if (!seen || !line)
+	bl_dedupe_finish(&d->dedupe, js->job, line, status);
+	bl_dedupe_entry_t *first = bl_dedupe_get(&d->dedupe, js->job);
+	if (!first)
 		return;
 
-	free(seen->line);
-	seen->line = strdup(line);
-	for (; seen->waiting > 0 && seen->line; seen->waiting--)
-		report_duplicate(d->ctx, seen->line, js->job->block);
-}
-
-static void free_seen(void *value)
-{
-	seen_t *seen = value;
-	free(seen->line);
-	free(seen);
+	for (; first->waiting > 0; first->waiting--)
+		report_duplicate(d->ctx, js->job, first, first->waiting == 1 ? first->waiting_cost : 0);
+	first->waiting_cost = 0;
 }
 
 /* ------------------------------------------------------------------------ */
 /* Admission and dispatch                                                    */
 /* ------------------------------------------------------------------------ */
 
-static void fail_job(dispatcher_t *d, job_state_t *js, bl_job_status_t status, const char *code, const bl_error_t *err)
+static void fail_job(dispatcher_t *d, job_state_t *js, bl_job_status_t status, const char *code, const bl_error_t *err,
+		     bool retryable)
 {
-	BL_LOG(status == BL_JOB_REJECTED ? BL_LOG_WARN : BL_LOG_INFO, "dispatcher",
-	       status == BL_JOB_REJECTED ? "job_rejected" : "job_invalid", js->corr_id, err->message,
-	       BL_LOG_S("code", code), BL_LOG_S("field", err->field));
-	char *line = bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, status, code, err, false);
-	record_result(d, js, line);
+	BL_LOG(BL_LOG_WARN, "dispatcher", status == BL_JOB_REJECTED ? "job_rejected" : "job_invalid", js->corr_id,
+	       err->message, BL_LOG_S("code", code), BL_LOG_S("field", err->field));
+	char *line = bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, status, code, err,
+					retryable, js->cost);
+	record_result(d, js, line, status);
 	free(line);
 	bl__job_state_free(js);
+}
+
+/* Hold the tenant's folder for `js`. A tenant without one gets -1, which
+ * the block reports if the job names any file. Any other failure (too many
+ * open files, a name leading out of the data folder) fills *err and
+ * returns a negative errno. */
+static int hold_folder(dispatcher_t *d, job_state_t *js, bl_error_t *err)
+{
+	int fd = bl_tenant_dirs_acquire(&d->dirs, js->job->tenant);
+	js->env.data_dir = fd >= 0 ? fd : -1;
+	js->holds_folder = fd >= 0;
+	if (fd >= 0 || fd == -ENOENT)
+		return 0;
+
+	return bl_error_set(err, fd, "tenant", "cannot open the folder of tenant '%s' in the data folder: %s",
+			    js->job->tenant, strerror(-fd));
+}
+
+/* Fail `js` because hold_folder failed with `rc`. */
+static void fail_on_folder(dispatcher_t *d, job_state_t *js, int rc, const bl_error_t *err)
+{
+	bool transient = rc == -EMFILE || rc == -ENFILE || rc == -ENOMEM || rc == -EAGAIN;
+	const char *code = rc == -EXDEV || rc == -ELOOP ? "path_outside_tenant_folder" : "io_error";
+	fail_job(d, js, BL_JOB_ERROR, code, err, transient);
+}
+
+static void let_go_of_folder(dispatcher_t *d, job_state_t *js)
+{
+	if (js->holds_folder)
+		bl_tenant_dirs_release(&d->dirs, js->job->tenant);
+	js->holds_folder = false;
+	js->env.data_dir = -1;
 }
 
 static void start_job(dispatcher_t *d, job_state_t *js)
@@ -189,7 +172,14 @@ static void start_job(dispatcher_t *d, job_state_t *js)
 	bl_actor_t *actor;
 	bl_error_t err = {0};
 
-	int rc = bl__job_spawn(&actor, d->ctx, js);
+	int rc = hold_folder(d, js, &err);
+	if (rc < 0) {
+		bl_admission_finish(d->adm, &js->entry, 0, bl__run_now_ms());
+		fail_on_folder(d, js, rc, &err);
+		return;
+	}
+
+	rc = bl__job_spawn(&actor, d->ctx, js);
 	if (rc == 0) {
 		js->actor = actor;
 		rc = bl_send_u64(actor, MSG_START, 0);
@@ -197,7 +187,8 @@ static void start_job(dispatcher_t *d, job_state_t *js)
 	if (rc < 0) {
 		bl_error_set(&err, rc, NULL, "cannot start the job: %s", bl_strerror(rc));
 		bl_admission_finish(d->adm, &js->entry, 0, bl__run_now_ms());
-		fail_job(d, js, BL_JOB_ERROR, "engine_error", &err);
+		let_go_of_folder(d, js);
+		fail_job(d, js, BL_JOB_ERROR, "engine_error", &err, true);
 		return;
 	}
 	d->running++;
@@ -210,6 +201,10 @@ static void schedule_tick(dispatcher_t *d, bl_actor_t *self)
 	if (d->tick_pending || at == UINT64_MAX)
 		return;
 
+	if (at - now > SLOW_REFILL_MS)
+		BL_LOG(BL_LOG_WARN, "dispatcher", "jobs_wait_for_cpu_budget", NULL,
+		       "queued jobs wait for a tenant's CPU budget (quota cpu_ms_per_s) to refill",
+		       BL_LOG_I("wait_ms", at - now), BL_LOG_I("queued", bl_admission_queued(d->adm)));
 	bl_msg_t *tick = bl_msg_new(MSG_TICK, 0);
 	if (tick && bl_send_after(NULL, self, &tick, at - now) == 0)
 		d->tick_pending = true;
@@ -228,6 +223,24 @@ static void dispatch(dispatcher_t *d, bl_actor_t *self)
 		schedule_tick(d, self);
 }
 
+static const char *prepare_error_code(int rc)
+{
+	switch (rc) {
+	case -ENOENT:
+	case -ENOTDIR:
+		return "input_not_found";
+	case -EXDEV:
+	case -ELOOP:
+		return "path_outside_tenant_folder";
+	case -EISDIR:
+		return "invalid_input";
+	case BL_ELIMIT:
+		return "limit_exceeded";
+	default:
+		return rc > -4096 ? "io_error" : "invalid_params";
+	}
+}
+
 static void admit(dispatcher_t *d, job_state_t *js)
 {
 	bl_error_t err = {0};
@@ -238,15 +251,23 @@ static void admit(dispatcher_t *d, job_state_t *js)
 	js->block = bl_block_find(js->job->block);
 	if (!js->block) {
 		bl_error_set(&err, BL_EFORMAT, "block", "unknown block '%s'; this engine runs: kernel", js->job->block);
-		fail_job(d, js, BL_JOB_ERROR, "unknown_block", &err);
+		fail_job(d, js, BL_JOB_ERROR, "unknown_block", &err, false);
 		return;
 	}
 
-	js->env.data_dir = tenant_dir(d, js->job->tenant);
+	/* The folder is held only while the parameters are checked; a queued
+	 * job keeps no descriptor open. */
 	uint64_t mem = 0;
-	int rc = js->block->prepare(js->job->params, &js->env, &mem, &err);
+	int rc = hold_folder(d, js, &err);
 	if (rc < 0) {
-		fail_job(d, js, BL_JOB_ERROR, rc == -ENOENT ? "input_not_found" : "invalid_params", &err);
+		fail_on_folder(d, js, rc, &err);
+		return;
+	}
+	rc = js->block->prepare(js->job->params, &js->env, &mem, &err);
+	let_go_of_folder(d, js);
+	if (rc < 0) {
+		bool transient = rc == -EMFILE || rc == -ENFILE || rc == BL_ENOMEM;
+		fail_job(d, js, BL_JOB_ERROR, prepare_error_code(rc), &err, transient);
 		return;
 	}
 
@@ -255,14 +276,15 @@ static void admit(dispatcher_t *d, job_state_t *js)
 	js->entry.mem_estimate = mem;
 	rc = bl_admission_enqueue(d->adm, &js->entry, js->job->tenant, bl__run_now_ms(), &err);
 	if (rc < 0)
-		fail_job(d, js, BL_JOB_REJECTED, rc == BL_ENOMEM ? "engine_error" : "quota_exceeded", &err);
+		fail_job(d, js, BL_JOB_REJECTED, rc == BL_ENOMEM ? "engine_error" : "quota_exceeded", &err, rc == BL_ENOMEM);
 }
 
-static void job_done(dispatcher_t *d, job_state_t *js, const char *line)
+static void job_done(dispatcher_t *d, job_state_t *js)
 {
 	bl_admission_finish(d->adm, &js->entry, js->cpu_ms, bl__run_now_ms());
 	d->running--;
-	record_result(d, js, line);
+	let_go_of_folder(d, js);
+	record_result(d, js, js->result_line, js->result_status);
 	bl__job_state_free(js);
 }
 
@@ -282,11 +304,9 @@ static int dispatcher_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	case MSG_JOB:
 		admit(d, bl__msg_ptr(msg));
 		break;
-	case MSG_JOB_DONE: {
-		job_state_t *js = bl__msg_ptr(msg);
-		job_done(d, js, js->result_line);
+	case MSG_JOB_DONE:
+		job_done(d, bl__msg_ptr(msg));
 		break;
-	}
 	case MSG_TICK:
 		d->tick_pending = false;
 		break;
@@ -304,8 +324,8 @@ static void dispatcher_stop(bl_actor_t *self, void *state, int reason)
 	(void)reason;
 
 	bl_admission_free(&d->adm);
-	bl_strmap_clear(&d->tenant_dirs, close_dir);
-	bl_strmap_clear(&d->seen, free_seen);
+	bl_tenant_dirs_clear(&d->dirs);
+	bl_dedupe_clear(&d->dedupe);
 	free(d);
 }
 
@@ -332,6 +352,8 @@ int bl__dispatcher_spawn(bl_actor_t **out, run_ctx_t *ctx, bl_error_t *err)
 	/* Two jobs per CPU worker, so one job's loading overlaps another's
 	 * compute. */
 	d->capacity = 2u * bl_pool_worker_count(ctx->cpu);
+	bl_tenant_dirs_init(&d->dirs, ctx->data_root);
+	bl_dedupe_init(&d->dedupe, DEDUPE_BUDGET);
 
 	bl_admission_config_t cfg;
 	bl_admission_config_init(&cfg);

@@ -65,7 +65,8 @@ static void report(job_state_t *js, bl_job_status_t status, const bl_block_outco
 		.queued_us = js->queued_us,
 		.run_us = js->run_ns / 1000u,
 	};
-	js->result_line = bl__report(js->ctx, &r, js->job->block, (double)js->run_ns / 1e6);
+	js->result_line = bl__report(js->ctx, &r, js->job->block, (double)js->run_ns / 1e6, js->cost);
+	js->result_status = status;
 	js->reported = true;
 }
 

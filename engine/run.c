@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "output.h"
 #include "run_ctx.h"
 
 void bl_run_config_init(bl_run_config_t *cfg)
@@ -24,6 +25,7 @@ void bl_run_config_init(bl_run_config_t *cfg)
 	cfg->data_dir = ".";
 	cfg->default_timeout_ms = 60000;
 	cfg->window = 4096;
+	cfg->window_bytes = 64u << 20;
 	cfg->inline_max_elements = 10000;
 	cfg->ageing_ms = 1000;
 	bl_job_limits_init(&cfg->job_limits);
@@ -68,7 +70,7 @@ void bl__job_state_free(job_state_t *js)
 /* Results                                                                   */
 /* ------------------------------------------------------------------------ */
 
-char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms)
+char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost)
 {
 	result_item_t *item = calloc(1, sizeof *item);
 	char *line = bl_job_result_encode(r);
@@ -83,6 +85,7 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 	}
 
 	item->line = line;
+	item->cost = cost;
 	item->status = r->status;
 	snprintf(item->block, sizeof item->block, "%s", block ? block : "");
 	item->run_ms = run_ms;
@@ -94,7 +97,7 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 }
 
 char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block,
-			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable)
+			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable, size_t cost)
 {
 	bl_job_result_t r = {
 		.id = id,
@@ -105,7 +108,7 @@ char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, con
 		.error_message = err->message,
 		.retryable = retryable,
 	};
-	return bl__report(ctx, &r, block, -1);
+	return bl__report(ctx, &r, block, -1, cost);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -124,6 +127,12 @@ static ssize_t read_line(FILE *in, char **buf, size_t *cap, size_t max, bool *to
 	int c;
 
 	*too_long = false;
+	if (*cap == 0) {
+		*buf = malloc(4096);
+		if (!*buf)
+			return -1;
+		*cap = 4096;
+	}
 	while ((c = getc(in)) != EOF && c != '\n') {
 		if (len >= max) {
 			*too_long = true;
@@ -143,33 +152,22 @@ static ssize_t read_line(FILE *in, char **buf, size_t *cap, size_t max, bool *to
 	}
 	if (c == EOF && len == 0 && !*too_long)
 		return -1;
-	if (*buf)
-		(*buf)[len] = '\0';
+	(*buf)[len] = '\0';
 	return (ssize_t)len;
 }
 
-/* Wait until the writer has caught up to within the window. */
-static void wait_for_room(run_ctx_t *ctx)
+/* Wait until the writer has caught up to within the window, in jobs and in
+ * bytes of job text, then count a job of `bytes` as in flight. A single
+ * job larger than the byte window still goes through, alone. */
+static void wait_for_room(run_ctx_t *ctx, size_t bytes)
 {
 	pthread_mutex_lock(&ctx->lock);
-	while (ctx->in_flight >= ctx->cfg->window)
+	while (ctx->in_flight >= ctx->cfg->window ||
+	       (ctx->in_flight > 0 && ctx->in_flight_bytes + bytes > ctx->cfg->window_bytes))
 		pthread_cond_wait(&ctx->room, &ctx->lock);
 	ctx->in_flight++;
+	ctx->in_flight_bytes += bytes;
 	pthread_mutex_unlock(&ctx->lock);
-}
-
-/* Put "line N: " in front of `message`; a message cut short by the prefix
- * loses only its end. */
-static void prefix_line_number(char *message, size_t size, unsigned long line_no)
-{
-	char prefix[32];
-	size_t plen = (size_t)snprintf(prefix, sizeof prefix, "line %lu: ", line_no);
-	size_t len = strnlen(message, size - 1);
-	if (plen + len >= size)
-		len = size - 1 - plen;
-	memmove(message + plen, message, len);
-	memcpy(message, prefix, plen);
-	message[plen + len] = '\0';
 }
 
 static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned long line_no, bool too_long)
@@ -188,15 +186,16 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 	if (!js) {
 		if (rc == 0)
 			bl_error_set(&err, BL_ENOMEM, NULL, "out of memory reading the job");
-		prefix_line_number(err.message, sizeof err.message, line_no);
+		bl_error_prefix(&err, "line %lu: ", line_no);
 		BL_LOG(BL_LOG_WARN, "reader", "job_invalid", NULL, err.message, BL_LOG_S("field", err.field));
-		free(bl__report_failure(ctx, id, tenant, NULL, BL_JOB_ERROR, "invalid_job", &err, false));
+		free(bl__report_failure(ctx, id, tenant, NULL, BL_JOB_ERROR, "invalid_job", &err, false, len));
 		bl_job_free(&job);
 		return;
 	}
 
 	js->ctx = ctx;
 	js->job = job;
+	js->cost = len;
 	js->read_ms = bl__run_now_ms();
 	snprintf(js->corr_id, sizeof js->corr_id, "%s/%s", job->tenant, job->id);
 	js->env.cpu_pool = ctx->cpu;
@@ -206,9 +205,11 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 	js->env.inline_max_elements = ctx->cfg->inline_max_elements;
 	js->env.cancel = &js->cancel;
 	js->env.corr_id = js->corr_id;
+	js->env.tenant = job->tenant;
 	if (bl__send_ptr(ctx->dispatcher, MSG_JOB, js) < 0) {
 		bl_error_set(&err, BL_ENOMEM, NULL, "out of memory queueing the job");
-		free(bl__report_failure(ctx, job->id, job->tenant, job->block, BL_JOB_ERROR, "engine_error", &err, true));
+		free(bl__report_failure(ctx, job->id, job->tenant, job->block, BL_JOB_ERROR, "engine_error", &err, true,
+					len));
 		bl__job_state_free(js);
 	}
 }
@@ -223,16 +224,18 @@ static uint64_t read_jobs(run_ctx_t *ctx, FILE *in)
 	unsigned long line_no = 0;
 	uint64_t jobs = 0;
 
-	while ((len = read_line(in, &buf, &cap, ctx->cfg->job_limits.max_bytes, &too_long)) >= 0) {
+	while ((len = read_line(in, &buf, &cap, ctx->cfg->job_limits.max_bytes, &too_long)) >= 0 && !ferror(in)) {
 		line_no++;
 		/* Blank lines (and a trailing newline) are not jobs. */
 		if (!too_long && strspn(buf, " \t\r") == (size_t)len)
 			continue;
-		wait_for_room(ctx);
+		wait_for_room(ctx, (size_t)len);
 		submit_line(ctx, buf, (size_t)len, line_no, too_long);
 		jobs++;
 		atomic_store(&ctx->read, jobs);
 	}
+	if (ferror(in))
+		ctx->read_error = -(errno ? errno : EIO);
 	free(buf);
 	return jobs;
 }
@@ -274,65 +277,15 @@ static int start_actors(run_ctx_t *ctx, bl_error_t *err)
 	return bl__dispatcher_spawn(&ctx->dispatcher, ctx, err);
 }
 
-/* Open the output: standard output, or a temporary file beside the target
- * that replaces it only when the run completes. */
-static int open_output(run_ctx_t *ctx, char **temp_path, bl_error_t *err)
-{
-	*temp_path = NULL;
-	if (!ctx->cfg->output_path) {
-		ctx->out = stdout;
-		return 0;
-	}
-
-	size_t len = strlen(ctx->cfg->output_path) + 16;
-	*temp_path = malloc(len);
-	if (!*temp_path)
-		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
-	snprintf(*temp_path, len, "%s.tmp-XXXXXX", ctx->cfg->output_path);
-	int fd = mkstemp(*temp_path);
-	ctx->out = fd >= 0 ? fdopen(fd, "w") : NULL;
-	if (!ctx->out) {
-		int rc = -errno;
-		if (fd >= 0)
-			close(fd), unlink(*temp_path);
-		free(*temp_path);
-		*temp_path = NULL;
-		return bl_error_set(err, rc, ctx->cfg->output_path, "cannot create the output file: %s", strerror(-rc));
-	}
-	return 0;
-}
-
-static int close_output(run_ctx_t *ctx, char *temp_path, bool keep, bl_error_t *err)
-{
-	int rc = ctx->write_error;
-	if (ctx->out == stdout) {
-		if (fflush(stdout) == EOF && rc == 0)
-			rc = -errno;
-		return rc < 0 ? bl_error_set(err, rc, "output", "cannot write the results: %s", strerror(-rc)) : 0;
-	}
-
-	if (fflush(ctx->out) == EOF || fsync(fileno(ctx->out)) != 0)
-		rc = rc ? rc : -errno;
-	if (fclose(ctx->out) != 0)
-		rc = rc ? rc : -errno;
-	if (rc == 0 && keep && rename(temp_path, ctx->cfg->output_path) != 0)
-		rc = -errno;
-	if (rc < 0 || !keep)
-		unlink(temp_path);
-	free(temp_path);
-	if (rc < 0)
-		return bl_error_set(err, rc, ctx->cfg->output_path, "cannot write the results: %s", strerror(-rc));
-	return 0;
-}
-
 static void show_progress(run_ctx_t *ctx, bool final)
 {
-	fprintf(stderr, "\r\033[K%llu read, %llu done: %llu ok, %llu error, %llu timeout, %llu rejected%s",
+	fprintf(stderr, "\r\033[K%llu read, %llu done: %llu ok, %llu error, %llu timeout, %llu rejected, %llu cancelled%s",
 		(unsigned long long)atomic_load(&ctx->read), (unsigned long long)atomic_load(&ctx->written),
 		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_OK]),
 		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_ERROR]),
 		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_TIMEOUT]),
-		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_REJECTED]), final ? "\n" : "");
+		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_REJECTED]),
+		(unsigned long long)atomic_load(&ctx->by_status[BL_JOB_CANCELLED]), final ? "\n" : "");
 }
 
 static void wait_for_results(run_ctx_t *ctx)
@@ -371,20 +324,30 @@ static void finish_summary(run_ctx_t *ctx, bl_run_summary_t *s, double elapsed)
 	s->jobs_per_s = elapsed > 0 ? (double)s->jobs / elapsed : 0;
 }
 
-static FILE *open_input(const char *path, bl_error_t *err)
+/* Open the jobs file and stat it (for bl_output_open's check). A folder is
+ * refused: reading one fails only later, and would look like an empty
+ * file. */
+static FILE *open_input(const char *path, struct stat *st, bl_error_t *err)
 {
-	if (strcmp(path, "-") == 0)
-		return stdin;
-	FILE *in = fopen(path, "r");
-	if (!in)
+	FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+	if (!in) {
 		bl_error_set(err, -errno, path, "cannot open the jobs file: %s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fileno(in), st) != 0 || S_ISDIR(st->st_mode)) {
+		bl_error_set(err, -EISDIR, path, "the jobs file is a folder; give a file of JSON lines");
+		if (in != stdin)
+			fclose(in);
+		return NULL;
+	}
 	return in;
 }
 
 int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_t *err)
 {
 	run_ctx_t ctx = {.cfg = cfg, .data_root = -1};
-	char *temp_path = NULL;
+	bl_output_t output = {0};
+	struct stat input_st;
 	FILE *in = NULL;
 	int rc;
 
@@ -402,12 +365,13 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 		rc = bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
 	if (rc < 0)
 		goto out;
-	in = open_input(cfg->jobs_path, err);
+	in = open_input(cfg->jobs_path, &input_st, err);
 	if (!in) {
 		rc = err ? err->code : -ENOENT;
 		goto out;
 	}
-	rc = open_output(&ctx, &temp_path, err);
+	rc = bl_output_open(&output, cfg->output_path, &input_st, err);
+	ctx.out = output.file;
 	if (rc == 0)
 		rc = start_runtime(&ctx, err);
 	if (rc == 0)
@@ -423,6 +387,11 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 	bl_send_u64(ctx.dispatcher, MSG_INPUT_END, 0);
 	bl_send_u64(ctx.writer, MSG_EXPECT, jobs);
 	wait_for_results(&ctx);
+	if (ctx.read_error)
+		rc = bl_error_set(err, ctx.read_error, cfg->jobs_path, "cannot read the jobs file after %llu jobs: %s",
+				  (unsigned long long)jobs, strerror(-ctx.read_error));
+	else if (jobs == 0)
+		BL_LOG(BL_LOG_WARN, "reader", "no_jobs", NULL, "the jobs file holds no jobs", BL_LOG_S("jobs", cfg->jobs_path));
 	finish_summary(&ctx, summary, (double)(bl__run_now_ms() - start) / 1000.0);
 	BL_LOG(BL_LOG_INFO, "engine", "run_finished", NULL, NULL, BL_LOG_I("jobs", jobs),
 	       BL_LOG_I("ok", summary->by_status[BL_JOB_OK]));
@@ -440,10 +409,11 @@ out:
 		ctx.dispatcher = NULL;
 		ctx.writer = NULL;
 	}
-	if (ctx.out) {
-		int close_rc = close_output(&ctx, temp_path, rc == 0, err);
-		rc = rc < 0 ? rc : close_rc;
-	}
+	if (ctx.write_error && rc == 0)
+		rc = bl_error_set(err, ctx.write_error, cfg->output_path ? cfg->output_path : "output",
+				  "cannot write the results: %s", strerror(-ctx.write_error));
+	int close_rc = bl_output_close(&output, rc == 0, rc == 0 ? err : NULL);
+	rc = rc < 0 ? rc : close_rc;
 	if (in && in != stdin)
 		fclose(in);
 	if (ctx.data_root >= 0)

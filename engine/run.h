@@ -23,6 +23,7 @@ typedef struct bl_run_config {
 	unsigned cpu_workers;        /* 0: one per core */
 	uint64_t default_timeout_ms; /* for jobs that give none */
 	size_t window;               /* jobs read ahead of their results */
+	size_t window_bytes;         /* bytes of job text read ahead of their results */
 	size_t inline_max_elements;  /* largest output returned inside a result */
 	uint64_t ageing_ms;          /* admission ageing period */
 	bl_job_limits_t job_limits;
@@ -33,8 +34,8 @@ typedef struct bl_run_config {
 } bl_run_config_t;
 
 /* Fill *cfg with defaults: data dir ".", one CPU worker per core, timeout
- * 60 s, window 4096, inline outputs up to 10,000 elements, ageing 1 s, and
- * the default limits. */
+ * 60 s, a window of 4,096 jobs and 64 MiB, inline outputs up to 10,000
+ * elements, ageing 1 s, and the default limits. */
 void bl_run_config_init(bl_run_config_t *cfg);
 
 #define BL_RUN_BLOCKS_MAX 8

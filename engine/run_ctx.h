@@ -55,7 +55,9 @@ typedef struct run_ctx {
 	/* Flow control between the reading thread and the writer. */
 	pthread_mutex_t lock;
 	pthread_cond_t room;
-	size_t in_flight; /* read and not yet written; guarded by lock */
+	size_t in_flight;       /* jobs read and not yet written; guarded by lock */
+	size_t in_flight_bytes; /* their text; guarded by lock */
+	int read_error;         /* reading the jobs file failed, as -errno */
 
 	bl_latch_t finished;
 
@@ -78,7 +80,8 @@ typedef struct job_state {
 	const bl_block_t *block;
 	bl_block_env_t env;
 	bl_cancel_t cancel;
-	char corr_id[80];
+	char corr_id[300]; /* tenant/id; both fit whole */
+	size_t cost;       /* bytes of job text, for the read-ahead window */
 	uint64_t read_ms;
 	uint64_t queued_us;         /* from reading to the first start */
 	uint64_t started_ns;        /* of the current attempt */
@@ -90,12 +93,15 @@ typedef struct job_state {
 	bool timed_out;
 	bool reported;              /* its result went to the writer */
 	char *result_line;          /* a copy of that result, for duplicates */
+	bl_job_status_t result_status;
+	bool holds_folder;          /* env.data_dir is held from the dispatcher's tenant_dirs */
 	bl_actor_t *actor;
 } job_state_t;
 
 /* One result on its way to the writer. */
 typedef struct result_item {
 	char *line;                 /* owned; no newline */
+	size_t cost;                /* bytes of job text to release from the window */
 	bl_job_status_t status;
 	char block[32];
 	double run_ms;              /* < 0 when the job did not run */
@@ -111,14 +117,15 @@ int bl__send_ptr(bl_actor_t *to, uint32_t type, void *ptr);
 void *bl__msg_ptr(bl_msg_t *msg);
 
 /* Encode and send a result to the writer; `run_ms` < 0 when the job did
- * not run. Returns an owned copy of the encoded line (for duplicates), or
+ * not run; `cost` is the job's text size, released from the read-ahead
+ * window when the result is written. Returns an owned copy of the encoded line (for duplicates), or
  * NULL when memory runs out; then the result is lost and logged. */
-char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms);
+char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost);
 
 /* Report a job that failed before running: status `status`, the error from
  * *err under `code`. Returns as bl__report. */
 char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block,
-			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable);
+			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable, size_t cost);
 
 /* Spawn the writer of a run (writer.c). */
 int bl__writer_spawn(bl_actor_t **out, run_ctx_t *ctx);

@@ -68,6 +68,9 @@ static void maybe_finish(writer_t *w)
 	bl_latch_count_down(&ctx->finished);
 }
 
+/* Characters of a job's figures shown in the summary. */
+#define DIGEST_FIGURES_MAX 160
+
 /*
  * One line for the summary: the job's id and status, then its metrics, or
  * its outputs when it reports no metrics, cut to a readable width.
@@ -88,12 +91,13 @@ static void keep_digest(run_ctx_t *ctx, const char *line)
 	if (!figures)
 		figures = json_object_get(r, "error");
 	char *text = figures ? json_dumps(figures, JSON_COMPACT | JSON_REAL_PRECISION(6)) : NULL;
+	bool cut = text && strlen(text) > DIGEST_FIGURES_MAX;
 
 	char digest[256];
-	snprintf(digest, sizeof digest, "%-20.20s %-8s %.200s",
+	snprintf(digest, sizeof digest, "%-20.20s %-8s %.*s%s",
 		 json_string_value(json_object_get(r, "id")) ? json_string_value(json_object_get(r, "id")) : "?",
 		 json_string_value(json_object_get(r, "status")) ? json_string_value(json_object_get(r, "status")) : "?",
-		 text ? text : "");
+		 DIGEST_FIGURES_MAX, text ? text : "", cut ? " ... (cut; the whole result is in the output)" : "");
 	free(text);
 	json_decref(r);
 	s->digests[s->digest_count] = strdup(digest);
@@ -111,13 +115,14 @@ static void take_result(writer_t *w, result_item_t *item)
 	ctx->summary.jobs++;
 	count_block(&ctx->summary, item);
 	keep_run_time(ctx, item->run_ms);
-	free(item->line);
-	free(item);
 
 	pthread_mutex_lock(&ctx->lock);
 	ctx->in_flight--;
+	ctx->in_flight_bytes -= item->cost;
 	pthread_cond_signal(&ctx->room);
 	pthread_mutex_unlock(&ctx->lock);
+	free(item->line);
+	free(item);
 	atomic_fetch_add(&ctx->written, 1);
 }
 

@@ -60,17 +60,22 @@ static void read_results(harness_t *h, const char *path)
 	fclose(f);
 }
 
-int harness_run(harness_t *h, const char *jobs)
+const char *harness_write_jobs(harness_t *h, const char *jobs)
 {
-	char jobs_path[320], out_path[320];
-	snprintf(jobs_path, sizeof jobs_path, "%s/jobs.jsonl", h->dir);
-	snprintf(out_path, sizeof out_path, "%s/results.jsonl", h->dir);
-	FILE *f = fopen(jobs_path, "w");
+	snprintf(h->jobs_path, sizeof h->jobs_path, "%s/jobs.jsonl", h->dir);
+	FILE *f = fopen(h->jobs_path, "w");
 	cr_assert_not_null(f);
 	fputs(jobs, f);
 	fclose(f);
+	return h->jobs_path;
+}
 
-	h->cfg.jobs_path = jobs_path;
+int harness_run(harness_t *h, const char *jobs)
+{
+	char out_path[320];
+	snprintf(out_path, sizeof out_path, "%s/results.jsonl", h->dir);
+
+	h->cfg.jobs_path = harness_write_jobs(h, jobs);
 	h->cfg.output_path = out_path;
 	bl_error_t err = {0};
 	int rc = bl_run_jobs(&h->cfg, &h->summary, &err);

@@ -12,6 +12,7 @@
 typedef struct harness {
 	char dir[256];      /* temporary folder: jobs, output, data/ */
 	char data[300];     /* the data folder; tenant "t" has data/t */
+	char jobs_path[320];
 	bl_run_config_t cfg;
 	bl_run_summary_t summary;
 	json_t **results;   /* in output order */
@@ -21,8 +22,12 @@ typedef struct harness {
 /* Create the temporary folders and a config pointing at them. */
 void harness_init(harness_t *h);
 
-/* Remove the folders and free the results. */
+/* Remove the folders and free the results. A test that fails before
+ * calling it leaves its folder in place, for inspection. */
 void harness_fini(harness_t *h);
+
+/* Write `jobs` (JSON lines) as the jobs file; returns its path. */
+const char *harness_write_jobs(harness_t *h, const char *jobs);
 
 /* Write `jobs` (JSON lines) as the jobs file, run, and read the output.
  * Returns bl_run_jobs' code. */

@@ -253,7 +253,8 @@ Test(engine_run, duplicate_id_runs_once, .timeout = 60)
 
 /* Wrong inputs end in clear errors naming the field: a missing file, a
  * path leaving the tenant's folder, an unknown kernel, a GPU job on an
- * engine without one, a required argument left out. */
+ * engine without one, a required argument left out, labels that do not
+ * match the rows, k above the row count, an output into a missing folder. */
 Test(engine_run, bad_params_name_the_field, .timeout = 60)
 {
 	static const struct {
@@ -264,12 +265,20 @@ Test(engine_run, bad_params_name_the_field, .timeout = 60)
 	} cases[] = {
 		{"missing", "{\"kernel\":\"reduce\",\"inputs\":{\"x\":\"nope.npy\"},\"args\":{\"op\":\"sum\"}}",
 		 "input_not_found", "params.inputs.x"},
-		{"escape", "{\"kernel\":\"reduce\",\"inputs\":{\"x\":\"../u/x.npy\"},\"args\":{\"op\":\"sum\"}}", NULL,
-		 "params.inputs.x"},
+		{"escape", "{\"kernel\":\"reduce\",\"inputs\":{\"x\":\"../u/x.npy\"},\"args\":{\"op\":\"sum\"}}",
+		 "path_outside_tenant_folder", "params.inputs.x"},
 		{"unknown", "{\"kernel\":\"fft\"}", "invalid_params", "params.kernel"},
 		{"gpu", "{\"kernel\":\"noop\",\"device\":\"gpu\"}", "invalid_params", "params.device"},
 		{"noargs", "{\"kernel\":\"knn\",\"inputs\":{\"train_x\":[[1]],\"train_y\":[1],\"test_x\":[[1]]}}",
 		 "invalid_params", "params.args.k"},
+		{"labels", "{\"kernel\":\"knn\",\"inputs\":{\"train_x\":[[1],[2]],\"train_y\":[1],\"test_x\":[[1]]},"
+			   "\"args\":{\"k\":1}}",
+		 "invalid_params", "params.inputs.train_y"},
+		{"k", "{\"kernel\":\"kmeans\",\"inputs\":{\"x\":[[1],[2]]},\"args\":{\"k\":5}}", "invalid_params",
+		 "params.args.k"},
+		{"nodir", "{\"kernel\":\"kmeans\",\"inputs\":{\"x\":[[1],[2]]},\"args\":{\"k\":1},"
+			  "\"outputs\":{\"labels\":\"missing/l.npy\"}}",
+		 "output_failed", "params.outputs.labels"},
 	};
 	harness_t h;
 	harness_init(&h);
@@ -286,12 +295,14 @@ Test(engine_run, bad_params_name_the_field, .timeout = 60)
 		cr_assert_not_null(r, "no result for %s", cases[i].id);
 		cr_assert_str_eq(status_of(r), "error", "%s must fail", cases[i].id);
 		json_t *e = json_object_get(r, "error");
-		if (cases[i].code)
-			cr_assert_str_eq(json_string_value(json_object_get(e, "code")), cases[i].code, "%s: wrong code",
-					 cases[i].id);
+		cr_assert_str_eq(json_string_value(json_object_get(e, "code")), cases[i].code, "%s: wrong code",
+				 cases[i].id);
 		cr_assert_str_eq(json_string_value(json_object_get(e, "field")), cases[i].field, "%s: wrong field",
 				 cases[i].id);
 	}
+	json_t *nodir = json_object_get(harness_result(&h, "nodir"), "error");
+	cr_assert(strstr(json_string_value(json_object_get(nodir, "message")), "missing/l.npy"),
+		  "a failed write must name the file");
 	free(jobs.s);
 	harness_fini(&h);
 }

@@ -28,12 +28,14 @@ extern "C" {
  * everything is borrowed for the job's duration. */
 typedef struct bl_block_env {
 	bl_pool_t *cpu_pool;                          /* compute */
-	int data_dir;                                 /* the tenant's folder: inputs and outputs live beneath it */
+	int data_dir;                                 /* the tenant's folder: inputs and outputs live beneath
+	                                               * it; -1 when the tenant has none */
 	const bl_npy_limits_t *npy_limits;
 	const bl_json_tensor_limits_t *json_limits;
 	size_t inline_max_elements;                   /* largest output returned inside the result */
 	bl_cancel_t *cancel;                          /* set when the job is cancelled or times out */
 	const char *corr_id;                          /* for logs */
+	const char *tenant;                           /* for messages */
 } bl_block_env_t;
 
 /* How a run ended. */
