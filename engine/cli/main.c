@@ -23,6 +23,7 @@ enum {
 static void usage(FILE *to)
 {
 	fputs("usage: beamline-engine run JOBS.jsonl [options]\n"
+	      "       beamline-engine --help\n"
 	      "\n"
 	      "Runs one job per line of JOBS.jsonl (\"-\" reads standard input) and writes one\n"
 	      "result per job, as JSON lines, in the order the jobs finish.\n"
@@ -51,6 +52,7 @@ static void usage(FILE *to)
 	      "  --max-npy-bytes N     data of one .npy input [1073741824]\n"
 	      "  --inline-max N        elements of an output returned inside its result [10000]\n"
 	      "  --window N            jobs read ahead of their results [4096]\n"
+	      "  --window-bytes N      bytes of job text read ahead of their results [67108864]\n"
 	      "  --ageing-ms N         wait that moves a queued job up one priority class [1000]\n"
 	      "\n"
 	      "Exit status: 0 every job succeeded, 1 some job did not, 2 usage error,\n"
@@ -69,62 +71,151 @@ static bool parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *ou
 	return true;
 }
 
+/* A numeric option: its name, its range and where the value goes. */
+typedef struct number_option {
+	const char *name;
+	uint64_t min;
+	uint64_t max;
+	void *target;
+	size_t size; /* of *target: sizeof(unsigned), sizeof(size_t) or sizeof(uint64_t) */
+} number_option_t;
+
+static void store_number(const number_option_t *o, uint64_t n)
+{
+	if (o->size == sizeof(unsigned))
+		*(unsigned *)o->target = (unsigned)n;
+	else
+		*(uint64_t *)o->target = n;
+}
+
+/* Return the numeric option called `name`, or NULL. */
+static const number_option_t *find_number_option(const number_option_t *table, size_t count, const char *name)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (strcmp(table[i].name, name) == 0)
+			return &table[i];
+	}
+	return NULL;
+}
+
+/* Apply option `opt` with `value`. Returns 0, or -1 after printing why. */
+static int apply_value_option(bl_run_config_t *cfg, bl_log_level_t *level, const char *opt, const char *value)
+{
+	_Static_assert(sizeof(size_t) == sizeof(uint64_t), "size_t options are stored as uint64_t");
+	const number_option_t numbers[] = {
+		{"--workers", 1, 1024, &cfg->cpu_workers, sizeof cfg->cpu_workers},
+		{"--timeout-ms", 1, 86400000, &cfg->default_timeout_ms, sizeof cfg->default_timeout_ms},
+		{"--max-job-bytes", 64, UINT64_C(1) << 30, &cfg->job_limits.max_bytes, sizeof(size_t)},
+		{"--max-depth", 2, 1000, &cfg->job_limits.max_depth, sizeof cfg->job_limits.max_depth},
+		{"--max-string-bytes", 1, UINT64_C(1) << 30, &cfg->job_limits.max_string_bytes, sizeof(size_t)},
+		{"--max-array-items", 1, UINT64_C(1) << 30, &cfg->job_limits.max_array_items, sizeof(size_t)},
+		{"--max-npy-bytes", 1, UINT64_C(1) << 40, &cfg->npy_limits.max_data_bytes, sizeof(size_t)},
+		{"--inline-max", 0, UINT64_C(1) << 30, &cfg->inline_max_elements, sizeof(size_t)},
+		{"--window", 1, UINT64_C(1) << 24, &cfg->window, sizeof(size_t)},
+		{"--window-bytes", 1 << 20, UINT64_C(1) << 40, &cfg->window_bytes, sizeof(size_t)},
+		{"--ageing-ms", 1, 86400000, &cfg->ageing_ms, sizeof cfg->ageing_ms},
+	};
+
+	if (strcmp(opt, "--output") == 0) {
+		cfg->output_path = value;
+		return 0;
+	}
+	if (strcmp(opt, "--data-dir") == 0) {
+		cfg->data_dir = value;
+		return 0;
+	}
+	if (strcmp(opt, "--quotas") == 0) {
+		cfg->quotas_path = value;
+		return 0;
+	}
+	if (strcmp(opt, "--log-level") == 0) {
+		if (bl_log_level_parse(level, value) == 0)
+			return 0;
+		fprintf(stderr, "beamline-engine: --log-level: expected debug, info, warn, error or off, got '%s'\n",
+			value);
+		return -1;
+	}
+
+	const number_option_t *o = find_number_option(numbers, sizeof numbers / sizeof numbers[0], opt);
+	uint64_t n;
+	if (!o) {
+		fprintf(stderr, "beamline-engine: unknown option %s; see beamline-engine --help\n", opt);
+		return -1;
+	}
+	if (!parse_u64(value, o->min, o->max, &n)) {
+		fprintf(stderr, "beamline-engine: %s: expected an integer from %llu to %llu, got '%s'\n", opt,
+			(unsigned long long)o->min, (unsigned long long)o->max, value);
+		return -1;
+	}
+	store_number(o, n);
+	return 0;
+}
+
+/* Apply a switch (an option without a value). Returns 1 when `opt` is one. */
+static int apply_switch(bl_run_config_t *cfg, const char *opt)
+{
+	if (strcmp(opt, "--progress") == 0)
+		cfg->progress = true;
+	else if (strcmp(opt, "--no-progress") == 0)
+		cfg->progress = false;
+	else if (strcmp(opt, "--print-metrics") == 0)
+		cfg->print_metrics = true;
+	else
+		return 0;
+	return 1;
+}
+
+/*
+ * Parse the words after "run": options (as "--name value" or
+ * "--name=value") and the jobs file, in any order. After "--", a word is
+ * the jobs file even if it starts with a dash. Returns 0, 1 when help was
+ * requested, or -1 after printing what was wrong.
+ */
 static int parse_options(int argc, char **argv, bl_run_config_t *cfg, bl_log_level_t *level)
 {
-	for (int i = 3; i < argc; i++) {
-		const char *opt = argv[i];
-		const char *value = i + 1 < argc ? argv[i + 1] : NULL;
-		uint64_t n;
+	bool options_ended = false;
 
-		if (strcmp(opt, "--progress") == 0) {
-			cfg->progress = true;
+	cfg->jobs_path = NULL;
+	for (int i = 2; i < argc; i++) {
+		char *word = argv[i];
+		if (!options_ended && strcmp(word, "--") == 0) {
+			options_ended = true;
 			continue;
 		}
-		if (strcmp(opt, "--no-progress") == 0) {
-			cfg->progress = false;
+		if (!options_ended && (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0))
+			return 1;
+
+		if (options_ended || strncmp(word, "--", 2) != 0) {
+			if (!options_ended && word[0] == '-' && word[1] != '\0') {
+				fprintf(stderr, "beamline-engine: unknown option %s; see beamline-engine --help\n", word);
+				return -1;
+			}
+			if (cfg->jobs_path) {
+				fprintf(stderr, "beamline-engine: one jobs file expected, got '%s' and '%s'\n",
+					cfg->jobs_path, word);
+				return -1;
+			}
+			cfg->jobs_path = word;
 			continue;
 		}
-		if (strcmp(opt, "--print-metrics") == 0) {
-			cfg->print_metrics = true;
+
+		char *eq = strchr(word, '=');
+		if (!eq && apply_switch(cfg, word))
 			continue;
-		}
+		if (eq)
+			*eq = '\0';
+		const char *value = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
 		if (!value) {
-			fprintf(stderr, "beamline-engine: option %s needs a value\n", opt);
+			fprintf(stderr, "beamline-engine: option %s needs a value\n", word);
 			return -1;
 		}
-		i++;
-		if (strcmp(opt, "--output") == 0)
-			cfg->output_path = value;
-		else if (strcmp(opt, "--data-dir") == 0)
-			cfg->data_dir = value;
-		else if (strcmp(opt, "--quotas") == 0)
-			cfg->quotas_path = value;
-		else if (strcmp(opt, "--workers") == 0 && parse_u64(value, 1, 1024, &n))
-			cfg->cpu_workers = (unsigned)n;
-		else if (strcmp(opt, "--timeout-ms") == 0 && parse_u64(value, 1, 86400000, &n))
-			cfg->default_timeout_ms = n;
-		else if (strcmp(opt, "--log-level") == 0 && bl_log_level_parse(level, value) == 0)
-			;
-		else if (strcmp(opt, "--max-job-bytes") == 0 && parse_u64(value, 64, UINT64_C(1) << 30, &n))
-			cfg->job_limits.max_bytes = (size_t)n;
-		else if (strcmp(opt, "--max-depth") == 0 && parse_u64(value, 2, 1000, &n))
-			cfg->job_limits.max_depth = (unsigned)n;
-		else if (strcmp(opt, "--max-string-bytes") == 0 && parse_u64(value, 1, UINT64_C(1) << 30, &n))
-			cfg->job_limits.max_string_bytes = (size_t)n;
-		else if (strcmp(opt, "--max-array-items") == 0 && parse_u64(value, 1, UINT64_C(1) << 30, &n))
-			cfg->job_limits.max_array_items = (size_t)n;
-		else if (strcmp(opt, "--max-npy-bytes") == 0 && parse_u64(value, 1, UINT64_C(1) << 40, &n))
-			cfg->npy_limits.max_data_bytes = (size_t)n;
-		else if (strcmp(opt, "--inline-max") == 0 && parse_u64(value, 0, UINT64_C(1) << 30, &n))
-			cfg->inline_max_elements = (size_t)n;
-		else if (strcmp(opt, "--window") == 0 && parse_u64(value, 1, UINT64_C(1) << 24, &n))
-			cfg->window = (size_t)n;
-		else if (strcmp(opt, "--ageing-ms") == 0 && parse_u64(value, 1, 86400000, &n))
-			cfg->ageing_ms = n;
-		else {
-			fprintf(stderr, "beamline-engine: invalid option or value: %s %s\n", opt, value);
+		if (apply_value_option(cfg, level, word, value) < 0)
 			return -1;
-		}
+	}
+
+	if (!cfg->jobs_path) {
+		fprintf(stderr, "beamline-engine: missing the jobs file (a path, or - for standard input)\n");
+		return -1;
 	}
 	return 0;
 }
@@ -138,11 +229,16 @@ static int cmd_run(int argc, char **argv)
 
 	bl_run_config_init(&cfg);
 	cfg.progress = isatty(STDERR_FILENO);
-	if (argc < 3 || parse_options(argc, argv, &cfg, &level) != 0) {
-		usage(stderr);
+	int parsed = parse_options(argc, argv, &cfg, &level);
+	if (parsed == 1) {
+		usage(stdout);
+		return 0;
+	}
+	if (parsed < 0) {
+		fputs("usage: beamline-engine run JOBS.jsonl [options]; beamline-engine --help lists the options\n",
+		      stderr);
 		return EXIT_USAGE;
 	}
-	cfg.jobs_path = argv[2];
 
 	bl_log_start(level, STDERR_FILENO);
 	int rc = bl_run_jobs(&cfg, &summary, &err);
@@ -189,6 +285,8 @@ int main(int argc, char **argv)
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argc, argv);
 
+	if (argc >= 2)
+		fprintf(stderr, "beamline-engine: unknown command '%s'; the command is run\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
 }
