@@ -22,24 +22,72 @@ void bl_dedupe_clear(bl_dedupe_t *d)
 	d->kept_bytes = 0;
 }
 
-static uint64_t fnv1a(uint64_t h, const char *text)
+static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 {
-	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
-		h ^= *p;
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
 		h *= 0x100000001b3ull;
 	}
 	return h;
 }
 
+/* The splitmix64 finaliser: spreads every input bit over the output. */
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/*
+ * Hash a JSON value without serialising it. An object's members are
+ * summed, so their order does not matter, as in canonical JSON; array
+ * items are folded in order. An integer and a real of the same value
+ * (1 and 1.0) hash differently, because their JSON texts differ.
+ */
+static uint64_t hash_value(json_t *v)
+{
+	uint64_t h = fnv1a(0xcbf29ce484222325ull, &(int){json_typeof(v)}, sizeof(int));
+
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: {
+		const char *key;
+		size_t key_len;
+		json_t *member;
+		uint64_t sum = 0;
+		json_object_keylen_foreach(v, key, key_len, member)
+			sum += mix(fnv1a(h, key, key_len) ^ hash_value(member));
+		return mix(h ^ sum);
+	}
+	case JSON_ARRAY:
+		for (size_t i = 0; i < json_array_size(v); i++)
+			h = mix(h ^ hash_value(json_array_get(v, i)));
+		return h;
+	case JSON_STRING:
+		return mix(fnv1a(h, json_string_value(v), json_string_length(v)));
+	case JSON_INTEGER:
+		return mix(fnv1a(h, &(json_int_t){json_integer_value(v)}, sizeof(json_int_t)));
+	case JSON_REAL:
+		return mix(fnv1a(h, &(double){json_real_value(v)}, sizeof(double)));
+	case JSON_TRUE:
+	case JSON_FALSE:
+	case JSON_NULL:
+	default:
+		return mix(h); /* true, false and null carry nothing beyond their type */
+	}
+}
+
 uint64_t bl_dedupe_fingerprint(const bl_job_t *job)
 {
 	char head[128];
-	snprintf(head, sizeof head, "%s|%d|%llu|", job->block, (int)job->priority,
-		 (unsigned long long)job->timeout_ms);
-	char *params = json_dumps(job->params, JSON_COMPACT | JSON_SORT_KEYS);
-	uint64_t h = fnv1a(fnv1a(0xcbf29ce484222325ull, head), params ? params : "");
-	free(params);
-	return h;
+	int len = snprintf(head, sizeof head, "%s|%d|%llu|", job->block, (int)job->priority,
+			   (unsigned long long)job->timeout_ms);
+	size_t head_len = len < 0 ? 0 : (size_t)len < sizeof head ? (size_t)len : sizeof head - 1;
+	uint64_t h = fnv1a(0xcbf29ce484222325ull, head, head_len);
+	return mix(h ^ hash_value(job->params));
 }
 
 static void key_of(char *out, size_t size, const bl_job_t *job)

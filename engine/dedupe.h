@@ -39,7 +39,8 @@ typedef struct bl_dedupe {
 void bl_dedupe_init(bl_dedupe_t *d, size_t budget);
 void bl_dedupe_clear(bl_dedupe_t *d);
 
-/* Compute a job's fingerprint: FNV-1a over the canonical JSON of its request. */
+/* Compute a job's fingerprint: a hash of its block, priority, timeout and
+ * parameters that ignores the order of object members. */
 uint64_t bl_dedupe_fingerprint(const bl_job_t *job);
 
 /* Return the entry of `job`'s id, or NULL when the id is new; a new id is
