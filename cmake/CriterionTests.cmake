@@ -17,7 +17,8 @@ endif()
 set(_bl_sanitizer_reports "ERROR: LeakSanitizer;ERROR: AddressSanitizer;WARNING: ThreadSanitizer;runtime error:")
 
 # bl_add_criterion_tests(NAME <exe> SOURCES <files...> LIBS <targets...>
-#                        [LABELS <labels...>] [TIMEOUT <seconds>])
+#                        [LABELS <labels...>] [TIMEOUT <seconds>]
+#                        [ENVIRONMENT <NAME=value...>])
 #
 # Builds one Criterion test program and registers every Test(suite, name) in
 # its sources as a CTest entry of its own, so ctest reports, times out and
@@ -33,7 +34,7 @@ set(_bl_sanitizer_reports "ERROR: LeakSanitizer;ERROR: AddressSanitizer;WARNING:
 # --ascii, prints only its summary line, which then reads "Tested: 0" (as it
 # also does for a test with .disabled = true).
 function(bl_add_criterion_tests)
-  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENVIRONMENT" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
@@ -65,6 +66,9 @@ function(bl_add_criterion_tests)
                            TIMEOUT ${ARG_TIMEOUT} LABELS "${ARG_LABELS}"
                            FAIL_REGULAR_EXPRESSION "${_bl_sanitizer_reports}"
                            ${skip_property})
+      if(ARG_ENVIRONMENT)
+        set_tests_properties(${suite}.${name} PROPERTIES ENVIRONMENT "${ARG_ENVIRONMENT}")
+      endif()
       math(EXPR found "${found} + 1")
     endforeach()
   endforeach()

@@ -76,10 +76,14 @@ typedef struct bl_gpu_config {
 	/* Device memory each tenant may hold at once, used when a launch
 	 * gives no limit of its own; 0 means no limit. */
 	uint64_t default_tenant_bytes;
+	/* Fill every buffer bl_gpu_alloc hands out with 0xFF bytes (NaN as
+	 * a float, -1 as an integer), so tests catch an element that a
+	 * kernel never writes. Costs one fill per allocation. */
+	bool poison;
 } bl_gpu_config_t;
 
 /* Fill *cfg with the defaults: cache_dir NULL, device_index -1, 2 queues,
- * no default tenant limit. */
+ * no default tenant limit, no poisoning. */
 void bl_gpu_config_init(bl_gpu_config_t *cfg);
 
 /*
