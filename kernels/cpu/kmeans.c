@@ -6,6 +6,8 @@
 
 #include <beamline/kernels.h>
 
+#include "cpu/kmeans.h"
+
 /* Step a splitmix64 generator: the 64-bit state advances by a fixed odd
  * constant and is then mixed into the output. Small and fast, and random
  * enough for choosing seeds. */
@@ -31,20 +33,6 @@ static size_t next_index(uint64_t *state, size_t n)
 	return i < n ? i : n - 1;
 }
 
-/* The data (n rows of d float64) and the state of one start. */
-typedef struct kmeans {
-	const double *x;
-	size_t n;
-	size_t d;
-	size_t k;
-	double *centroids; /* k x d */
-	double *previous;  /* k x d, the centroids before the update */
-	double *sums;      /* k x d, per-cluster sums during the update */
-	size_t *sizes;     /* k */
-	int64_t *labels;   /* n */
-	double *nearest;   /* n, squared distance to the nearest centroid */
-	const bl_cancel_t *cancel;
-} kmeans_t;
 
 static double squared_distance(const double *a, const double *b, size_t d)
 {
@@ -56,7 +44,7 @@ static double squared_distance(const double *a, const double *b, size_t d)
 	return s;
 }
 
-static const double *row(const kmeans_t *km, size_t i)
+static const double *row(const bl__kmeans_t *km, size_t i)
 {
 	return km->x + i * km->d;
 }
@@ -66,7 +54,7 @@ static const double *row(const kmeans_t *km, size_t i)
  * target, a row of positive weight. When rounding leaves target past the
  * end, the last row of positive weight is returned.
  */
-static size_t weighted_row(const kmeans_t *km, double target)
+static size_t weighted_row(const bl__kmeans_t *km, double target)
 {
 	size_t pick = 0;
 	double cumulative = 0;
@@ -88,7 +76,7 @@ static size_t weighted_row(const kmeans_t *km, double target)
  * already sits on a centroid (fewer distinct rows than k), the choice is
  * uniform. Returns 0 or BL_ECANCELED.
  */
-static int seed_centroids(kmeans_t *km, uint64_t *rng)
+int bl__kmeans_seed(bl__kmeans_t *km, uint64_t *rng)
 {
 	size_t first = next_index(rng, km->n);
 	memcpy(km->centroids, row(km, first), km->d * sizeof(double));
@@ -117,7 +105,7 @@ static int seed_centroids(kmeans_t *km, uint64_t *rng)
 
 /* Assign every row to its nearest centroid, the lower index on a tie, and
  * return the inertia through *inertia. Returns 0 or BL_ECANCELED. */
-static int assign(kmeans_t *km, double *inertia)
+static int assign(bl__kmeans_t *km, double *inertia)
 {
 	double total = 0;
 	for (size_t i = 0; i < km->n; i++) {
@@ -147,7 +135,7 @@ static int assign(kmeans_t *km, double *inertia)
  * that a second empty cluster takes a different one. The row keeps its
  * old label until the next assignment moves it.
  */
-static void reseed_empty(kmeans_t *km, double *centroid)
+static void reseed_empty(bl__kmeans_t *km, double *centroid)
 {
 	size_t farthest = 0;
 	for (size_t i = 1; i < km->n; i++) {
@@ -160,7 +148,7 @@ static void reseed_empty(kmeans_t *km, double *centroid)
 
 /* Move each centroid to the mean of its rows and return the largest
  * distance any centroid moved. */
-static double update(kmeans_t *km)
+double bl__kmeans_update(bl__kmeans_t *km)
 {
 	size_t kd = km->k * km->d;
 	memcpy(km->previous, km->centroids, kd * sizeof(double));
@@ -196,10 +184,10 @@ static double update(kmeans_t *km)
  * and a last assignment against the final centroids so that labels and
  * inertia describe them. Returns 0 or BL_ECANCELED.
  */
-static int run_start(kmeans_t *km, const bl_kmeans_args_t *args, uint64_t *rng, double *inertia,
+static int run_start(bl__kmeans_t *km, const bl_kmeans_args_t *args, uint64_t *rng, double *inertia,
 		     unsigned *iterations)
 {
-	int rc = seed_centroids(km, rng);
+	int rc = bl__kmeans_seed(km, rng);
 	if (rc < 0)
 		return rc;
 
@@ -208,7 +196,7 @@ static int run_start(kmeans_t *km, const bl_kmeans_args_t *args, uint64_t *rng, 
 		rc = assign(km, inertia);
 		if (rc < 0)
 			return rc;
-		double shift = update(km);
+		double shift = bl__kmeans_update(km);
 		it++;
 		if (shift <= args->tolerance)
 			break;
@@ -218,7 +206,7 @@ static int run_start(kmeans_t *km, const bl_kmeans_args_t *args, uint64_t *rng, 
 	return assign(km, inertia);
 }
 
-static int check_args(const bl_tensor_t *x, const bl_kmeans_args_t *args, bl_error_t *err)
+int bl__kmeans_check_args(const bl_tensor_t *x, const bl_kmeans_args_t *args, bl_error_t *err)
 {
 	if (x->ndim != 2)
 		return bl_error_set(err, BL_EINVAL, "x", "x is %u-D, expected a 2-D n x d matrix", x->ndim);
@@ -248,8 +236,8 @@ static void *alloc_array(size_t count, size_t size)
 
 /* Allocate the working arrays of *km, whose x, n, d, k and cancel are set.
  * Returns false when memory runs out, with whatever was allocated still
- * to be freed by free_state. */
-static bool alloc_state(kmeans_t *km)
+ * to be freed by bl__kmeans_destroy. */
+bool bl__kmeans_init(bl__kmeans_t *km)
 {
 	size_t kd = km->k * km->d;
 	km->centroids = alloc_array(kd, sizeof(double));
@@ -261,7 +249,7 @@ static bool alloc_state(kmeans_t *km)
 	return km->centroids && km->previous && km->sums && km->sizes && km->labels && km->nearest;
 }
 
-static void free_state(kmeans_t *km)
+void bl__kmeans_destroy(bl__kmeans_t *km)
 {
 	free(km->centroids);
 	free(km->previous);
@@ -272,7 +260,7 @@ static void free_state(kmeans_t *km)
 }
 
 /* Keep the result of the start just run in *best. */
-static void keep(bl_kmeans_result_t *best, const kmeans_t *km, double inertia, unsigned iterations)
+void bl__kmeans_keep(bl_kmeans_result_t *best, const bl__kmeans_t *km, double inertia, unsigned iterations)
 {
 	memcpy(best->centroids->data, km->centroids, best->centroids->nbytes);
 	memcpy(best->labels->data, km->labels, best->labels->nbytes);
@@ -283,7 +271,7 @@ static void keep(bl_kmeans_result_t *best, const kmeans_t *km, double inertia, u
 int bl_cpu_kmeans(bl_kmeans_result_t *out, const bl_tensor_t *x, const bl_kmeans_args_t *args,
 		  const bl_cancel_t *cancel, bl_error_t *err)
 {
-	int rc = check_args(x, args, err);
+	int rc = bl__kmeans_check_args(x, args, err);
 	if (rc < 0)
 		return rc;
 
@@ -293,7 +281,7 @@ int bl_cpu_kmeans(bl_kmeans_result_t *out, const bl_tensor_t *x, const bl_kmeans
 		if (rc < 0)
 			return rc;
 	}
-	kmeans_t km = {
+	bl__kmeans_t km = {
 		.x = copy ? copy->data : x->data,
 		.n = x->shape[0],
 		.d = x->shape[1],
@@ -308,7 +296,7 @@ int bl_cpu_kmeans(bl_kmeans_result_t *out, const bl_tensor_t *x, const bl_kmeans
 	rc = bl_tensor_new(&best.labels, BL_DTYPE_I64, 1, &km.n, err);
 	if (rc < 0)
 		goto done;
-	if (!alloc_state(&km)) {
+	if (!bl__kmeans_init(&km)) {
 		rc = bl_error_set(err, BL_ENOMEM, NULL, "out of memory for k-means of %zu x %zu with k %zu", km.n,
 				  km.d, km.k);
 		goto done;
@@ -326,12 +314,12 @@ int bl_cpu_kmeans(bl_kmeans_result_t *out, const bl_tensor_t *x, const bl_kmeans
 			goto done;
 		}
 		if (s == 0 || inertia < best.inertia)
-			keep(&best, &km, inertia, iterations);
+			bl__kmeans_keep(&best, &km, inertia, iterations);
 	}
 	*out = best;
 
 done:
-	free_state(&km);
+	bl__kmeans_destroy(&km);
 	bl_tensor_free(&copy);
 	if (rc < 0)
 		bl_kmeans_result_free(&best);

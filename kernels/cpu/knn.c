@@ -6,14 +6,10 @@
 
 #include <beamline/kernels.h>
 
-/* A training row by its squared distance to the test row. */
-typedef struct neighbour {
-	double dist;
-	size_t index;
-} neighbour_t;
+#include "cpu/knn.h"
 
 /* Order neighbours by distance, the lower training index on a tie. */
-static bool closer(const neighbour_t *a, const neighbour_t *b)
+static bool closer(const bl__knn_neighbour_t *a, const bl__knn_neighbour_t *b)
 {
 	if (a->dist != b->dist)
 		return a->dist < b->dist;
@@ -21,7 +17,7 @@ static bool closer(const neighbour_t *a, const neighbour_t *b)
 }
 
 /* Restore the heap below `at`; the root is the farthest of the k kept. */
-static void sift_down(neighbour_t *heap, size_t size, size_t at)
+static void sift_down(bl__knn_neighbour_t *heap, size_t size, size_t at)
 {
 	for (;;) {
 		size_t far = at;
@@ -33,7 +29,7 @@ static void sift_down(neighbour_t *heap, size_t size, size_t at)
 			far = right;
 		if (far == at)
 			return;
-		neighbour_t tmp = heap[at];
+		bl__knn_neighbour_t tmp = heap[at];
 		heap[at] = heap[far];
 		heap[far] = tmp;
 		at = far;
@@ -53,16 +49,16 @@ static double squared_distance(const double *a, const double *b, size_t d)
 /* Leave in heap[0..k) the k training rows nearest to `query`, nearest
  * first, keeping a heap of the k nearest so far with the farthest at its
  * root. */
-static void nearest_rows(neighbour_t *heap, size_t k, const double *train, size_t n, size_t d,
+static void nearest_rows(bl__knn_neighbour_t *heap, size_t k, const double *train, size_t n, size_t d,
 			 const double *query)
 {
 	for (size_t i = 0; i < k; i++)
-		heap[i] = (neighbour_t){squared_distance(train + i * d, query, d), i};
+		heap[i] = (bl__knn_neighbour_t){squared_distance(train + i * d, query, d), i};
 	for (size_t i = k / 2; i-- > 0;)
 		sift_down(heap, k, i);
 
 	for (size_t i = k; i < n; i++) {
-		neighbour_t candidate = {squared_distance(train + i * d, query, d), i};
+		bl__knn_neighbour_t candidate = {squared_distance(train + i * d, query, d), i};
 		if (closer(&candidate, &heap[0])) {
 			heap[0] = candidate;
 			sift_down(heap, k, 0);
@@ -70,7 +66,7 @@ static void nearest_rows(neighbour_t *heap, size_t k, const double *train, size_
 	}
 
 	for (size_t size = k; size > 1; size--) {
-		neighbour_t tmp = heap[0];
+		bl__knn_neighbour_t tmp = heap[0];
 		heap[0] = heap[size - 1];
 		heap[size - 1] = tmp;
 		sift_down(heap, size - 1, 0);
@@ -85,19 +81,13 @@ static int64_t label_at(const bl_tensor_t *y, size_t i)
 	return ((const int64_t *)y->data)[i];
 }
 
-/* Votes for one label among the k neighbours. */
-typedef struct tally {
-	int64_t label;
-	size_t votes;
-	double nearest; /* distance of the label's nearest neighbour */
-} tally_t;
-
 /*
  * Return the label most of the k neighbours (nearest first) hold. A tie
  * goes to the label whose nearest neighbour is closer, then to the smaller
  * label. `tallies` has room for k entries.
  */
-static int64_t vote(const neighbour_t *neighbours, size_t k, const bl_tensor_t *train_y, tally_t *tallies)
+int64_t bl__knn_vote(const bl__knn_neighbour_t *neighbours, size_t k, const bl_tensor_t *train_y,
+		     bl__knn_tally_t *tallies)
 {
 	size_t labels = 0;
 	for (size_t i = 0; i < k; i++) {
@@ -106,13 +96,13 @@ static int64_t vote(const neighbour_t *neighbours, size_t k, const bl_tensor_t *
 		while (t < labels && tallies[t].label != label)
 			t++;
 		if (t == labels)
-			tallies[labels++] = (tally_t){label, 0, neighbours[i].dist};
+			tallies[labels++] = (bl__knn_tally_t){label, 0, neighbours[i].dist};
 		tallies[t].votes++;
 	}
 
-	const tally_t *best = &tallies[0];
+	const bl__knn_tally_t *best = &tallies[0];
 	for (size_t t = 1; t < labels; t++) {
-		const tally_t *c = &tallies[t];
+		const bl__knn_tally_t *c = &tallies[t];
 		if (c->votes != best->votes) {
 			if (c->votes > best->votes)
 				best = c;
@@ -141,8 +131,8 @@ static int check_matrix(const bl_tensor_t *t, const char *name, bl_error_t *err)
 	return 0;
 }
 
-static int check_args(const bl_tensor_t *train_x, const bl_tensor_t *train_y, const bl_tensor_t *test_x,
-		      size_t k, bl_error_t *err)
+int bl__knn_check_args(const bl_tensor_t *train_x, const bl_tensor_t *train_y, const bl_tensor_t *test_x, size_t k,
+		       bl_error_t *err)
 {
 	int rc = check_matrix(train_x, "train_x", err);
 	if (rc < 0)
@@ -187,7 +177,7 @@ static int as_f64(const double **data, bl_tensor_t **copy, const bl_tensor_t *t,
 int bl_cpu_knn(bl_tensor_t **predictions, const bl_tensor_t *train_x, const bl_tensor_t *train_y,
 	       const bl_tensor_t *test_x, size_t k, const bl_cancel_t *cancel, bl_error_t *err)
 {
-	int rc = check_args(train_x, train_y, test_x, k, err);
+	int rc = bl__knn_check_args(train_x, train_y, test_x, k, err);
 	if (rc < 0)
 		return rc;
 
@@ -199,8 +189,8 @@ int bl_cpu_knn(bl_tensor_t **predictions, const bl_tensor_t *train_x, const bl_t
 	bl_tensor_t *train_copy = NULL;
 	bl_tensor_t *test_copy = NULL;
 	bl_tensor_t *t = NULL;
-	neighbour_t *heap = malloc(k * sizeof *heap);
-	tally_t *tallies = malloc(k * sizeof *tallies);
+	bl__knn_neighbour_t *heap = malloc(k * sizeof *heap);
+	bl__knn_tally_t *tallies = malloc(k * sizeof *tallies);
 	if (!heap || !tallies) {
 		rc = bl_error_set(err, BL_ENOMEM, NULL, "out of memory for %zu neighbours", k);
 		goto done;
@@ -221,7 +211,7 @@ int bl_cpu_knn(bl_tensor_t **predictions, const bl_tensor_t *train_x, const bl_t
 			goto done;
 		}
 		nearest_rows(heap, k, train, n, d, test + i * d);
-		((int64_t *)t->data)[i] = vote(heap, k, train_y, tallies);
+		((int64_t *)t->data)[i] = bl__knn_vote(heap, k, train_y, tallies);
 	}
 	*predictions = t;
 	t = NULL;
