@@ -84,6 +84,16 @@ double bl_gpu_launch_compile_ms(const bl_gpu_launch_t *launch)
 	return launch->compile_ms;
 }
 
+cl_command_queue gpu_launch_queue(const bl_gpu_launch_t *launch)
+{
+	return launch->queue;
+}
+
+void gpu_launch_mark_enqueued(bl_gpu_launch_t *launch)
+{
+	launch->enqueued = true;
+}
+
 void gpu_launch_add_compile_ms(bl_gpu_launch_t *launch, double ms)
 {
 	launch->compile_ms += ms;

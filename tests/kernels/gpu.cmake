@@ -4,6 +4,7 @@
 # machine has no OpenCL device.
 set(BL_GPU_TESTS
   launch
+  sgemm
 )
 
 add_library(bl_gpu_test STATIC gpu/gpu_test.c)
