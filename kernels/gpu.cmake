@@ -24,6 +24,7 @@ add_library(bl_kernels_gpu STATIC
   gpu/launch.c
   gpu/program.c
   gpu/real.c
+  gpu/sgemm.c
   "${bl_gpu_sources_c}"
 )
 target_include_directories(bl_kernels_gpu PUBLIC include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} gpu)
