@@ -129,6 +129,14 @@ static int assign(bl__kmeans_t *km, double *inertia)
 	return 0;
 }
 
+double bl__kmeans_inertia(const bl__kmeans_t *km)
+{
+	double total = 0;
+	for (size_t i = 0; i < km->n; i++)
+		total += squared_distance(row(km, i), km->centroids + (size_t)km->labels[i] * km->d, km->d);
+	return total;
+}
+
 /*
  * Re-seed an empty cluster with the row farthest from its own centroid,
  * the row the current clustering explains worst, and mark that row so

@@ -1,7 +1,8 @@
 /*
  * The parts of the CPU k-means that the device k-means reuses, so that
  * both seed, update and validate alike: the state of one start, k-means++
- * seeding and the centroid update with its handling of empty clusters.
+ * seeding, the centroid update with its handling of empty clusters, and
+ * the inertia.
  * Internal to the kernels library.
  */
 #ifndef BEAMLINE_KERNELS_CPU_KMEANS_H
@@ -49,6 +50,10 @@ int bl__kmeans_seed(bl__kmeans_t *km, uint64_t *rng);
  * empty cluster takes the row with the largest km->nearest. Returns the
  * largest distance any centroid moved. */
 double bl__kmeans_update(bl__kmeans_t *km);
+
+/* Return the sum of the squared distances of the rows to the centroids
+ * km->labels gives them, summed in row order as an assignment sums it. */
+double bl__kmeans_inertia(const bl__kmeans_t *km);
 
 /* Copy the centroids and labels of *km, the inertia and the iteration
  * count into *best, whose tensors have the result's shapes. */

@@ -3,6 +3,8 @@
 
 #include <beamline/kernels.h>
 
+#include "cpu/pairwise_l2.h"
+
 /*
  * Each distance sums the squared differences directly, in double, rather
  * than expanding |x|^2 + |y|^2 - 2 x.y through a matrix product. The
@@ -73,12 +75,8 @@ static double distance(const operands_t *ops, size_t i, size_t j, size_t d, bool
 	return squared ? s : sqrt(s);
 }
 
-int bl_cpu_pairwise_l2(bl_tensor_t **out, const bl_tensor_t *x, const bl_tensor_t *y, bool squared,
-		       const bl_cancel_t *cancel, bl_error_t *err)
+int bl__pairwise_l2_check_args(const bl_tensor_t *x, const bl_tensor_t *y, bl_error_t *err)
 {
-	bool self = y == NULL;
-	if (self)
-		y = x;
 	if (x->ndim != 2)
 		return bl_error_set(err, BL_EINVAL, "x", "x is %u-D, expected a 2-D n x d matrix", x->ndim);
 	if (y->ndim != 2)
@@ -86,6 +84,18 @@ int bl_cpu_pairwise_l2(bl_tensor_t **out, const bl_tensor_t *x, const bl_tensor_
 	if (y->shape[1] != x->shape[1])
 		return bl_error_set(err, BL_EINVAL, "y", "y has rows of width %zu, but x has rows of width %zu",
 				    y->shape[1], x->shape[1]);
+	return 0;
+}
+
+int bl_cpu_pairwise_l2(bl_tensor_t **out, const bl_tensor_t *x, const bl_tensor_t *y, bool squared,
+		       const bl_cancel_t *cancel, bl_error_t *err)
+{
+	bool self = y == NULL;
+	if (self)
+		y = x;
+	int rc = bl__pairwise_l2_check_args(x, y, err);
+	if (rc < 0)
+		return rc;
 
 	size_t n = x->shape[0];
 	size_t m = y->shape[0];
@@ -93,7 +103,7 @@ int bl_cpu_pairwise_l2(bl_tensor_t **out, const bl_tensor_t *x, const bl_tensor_
 	bool f32 = x->dtype == BL_DTYPE_F32 && y->dtype == BL_DTYPE_F32;
 	size_t shape[2] = {n, m};
 	bl_tensor_t *t;
-	int rc = bl_tensor_new(&t, f32 ? BL_DTYPE_F32 : BL_DTYPE_F64, 2, shape, err);
+	rc = bl_tensor_new(&t, f32 ? BL_DTYPE_F32 : BL_DTYPE_F64, 2, shape, err);
 	if (rc < 0)
 		return rc;
 	operands_t ops;

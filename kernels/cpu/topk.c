@@ -6,6 +6,8 @@
 
 #include <beamline/kernels.h>
 
+#include "cpu/topk.h"
+
 /* One row of x and the order asked for. */
 typedef struct row {
 	const bl_tensor_t *x;
@@ -98,21 +100,30 @@ static void select_row(const row_t *r, size_t n, size_t k, size_t *heap)
 	}
 }
 
-int bl_cpu_topk(bl_tensor_t **values, bl_tensor_t **indices, const bl_tensor_t *x, size_t k, bool largest,
-		bl_error_t *err)
+int bl__topk_check_args(const bl_tensor_t *x, size_t k, bl_error_t *err)
 {
 	if (x->ndim != 1 && x->ndim != 2)
 		return bl_error_set(err, BL_EINVAL, "x", "x is %u-D, expected 1-D or 2-D", x->ndim);
-	size_t rows = x->ndim == 2 ? x->shape[0] : 1;
 	size_t n = x->shape[x->ndim - 1];
 	if (k == 0 || k > n)
 		return bl_error_set(err, BL_EINVAL, "k", "k is %zu, expected 1 to the row length %zu", k, n);
+	return 0;
+}
+
+int bl_cpu_topk(bl_tensor_t **values, bl_tensor_t **indices, const bl_tensor_t *x, size_t k, bool largest,
+		bl_error_t *err)
+{
+	int rc = bl__topk_check_args(x, k, err);
+	if (rc < 0)
+		return rc;
+	size_t rows = x->ndim == 2 ? x->shape[0] : 1;
+	size_t n = x->shape[x->ndim - 1];
 
 	size_t shape[2] = {rows, k};
 	const size_t *out_shape = x->ndim == 2 ? shape : &shape[1];
 	bl_tensor_t *v;
 	bl_tensor_t *ix;
-	int rc = bl_tensor_new(&v, x->dtype, x->ndim, out_shape, err);
+	rc = bl_tensor_new(&v, x->dtype, x->ndim, out_shape, err);
 	if (rc < 0)
 		return rc;
 	rc = bl_tensor_new(&ix, BL_DTYPE_I64, x->ndim, out_shape, err);
