@@ -6,6 +6,7 @@ pkg_check_modules(CLBLAST REQUIRED IMPORTED_TARGET clblast)
 
 # Every bundled OpenCL C file; gpu/sources.c.in turns each into a string.
 set(BL_GPU_CL_FILES
+  pairwise_l2.cl
 )
 
 set(bl_gpu_sources_c "${CMAKE_CURRENT_BINARY_DIR}/gpu_sources.c")
@@ -22,6 +23,7 @@ add_library(bl_kernels_gpu STATIC
   gpu/device.c
   gpu/error.c
   gpu/launch.c
+  gpu/pairwise_l2.c
   gpu/program.c
   gpu/real.c
   gpu/sgemm.c

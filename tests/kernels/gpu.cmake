@@ -4,6 +4,7 @@
 # machine has no OpenCL device.
 set(BL_GPU_TESTS
   launch
+  pairwise_l2
   sgemm
 )
 
