@@ -7,6 +7,7 @@ pkg_check_modules(CLBLAST REQUIRED IMPORTED_TARGET clblast)
 # Every bundled OpenCL C file; gpu/sources.c.in turns each into a string.
 set(BL_GPU_CL_FILES
   pairwise_l2.cl
+  topk.cl
 )
 
 set(bl_gpu_sources_c "${CMAKE_CURRENT_BINARY_DIR}/gpu_sources.c")
@@ -27,6 +28,7 @@ add_library(bl_kernels_gpu STATIC
   gpu/program.c
   gpu/real.c
   gpu/sgemm.c
+  gpu/topk.c
   "${bl_gpu_sources_c}"
 )
 target_include_directories(bl_kernels_gpu PUBLIC include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} gpu)

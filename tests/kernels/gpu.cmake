@@ -6,6 +6,7 @@ set(BL_GPU_TESTS
   launch
   pairwise_l2
   sgemm
+  topk
 )
 
 add_library(bl_gpu_test STATIC gpu/gpu_test.c)
