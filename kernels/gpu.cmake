@@ -6,6 +6,7 @@ pkg_check_modules(CLBLAST REQUIRED IMPORTED_TARGET clblast)
 
 # Every bundled OpenCL C file; gpu/sources.c.in turns each into a string.
 set(BL_GPU_CL_FILES
+  kmeans.cl
   knn.cl
   pairwise_l2.cl
   topk.cl
@@ -24,6 +25,7 @@ add_library(bl_kernels_gpu STATIC
   gpu/describe.c
   gpu/device.c
   gpu/error.c
+  gpu/kmeans.c
   gpu/knn.c
   gpu/launch.c
   gpu/pairwise_l2.c

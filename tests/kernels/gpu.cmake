@@ -3,6 +3,7 @@
 # test run never writes to the user's home. The tests skip where the
 # machine has no OpenCL device.
 set(BL_GPU_TESTS
+  kmeans
   knn
   launch
   pairwise_l2
@@ -32,7 +33,10 @@ foreach(name IN LISTS BL_GPU_TESTS)
   target_include_directories(test_kernels_gpu_${name} PRIVATE gpu)
 endforeach()
 
-# knn also runs on the published digits table, as its CPU test does,
-# reading digits.csv.gz through zlib.
-target_compile_definitions(test_kernels_gpu_knn PRIVATE BL_EXAMPLES_DATA="${PROJECT_SOURCE_DIR}/examples/data")
+# k-means and knn also run on the published example tables, as their CPU
+# tests do: iris.csv, and digits.csv.gz through zlib.
+foreach(name kmeans knn)
+  target_compile_definitions(test_kernels_gpu_${name} PRIVATE
+    BL_EXAMPLES_DATA="${PROJECT_SOURCE_DIR}/examples/data")
+endforeach()
 target_link_libraries(test_kernels_gpu_knn PRIVATE ZLIB::ZLIB)
