@@ -6,6 +6,10 @@ pkg_check_modules(CLBLAST REQUIRED IMPORTED_TARGET clblast)
 
 # Every bundled OpenCL C file; gpu/sources.c.in turns each into a string.
 set(BL_GPU_CL_FILES
+  histogram.cl
+  map.cl
+  reduce.cl
+  softmax.cl
 )
 
 set(bl_gpu_sources_c "${CMAKE_CURRENT_BINARY_DIR}/gpu_sources.c")
@@ -21,9 +25,14 @@ add_library(bl_kernels_gpu STATIC
   gpu/describe.c
   gpu/device.c
   gpu/error.c
+  gpu/grid.c
+  gpu/histogram.c
   gpu/launch.c
+  gpu/map.c
   gpu/program.c
   gpu/real.c
+  gpu/reduce.c
+  gpu/softmax.c
   "${bl_gpu_sources_c}"
 )
 target_include_directories(bl_kernels_gpu PUBLIC include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} gpu)

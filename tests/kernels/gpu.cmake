@@ -3,6 +3,10 @@
 # test run never writes to the user's home. The tests skip where the
 # machine has no OpenCL device.
 set(BL_GPU_TESTS
+  histogram
+  map
+  reduce
+  softmax
 )
 
 add_library(bl_gpu_test STATIC gpu/gpu_test.c)
