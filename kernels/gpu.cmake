@@ -32,6 +32,7 @@ add_library(bl_kernels_gpu STATIC
   gpu/program.c
   gpu/real.c
   gpu/reduce.c
+  gpu/sgemm.c
   gpu/softmax.c
   "${bl_gpu_sources_c}"
 )

@@ -121,6 +121,29 @@ const bl__pool_ops_t bl__cpu_pool_ops = {
 };
 
 /* ------------------------------------------------------------------------ */
+/* The GPU flavour: unpinned workers that sleep on a futex                   */
+/* ------------------------------------------------------------------------ */
+
+/* A GPU worker spends its activations enqueueing device work and handling
+ * completions; the device runs the work, so the worker is not bound to a
+ * core and leaves the cores to the CPU pool. Completions arrive from the
+ * OpenCL implementation's callback thread as ordinary messages, which
+ * wake a sleeping worker through the same futex as on the CPU pool. */
+static int gpu_worker_start(bl__worker_t *w)
+{
+	(void)w;
+	return 0;
+}
+
+const bl__pool_ops_t bl__gpu_pool_ops = {
+	.worker_start = gpu_worker_start,
+	.worker_stop = cpu_worker_stop,
+	.poll = NULL,
+	.wait = cpu_wait,
+	.wake = cpu_wake,
+};
+
+/* ------------------------------------------------------------------------ */
 /* Life cycle                                                                */
 /* ------------------------------------------------------------------------ */
 
@@ -128,7 +151,7 @@ static int check_config(const bl_pool_config_t *cfg)
 {
 	if (!cfg || !cfg->name || cfg->name[0] == '\0')
 		return BL_EINVAL;
-	if (cfg->kind != BL_POOL_CPU)
+	if (cfg->kind != BL_POOL_CPU && cfg->kind != BL_POOL_GPU)
 		return BL_EINVAL;
 	if (cfg->workers > 4096 || cfg->batch == 0)
 		return BL_EINVAL;
@@ -176,7 +199,7 @@ static bl_pool_t *new_pool(bl_runtime_t *rt, unsigned index, const bl_pool_confi
 	pool->index = index;
 	snprintf(pool->name, sizeof pool->name, "%s", cfg->name);
 	pool->kind = cfg->kind;
-	pool->ops = &bl__cpu_pool_ops;
+	pool->ops = cfg->kind == BL_POOL_GPU ? &bl__gpu_pool_ops : &bl__cpu_pool_ops;
 	pool->worker_count = cfg->workers ? cfg->workers : default_workers(rt);
 	pool->batch = cfg->batch;
 	pool->spin_rounds = cfg->spin_rounds;

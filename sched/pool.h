@@ -136,6 +136,7 @@ extern _Thread_local bl__worker_t *bl__current_worker;
 
 /* The CPU pool's operations. */
 extern const bl__pool_ops_t bl__cpu_pool_ops;
+extern const bl__pool_ops_t bl__gpu_pool_ops;
 
 /*
  * Make `r` runnable on `pool`: into the calling worker's slot (when

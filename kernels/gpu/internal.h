@@ -1,5 +1,5 @@
 /*
- * What the device kernels share: choosing float or double, converting
+ * Shared helpers of the device kernels: choosing float or double, converting
  * and uploading inputs, fetching a kernel of a bundled program, and
  * keeping host memory alive until a launch is freed.
  */
@@ -38,6 +38,14 @@ int gpu_upload_as(cl_mem *out, bl_gpu_launch_t *launch, const bl_tensor_t *t, bl
  * Build time is added to the launch's compile time. */
 int gpu_kernel_for(cl_kernel *out, bl_gpu_launch_t *launch, const char *file, const gpu_real_t *real,
 		   const char *name, bl_error_t *err);
+
+/* Return the in-order queue of a launch, for libraries that enqueue on
+ * it themselves (CLBlast); call gpu_launch_mark_enqueued afterwards. */
+cl_command_queue gpu_launch_queue(const bl_gpu_launch_t *launch);
+void gpu_launch_mark_enqueued(bl_gpu_launch_t *launch);
+
+/* Add `ms` of program building to the launch's compile time. */
+void gpu_launch_add_compile_ms(bl_gpu_launch_t *launch, double ms);
 
 /* Free `ptr` with `free_fn` when the launch is freed. Returns 0, or
  * BL_ENOMEM after freeing `ptr` at once. */

@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -520,5 +521,51 @@ Test(sched_runtime, actors_on_two_pools_exchange_messages, .timeout = TEST_TIMEO
 		     (void *)second_pool);
 	bl_actor_release(&start);
 	bl_actor_release(&end);
+	bl_runtime_free(&rt);
+}
+
+/* A thread outside the runtime, as an OpenCL event callback is. */
+static void *send_from_outside(void *arg)
+{
+	bl_actor_t *actor = arg;
+	struct timespec pause = {0, 20 * 1000 * 1000};
+
+	nanosleep(&pause, NULL); /* long enough for the worker to fall asleep */
+	bl_send_u64(actor, MSG_ECHO, 0);
+	return NULL;
+}
+
+/* A GPU-kind pool runs actors like a CPU pool but pins no worker, even
+ * when pinning is requested, and a message sent from a foreign thread
+ * wakes its sleeping worker: that is how device completions arrive. */
+Test(sched_runtime, gpu_pool_wakes_on_outside_send, .timeout = TEST_TIMEOUT_S)
+{
+	bl_runtime_t *rt = NULL;
+	cr_assert_eq(bl_runtime_new(&rt), 0);
+	bl_pool_config_t cfg;
+	bl_pool_config_init(&cfg);
+	cfg.name = "gpu";
+	cfg.kind = BL_POOL_GPU;
+	cfg.workers = 2;
+	cfg.pin_workers = true;
+	bl_pool_t *pool = NULL;
+	int rc = bl_runtime_add_pool(rt, &cfg, &pool);
+	cr_assert_eq(rc, 0, "adding a GPU pool returned %s (%d), expected 0", bl_err_name(rc), rc);
+
+	bl_latch_t done;
+	bl_latch_init(&done, 1);
+	echo_state_t state = {.done = &done};
+	bl_actor_t *actor = NULL;
+	cr_assert_eq(bl_actor_spawn(&actor, pool, &echo_behaviour, &state, sizeof state), 0);
+	pthread_t thread;
+	cr_assert_eq(pthread_create(&thread, NULL, send_from_outside, actor), 0);
+	await_latch(&done, "the message sent from outside the runtime");
+	pthread_join(thread, NULL);
+
+	bl_pool_stats_t stats;
+	bl_pool_stats(pool, &stats);
+	cr_assert_eq(stats.pinned, 0, "%llu GPU workers were pinned, expected none",
+		     (unsigned long long)stats.pinned);
+	bl_actor_release(&actor);
 	bl_runtime_free(&rt);
 }

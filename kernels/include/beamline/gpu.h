@@ -279,6 +279,9 @@ int bl_gpu_sgemm(bl_gpu_launch_t *launch, bl_tensor_t *c, const bl_tensor_t *a, 
  * name and `what` ("clEnqueueNDRangeKernel(map_f32)"). Returns the code. */
 int bl_gpu_error(bl_error_t *err, cl_int status, const char *what);
 
+/* Return the OpenCL name of a status ("CL_OUT_OF_RESOURCES"); static. */
+const char *bl_gpu_status_name(cl_int status);
+
 #ifdef __cplusplus
 }
 #endif

@@ -122,6 +122,11 @@ void bl_runtime_free(bl_runtime_t **rt);
 typedef enum bl_pool_kind {
 	/* Compute: idle workers spin, then sleep on a futex. */
 	BL_POOL_CPU = 0,
+	/* Device queues: one worker per OpenCL command queue. Its actors
+	 * enqueue device work without waiting and receive completions as
+	 * messages sent from OpenCL event callbacks. Workers are never
+	 * pinned, since the device does the work. */
+	BL_POOL_GPU = 1,
 } bl_pool_kind_t;
 
 typedef struct bl_pool_config {
