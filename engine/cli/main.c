@@ -2,6 +2,7 @@
  * beamline-engine: the engine's command line.
  *
  *   beamline-engine run JOBS.jsonl [options]
+ *   beamline-engine devices [--json]
  */
 #include <errno.h>
 #include <stdint.h>
@@ -11,18 +12,14 @@
 #include <unistd.h>
 
 #include "blas.h"
+#include "cli.h"
 #include "log.h"
 #include "run.h"
-
-enum {
-	EXIT_JOBS_FAILED = 1, /* the run completed, some jobs did not succeed */
-	EXIT_USAGE = 2,
-	EXIT_RUN_FAILED = 3,  /* the run itself could not proceed */
-};
 
 static void usage(FILE *to)
 {
 	fputs("usage: beamline-engine run JOBS.jsonl [options]\n"
+	      "       beamline-engine devices [--json]\n"
 	      "       beamline-engine --help\n"
 	      "\n"
 	      "Runs one job per line of JOBS.jsonl (\"-\" reads standard input) and writes one\n"
@@ -56,7 +53,10 @@ static void usage(FILE *to)
 	      "  --ageing-ms N         wait that moves a queued job up one priority class [1000]\n"
 	      "\n"
 	      "Exit status: 0 every job succeeded, 1 some job did not, 2 usage error,\n"
-	      "3 the run could not proceed.\n",
+	      "3 the run could not proceed.\n"
+	      "\n"
+	      "devices lists the CPU, the OpenBLAS kernels and the OpenCL devices;\n"
+	      "beamline-engine devices --help says more.\n",
 	      to);
 }
 
@@ -284,9 +284,11 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argc, argv);
+	if (argc >= 2 && strcmp(argv[1], "devices") == 0)
+		return bl__devices_main(argc, argv);
 
 	if (argc >= 2)
-		fprintf(stderr, "beamline-engine: unknown command '%s'; the command is run\n", argv[1]);
+		fprintf(stderr, "beamline-engine: unknown command '%s'; the commands are run and devices\n", argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
 }

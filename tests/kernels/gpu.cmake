@@ -3,6 +3,7 @@
 # test run never writes to the user's home. The tests skip where the
 # machine has no OpenCL device.
 set(BL_GPU_TESTS
+  describe
   histogram
   launch
   map

@@ -51,8 +51,12 @@ extern "C" {
  * array of platforms, each with its name, vendor, version and "devices":
  * name, vendor, type, driver and OpenCL versions, compute units, clock,
  * global, local and largest-allocation memory, work-group limits, fp64
- * support and extensions. A machine without any OpenCL platform gives an
- * empty array. Returns 0 and a new reference in *out, or BL_ENOMEM.
+ * support and extensions. A device's "index" counts across platforms, as
+ * bl_gpu_config_t.device_index does. A machine without any OpenCL
+ * platform gives an empty array. A platform or device whose query fails
+ * is listed with an "error" member naming the call and the OpenCL status.
+ * Returns 0 and a new reference in *out, BL_ENOMEM, or BL_EINVAL when the
+ * ICD loader cannot list the platforms. Safe from any thread.
  */
 int bl_gpu_describe(json_t **out, bl_error_t *err);
 

@@ -181,6 +181,33 @@ typedef struct bl_pool_stats {
 void bl_pool_stats(const bl_pool_t *pool, bl_pool_stats_t *out);
 
 /* ------------------------------------------------------------------------ */
+/* The machine                                                               */
+/* ------------------------------------------------------------------------ */
+
+/* The CPU as hwloc reports it, for people sizing pools. A count of 0 or
+ * an empty model means hwloc reported none. */
+typedef struct bl_cpu_info {
+	unsigned packages;   /* sockets */
+	unsigned numa_nodes;
+	unsigned cores;
+	unsigned pus;        /* processing units (hardware threads) */
+	char model[128];     /* the first package's CPUModel, e.g. "Intel(R) Xeon(R) ..." */
+	uint64_t l2_bytes;   /* size of the first L2 cache */
+	unsigned l2_count;
+	uint64_t l3_bytes;   /* size of the first L3 cache */
+	unsigned l3_count;
+	uint64_t memory_bytes; /* main memory over all NUMA nodes */
+} bl_cpu_info_t;
+
+/*
+ * Fill *out with the machine's CPU topology: the whole machine, not only
+ * the cores this process may use. Returns 0, or -ENODEV when hwloc cannot
+ * load a topology (*out is then zeroed). Safe from any thread. Each call
+ * loads the topology again, so callers should not call it per job.
+ */
+int bl_cpu_info_load(bl_cpu_info_t *out);
+
+/* ------------------------------------------------------------------------ */
 /* Tasks                                                                     */
 /* ------------------------------------------------------------------------ */
 

@@ -1,0 +1,29 @@
+/*
+ * Exit statuses shared by the commands of beamline-engine, and the entry
+ * point of each command that lives outside main.c.
+ */
+#ifndef BL_ENGINE_CLI_H
+#define BL_ENGINE_CLI_H
+
+#include <jansson.h>
+#include <stdio.h>
+
+enum {
+	EXIT_JOBS_FAILED = 1, /* the run completed, some jobs did not succeed */
+	EXIT_USAGE = 2,
+	EXIT_RUN_FAILED = 3,  /* the command itself could not proceed */
+};
+
+/*
+ * Run `beamline-engine devices [--json]`; argv[1] is "devices". Prints the
+ * CPU, the OpenBLAS kernels and the OpenCL devices on standard output.
+ * Returns the exit status: 0, EXIT_USAGE, or EXIT_RUN_FAILED when the
+ * machine could not be described.
+ */
+int bl__devices_main(int argc, char **argv);
+
+/* Print the document bl__devices_main builds ({"cpu", "blas", "opencl"})
+ * for a person. Borrows `doc`. */
+void bl__devices_print(const json_t *doc, FILE *to);
+
+#endif

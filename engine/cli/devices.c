@@ -1,0 +1,126 @@
+/*
+ * beamline-engine devices: what the engine can compute on. The CPU as
+ * hwloc reports it, the OpenBLAS kernel set, and every OpenCL platform and
+ * device, in the order bl_gpu_config_t.device_index counts them.
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <beamline/gpu.h>
+#include <beamline/kernels.h>
+#include <beamline/sched.h>
+
+#include "cli.h"
+
+static void usage(FILE *to)
+{
+	fputs("usage: beamline-engine devices [--json]\n"
+	      "\n"
+	      "Describes the machine: the CPU topology (from hwloc), the OpenBLAS kernel set,\n"
+	      "and every OpenCL platform and device. A device's index is the device_index\n"
+	      "that selects it.\n"
+	      "\n"
+	      "options:\n"
+	      "  --json   print one JSON document {\"cpu\", \"blas\", \"opencl\"} instead of text\n"
+	      "\n"
+	      "Exit status: 0 the machine was described (with or without OpenCL devices),\n"
+	      "2 usage error, 3 the description failed.\n",
+	      to);
+}
+
+/* Parse the words after "devices". Returns 0, 1 when help was requested,
+ * or -1 after printing what was wrong. */
+static int parse_options(int argc, char **argv, bool *json)
+{
+	for (int i = 2; i < argc; i++) {
+		const char *word = argv[i];
+		if (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0)
+			return 1;
+		if (strcmp(word, "--json") == 0) {
+			*json = true;
+			continue;
+		}
+		if (word[0] == '-')
+			fprintf(stderr, "beamline-engine: unknown option %s; see beamline-engine devices --help\n", word);
+		else
+			fprintf(stderr, "beamline-engine: devices takes no arguments, got '%s'\n", word);
+		return -1;
+	}
+	return 0;
+}
+
+/* Describe the CPU as JSON. Returns a new reference, or NULL with *err
+ * filled. */
+static json_t *describe_cpu(bl_error_t *err)
+{
+	bl_cpu_info_t info;
+	int rc = bl_cpu_info_load(&info);
+	if (rc < 0) {
+		bl_error_set(err, rc, NULL, "hwloc could not load the CPU topology: %s", bl_strerror(rc));
+		return NULL;
+	}
+
+	json_t *cpu = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "model", info.model, "packages",
+				(json_int_t)info.packages, "numa_nodes", (json_int_t)info.numa_nodes, "cores",
+				(json_int_t)info.cores, "pus", (json_int_t)info.pus, "l2_cache_bytes",
+				(json_int_t)info.l2_bytes, "l2_caches", (json_int_t)info.l2_count, "l3_cache_bytes",
+				(json_int_t)info.l3_bytes, "l3_caches", (json_int_t)info.l3_count, "memory_bytes",
+				(json_int_t)info.memory_bytes);
+	if (!cpu)
+		bl_error_set(err, BL_ENOMEM, NULL, "out of memory describing the CPU");
+	return cpu;
+}
+
+/* Build {"cpu", "blas", "opencl"}. Returns a new reference, or NULL with
+ * *err filled. */
+static json_t *describe_machine(bl_error_t *err)
+{
+	json_t *cpu = describe_cpu(err);
+	if (!cpu)
+		return NULL;
+
+	json_t *opencl = NULL;
+	if (bl_gpu_describe(&opencl, err) < 0) {
+		json_decref(cpu);
+		return NULL;
+	}
+
+	json_t *doc = json_pack("{s:o, s:{s:s}, s:o}", "cpu", cpu, "blas", "core", bl_blas_core_name(), "opencl",
+				opencl);
+	if (!doc)
+		bl_error_set(err, BL_ENOMEM, NULL, "out of memory describing the machine");
+	return doc;
+}
+
+int bl__devices_main(int argc, char **argv)
+{
+	bool json = false;
+	bl_error_t err = {0};
+
+	int parsed = parse_options(argc, argv, &json);
+	if (parsed == 1) {
+		usage(stdout);
+		return 0;
+	}
+	if (parsed < 0) {
+		fputs("usage: beamline-engine devices [--json]\n", stderr);
+		return EXIT_USAGE;
+	}
+
+	json_t *doc = describe_machine(&err);
+	if (!doc) {
+		fprintf(stderr, "beamline-engine: devices: %s\n", err.message);
+		return EXIT_RUN_FAILED;
+	}
+
+	if (json) {
+		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		fputc('\n', stdout);
+	} else {
+		bl__devices_print(doc, stdout);
+	}
+	json_decref(doc);
+	return fflush(stdout) == 0 ? 0 : EXIT_RUN_FAILED;
+}
