@@ -13,11 +13,11 @@ size_t gpu_groups_cap(size_t groups)
 size_t gpu_pieces_per_line(size_t lines, size_t n)
 {
 	size_t per_group = GPU_LOCAL_1D * GPU_ITEMS_PER_WORK_ITEM;
-	size_t wanted = (n + per_group - 1) / per_group;
+	size_t needed = (n + per_group - 1) / per_group;
 	size_t room = lines < GPU_GROUPS_MAX ? GPU_GROUPS_MAX / lines : 1;
-	if (wanted == 0)
+	if (needed == 0)
 		return 1;
-	return wanted < room ? wanted : room;
+	return needed < room ? needed : room;
 }
 
 gpu_kernel_arg_t gpu_arg_real(gpu_real_arg_t *box, const gpu_real_t *real, double value)

@@ -25,10 +25,10 @@ size_t gpu_groups_for(size_t items);
 /* Return `groups`, capped at GPU_GROUPS_MAX. */
 size_t gpu_groups_cap(size_t groups);
 
-/* Return how many pieces to cut each of `lines` lines of n elements into,
- * when each piece gets a work-group: enough for every work item to take
- * GPU_ITEMS_PER_WORK_ITEM elements, as long as all pieces fit
- * GPU_GROUPS_MAX work-groups; at least 1. */
+/* Return how many pieces to cut each of `lines` lines of n elements into
+ * when each piece gets a work-group. Every work item then takes about
+ * GPU_ITEMS_PER_WORK_ITEM elements, unless that would need more than
+ * GPU_GROUPS_MAX work-groups in all. The result is at least 1. */
 size_t gpu_pieces_per_line(size_t lines, size_t n);
 
 /* One kernel argument: `size` bytes at `value`, borrowed until the kernel

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "cpu/checks.h"
 #include "grid.h"
 
 #define ARG_COUNT(args) (sizeof(args) / sizeof *(args))
@@ -38,25 +39,6 @@ static void free_histogram(void *ptr)
 	free(h);
 }
 
-/* Widen a range of zero width to [lo - 0.5, hi + 0.5], so that the bins
- * have a width, and check that the width fits a double. `field` names
- * where the range came from. */
-static int widen_range(double *lo, double *hi, const char *field, bl_error_t *err)
-{
-	if (*lo == *hi) {
-		*lo -= 0.5;
-		*hi += 0.5;
-	}
-	if (*lo == *hi) {
-		/* Beyond 2^53, 0.5 is below the spacing of doubles. */
-		*lo = nextafter(*lo, -INFINITY);
-		*hi = nextafter(*hi, INFINITY);
-	}
-	if (!isfinite(*hi - *lo))
-		return bl_error_set(err, BL_EINVAL, field, "the width of [%g, %g] overflows a double", *lo, *hi);
-	return 0;
-}
-
 /* Return the smallest float at or above v, which is finite. */
 static float float_at_or_above(double v)
 {
@@ -80,9 +62,9 @@ static float float_at_or_below(double v)
 }
 
 /* Fill the edges over [lo, hi] as the CPU does, and the copy the device
- * compares with: in float32 each edge rounded up, so that v >= edge gives
- * the same answer for every float v. Returns the upper bound rounded
- * down, which v <= top compares with in the same way. */
+ * compares with. In float32 each edge is rounded up, so that v >= edge
+ * has the same result for every float v as against the float64 edge.
+ * *top gets hi rounded down, for v <= top in the same way. */
 static int make_edges(double *top, histogram_t *h, double lo, double hi, bl_error_t *err)
 {
 	double *edge = h->edges->data;
@@ -213,10 +195,7 @@ static int finish_range(bl_gpu_launch_t *launch, void *arg, bl_error_t *err)
 
 	if (lo > hi)
 		return bl_error_set(err, BL_EINVAL, "x", "x contains only NaN, so a range must be given");
-	if (!isfinite(lo) || !isfinite(hi))
-		return bl_error_set(err, BL_EINVAL, "x", "x spans [%g, %g], which is not finite; give a finite range",
-				    lo, hi);
-	int rc = widen_range(&lo, &hi, "x", err);
+	int rc = bl__histogram_settle_range(&lo, &hi, false, err);
 	if (rc < 0)
 		return rc;
 	return enqueue_counts(launch, h, lo, hi, err);
@@ -257,21 +236,14 @@ static int enqueue_range(bl_gpu_launch_t *launch, histogram_t *h, bl_error_t *er
  * values; with a range, settle it. */
 static int check_inputs(double *lo, double *hi, const bl_tensor_t *x, size_t bins, bool range, bl_error_t *err)
 {
-	if (bins == 0)
-		return bl_error_set(err, BL_EINVAL, "bins", "bins is 0, expected at least 1");
-	if (bins == SIZE_MAX)
-		return bl_error_set(err, BL_ELIMIT, "bins", "bins is %zu, so bins + 1 edges overflow size_t", bins);
-	if (!range) {
-		if (x->count == 0)
-			return bl_error_set(err, BL_EINVAL, "x", "x is empty, so a range must be given");
-		return 0;
-	}
-
-	if (!isfinite(*lo) || !isfinite(*hi))
-		return bl_error_set(err, BL_EINVAL, "range", "range [%g, %g] is not finite", *lo, *hi);
-	if (*lo > *hi)
-		return bl_error_set(err, BL_EINVAL, "range", "range [%g, %g] has lo above hi", *lo, *hi);
-	return widen_range(lo, hi, "range", err);
+	int rc = bl__histogram_check_bins(bins, err);
+	if (rc < 0)
+		return rc;
+	if (range)
+		return bl__histogram_settle_range(lo, hi, true, err);
+	if (x->count == 0)
+		return bl_error_set(err, BL_EINVAL, "x", "x is empty, so a range must be given");
+	return 0;
 }
 
 /* Allocate the outputs and the state of a histogram, kept until the launch
@@ -308,7 +280,7 @@ int bl_gpu_histogram(bl_gpu_launch_t *launch, bl_tensor_t **counts, bl_tensor_t 
 	int rc = check_inputs(&lo, &hi, x, bins, range, err);
 	if (rc < 0)
 		return rc;
-	histogram_t *h;
+	histogram_t *h = NULL;
 	rc = new_histogram(&h, launch, x, bins, err);
 	if (rc < 0)
 		return rc;

@@ -3,66 +3,9 @@
  * map.cl over every element.
  */
 #include <math.h>
-#include <stdio.h>
 
+#include "cpu/checks.h"
 #include "grid.h"
-
-static const char *const op_names[] = {
-	[BL_MAP_ADD] = "add", [BL_MAP_MUL] = "mul",   [BL_MAP_SCALE] = "scale",
-	[BL_MAP_RELU] = "relu", [BL_MAP_GELU] = "gelu", [BL_MAP_EXP] = "exp",
-};
-
-#define OP_COUNT (sizeof op_names / sizeof *op_names)
-
-/* Room for BL_TENSOR_DIMS_MAX dimensions of 20 digits, with separators. */
-#define SHAPE_TEXT_MAX (BL_TENSOR_DIMS_MAX * 22 + 3)
-
-static bool is_binary(bl_map_op_t op)
-{
-	return op == BL_MAP_ADD || op == BL_MAP_MUL;
-}
-
-static bool same_shape(const bl_tensor_t *a, const bl_tensor_t *b)
-{
-	if (a->ndim != b->ndim)
-		return false;
-	for (unsigned i = 0; i < a->ndim; i++) {
-		if (a->shape[i] != b->shape[i])
-			return false;
-	}
-	return true;
-}
-
-/* Write the shape of `t` into buf as "[3, 4]" ("[]" for a scalar) and
- * return buf. */
-static const char *format_shape(char *buf, const bl_tensor_t *t)
-{
-	size_t used = (size_t)snprintf(buf, SHAPE_TEXT_MAX, "[");
-	for (unsigned i = 0; i < t->ndim; i++)
-		used += (size_t)snprintf(buf + used, SHAPE_TEXT_MAX - used, "%s%zu", i ? ", " : "", t->shape[i]);
-	snprintf(buf + used, SHAPE_TEXT_MAX - used, "]");
-	return buf;
-}
-
-/* Check the op and y as bl_cpu_map does, with the same codes and
- * messages. */
-static int check_inputs(bl_map_op_t op, const bl_tensor_t *x, const bl_tensor_t *y, bl_error_t *err)
-{
-	if ((unsigned)op >= OP_COUNT)
-		return bl_error_set(err, BL_EINVAL, "op", "unknown map op %d", (int)op);
-	if (!is_binary(op))
-		return 0;
-
-	if (!y)
-		return bl_error_set(err, BL_EINVAL, "y", "op %s needs a second tensor y, got none", op_names[op]);
-	if (y->count != 1 && !same_shape(x, y)) {
-		char shape_x[SHAPE_TEXT_MAX];
-		char shape_y[SHAPE_TEXT_MAX];
-		return bl_error_set(err, BL_EINVAL, "y", "y has shape %s, expected x's shape %s or a single element",
-				    format_shape(shape_y, y), format_shape(shape_x, x));
-	}
-	return 0;
-}
 
 /* Upload the inputs, run map_elements over x's elements into a device
  * buffer and download it into t. x must not be empty.
@@ -81,7 +24,7 @@ static int enqueue_map(bl_gpu_launch_t *launch, bl_tensor_t *t, const gpu_real_t
 	if (rc < 0)
 		return rc;
 	y_buf = x_buf;
-	if (is_binary(op))
+	if (bl__map_is_binary(op))
 		rc = gpu_upload_as(&y_buf, launch, y, real->dtype, err);
 	if (rc == 0)
 		rc = bl_gpu_alloc(&out_buf, launch, t->nbytes, err);
@@ -97,7 +40,7 @@ static int enqueue_map(bl_gpu_launch_t *launch, bl_tensor_t *t, const gpu_real_t
 		GPU_ARG_MEM(x_buf),
 		GPU_ARG_MEM(y_buf),
 		GPU_ARG_ULONG(x->count),
-		GPU_ARG_ULONG(is_binary(op) ? y->count : 1),
+		GPU_ARG_ULONG(bl__map_is_binary(op) ? y->count : 1),
 		GPU_ARG_INT((cl_int)op),
 		gpu_arg_real(&box, real, mantissa),
 		GPU_ARG_INT(exponent),
@@ -113,10 +56,10 @@ static int enqueue_map(bl_gpu_launch_t *launch, bl_tensor_t *t, const gpu_real_t
 int bl_gpu_map(bl_gpu_launch_t *launch, bl_tensor_t **out, bl_map_op_t op, const bl_tensor_t *x,
 	       const bl_tensor_t *y, double scalar, bl_error_t *err)
 {
-	int rc = check_inputs(op, x, y, err);
+	int rc = bl__map_check(op, x, y, err);
 	if (rc < 0)
 		return rc;
-	const bl_tensor_t *inputs[] = {x, is_binary(op) ? y : NULL};
+	const bl_tensor_t *inputs[] = {x, bl__map_is_binary(op) ? y : NULL};
 	gpu_real_t real;
 	rc = gpu_real_for(&real, launch, inputs, 2, err);
 	if (rc < 0)

@@ -3,32 +3,11 @@
  * one or two launches of reduce.cl. MEAN is a SUM whose last pass divides
  * by the line length.
  */
+#include "cpu/checks.h"
 #include "grid.h"
-
-static const char *const op_names[] = {
-	[BL_REDUCE_SUM] = "sum",
-	[BL_REDUCE_MAX] = "max",
-	[BL_REDUCE_MIN] = "min",
-	[BL_REDUCE_MEAN] = "mean",
-};
-
-#define OP_COUNT (sizeof op_names / sizeof *op_names)
 
 /* The op codes of reduce.cl. */
 enum { DEVICE_SUM = 0, DEVICE_MAX = 1, DEVICE_MIN = 2 };
-
-/*
- * A reduction seen as outer * inner lines of n elements, each element
- * `inner` apart, and the result's shape: x's shape without the reduced
- * axis, or no dimension when every element is reduced.
- */
-typedef struct plan {
-	size_t outer;
-	size_t n;
-	size_t inner;
-	unsigned ndim;
-	size_t shape[BL_TENSOR_DIMS_MAX];
-} plan_t;
 
 /* One pass of reduce.cl: its input and output and how it splits lines. */
 typedef struct pass {
@@ -42,36 +21,6 @@ typedef struct pass {
 	cl_mem out;
 	size_t groups;
 } pass_t;
-
-/* Fill *p for a reduction along `axis` (negative counts from the end), or
- * over everything when `all` is set. Returns 0 or BL_EINVAL with the
- * message bl_cpu_reduce gives. */
-static int make_plan(plan_t *p, const bl_tensor_t *x, int axis, bool all, bl_error_t *err)
-{
-	if (all) {
-		*p = (plan_t){.outer = 1, .n = x->count, .inner = 1, .ndim = 0};
-		return 0;
-	}
-	if (x->ndim == 0)
-		return bl_error_set(err, BL_EINVAL, "axis", "x is a scalar and has no axis %d; set all to reduce it",
-				    axis);
-	long resolved = axis < 0 ? (long)axis + (long)x->ndim : (long)axis;
-	if (resolved < 0 || resolved >= (long)x->ndim)
-		return bl_error_set(err, BL_EINVAL, "axis", "axis %d is out of range for a %u-D tensor", axis,
-				    x->ndim);
-
-	unsigned a = (unsigned)resolved;
-	*p = (plan_t){.outer = 1, .n = x->shape[a], .inner = 1, .ndim = x->ndim - 1};
-	for (unsigned i = 0; i < x->ndim; i++) {
-		if (i < a)
-			p->outer *= x->shape[i];
-		else if (i > a)
-			p->inner *= x->shape[i];
-		if (i != a)
-			p->shape[i < a ? i : i - 1] = x->shape[i];
-	}
-	return 0;
-}
 
 static int device_op(bl_reduce_op_t op)
 {
@@ -111,7 +60,7 @@ static int run_pass(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_int op, 
  * lines take work-groups over pieces, then one work-group per line over
  * the pieces' results when there is more than one piece.
  */
-static int enqueue_lines(bl_gpu_launch_t *launch, const gpu_real_t *real, bl_reduce_op_t op, const plan_t *p,
+static int enqueue_lines(bl_gpu_launch_t *launch, const gpu_real_t *real, bl_reduce_op_t op, const bl__reduce_plan_t *p,
 			 cl_mem x_buf, cl_mem out_buf, bl_error_t *err)
 {
 	size_t lines = p->outer * p->inner;
@@ -144,7 +93,7 @@ static int enqueue_lines(bl_gpu_launch_t *launch, const gpu_real_t *real, bl_red
 /* Upload x, reduce it into a device buffer and download that into t. There
  * must be at least one line and one element in each. */
 static int enqueue_reduce(bl_gpu_launch_t *launch, bl_tensor_t *t, const gpu_real_t *real, bl_reduce_op_t op,
-			  const plan_t *p, const bl_tensor_t *x, bl_error_t *err)
+			  const bl__reduce_plan_t *p, const bl_tensor_t *x, bl_error_t *err)
 {
 	cl_mem x_buf;
 	cl_mem out_buf;
@@ -163,15 +112,10 @@ static int enqueue_reduce(bl_gpu_launch_t *launch, bl_tensor_t *t, const gpu_rea
 int bl_gpu_reduce(bl_gpu_launch_t *launch, bl_tensor_t **out, bl_reduce_op_t op, const bl_tensor_t *x, int axis,
 		  bool all, bl_error_t *err)
 {
-	if ((unsigned)op >= OP_COUNT)
-		return bl_error_set(err, BL_EINVAL, "op", "unknown reduce op %d", (int)op);
-	plan_t p;
-	int rc = make_plan(&p, x, axis, all, err);
+	bl__reduce_plan_t p;
+	int rc = bl__reduce_plan(&p, op, x, axis, all, err);
 	if (rc < 0)
 		return rc;
-	if (p.n == 0 && op != BL_REDUCE_SUM)
-		return bl_error_set(err, BL_EINVAL, all ? "x" : "axis", "the %s of an empty %s is undefined",
-				    op_names[op], all ? "tensor" : "axis");
 	const bl_tensor_t *inputs[] = {x};
 	gpu_real_t real;
 	rc = gpu_real_for(&real, launch, inputs, 1, err);

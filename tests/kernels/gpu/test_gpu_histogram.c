@@ -120,7 +120,8 @@ static bl_tensor_t *values_on_edges(const hist_case_t *c)
 
 /* float32 values at and next to bin edges that float32 cannot hold: the
  * device compares with edges rounded so that each value lands in the
- * CPU's bin, and hi itself is in the last bin. Ranges and bin counts are
+ * CPU's bin, and values next to hi are in the last bin or outside as on
+ * the CPU. Ranges and bin counts are
  * chosen so that some edges round down to float32 and others up, in the
  * local-memory and the global-atomics path. */
 Test(gpu_histogram, values_on_edges_match_cpu)
