@@ -18,7 +18,8 @@ typedef REAL real;
 #define GROUP_SIZE 64
 
 /* Bins that histogram_count_local keeps in local memory; the host uses it
- * up to this many. */
+ * up to this many. Counts and edges take about 12 KB in float64, within
+ * the 32 KB of local memory that OpenCL 1.2 requires of a device. */
 #define LOCAL_BINS 1024
 
 /* Each work-group writes the minimum and maximum of the non-NaN elements it
@@ -55,40 +56,49 @@ histogram_range(__global const real *x, ulong n, __global real *lo, __global rea
 	}
 }
 
-/* Return the bin of v, which must lie in [edges[0], top]: the last bin
- * whose lower edge is at most v. The CPU's guess-and-correct search ends
- * on the same bin. */
-ulong find_bin(real v, __global const real *edges, ulong bins)
-{
-	ulong low = 0;
-	ulong high = bins - 1;
-	while (low < high) {
-		ulong mid = low + (high - low + 1) / 2;
-		if (edges[mid] <= v)
-			low = mid;
-		else
-			high = mid - 1;
+/* Define `name`, which returns the bin of v for edges in address space
+ * `space`. v must lie in [edges[0], top]; its bin is the last one whose
+ * lower edge is at most v. The CPU's guess-and-correct search ends on the
+ * same bin. */
+#define DEFINE_FIND_BIN(name, space)                                                                                 \
+	ulong name(real v, space const real *edges, ulong bins)                                                      \
+	{                                                                                                            \
+		ulong low = 0;                                                                                       \
+		ulong high = bins - 1;                                                                               \
+		while (low < high) {                                                                                 \
+			ulong mid = low + (high - low + 1) / 2;                                                      \
+			if (edges[mid] <= v)                                                                         \
+				low = mid;                                                                           \
+			else                                                                                         \
+				high = mid - 1;                                                                      \
+		}                                                                                                    \
+		return low;                                                                                          \
 	}
-	return low;
-}
+
+DEFINE_FIND_BIN(find_bin_global, __global)
+DEFINE_FIND_BIN(find_bin_local, __local)
 
 /* Count the elements each work-group visits into partial[group * bins + b];
- * bins must be at most LOCAL_BINS. NaN fails both comparisons and is not
- * counted, like values outside the range. */
+ * bins must be at most LOCAL_BINS. The edges are copied to local memory
+ * first. NaN fails both comparisons and is not counted, like values
+ * outside the range. */
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
 histogram_count_local(__global const real *x, ulong n, __global const real *edges, ulong bins, real top,
 		      __global uint *partial)
 {
 	__local uint counts[LOCAL_BINS];
+	__local real local_edges[LOCAL_BINS + 1];
 	size_t lid = get_local_id(0);
 	for (ulong b = lid; b < bins; b += GROUP_SIZE)
 		counts[b] = 0;
+	for (ulong b = lid; b <= bins; b += GROUP_SIZE)
+		local_edges[b] = edges[b];
 	barrier(CLK_LOCAL_MEM_FENCE);
 
 	for (ulong i = get_global_id(0); i < n; i += get_global_size(0)) {
 		real v = x[i];
-		if (v >= edges[0] && v <= top)
-			atomic_inc(&counts[find_bin(v, edges, bins)]);
+		if (v >= local_edges[0] && v <= top)
+			atomic_inc(&counts[find_bin_local(v, local_edges, bins)]);
 	}
 	barrier(CLK_LOCAL_MEM_FENCE);
 
@@ -106,7 +116,7 @@ histogram_count_global(__global const real *x, ulong n, __global const real *edg
 	for (ulong i = get_global_id(0); i < n; i += get_global_size(0)) {
 		real v = x[i];
 		if (v >= edges[0] && v <= top)
-			atomic_inc(&counts[find_bin(v, edges, bins)]);
+			atomic_inc(&counts[find_bin_global(v, edges, bins)]);
 	}
 }
 

@@ -48,6 +48,9 @@ typedef struct gpu_real_arg {
 #define GPU_ARG_ULONG(value) ((gpu_kernel_arg_t){sizeof(cl_ulong), &(cl_ulong){(value)}})
 #define GPU_ARG_INT(value) ((gpu_kernel_arg_t){sizeof(cl_int), &(cl_int){(value)}})
 
+/* The number of arguments in an array of them. */
+#define GPU_ARG_COUNT(args) (sizeof(args) / sizeof *(args))
+
 /* Return `value` as an argument of `real`'s type, stored in *box, which
  * must outlive the argument. In float32, `value` must lie within float
  * range. */

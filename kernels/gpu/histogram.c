@@ -12,8 +12,6 @@
 #include "cpu/checks.h"
 #include "grid.h"
 
-#define ARG_COUNT(args) (sizeof(args) / sizeof *(args))
-
 /* Bins that histogram.cl counts in local memory (LOCAL_BINS there). */
 #define LOCAL_BINS 1024u
 
@@ -98,19 +96,26 @@ static int enqueue_local(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem e
 
 	gpu_real_arg_t box;
 	const gpu_kernel_arg_t count_args[] = {
-		GPU_ARG_MEM(h->x_buf), GPU_ARG_ULONG(h->x->count),	   GPU_ARG_MEM(edges),
-		GPU_ARG_ULONG(h->bins), gpu_arg_real(&box, &h->real, top), GPU_ARG_MEM(partial),
+		GPU_ARG_MEM(h->x_buf),
+		GPU_ARG_ULONG(h->x->count),
+		GPU_ARG_MEM(edges),
+		GPU_ARG_ULONG(h->bins),
+		gpu_arg_real(&box, &h->real, top),
+		GPU_ARG_MEM(partial),
 	};
 	rc = gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_count_local", count_args,
-			    ARG_COUNT(count_args), groups, err);
+			    GPU_ARG_COUNT(count_args), groups, err);
 	if (rc < 0)
 		return rc;
 
 	const gpu_kernel_arg_t merge_args[] = {
-		GPU_ARG_MEM(partial), GPU_ARG_ULONG(groups), GPU_ARG_ULONG(h->bins), GPU_ARG_MEM(counts),
+		GPU_ARG_MEM(partial),
+		GPU_ARG_ULONG(groups),
+		GPU_ARG_ULONG(h->bins),
+		GPU_ARG_MEM(counts),
 	};
-	return gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_merge", merge_args, ARG_COUNT(merge_args),
-			      gpu_groups_for(h->bins), err);
+	return gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_merge", merge_args,
+			      GPU_ARG_COUNT(merge_args), gpu_groups_for(h->bins), err);
 }
 
 /*
@@ -133,26 +138,33 @@ static int enqueue_global(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem 
 		return rc;
 
 	const gpu_kernel_arg_t clear_args[] = {GPU_ARG_MEM(counters), GPU_ARG_ULONG(h->bins)};
-	rc = gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_clear", clear_args, ARG_COUNT(clear_args),
+	rc = gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_clear", clear_args, GPU_ARG_COUNT(clear_args),
 			    gpu_groups_for(h->bins), err);
 	if (rc < 0)
 		return rc;
 
 	gpu_real_arg_t box;
 	const gpu_kernel_arg_t count_args[] = {
-		GPU_ARG_MEM(h->x_buf), GPU_ARG_ULONG(h->x->count),	   GPU_ARG_MEM(edges),
-		GPU_ARG_ULONG(h->bins), gpu_arg_real(&box, &h->real, top), GPU_ARG_MEM(counters),
+		GPU_ARG_MEM(h->x_buf),
+		GPU_ARG_ULONG(h->x->count),
+		GPU_ARG_MEM(edges),
+		GPU_ARG_ULONG(h->bins),
+		gpu_arg_real(&box, &h->real, top),
+		GPU_ARG_MEM(counters),
 	};
 	rc = gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_count_global", count_args,
-			    ARG_COUNT(count_args), gpu_groups_for(h->x->count), err);
+			    GPU_ARG_COUNT(count_args), gpu_groups_for(h->x->count), err);
 	if (rc < 0)
 		return rc;
 
 	const gpu_kernel_arg_t merge_args[] = {
-		GPU_ARG_MEM(counters), GPU_ARG_ULONG(1), GPU_ARG_ULONG(h->bins), GPU_ARG_MEM(counts),
+		GPU_ARG_MEM(counters),
+		GPU_ARG_ULONG(1),
+		GPU_ARG_ULONG(h->bins),
+		GPU_ARG_MEM(counts),
 	};
-	return gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_merge", merge_args, ARG_COUNT(merge_args),
-			      gpu_groups_for(h->bins), err);
+	return gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_merge", merge_args,
+			      GPU_ARG_COUNT(merge_args), gpu_groups_for(h->bins), err);
 }
 
 /* Fill the edges for [lo, hi] and enqueue the counting of x into
@@ -203,7 +215,11 @@ static int finish_range(bl_gpu_launch_t *launch, void *arg, bl_error_t *err)
 
 /* Enqueue histogram_range over x, the download of each work-group's
  * minimum and maximum, and the host step that goes on from there. x must
- * not be empty. */
+ * not be empty.
+ * NOTE: a launch has one pending host step at most, so a second histogram
+ * without a range on the same launch, before the first has run, fails
+ * with BL_EINVAL from bl_gpu_launch_then. Use one launch per such
+ * histogram. A fix would let a launch queue several steps. */
 static int enqueue_range(bl_gpu_launch_t *launch, histogram_t *h, bl_error_t *err)
 {
 	size_t groups = gpu_groups_for(h->x->count);
@@ -220,9 +236,13 @@ static int enqueue_range(bl_gpu_launch_t *launch, histogram_t *h, bl_error_t *er
 		return rc;
 
 	const gpu_kernel_arg_t args[] = {
-		GPU_ARG_MEM(h->x_buf), GPU_ARG_ULONG(h->x->count), GPU_ARG_MEM(lo), GPU_ARG_MEM(hi),
+		GPU_ARG_MEM(h->x_buf),
+		GPU_ARG_ULONG(h->x->count),
+		GPU_ARG_MEM(lo),
+		GPU_ARG_MEM(hi),
 	};
-	rc = gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_range", args, ARG_COUNT(args), groups, err);
+	rc = gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_range", args, GPU_ARG_COUNT(args), groups,
+			    err);
 	if (rc == 0)
 		rc = bl_gpu_download(launch, lo, h->group_lo, err);
 	if (rc == 0)

@@ -46,7 +46,7 @@ static int enqueue_map(bl_gpu_launch_t *launch, bl_tensor_t *t, const gpu_real_t
 		GPU_ARG_INT(exponent),
 		GPU_ARG_MEM(out_buf),
 	};
-	rc = gpu_run_kernel(launch, "map.cl", real, "map_elements", args, sizeof args / sizeof *args,
+	rc = gpu_run_kernel(launch, "map.cl", real, "map_elements", args, GPU_ARG_COUNT(args),
 			    gpu_groups_for(x->count), err);
 	if (rc < 0)
 		return rc;

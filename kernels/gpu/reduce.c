@@ -50,7 +50,7 @@ static int run_pass(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_int op, 
 		gpu_arg_real(&box, real, p->divisor),
 		GPU_ARG_MEM(p->out),
 	};
-	return gpu_run_kernel(launch, "reduce.cl", real, p->kernel, args, sizeof args / sizeof *args, p->groups,
+	return gpu_run_kernel(launch, "reduce.cl", real, p->kernel, args, GPU_ARG_COUNT(args), p->groups,
 			      err);
 }
 

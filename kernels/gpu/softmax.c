@@ -5,8 +5,6 @@
  */
 #include "grid.h"
 
-#define ARG_COUNT(args) (sizeof(args) / sizeof *(args))
-
 /* Statistics of one softmax on the device: a maximum and a sum per row. */
 typedef struct stats {
 	cl_mem m;
@@ -27,19 +25,27 @@ static int enqueue_pieces(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_me
 		return rc;
 
 	const gpu_kernel_arg_t piece_args[] = {
-		GPU_ARG_MEM(x),		  GPU_ARG_ULONG(rows),	GPU_ARG_ULONG(cols),
-		GPU_ARG_ULONG(chunks),	  GPU_ARG_MEM(piece.m), GPU_ARG_MEM(piece.s),
+		GPU_ARG_MEM(x),
+		GPU_ARG_ULONG(rows),
+		GPU_ARG_ULONG(cols),
+		GPU_ARG_ULONG(chunks),
+		GPU_ARG_MEM(piece.m),
+		GPU_ARG_MEM(piece.s),
 	};
-	rc = gpu_run_kernel(launch, "softmax.cl", real, "softmax_piece_stats", piece_args, ARG_COUNT(piece_args),
+	rc = gpu_run_kernel(launch, "softmax.cl", real, "softmax_piece_stats", piece_args, GPU_ARG_COUNT(piece_args),
 			    gpu_groups_cap(rows * chunks), err);
 	if (rc < 0)
 		return rc;
 
 	const gpu_kernel_arg_t merge_args[] = {
-		GPU_ARG_MEM(piece.m),  GPU_ARG_MEM(piece.s), GPU_ARG_ULONG(rows),
-		GPU_ARG_ULONG(chunks), GPU_ARG_MEM(row->m),  GPU_ARG_MEM(row->s),
+		GPU_ARG_MEM(piece.m),
+		GPU_ARG_MEM(piece.s),
+		GPU_ARG_ULONG(rows),
+		GPU_ARG_ULONG(chunks),
+		GPU_ARG_MEM(row->m),
+		GPU_ARG_MEM(row->s),
 	};
-	return gpu_run_kernel(launch, "softmax.cl", real, "softmax_merge", merge_args, ARG_COUNT(merge_args),
+	return gpu_run_kernel(launch, "softmax.cl", real, "softmax_merge", merge_args, GPU_ARG_COUNT(merge_args),
 			      gpu_groups_for(rows), err);
 }
 
@@ -53,9 +59,13 @@ static int enqueue_stats(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_mem
 {
 	if (cols <= GPU_LOCAL_1D || rows >= cols) {
 		const gpu_kernel_arg_t args[] = {
-			GPU_ARG_MEM(x), GPU_ARG_ULONG(rows), GPU_ARG_ULONG(cols), GPU_ARG_MEM(row->m), GPU_ARG_MEM(row->s),
+			GPU_ARG_MEM(x),
+			GPU_ARG_ULONG(rows),
+			GPU_ARG_ULONG(cols),
+			GPU_ARG_MEM(row->m),
+			GPU_ARG_MEM(row->s),
 		};
-		return gpu_run_kernel(launch, "softmax.cl", real, "softmax_row_stats", args, ARG_COUNT(args),
+		return gpu_run_kernel(launch, "softmax.cl", real, "softmax_row_stats", args, GPU_ARG_COUNT(args),
 				      gpu_groups_for(rows), err);
 	}
 
@@ -63,10 +73,14 @@ static int enqueue_stats(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_mem
 	if (chunks > 1)
 		return enqueue_pieces(launch, real, x, rows, cols, chunks, row, err);
 	const gpu_kernel_arg_t args[] = {
-		GPU_ARG_MEM(x),	      GPU_ARG_ULONG(rows), GPU_ARG_ULONG(cols),
-		GPU_ARG_ULONG(chunks), GPU_ARG_MEM(row->m), GPU_ARG_MEM(row->s),
+		GPU_ARG_MEM(x),
+		GPU_ARG_ULONG(rows),
+		GPU_ARG_ULONG(cols),
+		GPU_ARG_ULONG(chunks),
+		GPU_ARG_MEM(row->m),
+		GPU_ARG_MEM(row->s),
 	};
-	return gpu_run_kernel(launch, "softmax.cl", real, "softmax_piece_stats", args, ARG_COUNT(args),
+	return gpu_run_kernel(launch, "softmax.cl", real, "softmax_piece_stats", args, GPU_ARG_COUNT(args),
 			      gpu_groups_cap(rows), err);
 }
 
@@ -94,10 +108,14 @@ static int enqueue_softmax(bl_gpu_launch_t *launch, bl_tensor_t *t, const gpu_re
 		return rc;
 
 	const gpu_kernel_arg_t args[] = {
-		GPU_ARG_MEM(x_buf), GPU_ARG_ULONG(x->count), GPU_ARG_ULONG(cols),
-		GPU_ARG_MEM(row.m), GPU_ARG_MEM(row.s),	     GPU_ARG_MEM(out_buf),
+		GPU_ARG_MEM(x_buf),
+		GPU_ARG_ULONG(x->count),
+		GPU_ARG_ULONG(cols),
+		GPU_ARG_MEM(row.m),
+		GPU_ARG_MEM(row.s),
+		GPU_ARG_MEM(out_buf),
 	};
-	rc = gpu_run_kernel(launch, "softmax.cl", real, "softmax_write", args, ARG_COUNT(args),
+	rc = gpu_run_kernel(launch, "softmax.cl", real, "softmax_write", args, GPU_ARG_COUNT(args),
 			    gpu_groups_for(x->count), err);
 	if (rc < 0)
 		return rc;
