@@ -6,9 +6,13 @@ pkg_check_modules(CLBLAST REQUIRED IMPORTED_TARGET clblast)
 
 # Every bundled OpenCL C file; gpu/sources.c.in turns each into a string.
 set(BL_GPU_CL_FILES
+  histogram.cl
   kmeans.cl
   knn.cl
+  map.cl
   pairwise_l2.cl
+  reduce.cl
+  softmax.cl
   topk.cl
 )
 
@@ -25,13 +29,18 @@ add_library(bl_kernels_gpu STATIC
   gpu/describe.c
   gpu/device.c
   gpu/error.c
+  gpu/grid.c
+  gpu/histogram.c
   gpu/kmeans.c
   gpu/knn.c
   gpu/launch.c
+  gpu/map.c
   gpu/pairwise_l2.c
   gpu/program.c
   gpu/real.c
+  gpu/reduce.c
   gpu/sgemm.c
+  gpu/softmax.c
   gpu/topk.c
   "${bl_gpu_sources_c}"
 )

@@ -4,6 +4,8 @@
 
 #include <beamline/kernels.h>
 
+#include "checks.h"
+
 /* Find the smallest and largest non-NaN elements of x. Returns false when
  * x has none. */
 static bool data_range(double *lo, double *hi, const bl_tensor_t *x)
@@ -22,24 +24,25 @@ static bool data_range(double *lo, double *hi, const bl_tensor_t *x)
 	return found;
 }
 
-/* Settle the range [*lo, *hi]: take it from x unless `given`, check it,
- * and widen a range of zero width to [lo - 0.5, hi + 0.5] so that the bins
- * have a width. */
-static int resolve_range(double *lo, double *hi, const bl_tensor_t *x, bool given, bl_error_t *err)
+int bl__histogram_check_bins(size_t bins, bl_error_t *err)
+{
+	if (bins == 0)
+		return bl_error_set(err, BL_EINVAL, "bins", "bins is 0, expected at least 1");
+	if (bins == SIZE_MAX)
+		return bl_error_set(err, BL_ELIMIT, "bins", "bins is %zu, so bins + 1 edges overflow size_t", bins);
+	return 0;
+}
+
+int bl__histogram_settle_range(double *lo, double *hi, bool given, bl_error_t *err)
 {
 	if (given) {
 		if (!isfinite(*lo) || !isfinite(*hi))
 			return bl_error_set(err, BL_EINVAL, "range", "range [%g, %g] is not finite", *lo, *hi);
 		if (*lo > *hi)
 			return bl_error_set(err, BL_EINVAL, "range", "range [%g, %g] has lo above hi", *lo, *hi);
-	} else {
-		if (x->count == 0)
-			return bl_error_set(err, BL_EINVAL, "x", "x is empty, so a range must be given");
-		if (!data_range(lo, hi, x))
-			return bl_error_set(err, BL_EINVAL, "x", "x contains only NaN, so a range must be given");
-		if (!isfinite(*lo) || !isfinite(*hi))
-			return bl_error_set(err, BL_EINVAL, "x",
-					    "x spans [%g, %g], which is not finite; give a finite range", *lo, *hi);
+	} else if (!isfinite(*lo) || !isfinite(*hi)) {
+		return bl_error_set(err, BL_EINVAL, "x", "x spans [%g, %g], which is not finite; give a finite range",
+				    *lo, *hi);
 	}
 
 	if (*lo == *hi) {
@@ -55,6 +58,17 @@ static int resolve_range(double *lo, double *hi, const bl_tensor_t *x, bool give
 		return bl_error_set(err, BL_EINVAL, given ? "range" : "x",
 				    "the width of [%g, %g] overflows a double", *lo, *hi);
 	return 0;
+}
+
+/* Settle the range [*lo, *hi]: take it from x unless `given`, then check
+ * and widen it. */
+static int resolve_range(double *lo, double *hi, const bl_tensor_t *x, bool given, bl_error_t *err)
+{
+	if (!given && x->count == 0)
+		return bl_error_set(err, BL_EINVAL, "x", "x is empty, so a range must be given");
+	if (!given && !data_range(lo, hi, x))
+		return bl_error_set(err, BL_EINVAL, "x", "x contains only NaN, so a range must be given");
+	return bl__histogram_settle_range(lo, hi, given, err);
 }
 
 /* Return the bin of v, which lies in [edges[0], edges[bins]]. The division
@@ -78,11 +92,10 @@ static size_t find_bin(double v, const double *edges, size_t bins)
 int bl_cpu_histogram(bl_tensor_t **counts, bl_tensor_t **edges, const bl_tensor_t *x, size_t bins, bool range,
 		     double lo, double hi, bl_error_t *err)
 {
-	if (bins == 0)
-		return bl_error_set(err, BL_EINVAL, "bins", "bins is 0, expected at least 1");
-	if (bins == SIZE_MAX)
-		return bl_error_set(err, BL_ELIMIT, "bins", "bins is %zu, so bins + 1 edges overflow size_t", bins);
-	int rc = resolve_range(&lo, &hi, x, range, err);
+	int rc = bl__histogram_check_bins(bins, err);
+	if (rc < 0)
+		return rc;
+	rc = resolve_range(&lo, &hi, x, range, err);
 	if (rc < 0)
 		return rc;
 

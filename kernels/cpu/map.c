@@ -5,6 +5,8 @@
 
 #include <beamline/kernels.h>
 
+#include "checks.h"
+
 /* 1 / sqrt(2); M_SQRT1_2 is an XSI extension that strict C17 lacks. */
 #define INV_SQRT2 0.70710678118654752440
 
@@ -75,12 +77,16 @@ static double apply(bl_map_op_t op, double x, double y, double scalar)
 	return NAN;
 }
 
-int bl_cpu_map(bl_tensor_t **out, bl_map_op_t op, const bl_tensor_t *x, const bl_tensor_t *y, double scalar,
-	       bl_error_t *err)
+bool bl__map_is_binary(bl_map_op_t op)
+{
+	return op == BL_MAP_ADD || op == BL_MAP_MUL;
+}
+
+int bl__map_check(bl_map_op_t op, const bl_tensor_t *x, const bl_tensor_t *y, bl_error_t *err)
 {
 	if ((unsigned)op >= OP_COUNT)
 		return bl_error_set(err, BL_EINVAL, "op", "unknown map op %d", (int)op);
-	bool binary = op == BL_MAP_ADD || op == BL_MAP_MUL;
+	bool binary = bl__map_is_binary(op);
 	if (binary && !y)
 		return bl_error_set(err, BL_EINVAL, "y", "op %s needs a second tensor y, got none", op_names[op]);
 	if (binary && y->count != 1 && !same_shape(x, y)) {
@@ -89,10 +95,20 @@ int bl_cpu_map(bl_tensor_t **out, bl_map_op_t op, const bl_tensor_t *x, const bl
 		return bl_error_set(err, BL_EINVAL, "y", "y has shape %s, expected x's shape %s or a single element",
 				    shape_text(shape_y, y), shape_text(shape_x, x));
 	}
+	return 0;
+}
+
+int bl_cpu_map(bl_tensor_t **out, bl_map_op_t op, const bl_tensor_t *x, const bl_tensor_t *y, double scalar,
+	       bl_error_t *err)
+{
+	int rc = bl__map_check(op, x, y, err);
+	if (rc < 0)
+		return rc;
+	bool binary = bl__map_is_binary(op);
 
 	bool f32 = x->dtype == BL_DTYPE_F32 && (!binary || y->dtype == BL_DTYPE_F32);
 	bl_tensor_t *t;
-	int rc = bl_tensor_new(&t, f32 ? BL_DTYPE_F32 : BL_DTYPE_F64, x->ndim, x->shape, err);
+	rc = bl_tensor_new(&t, f32 ? BL_DTYPE_F32 : BL_DTYPE_F64, x->ndim, x->shape, err);
 	if (rc < 0)
 		return rc;
 

@@ -4,6 +4,8 @@
 
 #include <beamline/kernels.h>
 
+#include "checks.h"
+
 /* Elements summed in a plain loop at the leaves of the pairwise sum. The
  * rounding error grows with log2(n / PAIRWISE_BLOCK) rather than n. */
 #define PAIRWISE_BLOCK 64u
@@ -104,27 +106,10 @@ static double reduce_line(bl_reduce_op_t op, const line_t *l)
 	return NAN;
 }
 
-/*
- * A reduction seen as outer * inner lines of n elements, each element
- * `inner` apart, and the result's shape: x's shape without the reduced
- * axis, or no dimension when every element is reduced.
- */
-typedef struct plan {
-	size_t outer;
-	size_t n;
-	size_t inner;
-	unsigned ndim;
-	size_t shape[BL_TENSOR_DIMS_MAX];
-} plan_t;
-
-/* Fill *p for a reduction along `axis` (negative counts from the end), or
- * over everything when `all` is set. Returns 0 or BL_EINVAL. */
-static int make_plan(plan_t *p, const bl_tensor_t *x, int axis, bool all, bl_error_t *err)
+/* Fill *p for a reduction along `axis` (negative counts from the end).
+ * Returns 0 or BL_EINVAL. */
+static int plan_axis(bl__reduce_plan_t *p, const bl_tensor_t *x, int axis, bl_error_t *err)
 {
-	if (all) {
-		*p = (plan_t){.outer = 1, .n = x->count, .inner = 1, .ndim = 0};
-		return 0;
-	}
 	if (x->ndim == 0)
 		return bl_error_set(err, BL_EINVAL, "axis", "x is a scalar and has no axis %d; set all to reduce it",
 				    axis);
@@ -134,7 +119,7 @@ static int make_plan(plan_t *p, const bl_tensor_t *x, int axis, bool all, bl_err
 				    x->ndim);
 
 	unsigned a = (unsigned)resolved;
-	*p = (plan_t){.outer = 1, .n = x->shape[a], .inner = 1, .ndim = x->ndim - 1};
+	*p = (bl__reduce_plan_t){.outer = 1, .n = x->shape[a], .inner = 1, .ndim = x->ndim - 1};
 	for (unsigned i = 0; i < x->ndim; i++) {
 		if (i < a)
 			p->outer *= x->shape[i];
@@ -146,18 +131,32 @@ static int make_plan(plan_t *p, const bl_tensor_t *x, int axis, bool all, bl_err
 	return 0;
 }
 
-int bl_cpu_reduce(bl_tensor_t **out, bl_reduce_op_t op, const bl_tensor_t *x, int axis, bool all,
-		  bl_error_t *err)
+int bl__reduce_plan(bl__reduce_plan_t *p, bl_reduce_op_t op, const bl_tensor_t *x, int axis, bool all,
+		    bl_error_t *err)
 {
 	if ((unsigned)op >= OP_COUNT)
 		return bl_error_set(err, BL_EINVAL, "op", "unknown reduce op %d", (int)op);
-	plan_t p;
-	int rc = make_plan(&p, x, axis, all, err);
+	if (all) {
+		*p = (bl__reduce_plan_t){.outer = 1, .n = x->count, .inner = 1, .ndim = 0};
+	} else {
+		int rc = plan_axis(p, x, axis, err);
+		if (rc < 0)
+			return rc;
+	}
+
+	if (p->n == 0 && op != BL_REDUCE_SUM)
+		return bl_error_set(err, BL_EINVAL, all ? "x" : "axis", "the %s of an empty %s is undefined",
+				    op_names[op], all ? "tensor" : "axis");
+	return 0;
+}
+
+int bl_cpu_reduce(bl_tensor_t **out, bl_reduce_op_t op, const bl_tensor_t *x, int axis, bool all,
+		  bl_error_t *err)
+{
+	bl__reduce_plan_t p;
+	int rc = bl__reduce_plan(&p, op, x, axis, all, err);
 	if (rc < 0)
 		return rc;
-	if (p.n == 0 && op != BL_REDUCE_SUM)
-		return bl_error_set(err, BL_EINVAL, all ? "x" : "axis",
-				    "the %s of an empty %s is undefined", op_names[op], all ? "tensor" : "axis");
 
 	bl_tensor_t *t;
 	bool f32 = x->dtype == BL_DTYPE_F32;

@@ -4,11 +4,15 @@
 # machine has no OpenCL device.
 set(BL_GPU_TESTS
   describe
+  histogram
   kmeans
   knn
   launch
+  map
   pairwise_l2
+  reduce
   sgemm
+  softmax
   topk
 )
 

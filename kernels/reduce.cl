@@ -1,0 +1,100 @@
+#ifdef REAL_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+typedef REAL real;
+
+/*
+ * Reductions of lines: `lines` lines of n elements each, element j of line
+ * L at x[(L / inner) * n * inner + L % inner + j * inner], which covers a
+ * reduction along any axis of a C-order tensor. Short lines take one work
+ * item each (reduce_lines); long ones are cut into `chunks` pieces, each
+ * reduced by a work-group in local memory (reduce_groups), and a second
+ * reduce_groups over the pieces finishes them. The host launches
+ * work-groups of GROUP_SIZE, which must equal GPU_LOCAL_1D.
+ */
+#define GROUP_SIZE 64
+
+#define OP_SUM 0
+#define OP_MAX 1
+#define OP_MIN 2
+
+real identity(int op)
+{
+	if (op == OP_MAX)
+		return (real)-INFINITY;
+	if (op == OP_MIN)
+		return (real)INFINITY;
+	return 0;
+}
+
+/* Combine two partial results; NaN in either makes MAX and MIN NaN, as it
+ * makes a sum NaN. */
+real combine(int op, real a, real b)
+{
+	if (op == OP_SUM)
+		return a + b;
+	if (isnan(a))
+		return a;
+	if (isnan(b))
+		return b;
+	if (op == OP_MAX)
+		return b > a ? b : a;
+	return b < a ? b : a;
+}
+
+/* Reduce the values of a work-group to one, returned to every work item.
+ * Every work item of the group must call it. */
+real reduce_group(int op, real value, __local real *scratch)
+{
+	size_t lid = get_local_id(0);
+	scratch[lid] = value;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	for (size_t span = GROUP_SIZE / 2; span > 0; span /= 2) {
+		if (lid < span)
+			scratch[lid] = combine(op, scratch[lid], scratch[lid + span]);
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+	real result = scratch[0];
+	barrier(CLK_LOCAL_MEM_FENCE);
+	return result;
+}
+
+/* One work item per line: out[L] = reduce(line L) / divisor. `chunks` is
+ * not used; it is there so that both kernels take the same arguments. */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+reduce_lines(__global const real *x, ulong lines, ulong n, ulong inner, ulong chunks, int op, real divisor,
+	     __global real *out)
+{
+	for (ulong line = get_global_id(0); line < lines; line += get_global_size(0)) {
+		__global const real *p = x + (line / inner) * n * inner + line % inner;
+		real acc = identity(op);
+		for (ulong j = 0; j < n; j++)
+			acc = combine(op, acc, p[j * inner]);
+		out[line] = acc / divisor;
+	}
+}
+
+/* One work-group per piece: piece c of line L takes the blocks of
+ * GROUP_SIZE elements c, c + chunks, c + 2 * chunks, ..., so neighbouring
+ * work items read neighbouring elements, and writes
+ * out[L * chunks + c] = reduce(piece) / divisor. */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+reduce_groups(__global const real *x, ulong lines, ulong n, ulong inner, ulong chunks, int op, real divisor,
+	      __global real *out)
+{
+	__local real scratch[GROUP_SIZE];
+	size_t lid = get_local_id(0);
+	ulong pieces = lines * chunks;
+
+	for (ulong piece = get_group_id(0); piece < pieces; piece += get_num_groups(0)) {
+		ulong line = piece / chunks;
+		__global const real *p = x + (line / inner) * n * inner + line % inner;
+		real acc = identity(op);
+		for (ulong j = (piece % chunks) * GROUP_SIZE + lid; j < n; j += chunks * GROUP_SIZE)
+			acc = combine(op, acc, p[j * inner]);
+
+		acc = reduce_group(op, acc, scratch);
+		if (lid == 0)
+			out[piece] = acc / divisor;
+	}
+}

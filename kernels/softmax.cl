@@ -1,0 +1,132 @@
+#ifdef REAL_FP64
+#pragma OPENCL EXTENSION cl_khr_fp64 : enable
+#endif
+typedef REAL real;
+
+/*
+ * Row-wise softmax in two steps. First each row's statistics (m, s): m is
+ * the row's maximum, NaN when the row contains NaN, and s is the sum of
+ * exp(v - m) over the row, or the number of +inf elements when m is +inf.
+ * Statistics of two parts merge exactly (online softmax), so short rows
+ * are scanned by one work item each (softmax_row_stats) and long rows are
+ * cut into pieces merged in local memory (softmax_piece_stats), then
+ * across pieces (softmax_merge). Second, softmax_write maps every element
+ * with its row's statistics. The host launches work-groups of GROUP_SIZE,
+ * which must equal GPU_LOCAL_1D.
+ */
+#define GROUP_SIZE 64
+
+/* Merge the statistics (m2, s2) into (*m, *s). An element v on its own is
+ * (v, 1); nothing at all is (-inf, 0). */
+void merge(real *m, real *s, real m2, real s2)
+{
+	real m1 = *m;
+	real s1 = *s;
+	if (isnan(m1) || isnan(m2)) {
+		*m = (real)NAN;
+		*s = 0;
+		return;
+	}
+
+	real top = m1 >= m2 ? m1 : m2;
+	*m = top;
+	if (top == (real)INFINITY)
+		*s = (m1 == top ? s1 : 0) + (m2 == top ? s2 : 0);
+	else if (top == (real)-INFINITY)
+		*s = 0;
+	else if (m1 >= m2)
+		*s = s1 + s2 * exp(m2 - m1);
+	else
+		*s = s1 * exp(m1 - m2) + s2;
+}
+
+/* Statistics of rows [0, rows), one work item per row. */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+softmax_row_stats(__global const real *x, ulong rows, ulong cols, __global real *row_m, __global real *row_s)
+{
+	for (ulong row = get_global_id(0); row < rows; row += get_global_size(0)) {
+		__global const real *p = x + row * cols;
+		real m = (real)-INFINITY;
+		real s = 0;
+		for (ulong j = 0; j < cols; j++)
+			merge(&m, &s, p[j], 1);
+		row_m[row] = m;
+		row_s[row] = s;
+	}
+}
+
+/* Statistics of `chunks` pieces of each row, one work-group per piece:
+ * piece c of row r takes the blocks of GROUP_SIZE elements c, c + chunks,
+ * ..., and writes its statistics at r * chunks + c. */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+softmax_piece_stats(__global const real *x, ulong rows, ulong cols, ulong chunks, __global real *piece_m,
+		    __global real *piece_s)
+{
+	__local real scratch_m[GROUP_SIZE];
+	__local real scratch_s[GROUP_SIZE];
+	size_t lid = get_local_id(0);
+	ulong pieces = rows * chunks;
+
+	for (ulong piece = get_group_id(0); piece < pieces; piece += get_num_groups(0)) {
+		__global const real *p = x + (piece / chunks) * cols;
+		real m = (real)-INFINITY;
+		real s = 0;
+		for (ulong j = (piece % chunks) * GROUP_SIZE + lid; j < cols; j += chunks * GROUP_SIZE)
+			merge(&m, &s, p[j], 1);
+
+		scratch_m[lid] = m;
+		scratch_s[lid] = s;
+		barrier(CLK_LOCAL_MEM_FENCE);
+		for (size_t span = GROUP_SIZE / 2; span > 0; span /= 2) {
+			if (lid < span) {
+				m = scratch_m[lid];
+				s = scratch_s[lid];
+				merge(&m, &s, scratch_m[lid + span], scratch_s[lid + span]);
+				scratch_m[lid] = m;
+				scratch_s[lid] = s;
+			}
+			barrier(CLK_LOCAL_MEM_FENCE);
+		}
+		if (lid == 0) {
+			piece_m[piece] = scratch_m[0];
+			piece_s[piece] = scratch_s[0];
+		}
+		barrier(CLK_LOCAL_MEM_FENCE);
+	}
+}
+
+/* Merge the `chunks` pieces of each row into the row's statistics, one
+ * work item per row. */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+softmax_merge(__global const real *piece_m, __global const real *piece_s, ulong rows, ulong chunks,
+	      __global real *row_m, __global real *row_s)
+{
+	for (ulong row = get_global_id(0); row < rows; row += get_global_size(0)) {
+		real m = (real)-INFINITY;
+		real s = 0;
+		for (ulong c = 0; c < chunks; c++)
+			merge(&m, &s, piece_m[row * chunks + c], piece_s[row * chunks + c]);
+		row_m[row] = m;
+		row_s[row] = s;
+	}
+}
+
+/* out = softmax(x), element by element, from the rows' statistics. A row
+ * with NaN, or all -inf, is NaN throughout; in a row with +inf the +inf
+ * elements share 1 and the others get 0. */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+softmax_write(__global const real *x, ulong count, ulong cols, __global const real *row_m,
+	      __global const real *row_s, __global real *out)
+{
+	for (ulong i = get_global_id(0); i < count; i += get_global_size(0)) {
+		real m = row_m[i / cols];
+		real s = row_s[i / cols];
+		real v = x[i];
+		if (isnan(m) || m == (real)-INFINITY)
+			out[i] = (real)NAN;
+		else if (m == (real)INFINITY)
+			out[i] = v == m ? 1 / s : 0;
+		else
+			out[i] = exp(v - m) / s;
+	}
+}

@@ -1,0 +1,273 @@
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gpu_test.h"
+
+#define COUNT(a) (sizeof(a) / sizeof *(a))
+
+/* A histogram request: bins, and the range when `range` is set. */
+typedef struct hist_case {
+	size_t bins;
+	bool range;
+	double lo;
+	double hi;
+} hist_case_t;
+
+/* Count x on the device and on the CPU: the counts must be equal and the
+ * edges identical. */
+static void expect_histogram_matches(bl_gpu_t *gpu, const bl_tensor_t *x, const hist_case_t *c)
+{
+	char what[160];
+	snprintf(what, sizeof what, "histogram of %zu %s elements, %zu bins, range %s [%g, %g]", x->count,
+		 bl_dtype_name(x->dtype), c->bins, c->range ? "given" : "from data", c->lo, c->hi);
+	bl_error_t err = {0};
+	bl_tensor_t *counts = NULL;
+	bl_tensor_t *edges = NULL;
+	bl_tensor_t *want_counts = NULL;
+	bl_tensor_t *want_edges = NULL;
+
+	bl_gpu_launch_t *launch = gpu_test_launch(gpu);
+	int rc = bl_gpu_histogram(launch, &counts, &edges, x, c->bins, c->range, c->lo, c->hi, &err);
+	cr_assert_eq(rc, 0, "%s: bl_gpu_histogram returned %d: %s", what, rc, err.message);
+	gpu_test_finish(launch, what);
+	rc = bl_cpu_histogram(&want_counts, &want_edges, x, c->bins, c->range, c->lo, c->hi, &err);
+	cr_assert_eq(rc, 0, "%s: bl_cpu_histogram returned %d: %s", what, rc, err.message);
+
+	gpu_test_expect_equal(counts, want_counts, what);
+	gpu_test_expect_close(edges, want_edges, 0, false, what);
+	bl_gpu_launch_free(&launch);
+	bl_tensor_free(&counts);
+	bl_tensor_free(&edges);
+	bl_tensor_free(&want_counts);
+	bl_tensor_free(&want_edges);
+}
+
+/* Bins counted in local memory (up to 1024) and with global atomics (more),
+ * with the range from the data and given, on sizes around the work-group
+ * size of 64. */
+Test(gpu_histogram, sizes_and_bins_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	static const size_t sizes[] = {1, 63, 65, 1000, 1000003};
+	static const hist_case_t cases[] = {
+		{1, false, 0, 0},   {7, false, 0, 0},	 {64, false, 0, 0},	  {1024, false, 0, 0},
+		{1025, false, 0, 0}, {5000, false, 0, 0}, {10, true, -0.5, 0.25}, {3000, true, -2, 2},
+	};
+
+	for (size_t s = 0; s < COUNT(sizes); s++) {
+		bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 1, &sizes[s], -1, 1);
+		for (size_t c = 0; c < COUNT(cases); c++)
+			expect_histogram_matches(gpu, x, &cases[c]);
+		bl_tensor_free(&x);
+	}
+	bl_gpu_close(&gpu);
+}
+
+/* A few million elements, counted by a capped grid of work-groups. */
+Test(gpu_histogram, large_input_matches_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 2, (size_t[]){1500, 2001}, -100, 100);
+
+	expect_histogram_matches(gpu, x, &(hist_case_t){100, false, 0, 0});
+	expect_histogram_matches(gpu, x, &(hist_case_t){4096, true, -50, 50});
+	bl_tensor_free(&x);
+	bl_gpu_close(&gpu);
+}
+
+/* float64 and integer x compute in double, as the CPU reads them. */
+Test(gpu_histogram, float64_and_int_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	if (!bl_gpu_has_fp64(gpu))
+		cr_skip_test("the device has no cl_khr_fp64");
+	size_t n = 10007;
+	bl_tensor_t *inputs[] = {
+		gpu_test_random(BL_DTYPE_F64, 1, &n, -1, 1),
+		gpu_test_random(BL_DTYPE_I32, 1, &n, -50, 50),
+		gpu_test_random(BL_DTYPE_I64, 1, &n, -1e6, 1e6),
+	};
+
+	for (size_t i = 0; i < COUNT(inputs); i++) {
+		expect_histogram_matches(gpu, inputs[i], &(hist_case_t){13, false, 0, 0});
+		expect_histogram_matches(gpu, inputs[i], &(hist_case_t){2000, false, 0, 0});
+		expect_histogram_matches(gpu, inputs[i], &(hist_case_t){10, true, -20, 20});
+		bl_tensor_free(&inputs[i]);
+	}
+	bl_gpu_close(&gpu);
+}
+
+/* float32 values at each edge of the histogram of `c` and one and two
+ * floats either side of it. */
+static bl_tensor_t *values_on_edges(const hist_case_t *c)
+{
+	size_t n = (c->bins + 1) * 5;
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 1, &n, 0, 1);
+	float *v = x->data;
+	for (size_t e = 0; e <= c->bins; e++) {
+		float edge = (float)(c->lo + (c->hi - c->lo) * (double)e / (double)c->bins);
+		v[5 * e] = edge;
+		v[5 * e + 1] = nextafterf(edge, INFINITY);
+		v[5 * e + 2] = nextafterf(edge, -INFINITY);
+		v[5 * e + 3] = nextafterf(v[5 * e + 1], INFINITY);
+		v[5 * e + 4] = nextafterf(v[5 * e + 2], -INFINITY);
+	}
+	return x;
+}
+
+/* float32 values at and next to bin edges that float32 cannot hold: the
+ * device compares with edges rounded so that each value lands in the
+ * CPU's bin, and values next to hi are in the last bin or outside as on
+ * the CPU. Ranges and bin counts are
+ * chosen so that some edges round down to float32 and others up, in the
+ * local-memory and the global-atomics path. */
+Test(gpu_histogram, values_on_edges_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	static const hist_case_t cases[] = {
+		{6, true, 0.1, 0.7}, {10, true, -0.3, 1.7}, {1500, true, 0.1, 0.7}, {3001, true, -1.1, 2.3},
+	};
+
+	for (size_t i = 0; i < COUNT(cases); i++) {
+		bl_tensor_t *x = values_on_edges(&cases[i]);
+		expect_histogram_matches(gpu, x, &cases[i]);
+		bl_tensor_free(&x);
+	}
+	bl_gpu_close(&gpu);
+}
+
+/* Equal values, or a given range of zero width, widen to [v - 0.5, v + 0.5]. */
+Test(gpu_histogram, zero_width_range_widens)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	size_t n = 100;
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 1, &n, 3, 3);
+
+	expect_histogram_matches(gpu, x, &(hist_case_t){4, false, 0, 0});
+	expect_histogram_matches(gpu, x, &(hist_case_t){5, true, 3, 3});
+	bl_tensor_free(&x);
+	bl_gpu_close(&gpu);
+}
+
+/* NaN is never counted, nor are infinities outside a given range; the range
+ * from the data skips NaN. */
+Test(gpu_histogram, nan_and_inf_not_counted)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	size_t n = 1000;
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 1, &n, -1, 1);
+	float *v = x->data;
+	v[0] = NAN;
+	v[500] = NAN;
+	v[999] = NAN;
+
+	expect_histogram_matches(gpu, x, &(hist_case_t){10, false, 0, 0});
+	v[1] = INFINITY;
+	v[2] = -INFINITY;
+	expect_histogram_matches(gpu, x, &(hist_case_t){10, true, -0.5, 0.5});
+	bl_tensor_free(&x);
+	bl_gpu_close(&gpu);
+}
+
+/* An empty x with a range gives zero counts and the edges; one element
+ * works with and without a range. */
+Test(gpu_histogram, empty_and_one_element)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	bl_tensor_t *empty = gpu_test_random(BL_DTYPE_F32, 2, (size_t[]){0, 3}, -1, 1);
+	bl_tensor_t *one = gpu_test_random(BL_DTYPE_F32, 0, NULL, -1, 1);
+
+	expect_histogram_matches(gpu, empty, &(hist_case_t){8, true, -1, 1});
+	expect_histogram_matches(gpu, one, &(hist_case_t){8, false, 0, 0});
+	expect_histogram_matches(gpu, one, &(hist_case_t){8, true, -1, 1});
+	bl_tensor_free(&empty);
+	bl_tensor_free(&one);
+	bl_gpu_close(&gpu);
+}
+
+/* Arguments checked before x is read get the CPU's code, field and message
+ * at once, and no outputs. */
+static void expect_same_error(bl_gpu_t *gpu, const bl_tensor_t *x, const hist_case_t *c, int code, const char *what)
+{
+	bl_error_t gpu_err = {0};
+	bl_error_t cpu_err = {0};
+	bl_tensor_t *counts = NULL;
+	bl_tensor_t *edges = NULL;
+
+	bl_gpu_launch_t *launch = gpu_test_launch(gpu);
+	int gpu_rc = bl_gpu_histogram(launch, &counts, &edges, x, c->bins, c->range, c->lo, c->hi, &gpu_err);
+	int cpu_rc = bl_cpu_histogram(&counts, &edges, x, c->bins, c->range, c->lo, c->hi, &cpu_err);
+
+	cr_assert_eq(cpu_rc, code, "%s: the CPU returned %d, expected %d", what, cpu_rc, code);
+	cr_assert_eq(gpu_rc, cpu_rc, "%s: bl_gpu_histogram returned %d, expected %d", what, gpu_rc, cpu_rc);
+	cr_assert_str_eq(gpu_err.field, cpu_err.field, "%s", what);
+	cr_assert_str_eq(gpu_err.message, cpu_err.message, "%s", what);
+	cr_assert_null(counts, "%s: counts despite the error", what);
+	cr_assert_null(edges, "%s: edges despite the error", what);
+	bl_gpu_launch_free(&launch);
+}
+
+Test(gpu_histogram, bad_arguments_rejected_as_on_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 1, (size_t[]){10}, -1, 1);
+	bl_tensor_t *empty = gpu_test_random(BL_DTYPE_F32, 1, (size_t[]){0}, -1, 1);
+
+	expect_same_error(gpu, x, &(hist_case_t){0, false, 0, 0}, BL_EINVAL, "0 bins");
+	expect_same_error(gpu, x, &(hist_case_t){SIZE_MAX, false, 0, 0}, BL_ELIMIT, "SIZE_MAX bins");
+	expect_same_error(gpu, x, &(hist_case_t){4, true, 1, 0}, BL_EINVAL, "lo above hi");
+	expect_same_error(gpu, x, &(hist_case_t){4, true, -INFINITY, 0}, BL_EINVAL, "infinite lo");
+	expect_same_error(gpu, x, &(hist_case_t){4, true, 0, NAN}, BL_EINVAL, "NaN hi");
+	expect_same_error(gpu, x, &(hist_case_t){4, true, -1e308, 1e308}, BL_EINVAL, "width overflows");
+	expect_same_error(gpu, empty, &(hist_case_t){4, false, 0, 0}, BL_EINVAL, "empty x without a range");
+	bl_tensor_free(&x);
+	bl_tensor_free(&empty);
+	bl_gpu_close(&gpu);
+}
+
+/* A range taken from data that has none (all NaN) or is not finite is
+ * known only once the device has scanned x: the launch fails with the
+ * CPU's code and message. */
+static void expect_launch_error(bl_gpu_t *gpu, const bl_tensor_t *x, const char *what)
+{
+	bl_error_t gpu_err = {0};
+	bl_error_t cpu_err = {0};
+	bl_tensor_t *counts = NULL;
+	bl_tensor_t *edges = NULL;
+	bl_tensor_t *cpu_counts = NULL;
+	bl_tensor_t *cpu_edges = NULL;
+
+	bl_gpu_launch_t *launch = gpu_test_launch(gpu);
+	int rc = bl_gpu_histogram(launch, &counts, &edges, x, 5, false, 0, 0, &gpu_err);
+	cr_assert_eq(rc, 0, "%s: bl_gpu_histogram returned %d: %s", what, rc, gpu_err.message);
+	int gpu_rc = bl_gpu_launch_wait(launch, &gpu_err);
+	int cpu_rc = bl_cpu_histogram(&cpu_counts, &cpu_edges, x, 5, false, 0, 0, &cpu_err);
+
+	cr_assert_eq(cpu_rc, BL_EINVAL, "%s: the CPU returned %d, expected BL_EINVAL", what, cpu_rc);
+	cr_assert_eq(gpu_rc, cpu_rc, "%s: the launch returned %d, expected %d", what, gpu_rc, cpu_rc);
+	cr_assert_str_eq(gpu_err.field, cpu_err.field, "%s", what);
+	cr_assert_str_eq(gpu_err.message, cpu_err.message, "%s", what);
+	bl_gpu_launch_free(&launch);
+	bl_tensor_free(&counts);
+	bl_tensor_free(&edges);
+}
+
+Test(gpu_histogram, data_without_range_rejected_as_on_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	size_t n = 300;
+	bl_tensor_t *nan = gpu_test_random(BL_DTYPE_F32, 1, &n, -1, 1);
+	bl_tensor_t *inf = gpu_test_random(BL_DTYPE_F32, 1, &n, -1, 1);
+	for (size_t i = 0; i < n; i++)
+		((float *)nan->data)[i] = NAN;
+	((float *)inf->data)[299] = INFINITY;
+
+	expect_launch_error(gpu, nan, "all NaN");
+	expect_launch_error(gpu, inf, "+inf in x");
+	bl_tensor_free(&nan);
+	bl_tensor_free(&inf);
+	bl_gpu_close(&gpu);
+}

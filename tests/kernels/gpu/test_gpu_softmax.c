@@ -1,0 +1,156 @@
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "gpu_test.h"
+
+#define COUNT(a) (sizeof(a) / sizeof *(a))
+
+/* Run softmax on the device and on the CPU and compare within `rel`. */
+static void expect_softmax_matches(bl_gpu_t *gpu, const bl_tensor_t *x, double rel, bool nan_matches)
+{
+	char what[128];
+	snprintf(what, sizeof what, "softmax of %s %u-D [%zu, %zu]", bl_dtype_name(x->dtype), x->ndim, x->shape[0],
+		 x->ndim == 2 ? x->shape[1] : 0);
+	bl_error_t err = {0};
+	bl_tensor_t *got = NULL;
+	bl_tensor_t *want = NULL;
+
+	bl_gpu_launch_t *launch = gpu_test_launch(gpu);
+	int rc = bl_gpu_softmax(launch, &got, x, &err);
+	cr_assert_eq(rc, 0, "%s: bl_gpu_softmax returned %d: %s", what, rc, err.message);
+	gpu_test_finish(launch, what);
+	rc = bl_cpu_softmax(&want, x, &err);
+	cr_assert_eq(rc, 0, "%s: bl_cpu_softmax returned %d: %s", what, rc, err.message);
+
+	gpu_test_expect_close(got, want, rel, nan_matches, what);
+	bl_gpu_launch_free(&launch);
+	bl_tensor_free(&got);
+	bl_tensor_free(&want);
+}
+
+static void expect_random_matches(bl_gpu_t *gpu, bl_dtype_t dtype, unsigned ndim, const size_t *shape, double rel)
+{
+	bl_tensor_t *x = gpu_test_random(dtype, ndim, shape, -20, 20);
+	expect_softmax_matches(gpu, x, rel, false);
+	bl_tensor_free(&x);
+}
+
+/* Rows of every length around the work-group size, rows short enough for
+ * one work item each, rows of one work-group, and long rows cut into
+ * pieces that a second pass merges. */
+Test(gpu_softmax, shapes_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	static const size_t lengths[] = {1, 2, 63, 64, 65, 1000, 1000003};
+	static const size_t shapes[][2] = {{1, 1}, {7, 65}, {1000, 3}, {3, 500}, {3, 5000}, {64, 64}, {130, 129}};
+
+	for (size_t i = 0; i < COUNT(lengths); i++)
+		expect_random_matches(gpu, BL_DTYPE_F32, 1, &lengths[i], 1e-4);
+	for (size_t i = 0; i < COUNT(shapes); i++)
+		expect_random_matches(gpu, BL_DTYPE_F32, 2, shapes[i], 1e-4);
+	bl_gpu_close(&gpu);
+}
+
+/* A few million elements in a handful of long rows. */
+Test(gpu_softmax, large_input_matches_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+
+	expect_random_matches(gpu, BL_DTYPE_F32, 2, (size_t[]){3, 1000001}, 1e-4);
+	bl_gpu_close(&gpu);
+}
+
+/* float64 x computes in double; integers are read as float64. */
+Test(gpu_softmax, float64_and_int_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	if (!bl_gpu_has_fp64(gpu))
+		cr_skip_test("the device has no cl_khr_fp64");
+
+	expect_random_matches(gpu, BL_DTYPE_F64, 2, (size_t[]){5, 3001}, 1e-12);
+	expect_random_matches(gpu, BL_DTYPE_F64, 1, (size_t[]){65}, 1e-12);
+	expect_random_matches(gpu, BL_DTYPE_I32, 2, (size_t[]){100, 7}, 1e-12);
+	expect_random_matches(gpu, BL_DTYPE_I64, 1, (size_t[]){1000}, 1e-12);
+	bl_gpu_close(&gpu);
+}
+
+/* Empty tensors launch nothing and give an empty result of x's shape. */
+Test(gpu_softmax, empty_tensors)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+
+	expect_random_matches(gpu, BL_DTYPE_F32, 1, (size_t[]){0}, 1e-4);
+	expect_random_matches(gpu, BL_DTYPE_F32, 2, (size_t[]){0, 5}, 1e-4);
+	expect_random_matches(gpu, BL_DTYPE_F32, 2, (size_t[]){5, 0}, 1e-4);
+	bl_gpu_close(&gpu);
+}
+
+/* Rows the formula cannot handle, as the CPU settles them: NaN anywhere or
+ * all -inf makes the row NaN; +inf elements share 1 and the rest get 0;
+ * -inf next to finite values gets 0. Each width takes another path. */
+Test(gpu_softmax, nan_and_inf_rows)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	static const size_t widths[] = {5, 300, 5000};
+
+	for (size_t w = 0; w < COUNT(widths); w++) {
+		size_t cols = widths[w];
+		bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 2, (size_t[]){5, cols}, -20, 20);
+		float *v = x->data;
+		v[cols - 1] = NAN;
+		for (size_t j = 0; j < cols; j++)
+			v[cols + j] = -INFINITY;
+		v[2 * cols] = INFINITY;
+		v[2 * cols + cols / 2] = INFINITY;
+		v[2 * cols + 1] = -INFINITY;
+		v[3 * cols + cols - 1] = INFINITY;
+		v[4 * cols + 2] = -INFINITY;
+
+		expect_softmax_matches(gpu, x, 1e-4, true);
+		bl_tensor_free(&x);
+	}
+	bl_gpu_close(&gpu);
+}
+
+/* Large values do not overflow: each row's maximum is subtracted first. */
+Test(gpu_softmax, large_values_stay_finite)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 2, (size_t[]){4, 700}, 1e4, 1e4 + 50);
+
+	expect_softmax_matches(gpu, x, 1e-4, false);
+	bl_tensor_free(&x);
+	bl_gpu_close(&gpu);
+}
+
+/* Only 1-D and 2-D tensors are accepted, with the CPU's code and message. */
+Test(gpu_softmax, other_ranks_rejected_as_on_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	bl_tensor_t *inputs[] = {
+		gpu_test_random(BL_DTYPE_F32, 3, (size_t[]){2, 3, 4}, -1, 1),
+		gpu_test_random(BL_DTYPE_F32, 0, NULL, -1, 1),
+	};
+
+	for (size_t i = 0; i < COUNT(inputs); i++) {
+		bl_error_t gpu_err = {0};
+		bl_error_t cpu_err = {0};
+		bl_tensor_t *got = NULL;
+		bl_tensor_t *want = NULL;
+		bl_gpu_launch_t *launch = gpu_test_launch(gpu);
+
+		int gpu_rc = bl_gpu_softmax(launch, &got, inputs[i], &gpu_err);
+		int cpu_rc = bl_cpu_softmax(&want, inputs[i], &cpu_err);
+
+		cr_assert_eq(cpu_rc, BL_EINVAL, "the CPU returned %d, expected BL_EINVAL", cpu_rc);
+		cr_assert_eq(gpu_rc, cpu_rc, "bl_gpu_softmax returned %d, expected %d", gpu_rc, cpu_rc);
+		cr_assert_str_eq(gpu_err.field, cpu_err.field);
+		cr_assert_str_eq(gpu_err.message, cpu_err.message);
+		cr_assert_null(got, "a result despite the error");
+		bl_gpu_launch_free(&launch);
+		bl_tensor_free(&inputs[i]);
+	}
+	bl_gpu_close(&gpu);
+}
