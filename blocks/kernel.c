@@ -8,6 +8,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <beamline/placement.h>
+
 #include "kernel_run.h"
 
 uint64_t kernel_now_ns(void)
@@ -56,6 +58,7 @@ static void free_run(kernel_run_t *run)
 		bl_tensor_free(&run->in[i]);
 		bl_tensor_free(&run->out[i]);
 	}
+	bl_kmeans_result_free(&run->kmeans);
 	json_decref(run->metrics);
 	free(run);
 }
@@ -77,6 +80,8 @@ static const char *error_code_of(int rc, run_stage_t stage)
 		return "path_outside_tenant_folder";
 	case BL_ELIMIT:
 		return "limit_exceeded";
+	case BL_EQUOTA:
+		return "quota_exceeded";
 	case BL_ENOMEM:
 	case -ENOMEM:
 		return "out_of_memory";
@@ -173,8 +178,8 @@ static int store_outputs(kernel_run_t *run, json_t *outputs, bl_error_t *err)
 static void report(kernel_run_t *run, bl_block_outcome_t *o)
 {
 	o->cpu_ms = (double)atomic_load(&run->cpu_ns) / 1e6;
-	o->pool = "cpu";
-	o->device = "cpu";
+	o->pool = run->on_gpu ? "gpu" : "cpu";
+	o->device = run->on_gpu ? bl_gpu_label(run->gpu) : "cpu";
 	bl_block_done_fn done = run->done;
 	void *ctx = run->ctx;
 	free_run(run);
@@ -188,7 +193,19 @@ static void report_failure(kernel_run_t *run, bl_block_outcome_t *o, int rc, run
 	o->code = rc;
 	o->error_code = error_code_of(rc, stage);
 	o->retryable = is_retryable(rc);
+	o->rejected = rc == BL_EQUOTA;
 	report(run, o);
+}
+
+/* Give the placement model the time of a CPU run of a kernel that could
+ * also run on the device; a negative `ms` only ends a calibration. */
+static void record_cpu(kernel_run_t *run, double ms)
+{
+	if (run->on_gpu || !run->choice || !run->env->placement || !run->spec->gpu_enqueue)
+		return;
+	if (kernel_first_run(run->spec, false))
+		ms = -1.0;
+	bl_placement_record(run->env->placement, run->spec->name, run->work, BL_PLACE_CPU, ms);
 }
 
 void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err)
@@ -207,11 +224,13 @@ void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err)
 	if (rc < 0) {
 		if (err)
 			o->error = *err;
+		record_cpu(run, -1.0);
 		report_failure(run, o, rc, run->loaded ? STAGE_COMPUTE : STAGE_LOAD);
 		return;
 	}
 
 	uint64_t computed_ns = kernel_now_ns();
+	record_cpu(run, (double)(computed_ns - run->loaded_ns) / 1e6);
 	json_t *outputs = json_object();
 	rc = outputs ? store_outputs(run, outputs, &o->error) : bl_error_set(&o->error, BL_ENOMEM, NULL, "out of memory");
 	if (rc < 0) {
@@ -220,6 +239,8 @@ void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err)
 		return;
 	}
 
+	if (run->choice)
+		json_object_set_new(run->metrics, "placement", json_string(run->choice));
 	uint64_t now = kernel_now_ns();
 	o->result = json_pack("{s:s, s:o, s:O, s:{s:I, s:I, s:I}}", "kernel", run->spec->name, "outputs", outputs,
 			      "metrics", run->metrics, "timing_us", "load",
@@ -259,6 +280,40 @@ int kernel_run_submit(kernel_run_t *run, void (*fn)(kernel_run_t *run, void *arg
 	return rc;
 }
 
+/* Decide where the loaded run computes: the device the job asks for, or
+ * for "auto" (the default) what the placement model chooses. */
+static int place(kernel_run_t *run, bl_error_t *err)
+{
+	const char *device = json_string_value(json_object_get(run->params, "device"));
+	const bl_block_env_t *env = run->env;
+	bool wants_gpu = !device || strcmp(device, "cpu") != 0;
+	run->gpu = wants_gpu && run->spec->gpu_enqueue && env->gpu_pool ? bl_device_slot_get(env->device) : NULL;
+	bool can_gpu = run->gpu != NULL;
+
+	run->work = run->spec->work ? run->spec->work(run) : 0;
+	run->choice = "requested";
+	if (device && strcmp(device, "cpu") == 0)
+		return 0;
+	if (device && strcmp(device, "gpu") == 0) {
+		if (!can_gpu)
+			return bl_error_set(err, BL_EINVAL, "params.device",
+					    "kernel %s cannot run on a device here: %s", run->spec->name,
+					    run->spec->gpu_enqueue ? "this machine has no OpenCL device"
+								   : "it has no device implementation");
+		run->on_gpu = true;
+		return 0;
+	}
+
+	if (!can_gpu || !env->placement) {
+		run->choice = NULL; /* auto without a choice to make */
+		return 0;
+	}
+	bool calibrating = false;
+	run->on_gpu = bl_placement_choose(env->placement, run->spec->name, run->work, &calibrating) == BL_PLACE_GPU;
+	run->choice = calibrating ? "calibration" : "model";
+	return 0;
+}
+
 /* The first task of a run: load every input, then compute. */
 static void load_and_compute(kernel_run_t *run, void *arg)
 {
@@ -273,6 +328,17 @@ static void load_and_compute(kernel_run_t *run, void *arg)
 	run->loaded = rc == 0;
 	if (rc == 0 && bl_cancel_requested(run->env->cancel))
 		rc = bl_error_set(&err, BL_ECANCELED, NULL, "the job was cancelled before its kernel ran");
+	if (rc == 0)
+		rc = place(run, &err);
+	if (rc == 0 && run->on_gpu) {
+		atomic_fetch_add(&run->cpu_ns, kernel_thread_cpu_ns() - cpu);
+		rc = kernel_run_on_gpu(run);
+		if (rc == 0)
+			return; /* the device runner completes the run */
+		bl_error_set(&err, rc, NULL, "cannot start the device runner: %s", bl_strerror(rc));
+		kernel_run_finish(run, rc, &err);
+		return;
+	}
 	if (rc == 0) {
 		rc = run->spec->compute(run);
 		if (rc < 0)
@@ -299,9 +365,13 @@ static int kernel_prepare(json_t *params, const bl_block_env_t *env, uint64_t *m
 		return rc;
 
 	const char *device = json_string_value(json_object_get(params, "device"));
-	if (device && strcmp(device, "gpu") == 0)
+	if (device && strcmp(device, "gpu") == 0 && spec->gpu_enqueue && (!env->gpu_pool || !bl_device_slot_get(env->device)))
 		return bl_error_set(err, BL_EINVAL, "params.device",
-				    "this engine has no GPU pool; use \"cpu\", or \"auto\" to run where it can");
+				    "this machine has no OpenCL device, so the engine has no GPU pool; use \"cpu\", or "
+				    "\"auto\" to run where it can");
+	if (device && strcmp(device, "gpu") == 0 && !spec->gpu_enqueue)
+		return bl_error_set(err, BL_EINVAL, "params.device",
+				    "kernel %s has no device implementation; use \"cpu\" or \"auto\"", spec->name);
 	return kernel_params_estimate(mem_estimate, params, env, err);
 }
 

@@ -29,6 +29,7 @@
 #include <jansson.h>
 
 #include <beamline/blocks.h>
+#include <beamline/gpu.h>
 
 #define KERNEL_IO_MAX 5u /* four names and the terminating NULL */
 
@@ -62,6 +63,16 @@ typedef struct kernel_spec {
 	 * when done, 1 when the work continues on other tasks (which then
 	 * call kernel_run_finish), or a negative code. */
 	int (*compute)(struct kernel_run *run);
+	/* Enqueue the kernel on a device launch, setting the outputs, which
+	 * hold their values once the launch has run to its end. NULL for a
+	 * kernel without a device implementation. */
+	int (*gpu_enqueue)(struct kernel_run *run, bl_gpu_launch_t *launch);
+	/* After the launch: metrics and outputs that need the results.
+	 * Optional. */
+	int (*gpu_after)(struct kernel_run *run);
+	/* The run's work for the placement model: multiply-adds for the
+	 * products and distances, elements read for the rest. */
+	double (*work)(const struct kernel_run *run);
 } kernel_spec_t;
 
 /* Return the spec of `name`, or NULL. */

@@ -35,6 +35,13 @@ typedef struct kernel_run {
 	int _Atomic failed;
 	size_t _Atomic pending;          /* fan-out tasks still running */
 	bl_sgemm_args_t sgemm;
+	bl_kmeans_result_t kmeans;       /* the device k-means fills it */
+
+	/* Placement: where the run computes, and how that was decided. */
+	bool on_gpu;
+	bl_gpu_t *gpu;                   /* the device, when the job may use one */
+	const char *choice;              /* "requested", "model" or "calibration" */
+	double work;
 } kernel_run_t;
 
 /* Return input `name` (NULL when absent) or set output `name`, taking the
@@ -50,6 +57,15 @@ int kernel_run_submit(kernel_run_t *run, void (*fn)(kernel_run_t *run, void *arg
 /* Complete the run: with rc 0, write the outputs and report success;
  * otherwise report the failure in *err. Frees the run. */
 void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err);
+
+/* Return true the first time `spec` runs on the device (on_gpu) or on the
+ * CPU in this process; such a run is not a fair sample for placement. */
+bool kernel_first_run(const kernel_spec_t *spec, bool on_gpu);
+
+/* Compute `run` on the device: an actor on the GPU pool enqueues its
+ * launch and completes the run. Returns 0, or a negative code when the
+ * actor could not start (the caller then completes the run). */
+int kernel_run_on_gpu(kernel_run_t *run);
 
 /* Monotonic clock and this thread's CPU clock, in nanoseconds. */
 uint64_t kernel_now_ns(void);

@@ -31,6 +31,13 @@ static int compute_noop(kernel_run_t *run)
 	return 0;
 }
 
+/* On the device, an empty kernel: what a launch costs by itself. */
+static int gpu_noop(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	int rc = bl_gpu_noop(launch, &run->error);
+	return rc < 0 ? rc : 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* sgemm                                                                     */
 /* ------------------------------------------------------------------------ */
@@ -77,7 +84,9 @@ static void sgemm_block(kernel_run_t *run, void *arg)
 	kernel_run_finish(run, failed, &run->error);
 }
 
-static int compute_sgemm(kernel_run_t *run)
+/* Read sgemm's arguments, check the shapes, and set C as the output,
+ * holding the given c (for beta) or zeros. */
+static int sgemm_prepare(kernel_run_t *run, size_t *m_out)
 {
 	bl_error_t err = {0};
 	size_t m, n, k;
@@ -103,6 +112,29 @@ static int compute_sgemm(kernel_run_t *run)
 	if (rc < 0)
 		return fail(run, rc, &err);
 	kernel_set_out(run, "c", c);
+	*m_out = m;
+	return 0;
+}
+
+static int gpu_sgemm(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	size_t m;
+	int rc = sgemm_prepare(run, &m);
+	if (rc < 0)
+		return rc;
+	rc = bl_gpu_sgemm(launch, run->out[0], kernel_in(run, "a"), kernel_in(run, "b"), &run->sgemm, &run->error);
+	return rc < 0 ? rc : 0;
+}
+
+static int compute_sgemm(kernel_run_t *run)
+{
+	size_t m;
+	int rc = sgemm_prepare(run, &m);
+	if (rc < 0)
+		return rc;
+	const bl_tensor_t *a = kernel_in(run, "a");
+	size_t n = run->out[0]->shape[1];
+	size_t k = run->sgemm.trans_a ? a->shape[0] : a->shape[1];
 
 	/* One block per worker: each cblas_sgemm call packs B again, so more
 	 * blocks than workers cost packing without adding parallelism. */
@@ -134,22 +166,54 @@ static int compute_sgemm(kernel_run_t *run)
 /* Elementwise, reductions, softmax, histogram, distances, top-k             */
 /* ------------------------------------------------------------------------ */
 
+static int map_op(kernel_run_t *run, bl_map_op_t *op)
+{
+	bl_error_t err = {0};
+	if (bl_map_op_parse(op, kernel_arg_name(run->params, "op", "")) == 0)
+		return 0;
+	return fail(run, bl_error_set(&err, BL_EINVAL, "params.args.op",
+				      "expected \"add\", \"mul\", \"scale\", \"relu\", \"gelu\" or \"exp\""),
+		    &err);
+}
+
 static int compute_map(kernel_run_t *run)
 {
 	bl_error_t err = {0};
 	bl_map_op_t op;
 	bl_tensor_t *out;
 
-	if (bl_map_op_parse(&op, kernel_arg_name(run->params, "op", "")) != 0)
-		return fail(run, bl_error_set(&err, BL_EINVAL, "params.args.op",
-					      "expected \"add\", \"mul\", \"scale\", \"relu\", \"gelu\" or \"exp\""),
-			    &err);
-	int rc = bl_cpu_map(&out, op, kernel_in(run, "x"), kernel_in(run, "y"),
-			    kernel_arg_number(run->params, "scalar", 1.0), &err);
+	int rc = map_op(run, &op);
+	if (rc == 0)
+		rc = bl_cpu_map(&out, op, kernel_in(run, "x"), kernel_in(run, "y"),
+				kernel_arg_number(run->params, "scalar", 1.0), &err);
 	if (rc < 0)
-		return fail(run, rc, &err);
+		return err.code ? fail(run, rc, &err) : rc;
 	kernel_set_out(run, "out", out);
 	return 0;
+}
+
+static int gpu_map(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	bl_map_op_t op;
+	bl_tensor_t *out;
+
+	int rc = map_op(run, &op);
+	if (rc == 0)
+		rc = bl_gpu_map(launch, &out, op, kernel_in(run, "x"), kernel_in(run, "y"),
+				kernel_arg_number(run->params, "scalar", 1.0), &run->error);
+	if (rc < 0)
+		return rc;
+	kernel_set_out(run, "out", out);
+	return 0;
+}
+
+static int reduce_op(kernel_run_t *run, bl_reduce_op_t *op)
+{
+	bl_error_t err = {0};
+	if (bl_reduce_op_parse(op, kernel_arg_name(run->params, "op", "")) == 0)
+		return 0;
+	return fail(run, bl_error_set(&err, BL_EINVAL, "params.args.op", "expected \"sum\", \"max\", \"min\" or \"mean\""),
+		    &err);
 }
 
 static int compute_reduce(kernel_run_t *run)
@@ -159,14 +223,28 @@ static int compute_reduce(kernel_run_t *run)
 	bl_tensor_t *out;
 	int axis = 0;
 
-	if (bl_reduce_op_parse(&op, kernel_arg_name(run->params, "op", "")) != 0)
-		return fail(run, bl_error_set(&err, BL_EINVAL, "params.args.op",
-					      "expected \"sum\", \"max\", \"min\" or \"mean\""),
-			    &err);
+	int rc = reduce_op(run, &op);
 	bool along = kernel_arg_axis(run->params, "axis", &axis);
-	int rc = bl_cpu_reduce(&out, op, kernel_in(run, "x"), axis, !along, &err);
+	if (rc == 0)
+		rc = bl_cpu_reduce(&out, op, kernel_in(run, "x"), axis, !along, &err);
 	if (rc < 0)
-		return fail(run, rc, &err);
+		return err.code ? fail(run, rc, &err) : rc;
+	kernel_set_out(run, "out", out);
+	return 0;
+}
+
+static int gpu_reduce(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	bl_reduce_op_t op;
+	bl_tensor_t *out;
+	int axis = 0;
+
+	int rc = reduce_op(run, &op);
+	bool along = kernel_arg_axis(run->params, "axis", &axis);
+	if (rc == 0)
+		rc = bl_gpu_reduce(launch, &out, op, kernel_in(run, "x"), axis, !along, &run->error);
+	if (rc < 0)
+		return rc;
 	kernel_set_out(run, "out", out);
 	return 0;
 }
@@ -183,6 +261,43 @@ static int compute_softmax(kernel_run_t *run)
 	return 0;
 }
 
+static int gpu_softmax(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	bl_tensor_t *out;
+	int rc = bl_gpu_softmax(launch, &out, kernel_in(run, "x"), &run->error);
+	if (rc < 0)
+		return rc;
+	kernel_set_out(run, "out", out);
+	return 0;
+}
+
+/* The histogram's metrics, from its counts. */
+static int histogram_after(kernel_run_t *run)
+{
+	const bl_tensor_t *counts = run->out[0];
+	int64_t counted = 0;
+	for (size_t i = 0; i < counts->count; i++)
+		counted += ((const int64_t *)counts->data)[i];
+	json_object_set_new(run->metrics, "counted", json_integer(counted));
+	json_object_set_new(run->metrics, "elements", json_integer((json_int_t)kernel_in(run, "x")->count));
+	return 0;
+}
+
+static int gpu_histogram(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	bl_tensor_t *counts, *edges;
+	double lo = 0, hi = 0;
+
+	bool range = kernel_arg_range(run->params, "range", &lo, &hi);
+	size_t bins = (size_t)kernel_arg_number(run->params, "bins", 10);
+	int rc = bl_gpu_histogram(launch, &counts, &edges, kernel_in(run, "x"), bins, range, lo, hi, &run->error);
+	if (rc < 0)
+		return rc;
+	kernel_set_out(run, "counts", counts);
+	kernel_set_out(run, "edges", edges);
+	return 0;
+}
+
 static int compute_histogram(kernel_run_t *run)
 {
 	bl_error_t err = {0};
@@ -195,14 +310,9 @@ static int compute_histogram(kernel_run_t *run)
 	if (rc < 0)
 		return fail(run, rc, &err);
 
-	int64_t counted = 0;
-	for (size_t i = 0; i < counts->count; i++)
-		counted += ((const int64_t *)counts->data)[i];
-	json_object_set_new(run->metrics, "counted", json_integer(counted));
-	json_object_set_new(run->metrics, "elements", json_integer((json_int_t)kernel_in(run, "x")->count));
 	kernel_set_out(run, "counts", counts);
 	kernel_set_out(run, "edges", edges);
-	return 0;
+	return histogram_after(run);
 }
 
 static int compute_pairwise_l2(kernel_run_t *run)
@@ -214,6 +324,17 @@ static int compute_pairwise_l2(kernel_run_t *run)
 				    kernel_arg_bool(run->params, "squared", false), run->env->cancel, &err);
 	if (rc < 0)
 		return fail(run, rc, &err);
+	kernel_set_out(run, "distances", out);
+	return 0;
+}
+
+static int gpu_pairwise_l2(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	bl_tensor_t *out;
+	int rc = bl_gpu_pairwise_l2(launch, &out, kernel_in(run, "x"), kernel_in(run, "y"),
+				    kernel_arg_bool(run->params, "squared", false), &run->error);
+	if (rc < 0)
+		return rc;
 	kernel_set_out(run, "distances", out);
 	return 0;
 }
@@ -232,41 +353,96 @@ static int compute_topk(kernel_run_t *run)
 	return 0;
 }
 
+static int gpu_topk(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	bl_tensor_t *values, *indices;
+	int rc = bl_gpu_topk(launch, &values, &indices, kernel_in(run, "x"), (size_t)kernel_arg_number(run->params, "k", 1),
+			     kernel_arg_bool(run->params, "largest", true), &run->error);
+	if (rc < 0)
+		return rc;
+	kernel_set_out(run, "values", values);
+	kernel_set_out(run, "indices", indices);
+	return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* k-means and k-NN, scored against labels when the job gives them           */
 /* ------------------------------------------------------------------------ */
 
-static int compute_kmeans(kernel_run_t *run)
+static bl_kmeans_args_t kmeans_args_of(const kernel_run_t *run)
 {
-	bl_error_t err = {0};
-	bl_kmeans_result_t r = {0};
-	bl_kmeans_args_t args = {
+	return (bl_kmeans_args_t){
 		.k = (size_t)kernel_arg_number(run->params, "k", 1),
 		.max_iterations = (unsigned)kernel_arg_number(run->params, "max_iterations", 300),
 		.tolerance = kernel_arg_number(run->params, "tolerance", 1e-4),
 		.seed = (uint64_t)kernel_arg_number(run->params, "seed", 0),
 		.starts = (unsigned)kernel_arg_number(run->params, "starts", 10),
 	};
+}
 
-	int rc = bl_cpu_kmeans(&r, kernel_in(run, "x"), &args, run->env->cancel, &err);
-	if (rc < 0)
-		return fail(run, rc, &err);
-	json_object_set_new(run->metrics, "inertia", json_real(r.inertia));
-	json_object_set_new(run->metrics, "iterations", json_integer(r.iterations));
+/* Report a finished k-means in run->kmeans: metrics, the adjusted Rand
+ * index against y when given, and the outputs, which take its tensors. */
+static int kmeans_after(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_kmeans_result_t *r = &run->kmeans;
 
+	json_object_set_new(run->metrics, "inertia", json_real(r->inertia));
+	json_object_set_new(run->metrics, "iterations", json_integer(r->iterations));
 	const bl_tensor_t *y = kernel_in(run, "y");
 	if (y) {
 		double ari;
-		rc = bl_adjusted_rand_index(&ari, r.labels, y, &err);
+		int rc = bl_adjusted_rand_index(&ari, r->labels, y, &err);
 		if (rc < 0) {
-			bl_kmeans_result_free(&r);
 			snprintf(err.field, sizeof err.field, "params.inputs.y");
 			return fail(run, rc, &err);
 		}
 		json_object_set_new(run->metrics, "adjusted_rand_index", json_real(ari));
 	}
-	kernel_set_out(run, "centroids", r.centroids);
-	kernel_set_out(run, "labels", r.labels);
+
+	kernel_set_out(run, "centroids", r->centroids);
+	kernel_set_out(run, "labels", r->labels);
+	r->centroids = r->labels = NULL;
+	return 0;
+}
+
+static int compute_kmeans(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	bl_kmeans_args_t args = kmeans_args_of(run);
+
+	int rc = bl_cpu_kmeans(&run->kmeans, kernel_in(run, "x"), &args, run->env->cancel, &err);
+	if (rc < 0)
+		return fail(run, rc, &err);
+	return kmeans_after(run);
+}
+
+static int gpu_kmeans(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	bl_kmeans_args_t args = kmeans_args_of(run);
+	int rc = bl_gpu_kmeans(launch, &run->kmeans, kernel_in(run, "x"), &args, run->env->cancel, &run->error);
+	return rc < 0 ? rc : 0;
+}
+
+/* Score the predictions against test_y when the job gives it. */
+static int knn_after(kernel_run_t *run)
+{
+	bl_error_t err = {0};
+	const bl_tensor_t *predictions = run->out[0];
+	const bl_tensor_t *truth = kernel_in(run, "test_y");
+	if (!truth)
+		return 0;
+	if (truth->count != predictions->count)
+		return fail(run, bl_error_set(&err, BL_EINVAL, "params.inputs.test_y",
+					      "test_y has %zu labels for %zu test rows", truth->count, predictions->count),
+			    &err);
+
+	size_t correct = 0;
+	for (size_t i = 0; i < truth->count; i++)
+		correct += bl_tensor_get(truth, i) == bl_tensor_get(predictions, i);
+	json_object_set_new(run->metrics, "correct", json_integer((json_int_t)correct));
+	json_object_set_new(run->metrics, "total", json_integer((json_int_t)truth->count));
+	json_object_set_new(run->metrics, "accuracy", json_real(truth->count ? (double)correct / (double)truth->count : 0));
 	return 0;
 }
 
@@ -279,25 +455,70 @@ static int compute_knn(kernel_run_t *run)
 			    (size_t)kernel_arg_number(run->params, "k", 5), run->env->cancel, &err);
 	if (rc < 0)
 		return fail(run, rc, &err);
+	kernel_set_out(run, "predictions", predictions);
+	return knn_after(run);
+}
 
-	const bl_tensor_t *truth = kernel_in(run, "test_y");
-	if (truth && truth->count != predictions->count) {
-		bl_tensor_free(&predictions);
-		return fail(run, bl_error_set(&err, BL_EINVAL, "params.inputs.test_y",
-					      "test_y has %zu labels for %zu test rows", truth->count, predictions->count),
-			    &err);
-	}
-	if (truth) {
-		size_t correct = 0;
-		for (size_t i = 0; i < truth->count; i++)
-			correct += bl_tensor_get(truth, i) == bl_tensor_get(predictions, i);
-		json_object_set_new(run->metrics, "correct", json_integer((json_int_t)correct));
-		json_object_set_new(run->metrics, "total", json_integer((json_int_t)truth->count));
-		json_object_set_new(run->metrics, "accuracy",
-				    json_real(truth->count ? (double)correct / (double)truth->count : 0));
-	}
+static int gpu_knn(kernel_run_t *run, bl_gpu_launch_t *launch)
+{
+	bl_tensor_t *predictions;
+	int rc = bl_gpu_knn(launch, &predictions, kernel_in(run, "train_x"), kernel_in(run, "train_y"),
+			    kernel_in(run, "test_x"), (size_t)kernel_arg_number(run->params, "k", 5), &run->error);
+	if (rc < 0)
+		return rc;
 	kernel_set_out(run, "predictions", predictions);
 	return 0;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Work, for the placement model                                             */
+/* ------------------------------------------------------------------------ */
+
+static double rows_of(const bl_tensor_t *t)
+{
+	return t && t->ndim >= 1 ? (double)t->shape[0] : 1.0;
+}
+
+static double width_of(const bl_tensor_t *t)
+{
+	return t && t->ndim >= 2 ? (double)t->shape[1] : 1.0;
+}
+
+/* Elements read: the default. */
+static double work_elements(const kernel_run_t *run)
+{
+	double elements = 0;
+	for (unsigned i = 0; i < KERNEL_IO_MAX && run->spec->inputs[i]; i++)
+		elements += run->in[i] ? (double)run->in[i]->count : 0;
+	return elements;
+}
+
+static double work_sgemm(const kernel_run_t *run)
+{
+	const bl_tensor_t *a = run->in[0], *b = run->in[1];
+	bool trans_a = kernel_arg_bool(run->params, "trans_a", false);
+	bool trans_b = kernel_arg_bool(run->params, "trans_b", false);
+	double m = trans_a ? width_of(a) : rows_of(a);
+	double k = trans_a ? rows_of(a) : width_of(a);
+	double n = trans_b ? rows_of(b) : width_of(b);
+	return m * n * k;
+}
+
+static double work_pairwise(const kernel_run_t *run)
+{
+	const bl_tensor_t *x = run->in[0];
+	return rows_of(x) * rows_of(run->in[1] ? run->in[1] : x) * width_of(x);
+}
+
+static double work_knn(const kernel_run_t *run)
+{
+	return rows_of(run->in[0]) * rows_of(run->in[2]) * width_of(run->in[0]);
+}
+
+static double work_kmeans(const kernel_run_t *run)
+{
+	bl_kmeans_args_t args = kmeans_args_of(run);
+	return rows_of(run->in[0]) * width_of(run->in[0]) * (double)args.k * (double)args.starts;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -328,17 +549,26 @@ static const arg_spec_t kmeans_args[] = {
 static const arg_spec_t knn_args[] = {{"k", ARG_UINT, 1, 1e6, true}};
 static const arg_spec_t no_args[] = {{"", ARG_BOOL, 0, 0, false}};
 
+#define GPU(enqueue, after, work) enqueue, after, work
+
 static const kernel_spec_t specs[] = {
-	{"noop", {NULL}, 0, {NULL}, no_args, 0, compute_noop},
-	{"sgemm", {"a", "b", "c", NULL}, 2, {"c", NULL}, ARGS(sgemm_args), compute_sgemm},
-	{"map", {"x", "y", NULL}, 1, {"out", NULL}, ARGS(map_args), compute_map},
-	{"reduce", {"x", NULL}, 1, {"out", NULL}, ARGS(reduce_args), compute_reduce},
-	{"softmax", {"x", NULL}, 1, {"out", NULL}, no_args, 0, compute_softmax},
-	{"histogram", {"x", NULL}, 1, {"counts", "edges", NULL}, ARGS(histogram_args), compute_histogram},
-	{"pairwise_l2", {"x", "y", NULL}, 1, {"distances", NULL}, ARGS(pairwise_args), compute_pairwise_l2},
-	{"topk", {"x", NULL}, 1, {"values", "indices", NULL}, ARGS(topk_args), compute_topk},
-	{"kmeans", {"x", "y", NULL}, 1, {"centroids", "labels", NULL}, ARGS(kmeans_args), compute_kmeans},
-	{"knn", {"train_x", "train_y", "test_x", "test_y"}, 3, {"predictions", NULL}, ARGS(knn_args), compute_knn},
+	{"noop", {NULL}, 0, {NULL}, no_args, 0, compute_noop, GPU(gpu_noop, NULL, work_elements)},
+	{"sgemm", {"a", "b", "c", NULL}, 2, {"c", NULL}, ARGS(sgemm_args), compute_sgemm,
+	 GPU(gpu_sgemm, NULL, work_sgemm)},
+	{"map", {"x", "y", NULL}, 1, {"out", NULL}, ARGS(map_args), compute_map, GPU(gpu_map, NULL, work_elements)},
+	{"reduce", {"x", NULL}, 1, {"out", NULL}, ARGS(reduce_args), compute_reduce,
+	 GPU(gpu_reduce, NULL, work_elements)},
+	{"softmax", {"x", NULL}, 1, {"out", NULL}, no_args, 0, compute_softmax, GPU(gpu_softmax, NULL, work_elements)},
+	{"histogram", {"x", NULL}, 1, {"counts", "edges", NULL}, ARGS(histogram_args), compute_histogram,
+	 GPU(gpu_histogram, histogram_after, work_elements)},
+	{"pairwise_l2", {"x", "y", NULL}, 1, {"distances", NULL}, ARGS(pairwise_args), compute_pairwise_l2,
+	 GPU(gpu_pairwise_l2, NULL, work_pairwise)},
+	{"topk", {"x", NULL}, 1, {"values", "indices", NULL}, ARGS(topk_args), compute_topk,
+	 GPU(gpu_topk, NULL, work_elements)},
+	{"kmeans", {"x", "y", NULL}, 1, {"centroids", "labels", NULL}, ARGS(kmeans_args), compute_kmeans,
+	 GPU(gpu_kmeans, kmeans_after, work_kmeans)},
+	{"knn", {"train_x", "train_y", "test_x", "test_y"}, 3, {"predictions", NULL}, ARGS(knn_args), compute_knn,
+	 GPU(gpu_knn, knn_after, work_knn)},
 };
 
 const kernel_spec_t *kernel_spec_find(const char *name)

@@ -154,6 +154,9 @@ static void on_outcome(job_actor_t *ja, bl_actor_t *self, bl_block_outcome_t *o)
 		report(js, BL_JOB_ERROR, NULL, "out_of_memory", "out of memory while running the job", NULL);
 	} else if (o->code == 0) {
 		report(js, BL_JOB_OK, o, NULL, NULL, NULL);
+	} else if (o->rejected) {
+		BL_LOG(BL_LOG_WARN, "job", "job_rejected", js->corr_id, o->error.message, BL_LOG_S("code", o->error_code));
+		report(js, BL_JOB_REJECTED, o, o->error_code, o->error.message, o->error.field);
 	} else if (o->retryable && js->attempts < js->job->retry.max_attempts) {
 		uint64_t wait = backoff_ms(&js->job->retry, js->attempts + 1);
 		BL_LOG(BL_LOG_WARN, "job", "job_retry", js->corr_id, o->error.message, BL_LOG_I("attempt", js->attempts),

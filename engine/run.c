@@ -31,6 +31,8 @@ void bl_run_config_init(bl_run_config_t *cfg)
 	bl_job_limits_init(&cfg->job_limits);
 	bl_npy_limits_init(&cfg->npy_limits);
 	bl_json_tensor_limits_init(&cfg->json_limits);
+	cfg->gpu_device = -1;
+	cfg->gpu_queues = 2;
 }
 
 uint64_t bl__run_now_ms(void)
@@ -199,6 +201,11 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 	js->read_ms = bl__run_now_ms();
 	snprintf(js->corr_id, sizeof js->corr_id, "%s/%s", job->tenant, job->id);
 	js->env.cpu_pool = ctx->cpu;
+	js->env.gpu_pool = ctx->gpu;
+	js->env.device = ctx->device;
+	js->env.placement = ctx->placement;
+	const bl_quota_t *quota = bl_quota_table_find(ctx->quotas, job->tenant);
+	js->env.device_mem_limit = quota ? quota->mem_bytes : 0;
 	js->env.data_dir = -1;
 	js->env.npy_limits = &ctx->cfg->npy_limits;
 	js->env.json_limits = &ctx->cfg->json_limits;
@@ -263,6 +270,16 @@ static int start_runtime(run_ctx_t *ctx, bl_error_t *err)
 		cfg.name = "cpu";
 		cfg.workers = ctx->cfg->cpu_workers;
 		rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->cpu);
+	}
+	if (rc == 0 && !ctx->cfg->no_gpu) {
+		/* Cheap while unused: its workers sleep until a job reaches the
+		 * device. */
+		bl_pool_config_init(&cfg);
+		cfg.name = "gpu";
+		cfg.kind = BL_POOL_GPU;
+		cfg.workers = ctx->cfg->gpu_queues;
+		cfg.pin_workers = false;
+		rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->gpu);
 	}
 	if (rc < 0)
 		return bl_error_set(err, rc, NULL, "cannot start the worker pools: %s", bl_strerror(rc));
@@ -373,6 +390,8 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 	rc = bl_output_open(&output, cfg->output_path, &input_st, err);
 	ctx.out = output.file;
 	if (rc == 0)
+		rc = bl__placement_start(&ctx, err);
+	if (rc == 0)
 		rc = start_runtime(&ctx, err);
 	if (rc == 0)
 		rc = start_actors(&ctx, err);
@@ -409,6 +428,7 @@ out:
 		ctx.dispatcher = NULL;
 		ctx.writer = NULL;
 	}
+	bl__placement_stop(&ctx);
 	if (ctx.write_error && rc == 0)
 		rc = bl_error_set(err, ctx.write_error, cfg->output_path ? cfg->output_path : "output",
 				  "cannot write the results: %s", strerror(-ctx.write_error));

@@ -31,11 +31,16 @@ typedef struct bl_run_config {
 	bl_json_tensor_limits_t json_limits;
 	bool progress;               /* progress line on stderr */
 	bool print_metrics;          /* keep each job's figures for the summary */
+	bool no_gpu;                 /* never open an OpenCL device; "auto" runs on the CPU */
+	int gpu_device;              /* OpenCL device index; -1: the first GPU, else the first device */
+	unsigned gpu_queues;         /* command queues, one GPU pool worker each */
+	const char *placement_path;  /* the placement model's file; NULL: placement.json in the cache folder */
 } bl_run_config_t;
 
 /* Fill *cfg with defaults: data dir ".", one CPU worker per core, timeout
  * 60 s, a window of 4,096 jobs and 64 MiB, inline outputs up to 10,000
- * elements, ageing 1 s, and the default limits. */
+ * elements, ageing 1 s, the default limits, and the first OpenCL device
+ * (a GPU when there is one) with 2 queues. */
 void bl_run_config_init(bl_run_config_t *cfg);
 
 #define BL_RUN_BLOCKS_MAX 8

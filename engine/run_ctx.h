@@ -46,6 +46,10 @@ typedef struct run_ctx {
 	bl_runtime_t *rt;
 	bl_pool_t *control;
 	bl_pool_t *cpu;
+	bl_pool_t *gpu;                 /* NULL with --no-gpu */
+	bl_device_slot_t *device;       /* opened when a job first needs it */
+	bl_placement_t *placement;      /* measured run times for "device": "auto" */
+	char *placement_path;
 	bl_actor_t *dispatcher;
 	bl_actor_t *writer;
 	bl_quota_table_t *quotas;
@@ -135,6 +139,15 @@ int bl__job_spawn(bl_actor_t **out, run_ctx_t *ctx, job_state_t *js);
 
 /* Free a job_state and what it owns. */
 void bl__job_state_free(job_state_t *js);
+
+/* Load the placement model and make the device slot (placement_setup.c);
+ * failures to read the model are logged and the run measures afresh.
+ * Returns 0 or BL_ENOMEM. */
+int bl__placement_start(run_ctx_t *ctx, bl_error_t *err);
+
+/* Save the placement model, close the device and free both. Call after
+ * the runtime is freed. */
+void bl__placement_stop(run_ctx_t *ctx);
 
 /* Spawn the dispatcher of a run (dispatcher.c). */
 int bl__dispatcher_spawn(bl_actor_t **out, run_ctx_t *ctx, bl_error_t *err);

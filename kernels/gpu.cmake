@@ -4,12 +4,13 @@
 find_package(OpenCL REQUIRED)
 pkg_check_modules(CLBLAST REQUIRED IMPORTED_TARGET clblast)
 
-# Every bundled OpenCL C file; gpu/sources.c.in turns each into a string.
+# Every bundled OpenCL C file; gpu/embed.cmake turns each into a string.
 set(BL_GPU_CL_FILES
   histogram.cl
   kmeans.cl
   knn.cl
   map.cl
+  noop.cl
   pairwise_l2.cl
   reduce.cl
   softmax.cl
@@ -35,6 +36,7 @@ add_library(bl_kernels_gpu STATIC
   gpu/knn.c
   gpu/launch.c
   gpu/map.c
+  gpu/noop.c
   gpu/pairwise_l2.c
   gpu/program.c
   gpu/real.c

@@ -30,6 +30,7 @@ static const error_entry_t engine_errors[] = {
 	{BL_ELIMIT, "BL_ELIMIT", "limit exceeded"},
 	{BL_ECANCELED, "BL_ECANCELED", "cancelled"},
 	{BL_ETIMEDOUT, "BL_ETIMEDOUT", "timed out"},
+	{BL_EQUOTA, "BL_EQUOTA", "quota exceeded"},
 };
 
 /* errno names for the codes the runtime and its callers pass up; others

@@ -124,6 +124,7 @@ static double run_jobs(const char *jobs, unsigned workers, json_t **out)
 	cfg.output_path = out_path;
 	cfg.data_dir = data;
 	cfg.cpu_workers = workers;
+	cfg.no_gpu = true; /* these figures are the CPU pool's; the device has its own bench */
 	if (bl_run_jobs(&cfg, &summary, &err) != 0 || summary.by_status[BL_JOB_OK] != summary.jobs) {
 		fprintf(stderr, "beamline-engine-bench: the run failed: %s (%llu of %llu jobs ok)\n", err.message,
 			(unsigned long long)summary.by_status[BL_JOB_OK], (unsigned long long)summary.jobs);

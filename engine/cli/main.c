@@ -41,6 +41,15 @@ static void usage(FILE *to)
 	      "  --print-metrics     after the summary, list each job's figures (its metrics,\n"
 	      "                      or its small outputs), for the first 100 jobs\n"
 	      "\n"
+	      "devices (kernel jobs take \"device\": \"cpu\", \"gpu\" or \"auto\", the default):\n"
+	      "  --no-gpu            never open an OpenCL device; auto jobs run on the CPU\n"
+	      "  --gpu-device N      the OpenCL device to use, numbered as `devices` lists\n"
+	      "                      them (default: the first GPU, else the first device)\n"
+	      "  --gpu-queues N      command queues on the device, one worker each [2]\n"
+	      "  --placement FILE    where auto keeps its measured run times (default:\n"
+	      "                      placement.json in $BEAMLINE_CACHE_DIR, else\n"
+	      "                      ~/.cache/beamline)\n"
+	      "\n"
 	      "limits (defaults in brackets):\n"
 	      "  --max-job-bytes N     size of one job line [1048576]\n"
 	      "  --max-depth N         nesting of objects and arrays in a job [32]\n"
@@ -114,6 +123,8 @@ static int apply_value_option(bl_run_config_t *cfg, bl_log_level_t *level, const
 		{"--window", 1, UINT64_C(1) << 24, &cfg->window, sizeof(size_t)},
 		{"--window-bytes", 1 << 20, UINT64_C(1) << 40, &cfg->window_bytes, sizeof(size_t)},
 		{"--ageing-ms", 1, 86400000, &cfg->ageing_ms, sizeof cfg->ageing_ms},
+		{"--gpu-device", 0, 1023, &cfg->gpu_device, sizeof cfg->gpu_device},
+		{"--gpu-queues", 1, 64, &cfg->gpu_queues, sizeof cfg->gpu_queues},
 	};
 
 	if (strcmp(opt, "--output") == 0) {
@@ -126,6 +137,10 @@ static int apply_value_option(bl_run_config_t *cfg, bl_log_level_t *level, const
 	}
 	if (strcmp(opt, "--quotas") == 0) {
 		cfg->quotas_path = value;
+		return 0;
+	}
+	if (strcmp(opt, "--placement") == 0) {
+		cfg->placement_path = value;
 		return 0;
 	}
 	if (strcmp(opt, "--log-level") == 0) {
@@ -160,6 +175,8 @@ static int apply_switch(bl_run_config_t *cfg, const char *opt)
 		cfg->progress = false;
 	else if (strcmp(opt, "--print-metrics") == 0)
 		cfg->print_metrics = true;
+	else if (strcmp(opt, "--no-gpu") == 0)
+		cfg->no_gpu = true;
 	else
 		return 0;
 	return 1;

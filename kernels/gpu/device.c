@@ -43,40 +43,45 @@ static int list_devices(device_choice_t **out, bl_error_t *err)
 	cl_uint platform_count = 0;
 	cl_int status = clGetPlatformIDs(0, NULL, &platform_count);
 	*out = NULL;
-	if (status == -1001 || platform_count == 0)
+	if (status == -1001)
 		return 0; /* CL_PLATFORM_NOT_FOUND_KHR: the ICD loader found no driver */
 	if (status != CL_SUCCESS)
 		return bl_gpu_error(err, status, "clGetPlatformIDs");
+	if (platform_count == 0)
+		return 0;
 
-	cl_platform_id platforms[64];
-	if (platform_count > 64)
-		platform_count = 64;
+	cl_platform_id *platforms = calloc(platform_count, sizeof *platforms);
+	if (!platforms)
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory listing OpenCL devices");
 	status = clGetPlatformIDs(platform_count, platforms, NULL);
-	if (status != CL_SUCCESS)
-		return bl_gpu_error(err, status, "clGetPlatformIDs");
-
-	size_t count = 0;
+	int count = status == CL_SUCCESS ? 0 : bl_gpu_error(err, status, "clGetPlatformIDs");
 	device_choice_t *list = NULL;
-	for (cl_uint p = 0; p < platform_count; p++) {
+
+	for (cl_uint p = 0; count >= 0 && p < platform_count; p++) {
 		cl_uint n = 0;
 		if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &n) != CL_SUCCESS || n == 0)
 			continue; /* a broken platform does not hide the others */
 
-		cl_device_id ids[64];
-		n = n > 64 ? 64 : n;
-		if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, n, ids, NULL) != CL_SUCCESS)
-			continue;
-		device_choice_t *grown = realloc(list, (count + n) * sizeof *list);
-		if (!grown) {
-			free(list);
-			return bl_error_set(err, BL_ENOMEM, NULL, "out of memory listing OpenCL devices");
+		cl_device_id *ids = calloc(n, sizeof *ids);
+		device_choice_t *grown = realloc(list, ((size_t)count + n) * sizeof *list);
+		if (grown)
+			list = grown;
+		if (!ids || !grown) {
+			free(ids);
+			count = bl_error_set(err, BL_ENOMEM, NULL, "out of memory listing OpenCL devices");
+			break;
 		}
-		list = grown;
-		for (cl_uint d = 0; d < n; d++)
-			list[count++] = (device_choice_t){platforms[p], ids[d]};
+		if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, n, ids, NULL) == CL_SUCCESS)
+			for (cl_uint d = 0; d < n; d++)
+				list[count++] = (device_choice_t){platforms[p], ids[d]};
+		free(ids);
 	}
-	*out = list;
-	return (int)count;
+	free(platforms);
+	if (count <= 0)
+		free(list);
+	else
+		*out = list;
+	return count;
 }
 
 static bool is_gpu(cl_device_id device)
@@ -132,7 +137,7 @@ static bool has_fp64(cl_device_id device)
 	return status == CL_SUCCESS && config != 0;
 }
 
-static char *choose_cache_dir(const char *configured)
+char *bl_gpu_cache_dir(const char *configured)
 {
 	if (configured)
 		return strdup(configured);
@@ -186,7 +191,9 @@ static int create_queues(bl_gpu_t *gpu, unsigned count, bl_error_t *err)
 
 	for (unsigned i = 0; i < count; i++) {
 		cl_int status;
-		gpu->queues[i] = clCreateCommandQueue(gpu->context, gpu->device, 0, &status);
+		/* Profiling gives each kernel's device time, reported apart from
+		 * transfers; drivers keep the timestamps at small cost. */
+		gpu->queues[i] = clCreateCommandQueue(gpu->context, gpu->device, CL_QUEUE_PROFILING_ENABLE, &status);
 		if (status != CL_SUCCESS)
 			return bl_gpu_error(err, status, "clCreateCommandQueue");
 		gpu->queue_count++;
@@ -211,7 +218,7 @@ int bl_gpu_open(bl_gpu_t **out, const bl_gpu_config_t *cfg, bl_error_t *err)
 	gpu->device = choice.device;
 	gpu->poison = cfg->poison;
 	gpu->default_tenant_bytes = cfg->default_tenant_bytes;
-	gpu->cache_dir = choose_cache_dir(cfg->cache_dir);
+	gpu->cache_dir = bl_gpu_cache_dir(cfg->cache_dir);
 	pthread_mutex_init(&gpu->lock, NULL);
 	pthread_mutex_init(&gpu->program_lock, NULL);
 	describe_device(gpu);
@@ -313,7 +320,7 @@ int gpu_tenant_reserve(bl_gpu_t *gpu, const char *tenant, uint64_t bytes, uint64
 	if (!t)
 		rc = bl_error_set(err, BL_ENOMEM, NULL, "out of memory accounting device memory");
 	else if (limit && (bytes > limit || t->bytes > limit - bytes))
-		rc = bl_error_set(err, BL_ELIMIT, NULL,
+		rc = bl_error_set(err, BL_EQUOTA, NULL,
 				  "device memory quota exceeded: tenant '%s' holds %llu bytes and needs %llu more, "
 				  "over its mem_bytes of %llu",
 				  tenant, (unsigned long long)t->bytes, (unsigned long long)bytes,

@@ -62,7 +62,7 @@ struct bl_gpu {
 
 /*
  * Take `bytes` against `tenant`'s `limit` (0: none). Returns 0, or
- * BL_ELIMIT with a message naming the tenant, its bytes in use and the limit.
+ * BL_EQUOTA with a message naming the tenant, its bytes in use and the limit.
  */
 int gpu_tenant_reserve(bl_gpu_t *gpu, const char *tenant, uint64_t bytes, uint64_t limit, bl_error_t *err);
 

@@ -29,6 +29,9 @@ struct bl_gpu_launch {
 	size_t buffer_count, buffer_cap;
 	cl_kernel *kernels;
 	size_t kernel_count, kernel_cap;
+	cl_event *runs; /* one event per kernel run, for its device time */
+	size_t run_count, run_cap;
+	double kernel_ms;
 	kept_t *kept;
 	size_t kept_count, kept_cap;
 
@@ -190,9 +193,9 @@ int bl_gpu_kernel(cl_kernel *out, bl_gpu_launch_t *launch, cl_program program, c
 	cl_int status;
 	cl_kernel kernel = clCreateKernel(program, name, &status);
 	if (status != CL_SUCCESS) {
-		bl_gpu_error(err, status, "clCreateKernel");
+		int rc = bl_gpu_error(err, status, "clCreateKernel");
 		bl_error_prefix(err, "kernel '%s': ", name);
-		return err ? err->code : BL_EINVAL;
+		return rc;
 	}
 	launch->kernels[launch->kernel_count++] = kernel;
 	*out = kernel;
@@ -221,7 +224,12 @@ int bl_gpu_run(bl_gpu_launch_t *launch, cl_kernel kernel, unsigned dims, const s
 		rounded[d] = (global[d] + l - 1) / l * l;
 	}
 
-	cl_int status = clEnqueueNDRangeKernel(launch->queue, kernel, dims, NULL, rounded, local, 0, NULL, NULL);
+	if (!reserve_one((void **)&launch->runs, &launch->run_cap, launch->run_count, sizeof *launch->runs))
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory enqueueing a kernel");
+	cl_event *event = &launch->runs[launch->run_count];
+	cl_int status = clEnqueueNDRangeKernel(launch->queue, kernel, dims, NULL, rounded, local, 0, NULL, event);
+	if (status == CL_SUCCESS)
+		launch->run_count++;
 	if (status != CL_SUCCESS) {
 		char name[128], what[160];
 		snprintf(what, sizeof what, "clEnqueueNDRangeKernel(%s)", kernel_name(kernel, name, sizeof name));
@@ -244,8 +252,31 @@ int bl_gpu_launch_then(bl_gpu_launch_t *launch, bl_gpu_step_fn fn, void *arg, bl
 	return 0;
 }
 
+/* Add the device time of the kernel runs that completed, and release
+ * their events. */
+static void collect_kernel_time(bl_gpu_launch_t *launch)
+{
+	for (size_t i = 0; i < launch->run_count; i++) {
+		cl_ulong start = 0, end = 0;
+		if (clGetEventProfilingInfo(launch->runs[i], CL_PROFILING_COMMAND_START, sizeof start, &start, NULL) ==
+			    CL_SUCCESS &&
+		    clGetEventProfilingInfo(launch->runs[i], CL_PROFILING_COMMAND_END, sizeof end, &end, NULL) ==
+			    CL_SUCCESS &&
+		    end > start)
+			launch->kernel_ms += (double)(end - start) / 1e6;
+		clReleaseEvent(launch->runs[i]);
+	}
+	launch->run_count = 0;
+}
+
+double bl_gpu_launch_kernel_ms(const bl_gpu_launch_t *launch)
+{
+	return launch->kernel_ms;
+}
+
 int bl_gpu_launch_continue(bl_gpu_launch_t *launch, bl_error_t *err)
 {
+	collect_kernel_time(launch);
 	bl_gpu_step_fn step = launch->step;
 	launch->step = NULL;
 	launch->enqueued = false;
@@ -331,6 +362,8 @@ void bl_gpu_launch_free(bl_gpu_launch_t **launchp)
 	 * that use its buffers and host memory. */
 	if (launch->enqueued)
 		clFinish(launch->queue);
+	for (size_t i = 0; i < launch->run_count; i++)
+		clReleaseEvent(launch->runs[i]);
 	for (size_t i = 0; i < launch->kernel_count; i++)
 		clReleaseKernel(launch->kernels[i]);
 	for (size_t i = 0; i < launch->buffer_count; i++)
@@ -340,6 +373,7 @@ void bl_gpu_launch_free(bl_gpu_launch_t **launchp)
 		launch->kept[i].free_fn(launch->kept[i].ptr);
 
 	free(launch->kernels);
+	free(launch->runs);
 	free(launch->buffers);
 	free(launch->kept);
 	free(launch->tenant);

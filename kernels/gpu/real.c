@@ -19,7 +19,7 @@ int gpu_real_for(gpu_real_t *out, const bl_gpu_launch_t *launch, const bl_tensor
 		return 0;
 	}
 	if (!bl_gpu_has_fp64(gpu_launch_device(launch)))
-		return bl_error_set(err, BL_EINVAL, NULL,
+		return bl_error_set(err, BL_EINVAL, "params.device",
 				    "this kernel computes in float64 for non-float32 inputs, and the OpenCL device "
 				    "has no double precision (cl_khr_fp64); pass float32 inputs or use device \"cpu\"");
 	*out = (gpu_real_t){BL_DTYPE_F64, "-DREAL=double -DREAL_FP64"};

@@ -27,6 +27,11 @@ void harness_init(harness_t *h)
 	bl_run_config_init(&h->cfg);
 	h->cfg.data_dir = h->data;
 	h->cfg.cpu_workers = 2;
+	/* CPU only unless a test turns the device on: results do not depend
+	 * on what auto measured, and no test writes to the user's cache. */
+	h->cfg.no_gpu = true;
+	snprintf(h->placement, sizeof h->placement, "%s/placement.json", h->dir);
+	h->cfg.placement_path = h->placement;
 	bl_log_start(BL_LOG_OFF, 2);
 }
 
@@ -113,12 +118,17 @@ void harness_random_npy(harness_t *h, const char *name, size_t rows, size_t cols
 		x ^= x << 13, x ^= x >> 7, x ^= x << 17;
 		((double *)t->data)[i] = (double)(x >> 11) / 9007199254740992.0;
 	}
+	harness_write_npy(h, name, t);
+	bl_tensor_free(&t);
+}
+
+void harness_write_npy(harness_t *h, const char *name, const bl_tensor_t *t)
+{
 	char tenant[320];
 	snprintf(tenant, sizeof tenant, "%s/t", h->data);
 	int dir = open(tenant, O_RDONLY | O_DIRECTORY);
 	cr_assert_eq(bl_npy_write(t, dir, name, NULL), 0, "cannot write %s", name);
 	close(dir);
-	bl_tensor_free(&t);
 }
 
 void harness_quotas(harness_t *h, const char *json)

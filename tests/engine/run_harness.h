@@ -13,6 +13,7 @@ typedef struct harness {
 	char dir[256];      /* temporary folder: jobs, output, data/ */
 	char data[300];     /* the data folder; tenant "t" has data/t */
 	char jobs_path[320];
+	char placement[340]; /* the placement model's file */
 	bl_run_config_t cfg;
 	bl_run_summary_t summary;
 	json_t **results;   /* in output order */
@@ -42,6 +43,9 @@ int harness_position(const harness_t *h, const char *id);
 /* Write a float64 tensor of `rows` x `cols` uniform numbers in [0, 1) from
  * `seed` as data/t/<name>. */
 void harness_random_npy(harness_t *h, const char *name, size_t rows, size_t cols, uint64_t seed);
+
+/* Write `t` as data/t/<name>. */
+void harness_write_npy(harness_t *h, const char *name, const bl_tensor_t *t);
 
 /* Write a quota file and point the config at it. */
 void harness_quotas(harness_t *h, const char *json);

@@ -25,10 +25,7 @@ else()
 endif()
 bl_target_warnings(bl_gpu_test)
 
-set(bl_gpu_test_env
-  "BEAMLINE_CACHE_DIR=${CMAKE_BINARY_DIR}/gpu-cache"
-  "POCL_CACHE_DIR=${CMAKE_BINARY_DIR}/pocl-cache"
-  "LSAN_OPTIONS=suppressions=${PROJECT_SOURCE_DIR}/tests/support/lsan-opencl.supp:print_suppressions=0")
+
 
 foreach(name IN LISTS BL_GPU_TESTS)
   bl_add_criterion_tests(NAME test_kernels_gpu_${name}

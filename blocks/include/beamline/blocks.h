@@ -24,10 +24,45 @@
 extern "C" {
 #endif
 
+/* The measured cost model that places "auto" kernels (placement.h). */
+typedef struct bl_placement bl_placement_t;
+
+/* An opened OpenCL device (<beamline/gpu.h>). */
+typedef struct bl_gpu bl_gpu_t;
+typedef struct bl_gpu_config bl_gpu_config_t;
+
+/* The engine's OpenCL device, opened on first use (device_slot.c). */
+typedef struct bl_device_slot bl_device_slot_t;
+
+/* Called once, after the first attempt to open the device: `gpu` is the
+ * device, or NULL with *err saying why there is none. */
+typedef void (*bl_device_opened_fn)(void *ctx, bl_gpu_t *gpu, const bl_error_t *err);
+
+/*
+ * Make a slot that opens the device of `cfg` (copied; its cache_dir must
+ * outlive the slot) when a job first asks for it, or never when `enabled`
+ * is false. Once opened, `placement` (borrowed; may be NULL) is bound to
+ * the device. Returns 0 and an owned slot, or BL_ENOMEM.
+ */
+int bl_device_slot_new(bl_device_slot_t **out, const bl_gpu_config_t *cfg, bool enabled, bl_placement_t *placement,
+		       bl_device_opened_fn on_open, void *ctx);
+
+/* Return the device, opening it on the first call; NULL when the machine
+ * has none (or it is turned off). Thread-safe; borrowed for the slot's
+ * lifetime. */
+bl_gpu_t *bl_device_slot_get(bl_device_slot_t *slot);
+
+/* Close the device. Every run on it must have ended. Takes *slot. */
+void bl_device_slot_free(bl_device_slot_t **slot);
+
 /* What a block may use while it runs. Set up by the engine per job;
  * everything is borrowed for the job's duration. */
 typedef struct bl_block_env {
 	bl_pool_t *cpu_pool;                          /* compute */
+	bl_pool_t *gpu_pool;                          /* device queues; NULL without an OpenCL device */
+	bl_device_slot_t *device;                     /* the device, opened on first use; NULL: none */
+	bl_placement_t *placement;                    /* for "device": "auto"; NULL runs auto on the CPU */
+	uint64_t device_mem_limit;                    /* the tenant's device memory (mem_bytes); 0: none */
 	int data_dir;                                 /* the tenant's folder: inputs and outputs live beneath
 	                                               * it; -1 when the tenant has none */
 	const bl_npy_limits_t *npy_limits;
@@ -44,6 +79,7 @@ typedef struct bl_block_outcome {
 	bl_error_t error;       /* details when code < 0 */
 	const char *error_code; /* stable snake_case name for the result, e.g. "invalid_params" */
 	bool retryable;
+	bool rejected;          /* a quota refused the run: the job ends "rejected", not "error" */
 	json_t *result;         /* owned by the outcome; NULL when none */
 	double cpu_ms;          /* CPU time the run used, over all its threads */
 	const char *pool;       /* "cpu", ... */

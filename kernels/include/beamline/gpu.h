@@ -86,6 +86,11 @@ typedef struct bl_gpu_config {
 	bool poison;
 } bl_gpu_config_t;
 
+/* Return the cache folder `configured` names, or the default one described
+ * at bl_gpu_config_t.cache_dir; an owned string (free with free()), or
+ * NULL when neither is set and there is no home folder. */
+char *bl_gpu_cache_dir(const char *configured);
+
 /* Fill *cfg with the defaults: cache_dir NULL, device_index -1, 2 queues,
  * no default tenant limit, no poisoning. */
 void bl_gpu_config_init(bl_gpu_config_t *cfg);
@@ -160,9 +165,9 @@ int bl_gpu_launch_new(bl_gpu_launch_t **out, bl_gpu_t *gpu, const char *tenant, 
 /*
  * Allocate a device buffer of `bytes` for the launch, reusing a cached one
  * where the size fits. The bytes count against the tenant's limit until
- * the launch is freed: over it, BL_ELIMIT names the tenant, the bytes held
- * and the limit. Returns 0 and a buffer owned by the launch, BL_ELIMIT,
- * or BL_ENOMEM. A zero-byte request gets a minimal buffer.
+ * the launch is freed: over it, BL_EQUOTA names the tenant, the bytes in
+ * use and the limit. Returns 0 and a buffer owned by the launch,
+ * BL_EQUOTA, or BL_ENOMEM. A zero-byte request gets a minimal buffer.
  */
 int bl_gpu_alloc(cl_mem *out, bl_gpu_launch_t *launch, size_t bytes, bl_error_t *err);
 
@@ -238,6 +243,12 @@ void bl_gpu_launch_free(bl_gpu_launch_t **launch);
 /* Return the time the launch's program builds took, in milliseconds. */
 double bl_gpu_launch_compile_ms(const bl_gpu_launch_t *launch);
 
+/* Return the device time of the launch's kernel runs so far (from the
+ * queue's profiling timestamps), in milliseconds: the kernels alone,
+ * without transfers. Libraries that enqueue their own kernels (CLBlast)
+ * are not counted. */
+double bl_gpu_launch_kernel_ms(const bl_gpu_launch_t *launch);
+
 /* ------------------------------------------------------------------------ */
 /* Device kernels                                                            */
 /* ------------------------------------------------------------------------ */
@@ -274,6 +285,9 @@ int bl_gpu_knn(bl_gpu_launch_t *launch, bl_tensor_t **predictions, const bl_tens
  * the launch has run to its end. */
 int bl_gpu_kmeans(bl_gpu_launch_t *launch, bl_kmeans_result_t *out, const bl_tensor_t *x,
 		  const bl_kmeans_args_t *args, const bl_cancel_t *cancel, bl_error_t *err);
+/* Enqueue an empty kernel on one work item: the cost of a launch. */
+int bl_gpu_noop(bl_gpu_launch_t *launch, bl_error_t *err);
+
 /* C = alpha * op(A) * op(B) + beta * C through CLBlast, float32; `c` must
  * exist with C's shape (it is read when beta is not 0). */
 int bl_gpu_sgemm(bl_gpu_launch_t *launch, bl_tensor_t *c, const bl_tensor_t *a, const bl_tensor_t *b,

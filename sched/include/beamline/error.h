@@ -40,6 +40,8 @@ enum {
 	BL_ECANCELED = -100010,
 	/* The work ran past its deadline. */
 	BL_ETIMEDOUT = -100011,
+	/* A tenant's quota does not allow the request (device memory, ...). */
+	BL_EQUOTA = -100012,
 };
 
 /*

@@ -142,7 +142,7 @@ Test(gpu_launch, tenant_limit_rejects_allocation)
 	cr_assert_eq(bl_gpu_tenant_bytes(gpu, "acme"), 768 << 10);
 
 	int rc = bl_gpu_alloc(&mem, second, 512 << 10, &err);
-	cr_assert_eq(rc, BL_ELIMIT, "the tenant's second launch would pass its 1 MiB");
+	cr_assert_eq(rc, BL_EQUOTA, "the tenant's second launch would pass its 1 MiB");
 	cr_assert(strstr(err.message, "'acme'"), "message: %s", err.message);
 	cr_assert(strstr(err.message, "mem_bytes"), "message: %s", err.message);
 

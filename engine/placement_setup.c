@@ -1,0 +1,92 @@
+/*
+ * The device side of a run: the placement model, kept in a file between
+ * runs, and the slot that opens the OpenCL device when a job first needs
+ * it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <beamline/gpu.h>
+
+#include "log.h"
+#include <beamline/placement.h>
+#include "run_ctx.h"
+
+/* The model's file: the configured one, or placement.json in the cache
+ * folder (created when missing). NULL keeps the model in memory only. */
+static char *model_path(const bl_run_config_t *cfg)
+{
+	if (cfg->placement_path)
+		return strdup(cfg->placement_path);
+
+	char *dir = bl_gpu_cache_dir(NULL);
+	if (!dir)
+		return NULL;
+	size_t size = strlen(dir) + sizeof "/placement.json";
+	char *path = malloc(size);
+	if (path) {
+		/* Parents first; a folder that cannot be made shows when saving. */
+		for (char *p = dir + 1; *p; p++) {
+			if (*p == '/') {
+				*p = '\0';
+				mkdir(dir, 0700);
+				*p = '/';
+			}
+		}
+		mkdir(dir, 0700);
+		snprintf(path, size, "%s/placement.json", dir);
+	}
+	free(dir);
+	return path;
+}
+
+static void on_device_opened(void *ctx, bl_gpu_t *gpu, const bl_error_t *err)
+{
+	(void)ctx;
+	if (gpu)
+		BL_LOG(BL_LOG_INFO, "engine", "gpu_opened", NULL, NULL, BL_LOG_S("device", bl_gpu_label(gpu)),
+		       BL_LOG_I("fp64", bl_gpu_has_fp64(gpu)));
+	else
+		BL_LOG(BL_LOG_WARN, "engine", "gpu_unavailable", NULL, err ? err->message : "no OpenCL device",
+		       BL_LOG_S("consequence", "jobs with device auto run on the CPU; device gpu is rejected"));
+}
+
+int bl__placement_start(run_ctx_t *ctx, bl_error_t *err)
+{
+	const bl_run_config_t *cfg = ctx->cfg;
+	bl_error_t model_err = {0};
+
+	/* Without a device there is nothing to measure or keep. */
+	ctx->placement_path = cfg->no_gpu ? NULL : model_path(cfg);
+	if (bl_placement_open(&ctx->placement, ctx->placement_path, &model_err) < 0) {
+		BL_LOG(BL_LOG_WARN, "engine", "placement_unreadable", NULL, model_err.message,
+		       BL_LOG_S("consequence", "measuring again; the file is replaced at the end of the run"));
+		if (bl_placement_open(&ctx->placement, NULL, err) < 0)
+			return err ? err->code : BL_ENOMEM;
+		bl_placement_set_path(ctx->placement, ctx->placement_path);
+	}
+
+	bl_gpu_config_t gpu_cfg;
+	bl_gpu_config_init(&gpu_cfg);
+	gpu_cfg.device_index = cfg->gpu_device;
+	gpu_cfg.queues = cfg->gpu_queues;
+	if (bl_device_slot_new(&ctx->device, &gpu_cfg, !cfg->no_gpu, ctx->placement, on_device_opened, ctx) < 0)
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	return 0;
+}
+
+void bl__placement_stop(run_ctx_t *ctx)
+{
+	bl_error_t err = {0};
+
+	if (ctx->placement && bl_placement_save(ctx->placement, &err) < 0)
+		BL_LOG(BL_LOG_WARN, "engine", "placement_not_saved", NULL, err.message,
+		       BL_LOG_S("consequence", "the next run measures again"));
+	bl_device_slot_free(&ctx->device);
+	bl_placement_free(&ctx->placement);
+	free(ctx->placement_path);
+	ctx->placement_path = NULL;
+}

@@ -1,0 +1,4 @@
+/* An empty kernel: what one launch costs by itself. */
+__kernel void noop(void)
+{
+}
