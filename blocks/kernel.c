@@ -239,14 +239,17 @@ void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err)
 		return;
 	}
 
-	if (run->choice)
-		json_object_set_new(run->metrics, "placement", json_string(run->choice));
 	uint64_t now = kernel_now_ns();
-	o->result = json_pack("{s:s, s:o, s:O, s:{s:I, s:I, s:I}}", "kernel", run->spec->name, "outputs", outputs,
-			      "metrics", run->metrics, "timing_us", "load",
-			      (json_int_t)((run->loaded_ns - run->started_ns) / 1000), "compute",
-			      (json_int_t)((computed_ns - run->loaded_ns) / 1000), "store",
-			      (json_int_t)((now - computed_ns) / 1000));
+	json_t *timing = json_pack("{s:I, s:I, s:I}", "load", (json_int_t)((run->loaded_ns - run->started_ns) / 1000),
+				   "compute", (json_int_t)((computed_ns - run->loaded_ns) / 1000), "store",
+				   (json_int_t)((now - computed_ns) / 1000));
+	if (timing && run->on_gpu) {
+		/* Within compute: building programs, and the kernels' own device time. */
+		json_object_set_new(timing, "compile", json_integer((json_int_t)(run->compile_ms * 1000)));
+		json_object_set_new(timing, "device_kernel", json_integer((json_int_t)(run->device_kernel_ms * 1000)));
+	}
+	o->result = json_pack("{s:s, s:o, s:O, s:o, s:s*}", "kernel", run->spec->name, "outputs", outputs, "metrics",
+			      run->metrics, "timing_us", timing, "placement", run->choice);
 	report(run, o);
 }
 

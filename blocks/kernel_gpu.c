@@ -119,8 +119,8 @@ static void finish_done(gpu_runner_t *g, bl_actor_t *self)
 	bl_error_t err = {0};
 
 	record(g, true);
-	json_object_set_new(run->metrics, "compile_ms", json_real(bl_gpu_launch_compile_ms(g->launch)));
-	json_object_set_new(run->metrics, "device_kernel_ms", json_real(bl_gpu_launch_kernel_ms(g->launch)));
+	run->compile_ms = bl_gpu_launch_compile_ms(g->launch);
+	run->device_kernel_ms = bl_gpu_launch_kernel_ms(g->launch);
 	bl_gpu_launch_free(&g->launch);
 	int rc = run->spec->gpu_after ? run->spec->gpu_after(run) : 0;
 	g->run = NULL;

@@ -39,6 +39,8 @@ typedef struct kernel_run {
 
 	/* Placement: where the run computes, and how that was decided. */
 	bool on_gpu;
+	double compile_ms;               /* device runs: program builds */
+	double device_kernel_ms;         /* device runs: the kernels' device time */
 	bl_gpu_t *gpu;                   /* the device, when the job may use one */
 	const char *choice;              /* "requested", "model" or "calibration" */
 	double work;
