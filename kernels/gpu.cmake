@@ -44,6 +44,7 @@ add_library(bl_kernels_gpu STATIC
   gpu/sgemm.c
   gpu/softmax.c
   gpu/topk.c
+  gpu/warm.c
   "${bl_gpu_sources_c}"
 )
 target_include_directories(bl_kernels_gpu PUBLIC include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR} gpu)

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <beamline/gpu.h>
@@ -16,30 +17,67 @@
 
 static void usage(FILE *to)
 {
-	fputs("usage: beamline-engine devices [--json]\n"
+	fputs("usage: beamline-engine devices [--json] [--warm [--gpu-device N]]\n"
 	      "\n"
 	      "Describes the machine: the CPU topology (from hwloc), the OpenBLAS kernel set,\n"
 	      "and every OpenCL platform and device. A device's index is the device_index\n"
 	      "that selects it.\n"
 	      "\n"
 	      "options:\n"
-	      "  --json   print one JSON document {\"cpu\", \"blas\", \"opencl\"} instead of text\n"
+	      "  --json          print one JSON document {\"cpu\", \"blas\", \"opencl\"} instead\n"
+	      "                  of text\n"
+	      "  --warm          then run every kernel once on the device, so that its\n"
+	      "                  programs are built and cached before the first job needs\n"
+	      "                  them (under $BEAMLINE_CACHE_DIR, else ~/.cache/beamline)\n"
+	      "  --gpu-device N  the device --warm uses (default: the first GPU, else the\n"
+	      "                  first device)\n"
 	      "\n"
 	      "Exit status: 0 the machine was described (with or without OpenCL devices),\n"
 	      "2 usage error, 3 the description failed.\n",
 	      to);
 }
 
+typedef struct devices_options {
+	bool json;
+	bool warm;
+	int gpu_device; /* -1: the default device */
+} devices_options_t;
+
+/* Read the value of --gpu-device. Returns 0, or -1 after printing why. */
+static int parse_device_index(const char *value, int *out)
+{
+	char *end;
+	errno = 0;
+	long v = value ? strtol(value, &end, 10) : -1;
+	if (!value || errno || end == value || *end || v < 0 || v > 1023) {
+		fprintf(stderr, "beamline-engine: --gpu-device: expected an integer from 0 to 1023, got '%s'\n",
+			value ? value : "nothing");
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 /* Parse the words after "devices". Returns 0, 1 when help was requested,
  * or -1 after printing what was wrong. */
-static int parse_options(int argc, char **argv, bool *json)
+static int parse_options(int argc, char **argv, devices_options_t *opts)
 {
 	for (int i = 2; i < argc; i++) {
 		const char *word = argv[i];
 		if (strcmp(word, "--help") == 0 || strcmp(word, "-h") == 0)
 			return 1;
 		if (strcmp(word, "--json") == 0) {
-			*json = true;
+			opts->json = true;
+			continue;
+		}
+		if (strcmp(word, "--warm") == 0) {
+			opts->warm = true;
+			continue;
+		}
+		if (strncmp(word, "--gpu-device=", 13) == 0 || strcmp(word, "--gpu-device") == 0) {
+			const char *value = word[12] == '=' ? word + 13 : (i + 1 < argc ? argv[++i] : NULL);
+			if (parse_device_index(value, &opts->gpu_device) < 0)
+				return -1;
 			continue;
 		}
 		if (word[0] == '-')
@@ -94,18 +132,38 @@ static json_t *describe_machine(bl_error_t *err)
 	return doc;
 }
 
+/* Open the device and run every kernel on it once. Returns the report
+ * {"device", "float32_ms", "float64_ms"}, or NULL with *err filled. */
+static json_t *warm_device(int index, bl_error_t *err)
+{
+	bl_gpu_config_t cfg;
+	bl_gpu_config_init(&cfg);
+	cfg.device_index = index;
+	bl_gpu_t *gpu = NULL;
+	double f32_ms = 0, f64_ms = 0;
+
+	if (bl_gpu_open(&gpu, &cfg, err) < 0)
+		return NULL;
+	json_t *report = NULL;
+	if (bl_gpu_warm(gpu, &f32_ms, &f64_ms, err) == 0)
+		report = json_pack("{s:s, s:f, s:f}", "device", bl_gpu_label(gpu), "float32_ms", f32_ms, "float64_ms",
+				   f64_ms);
+	bl_gpu_close(&gpu);
+	return report;
+}
+
 int bl__devices_main(int argc, char **argv)
 {
-	bool json = false;
+	devices_options_t opts = {.gpu_device = -1};
 	bl_error_t err = {0};
 
-	int parsed = parse_options(argc, argv, &json);
+	int parsed = parse_options(argc, argv, &opts);
 	if (parsed == 1) {
 		usage(stdout);
 		return 0;
 	}
 	if (parsed < 0) {
-		fputs("usage: beamline-engine devices [--json]\n", stderr);
+		fputs("usage: beamline-engine devices [--json] [--warm [--gpu-device N]]\n", stderr);
 		return EXIT_USAGE;
 	}
 
@@ -115,12 +173,22 @@ int bl__devices_main(int argc, char **argv)
 		return EXIT_RUN_FAILED;
 	}
 
-	if (json) {
+	int status = 0;
+	if (opts.warm) {
+		json_t *warm = warm_device(opts.gpu_device, &err);
+		if (!warm) {
+			fprintf(stderr, "beamline-engine: devices --warm: %s\n", err.message);
+			status = EXIT_RUN_FAILED;
+		}
+		json_object_set_new(doc, "warm", warm ? warm : json_null());
+	}
+
+	if (opts.json) {
 		json_dumpf(doc, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
 		fputc('\n', stdout);
 	} else {
 		bl__devices_print(doc, stdout);
 	}
 	json_decref(doc);
-	return fflush(stdout) == 0 ? 0 : EXIT_RUN_FAILED;
+	return fflush(stdout) == 0 ? status : EXIT_RUN_FAILED;
 }

@@ -219,4 +219,11 @@ void bl__devices_print(const json_t *doc, FILE *to)
 		fputs("\nno OpenCL platform found; install pocl-opencl-icd for a CPU OpenCL device\n", to);
 	json_array_foreach(opencl, i, platform)
 		print_platform(to, i, platform);
+
+	const json_t *warm = json_object_get(doc, "warm");
+	if (json_is_object(warm))
+		fprintf(to, "\nwarmed %s: float32 kernels %.0f ms, float64 kernels %.0f ms\n",
+			json_string_value(json_object_get(warm, "device")),
+			json_number_value(json_object_get(warm, "float32_ms")),
+			json_number_value(json_object_get(warm, "float64_ms")));
 }

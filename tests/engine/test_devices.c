@@ -214,3 +214,39 @@ Test(engine_devices, help_exits_0)
 	cr_assert_not_null(strstr(r.out, "--json"), "--json is not described: %s", r.out);
 	cli_result_free(&r);
 }
+
+/* --warm runs every kernel on the device once and reports how long each
+ * dtype took; the device's label matches the one listed. */
+Test(engine_devices, warm_reports_device, .timeout = 600)
+{
+	cli_result_t r;
+
+	cli_run(&r, (const char *[]){"devices", "--json", "--warm", NULL}, NULL);
+	json_t *doc = json_loads(r.out, 0, NULL);
+	cr_assert_not_null(doc, "devices --json --warm printed no JSON: %s", r.out);
+	if (json_array_size(json_object_get(doc, "opencl")) == 0) {
+		json_decref(doc);
+		cli_result_free(&r);
+		cr_skip_test("no OpenCL device to warm");
+	}
+
+	json_t *warm = json_object_get(doc, "warm");
+	cr_assert_eq(r.status, 0, "exit status %d, expected 0: %s", r.status, r.err);
+	cr_assert(json_is_object(warm), "no warm report: %s", r.out);
+	cr_assert_not_null(json_string_value(json_object_get(warm, "device")));
+	cr_assert_gt(json_number_value(json_object_get(warm, "float32_ms")), 0.0);
+	json_decref(doc);
+	cli_result_free(&r);
+}
+
+/* Warming a device that does not exist fails with exit 3 and says which. */
+Test(engine_devices, warm_missing_device_exits_3)
+{
+	cli_result_t r;
+
+	cli_run(&r, (const char *[]){"devices", "--warm", "--gpu-device", "999", NULL}, NULL);
+
+	cr_assert_eq(r.status, 3, "exit status %d, expected 3", r.status);
+	cr_assert_not_null(strstr(r.err, "no OpenCL device"), "message: %s", r.err);
+	cli_result_free(&r);
+}

@@ -285,6 +285,17 @@ int bl_gpu_knn(bl_gpu_launch_t *launch, bl_tensor_t **predictions, const bl_tens
  * the launch has run to its end. */
 int bl_gpu_kmeans(bl_gpu_launch_t *launch, bl_kmeans_result_t *out, const bl_tensor_t *x,
 		  const bl_kmeans_args_t *args, const bl_cancel_t *cancel, bl_error_t *err);
+/*
+ * Run every bundled kernel once on small inputs, in float32 and, when the
+ * device has cl_khr_fp64, in float64, so that their programs are built and
+ * cached on disk and the driver's first-launch compilation is done (PoCL
+ * keeps its own cache, under $POCL_CACHE_DIR or ~/.cache/pocl). Sets the
+ * milliseconds each pass took (0 for a pass not run). Returns 0 or the
+ * first failure. CLBlast builds its sgemm kernels per process and per size
+ * class, so only the smallest class is warmed.
+ */
+int bl_gpu_warm(bl_gpu_t *gpu, double *f32_ms, double *f64_ms, bl_error_t *err);
+
 /* Enqueue an empty kernel on one work item: the cost of a launch. */
 int bl_gpu_noop(bl_gpu_launch_t *launch, bl_error_t *err);
 
