@@ -33,7 +33,7 @@ static void usage(FILE *to)
 	      "                  first device)\n"
 	      "\n"
 	      "Exit status: 0 the machine was described (with or without OpenCL devices),\n"
-	      "2 usage error, 3 the description failed.\n",
+	      "2 usage error, 3 the description or the warm-up failed.\n",
 	      to);
 }
 
