@@ -3,6 +3,7 @@
  * map.cl over every element.
  */
 #include <math.h>
+#include <stdio.h>
 
 #include "cpu/checks.h"
 #include "grid.h"
@@ -35,19 +36,23 @@ static int enqueue_map(bl_gpu_launch_t *launch, bl_tensor_t *t, const gpu_real_t
 	double mantissa = scalar;
 	if (real->dtype == BL_DTYPE_F32 && isfinite(scalar))
 		mantissa = frexp(scalar, &exponent);
+	/* One program per op and broadcast form; see map.cl. */
+	char options[96];
+	bool broadcast = bl__map_is_binary(op) && y->count == 1;
+	snprintf(options, sizeof options, "%s -DMAP_OP=%d -DY_BROADCAST=%d", real->options, (int)op, (int)broadcast);
+	const gpu_real_t program = {real->dtype, options};
+
 	gpu_real_arg_t box;
 	const gpu_kernel_arg_t args[] = {
 		GPU_ARG_MEM(x_buf),
 		GPU_ARG_MEM(y_buf),
 		GPU_ARG_ULONG(x->count),
-		GPU_ARG_ULONG(bl__map_is_binary(op) ? y->count : 1),
-		GPU_ARG_INT((cl_int)op),
 		gpu_arg_real(&box, real, mantissa),
 		GPU_ARG_INT(exponent),
 		GPU_ARG_MEM(out_buf),
 	};
-	rc = gpu_run_kernel(launch, "map.cl", real, "map_elements", args, GPU_ARG_COUNT(args),
-			    gpu_groups_for(x->count), err);
+	size_t groups = (x->count + GPU_LOCAL_1D - 1) / GPU_LOCAL_1D;
+	rc = gpu_run_kernel(launch, "map.cl", &program, "map_elements", args, GPU_ARG_COUNT(args), groups, err);
 	if (rc < 0)
 		return rc;
 	return bl_gpu_download(launch, out_buf, t, err);
