@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include <beamline/gpu.h>
@@ -19,6 +20,7 @@ struct bl_device_slot {
 	bl_placement_t *placement;
 	bl_device_opened_fn on_open;
 	void *on_open_ctx;
+	char why[BL_ERROR_MESSAGE_MAX]; /* why there is no device */
 };
 
 int bl_device_slot_new(bl_device_slot_t **out, const bl_gpu_config_t *cfg, bool enabled, bl_placement_t *placement,
@@ -46,6 +48,8 @@ static void open_once(bl_device_slot_t *slot)
 
 	if (rc == 0 && slot->placement)
 		bl_placement_bind_device(slot->placement, bl_gpu_label(slot->gpu));
+	if (rc < 0)
+		snprintf(slot->why, sizeof slot->why, "%s", err.message);
 	if (slot->on_open)
 		slot->on_open(slot->on_open_ctx, slot->gpu, rc < 0 ? &err : NULL);
 }
@@ -63,6 +67,13 @@ bl_gpu_t *bl_device_slot_get(bl_device_slot_t *slot)
 	bl_gpu_t *gpu = slot->gpu;
 	pthread_mutex_unlock(&slot->lock);
 	return gpu;
+}
+
+const char *bl_device_slot_why(bl_device_slot_t *slot)
+{
+	if (!slot)
+		return "the engine has no GPU pool";
+	return bl_device_slot_get(slot) ? "" : slot->why;
 }
 
 void bl_device_slot_free(bl_device_slot_t **slotp)

@@ -63,6 +63,11 @@ static void free_run(kernel_run_t *run)
 	free(run);
 }
 
+void kernel_run_drop(kernel_run_t *run)
+{
+	free_run(run);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Reporting                                                                 */
 /* ------------------------------------------------------------------------ */
@@ -370,8 +375,8 @@ static int kernel_prepare(json_t *params, const bl_block_env_t *env, uint64_t *m
 	const char *device = json_string_value(json_object_get(params, "device"));
 	if (device && strcmp(device, "gpu") == 0 && spec->gpu_enqueue && (!env->gpu_pool || !bl_device_slot_get(env->device)))
 		return bl_error_set(err, BL_EINVAL, "params.device",
-				    "this machine has no OpenCL device, so the engine has no GPU pool; use \"cpu\", or "
-				    "\"auto\" to run where it can");
+				    "no OpenCL device for this run (%s); use \"cpu\", or \"auto\" to run where it can",
+				    env->gpu_pool ? bl_device_slot_why(env->device) : "OpenCL devices are turned off (--no-gpu)");
 	if (device && strcmp(device, "gpu") == 0 && !spec->gpu_enqueue)
 		return bl_error_set(err, BL_EINVAL, "params.device",
 				    "kernel %s has no device implementation; use \"cpu\" or \"auto\"", spec->name);

@@ -97,7 +97,7 @@ static void record(gpu_runner_t *g, bool usable)
 	if (!run->env->placement)
 		return;
 
-	double compile_ms = bl_gpu_launch_compile_ms(g->launch);
+	double compile_ms = g->launch ? bl_gpu_launch_compile_ms(g->launch) : 0;
 	double ms = (double)(kernel_now_ns() - g->launched_ns) / 1e6 - compile_ms;
 	bool cold = kernel_first_run(run->spec, true) || compile_ms > 0;
 	bl_placement_record(run->env->placement, run->spec->name, run->work, BL_PLACE_GPU,
@@ -141,6 +141,12 @@ static void on_start(gpu_runner_t *g, bl_actor_t *self)
 	kernel_run_t *run = g->run;
 	bl_error_t err = {0};
 
+	/* A job that timed out while waiting for the device never reaches it. */
+	if (bl_cancel_requested(run->env->cancel)) {
+		finish_failed(g, self, bl_error_set(&err, BL_ECANCELED, NULL, "the job was cancelled before its launch"),
+			      &err);
+		return;
+	}
 	g->launched_ns = kernel_now_ns();
 	int rc = bl_gpu_launch_new(&g->launch, run->gpu, run->env->tenant, run->env->device_mem_limit, &err);
 	if (rc == 0) {
@@ -187,19 +193,19 @@ static int runner_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	return 0;
 }
 
-/* At shutdown, a run still on the device is waited for, then reported as
- * failed with the reason the runner stopped. */
+/* The runner stops with its run still in flight only when the runtime
+ * shuts down. The device work is waited for, so no command outlives its
+ * buffers, and the run is dropped without a report: the job actor that
+ * would receive it is being torn down as well. */
 static void runner_stop(bl_actor_t *self, void *state, int reason)
 {
 	gpu_runner_t *g = *(gpu_runner_t **)state;
 	(void)self;
+	(void)reason;
 
 	if (g->run) {
-		bl_error_t err;
 		bl_gpu_launch_free(&g->launch);
-		kernel_run_finish(g->run, bl_error_set(&err, reason < 0 ? reason : BL_ESHUTDOWN, NULL,
-						       "the engine stopped while the job was on the device"),
-				  &err);
+		kernel_run_drop(g->run);
 	}
 	bl_msg_free(&g->done_msg);
 	bl_actor_release(&g->self);

@@ -177,7 +177,8 @@ static int check_arg(const arg_spec_t *a, json_t *value, const char *field, bl_e
 	case ARG_AXIS:
 		if (json_is_string(value) && strcmp(json_string_value(value), "all") == 0)
 			return 0;
-		if (json_is_integer(value) && llabs(json_integer_value(value)) < (json_int_t)BL_TENSOR_DIMS_MAX)
+		if (json_is_integer(value) && json_integer_value(value) > -(json_int_t)BL_TENSOR_DIMS_MAX &&
+		    json_integer_value(value) < (json_int_t)BL_TENSOR_DIMS_MAX)
 			return 0;
 		return bl_error_set(err, BL_EFORMAT, field, "expected an axis (an integer from -%u to %u) or \"all\"",
 				    BL_TENSOR_DIMS_MAX - 1, BL_TENSOR_DIMS_MAX - 1);
@@ -221,6 +222,22 @@ static int check_args(const kernel_spec_t *spec, json_t *args, bl_error_t *err)
 	return 0;
 }
 
+/* Two outputs written to one file would leave only the last. Names are
+ * compared as written, so "a.npy" and "./a.npy" pass. */
+static int check_distinct(json_t *outputs, const char *key, json_t *value, const char *field, bl_error_t *err)
+{
+	const char *other;
+	json_t *other_value;
+	json_object_foreach(outputs, other, other_value) {
+		if (strcmp(other, key) == 0)
+			return 0; /* only the outputs before this one */
+		if (json_equal(other_value, value))
+			return bl_error_set(err, BL_EINVAL, field, "outputs '%s' and '%s' both name the file '%s'", other,
+					    key, json_string_value(value));
+	}
+	return 0;
+}
+
 static int check_outputs(const kernel_spec_t *spec, json_t *outputs, bl_error_t *err)
 {
 	char field[BL_ERROR_FIELD_MAX];
@@ -237,6 +254,9 @@ static int check_outputs(const kernel_spec_t *spec, json_t *outputs, bl_error_t 
 		if (!is_one_of(key, spec->outputs))
 			return bl_error_set(err, BL_EFORMAT, field, "kernel '%s' has no output '%s'", spec->name, key);
 		int rc = check_path(value, field, err);
+		if (rc < 0)
+			return rc;
+		rc = check_distinct(outputs, key, value, field, err);
 		if (rc < 0)
 			return rc;
 	}

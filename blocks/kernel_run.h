@@ -69,6 +69,9 @@ bool kernel_first_run(const kernel_spec_t *spec, bool on_gpu);
  * actor could not start (the caller then completes the run). */
 int kernel_run_on_gpu(kernel_run_t *run);
 
+/* Free a run without reporting it, when the runtime shuts down under it. */
+void kernel_run_drop(kernel_run_t *run);
+
 /* Monotonic clock and this thread's CPU clock, in nanoseconds. */
 uint64_t kernel_now_ns(void);
 uint64_t kernel_thread_cpu_ns(void);

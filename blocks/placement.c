@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
 #include <beamline/placement.h>
+
+#include "kernel_params.h"
 
 #define BUCKETS 64
 /* A bucket without data borrows from a neighbour at most this many
@@ -22,6 +25,8 @@
  * changed machine shows within a few dozen runs. */
 #define MEAN_WEIGHT 0.2
 #define EXPLORE_FROM 64u
+/* Runs counted per device and bucket; more add nothing to a mean. */
+#define RUNS_MAX 1000000000u
 
 typedef struct device_stats {
 	uint64_t runs;
@@ -160,7 +165,7 @@ void bl_placement_record(bl_placement_t *p, const char *kernel, double work, bl_
 		device_stats_t *s = &k->buckets[bucket_of(work)].device[device];
 		if (ms >= 0) {
 			s->mean_ms = s->runs == 0 ? ms : s->mean_ms + MEAN_WEIGHT * (ms - s->mean_ms);
-			s->runs++;
+			s->runs += s->runs < RUNS_MAX;
 		}
 		if (s->pending)
 			s->pending--;
@@ -195,7 +200,7 @@ static int read_device(device_stats_t *s, json_t *value)
 		return 0;
 	if (json_unpack(value, "[IF]", &runs, &mean) != 0 || runs < 0 || !(mean >= 0) || !isfinite(mean))
 		return BL_EFORMAT;
-	s->runs = (uint64_t)runs;
+	s->runs = runs > RUNS_MAX ? RUNS_MAX : (uint64_t)runs;
 	s->mean_ms = mean;
 	return 0;
 }
@@ -233,6 +238,8 @@ static int read_model(bl_placement_t *p, json_t *root)
 	json_t *buckets;
 	json_object_foreach(kernels, name, buckets)
 	{
+		if (!kernel_spec_find(name))
+			continue; /* a kernel this engine does not have: dropped */
 		kernel_model_t *k = json_is_object(buckets) ? model_of(p, name) : NULL;
 		if (!k || read_kernel(k, buckets) < 0)
 			return BL_EFORMAT;
@@ -249,6 +256,12 @@ int bl_placement_open(bl_placement_t **out, const char *path, bl_error_t *err)
 	}
 	pthread_mutex_init(&p->lock, NULL);
 
+	struct stat st;
+	if (path && stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		bl_placement_free(&p);
+		return bl_error_set(err, BL_EINVAL, path,
+				    "placement model '%s' is not a regular file; name a file for the model", path);
+	}
 	json_error_t jerr;
 	json_t *root = path ? json_load_file(path, 0, &jerr) : NULL;
 	bool missing = !root && path && access(path, F_OK) != 0 && errno == ENOENT;
@@ -302,6 +315,12 @@ int bl_placement_save(bl_placement_t *p, bl_error_t *err)
 	if (!p->path)
 		return 0;
 
+	/* Only a regular file is replaced: never a device, a FIFO, or a link
+	 * that something changed under the path during the run. */
+	struct stat st;
+	if (lstat(p->path, &st) == 0 && !S_ISREG(st.st_mode))
+		return bl_error_set(err, BL_EINVAL, p->path, "placement model '%s' is no longer a regular file; not replaced",
+				    p->path);
 	pthread_mutex_lock(&p->lock);
 	json_t *root = model_json(p);
 	pthread_mutex_unlock(&p->lock);

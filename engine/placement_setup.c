@@ -61,12 +61,23 @@ int bl__placement_start(run_ctx_t *ctx, bl_error_t *err)
 
 	/* Without a device there is nothing to measure or keep. */
 	ctx->placement_path = cfg->no_gpu ? NULL : model_path(cfg);
-	if (bl_placement_open(&ctx->placement, ctx->placement_path, &model_err) < 0) {
+	int rc = bl_placement_open(&ctx->placement, ctx->placement_path, &model_err);
+	if (rc == BL_EINVAL && cfg->placement_path) {
+		/* The user named something that is not a file: say so. */
+		if (err)
+			*err = model_err;
+		bl_error_prefix(err, "--placement: ");
+		return rc;
+	}
+	if (rc < 0) {
+		bool replace = rc == BL_EFORMAT;
 		BL_LOG(BL_LOG_WARN, "engine", "placement_unreadable", NULL, model_err.message,
-		       BL_LOG_S("consequence", "measuring again; the file is replaced at the end of the run"));
+		       BL_LOG_S("consequence", replace ? "measuring again; the file is replaced at the end of the run"
+						       : "measuring again; the model is not saved"));
 		if (bl_placement_open(&ctx->placement, NULL, err) < 0)
 			return err ? err->code : BL_ENOMEM;
-		bl_placement_set_path(ctx->placement, ctx->placement_path);
+		if (replace)
+			bl_placement_set_path(ctx->placement, ctx->placement_path);
 	}
 
 	bl_gpu_config_t gpu_cfg;

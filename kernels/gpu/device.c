@@ -178,8 +178,10 @@ static void describe_device(bl_gpu_t *gpu)
 	(void)n;
 	gpu->fp64 = has_fp64(gpu->device);
 
-	cl_ulong global = 0;
+	cl_ulong global = 0, max_alloc = 0;
 	clGetDeviceInfo(gpu->device, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof global, &global, NULL);
+	clGetDeviceInfo(gpu->device, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
+	gpu->max_alloc = max_alloc ? (uint64_t)max_alloc : UINT64_MAX;
 	gpu->cache_limit = global / CACHE_SHARE < CACHE_MAX_BYTES ? (size_t)(global / CACHE_SHARE) : CACHE_MAX_BYTES;
 }
 

@@ -46,6 +46,7 @@ struct bl_gpu {
 	bool fp64;
 	bool poison;
 	uint64_t default_tenant_bytes;
+	uint64_t max_alloc; /* the largest buffer the device creates */
 	char *cache_dir; /* NULL when no folder could be chosen */
 
 	/* Builds take seconds, so programs have their own lock. */

@@ -118,7 +118,14 @@ static int poison(bl_gpu_launch_t *launch, cl_mem mem, size_t size, bl_error_t *
 
 int bl_gpu_alloc(cl_mem *out, bl_gpu_launch_t *launch, size_t bytes, bl_error_t *err)
 {
+	if (bytes > launch->gpu->max_alloc)
+		return bl_error_set(err, BL_ELIMIT, NULL,
+				    "a tensor of %zu bytes is larger than the largest buffer the OpenCL device can "
+				    "allocate (%llu bytes); use device \"cpu\" or smaller inputs",
+				    bytes, (unsigned long long)launch->gpu->max_alloc);
 	size_t size = gpu_buffer_class(bytes);
+	if (size > launch->gpu->max_alloc)
+		size = bytes; /* the size class would not fit, the exact size does */
 	if (!reserve_one((void **)&launch->buffers, &launch->buffer_cap, launch->buffer_count, sizeof *launch->buffers))
 		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory starting a device buffer");
 

@@ -2,7 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include <beamline/placement.h>
 
@@ -119,5 +122,68 @@ Test(engine_placement, corrupt_file_names_path)
 	cr_assert_eq(bl_placement_open(&model, path, &err), BL_EFORMAT);
 	cr_assert_null(model);
 	cr_assert(strstr(err.message, path), "message: %s", err.message);
+	unlink(path);
+}
+
+Test(engine_placement, non_regular_path_refused)
+{
+	bl_placement_t *model = NULL;
+	bl_error_t err = {0};
+
+	cr_assert_eq(bl_placement_open(&model, "/dev/null", &err), BL_EINVAL, "a device is not a model file");
+	cr_assert_null(model);
+	cr_assert(strstr(err.message, "not a regular file"), "message: %s", err.message);
+	cr_assert_eq(bl_placement_open(&model, "/tmp", &err), BL_EINVAL, "nor is a folder");
+}
+
+Test(engine_placement, save_leaves_replaced_path_alone)
+{
+	char dir[] = "/tmp/bl-placement-XXXXXX";
+	cr_assert_not_null(mkdtemp(dir));
+	char path[64];
+	snprintf(path, sizeof path, "%s/model.json", dir);
+	bl_placement_t *model = NULL;
+	bl_error_t err = {0};
+
+	cr_assert_eq(bl_placement_open(&model, path, &err), 0);
+	bl_placement_record(model, "map", WORK, BL_PLACE_CPU, 1.0);
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	cr_assert_eq(bl_placement_save(model, &err), BL_EINVAL, "a FIFO made during the run is not replaced");
+
+	struct stat st;
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert(S_ISFIFO(st.st_mode));
+	bl_placement_free(&model);
+	unlink(path);
+	rmdir(dir);
+}
+
+Test(engine_placement, file_counts_and_kernels_bounded)
+{
+	char path[] = "/tmp/bl-placement-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	const char *text = "{\"version\": 1, \"kernels\": {\"map\": {\"20\": {\"cpu\": [9223372036854775807, 1.0]}},"
+			   " \"no such kernel\": {\"20\": {\"cpu\": [1, 2.0]}}}}";
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+	bl_placement_t *model = NULL;
+	bl_error_t err = {0};
+
+	cr_assert_eq(bl_placement_open(&model, path, &err), 0, "%s", err.message);
+	bl_placement_record(model, "map", WORK, BL_PLACE_CPU, 1.0);
+	cr_assert_eq(bl_placement_save(model, &err), 0, "%s", err.message);
+	bl_placement_free(&model);
+
+	json_t *saved = json_load_file(path, 0, NULL);
+	cr_assert_not_null(saved);
+	json_t *kernels = json_object_get(saved, "kernels");
+	cr_assert_null(json_object_get(kernels, "no such kernel"), "an unknown kernel is dropped");
+	json_int_t runs = json_integer_value(json_array_get(
+		json_object_get(json_object_get(json_object_get(kernels, "map"), "20"), "cpu"), 0));
+	cr_assert_gt(runs, 0, "the run count saturates instead of wrapping");
+	json_decref(saved);
+	cr_assert_eq(bl_placement_open(&model, path, &err), 0, "the engine reads its own file back: %s", err.message);
+	bl_placement_free(&model);
 	unlink(path);
 }

@@ -278,3 +278,39 @@ Test(engine_run_files, many_tenants_low_file_limit, .timeout = 120)
 	free(jobs);
 	harness_fini(&h);
 }
+
+/* Two outputs naming one file would leave only the last written; the job
+ * is refused before it runs, naming the second output. */
+Test(engine_run_files, outputs_naming_one_file_rejected, .timeout = 60)
+{
+	harness_t h;
+	harness_init(&h);
+
+	int rc = harness_run(&h, "{\"id\":\"same\",\"tenant\":\"t\",\"block\":\"kernel\",\"params\":{\"kernel\":\"topk\","
+				 "\"inputs\":{\"x\":[3,1,2]},\"args\":{\"k\":2},"
+				 "\"outputs\":{\"values\":\"same.npy\",\"indices\":\"same.npy\"}}}\n");
+	json_t *r = harness_result(&h, "same");
+
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(status_of(r), "error");
+	cr_assert_str_eq(error_part(r, "field"), "params.outputs.indices");
+	cr_assert(strstr(error_part(r, "message"), "same.npy"), "message: %s", error_part(r, "message"));
+	harness_fini(&h);
+}
+
+/* The most negative integer is not an axis: an error, not a crash. */
+Test(engine_run_files, extreme_axis_rejected, .timeout = 60)
+{
+	harness_t h;
+	harness_init(&h);
+
+	int rc = harness_run(&h, "{\"id\":\"axis\",\"tenant\":\"t\",\"block\":\"kernel\",\"params\":{\"kernel\":\"reduce\","
+				 "\"inputs\":{\"x\":[[1,2],[3,4]]},\"args\":{\"op\":\"sum\","
+				 "\"axis\":-9223372036854775808}}}\n");
+	json_t *r = harness_result(&h, "axis");
+
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(status_of(r), "error");
+	cr_assert_str_eq(error_part(r, "field"), "params.args.axis");
+	harness_fini(&h);
+}

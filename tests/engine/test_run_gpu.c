@@ -179,3 +179,26 @@ Test(engine_run_gpu, auto_follows_measured_times, .timeout = 600)
 	}
 	harness_fini(&h);
 }
+
+/*
+ * A device job that times out while its kernel runs: its timeout result
+ * is written at once and the run ends while the device is still busy.
+ * Shutting down then drops the run without reporting it to the job actor,
+ * which is gone; AddressSanitizer catches a report to freed memory.
+ */
+Test(engine_run_gpu, timeout_on_device_ends_run, .timeout = 300)
+{
+	harness_t h;
+	gpu_harness_init(&h);
+	harness_random_npy(&h, "x.npy", 4000, 128, 3);
+
+	int rc = harness_run(&h, "{\"id\":\"slow\",\"tenant\":\"t\",\"block\":\"kernel\",\"timeout_ms\":300,\"params\":{"
+				 "\"kernel\":\"pairwise_l2\",\"device\":\"gpu\",\"inputs\":{\"x\":\"x.npy\"}}}\n");
+	json_t *r = harness_result(&h, "slow");
+	cr_assert_not_null(r);
+	skip_without_device(&h, r);
+
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(status_of(r), "timeout", "result: %s", json_dumps(r, 0));
+	harness_fini(&h);
+}

@@ -52,6 +52,11 @@ int bl_device_slot_new(bl_device_slot_t **out, const bl_gpu_config_t *cfg, bool 
  * lifetime. */
 bl_gpu_t *bl_device_slot_get(bl_device_slot_t *slot);
 
+/* Return why the slot has no device ("OpenCL devices are turned off
+ * (--no-gpu)", "no OpenCL device 5: ..."), or "" when it has one; NULL
+ * is a slot without a device. Borrowed. */
+const char *bl_device_slot_why(bl_device_slot_t *slot);
+
 /* Close the device. Every run on it must have ended. Takes *slot. */
 void bl_device_slot_free(bl_device_slot_t **slot);
 
@@ -86,8 +91,10 @@ typedef struct bl_block_outcome {
 	const char *device;     /* e.g. "cpu (OpenBLAS SkylakeX)" */
 } bl_block_outcome_t;
 
-/* Called exactly once per started run, from any thread. The callee takes
- * the outcome (and its result) and must free it with bl_block_outcome_free. */
+/* Called exactly once per started run, from any thread, unless the runtime
+ * shuts down while the run is still in flight: such a run is dropped
+ * without a call. The callee takes the outcome (and its result) and must
+ * free it with bl_block_outcome_free. */
 typedef void (*bl_block_done_fn)(void *ctx, bl_block_outcome_t *outcome);
 
 typedef struct bl_block {

@@ -23,14 +23,17 @@
 
 /* Load the model from `path`; a missing file gives an empty model, and
  * `path` NULL a model that is never saved. Returns 0 and an owned model,
+ * BL_EINVAL when `path` is not a regular file (a FIFO is never opened),
  * BL_EFORMAT naming the file for one that does not parse, or BL_ENOMEM. */
 int bl_placement_open(bl_placement_t **out, const char *path, bl_error_t *err);
 
 /* Set the file a model opened without one is saved to; `path` is copied. */
 void bl_placement_set_path(bl_placement_t *model, const char *path);
 
-/* Write the model to its file through a temporary file and a rename.
- * Returns 0 (also for a model without a file) or a negative errno. */
+/* Write the model to its file through a temporary file and a rename; a
+ * path that is no longer a regular file (or is a symbolic link) is left
+ * alone. Returns 0 (also for a model without a file), BL_EINVAL for such
+ * a path, or a negative errno. */
 int bl_placement_save(bl_placement_t *model, bl_error_t *err);
 
 /* Tie the model to the device `label` names. A model measured on another

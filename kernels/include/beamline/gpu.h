@@ -167,7 +167,8 @@ int bl_gpu_launch_new(bl_gpu_launch_t **out, bl_gpu_t *gpu, const char *tenant, 
  * where the size fits. The bytes count against the tenant's limit until
  * the launch is freed: over it, BL_EQUOTA names the tenant, the bytes in
  * use and the limit. Returns 0 and a buffer owned by the launch,
- * BL_EQUOTA, or BL_ENOMEM. A zero-byte request gets a minimal buffer.
+ * BL_EQUOTA, BL_ELIMIT for more than the device's largest allocation
+ * (CL_DEVICE_MAX_MEM_ALLOC_SIZE), or BL_ENOMEM. A zero-byte request gets a minimal buffer.
  */
 int bl_gpu_alloc(cl_mem *out, bl_gpu_launch_t *launch, size_t bytes, bl_error_t *err);
 

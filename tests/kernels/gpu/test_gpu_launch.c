@@ -287,3 +287,21 @@ Test(gpu_launch, corrupt_cache_entry_is_rebuilt)
 	snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
 	cr_assert_eq(system(cmd), 0);
 }
+
+Test(gpu_launch, buffer_over_device_limit_rejected)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	bl_gpu_launch_t *launch = gpu_test_launch(gpu);
+	cl_ulong max_alloc = 0;
+	bl_error_t err = {0};
+	cl_mem mem;
+	clGetDeviceInfo(bl_gpu_device_id(gpu), CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof max_alloc, &max_alloc, NULL);
+
+	int rc = bl_gpu_alloc(&mem, launch, (size_t)max_alloc + 1, &err);
+
+	cr_assert_eq(rc, BL_ELIMIT);
+	cr_assert(strstr(err.message, "largest buffer"), "message: %s", err.message);
+	cr_assert_eq(bl_gpu_tenant_bytes(gpu, "test"), 0, "nothing is held after the refusal");
+	bl_gpu_launch_free(&launch);
+	bl_gpu_close(&gpu);
+}
