@@ -141,7 +141,9 @@ static void on_start(gpu_runner_t *g, bl_actor_t *self)
 	kernel_run_t *run = g->run;
 	bl_error_t err = {0};
 
-	/* A job that timed out while waiting for the device never reaches it. */
+	/* A job that timed out while waiting for the device never reaches it.
+	 * NOTE: one already on the device runs its launch to the end, since
+	 * OpenCL cannot stop a kernel; k-means stops between rounds. */
 	if (bl_cancel_requested(run->env->cancel)) {
 		finish_failed(g, self, bl_error_set(&err, BL_ECANCELED, NULL, "the job was cancelled before its launch"),
 			      &err);
