@@ -222,8 +222,50 @@ static int check_args(const kernel_spec_t *spec, json_t *args, bl_error_t *err)
 	return 0;
 }
 
-/* Two outputs written to one file would leave only the last. Names are
- * compared as written, so "a.npy" and "./a.npy" pass. */
+/* The last component of a plain name (all of it when it has no '/'). */
+static char *last_component(char *name)
+{
+	char *slash = strrchr(name, '/');
+	return slash ? slash + 1 : name;
+}
+
+/* Write `path` in a plain form into `out`: no empty or "." components,
+ * and each ".." removing the component before it. Symbolic links are not
+ * followed, so two names of one file through a link still differ. */
+static void plain_name(char *out, size_t size, const char *path)
+{
+	size_t len = 0;
+	out[0] = '\0';
+
+	while (*path) {
+		size_t n = strcspn(path, "/");
+		bool dot = n == 1 && path[0] == '.';
+		bool dotdot = n == 2 && path[0] == '.' && path[1] == '.';
+		char *last = last_component(out);
+
+		if (dotdot && len > 0 && strcmp(last, "..") != 0) {
+			len = last == out ? 0 : (size_t)(last - out) - 1;
+			out[len] = '\0';
+		} else if (n > 0 && !dot && len + n + 2 < size) {
+			len += (size_t)snprintf(out + len, size - len, "%s%.*s", len ? "/" : "", (int)n, path);
+		}
+		path += n;
+		if (*path == '/')
+			path++;
+	}
+}
+
+/* Whether two names reach the same file beneath the tenant's folder, as
+ * far as their text tells: "a.npy", "./a.npy" and "sub/../a.npy" do. */
+static bool same_file_name(const char *a, const char *b)
+{
+	char plain_a[PATH_BYTES_MAX + 1], plain_b[PATH_BYTES_MAX + 1];
+	plain_name(plain_a, sizeof plain_a, a);
+	plain_name(plain_b, sizeof plain_b, b);
+	return strcmp(plain_a, plain_b) == 0;
+}
+
+/* Two outputs written to one file would leave only the last. */
 static int check_distinct(json_t *outputs, const char *key, json_t *value, const char *field, bl_error_t *err)
 {
 	const char *other;
@@ -231,7 +273,7 @@ static int check_distinct(json_t *outputs, const char *key, json_t *value, const
 	json_object_foreach(outputs, other, other_value) {
 		if (strcmp(other, key) == 0)
 			return 0; /* only the outputs before this one */
-		if (json_equal(other_value, value))
+		if (same_file_name(json_string_value(other_value), json_string_value(value)))
 			return bl_error_set(err, BL_EINVAL, field, "outputs '%s' and '%s' both name the file '%s'", other,
 					    key, json_string_value(value));
 	}
@@ -354,14 +396,6 @@ static const char *input_path(json_t *value)
 	return json_string_value(json_is_object(value) ? json_object_get(value, "path") : value);
 }
 
-/* Paths are compared as written, less a leading "./"; a job cannot write
- * an output over one of its own inputs. */
-static const char *plain_path(const char *path)
-{
-	while (path[0] == '.' && path[1] == '/')
-		path += 2;
-	return path;
-}
 
 static int check_output_paths(json_t *params, const bl_block_env_t *env, bl_error_t *err)
 {
@@ -376,7 +410,7 @@ static int check_output_paths(json_t *params, const bl_block_env_t *env, bl_erro
 			return no_folder(env, field, err);
 		json_object_foreach(json_object_get(params, "inputs"), in_name, input) {
 			const char *p = input_path(input);
-			if (p && strcmp(plain_path(p), plain_path(json_string_value(path))) == 0)
+			if (p && same_file_name(p, json_string_value(path)))
 				return bl_error_set(err, BL_EINVAL, field,
 						    "output '%s' would overwrite input '%s' of the same job; write it elsewhere",
 						    json_string_value(path), in_name);

@@ -314,3 +314,27 @@ Test(engine_run_files, extreme_axis_rejected, .timeout = 60)
 	cr_assert_str_eq(error_part(r, "field"), "params.args.axis");
 	harness_fini(&h);
 }
+
+/* Names are compared in a plain form, so different spellings of one
+ * file are caught too. */
+Test(engine_run_files, outputs_spelled_differently_rejected, .timeout = 60)
+{
+	static const char *const spellings[] = {"./a.npy", ".//a.npy", "sub/../a.npy", "sub/./../a.npy"};
+
+	for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++) {
+		harness_t h;
+		harness_init(&h);
+		char jobs[512];
+		snprintf(jobs, sizeof jobs,
+			 "{\"id\":\"same\",\"tenant\":\"t\",\"block\":\"kernel\",\"params\":{\"kernel\":\"topk\","
+			 "\"inputs\":{\"x\":[3,1,2]},\"args\":{\"k\":2},"
+			 "\"outputs\":{\"values\":\"a.npy\",\"indices\":\"%s\"}}}\n",
+			 spellings[i]);
+
+		cr_assert_eq(harness_run(&h, jobs), 0);
+		json_t *r = harness_result(&h, "same");
+		cr_assert_str_eq(status_of(r), "error", "%s was not caught", spellings[i]);
+		cr_assert_str_eq(error_part(r, "field"), "params.outputs.indices");
+		harness_fini(&h);
+	}
+}
