@@ -139,3 +139,79 @@ histogram_merge(__global const uint *partial, ulong groups, ulong bins, __global
 		counts[b] = sum;
 	}
 }
+
+#ifdef HISTOGRAM_SLOTS
+/* Blocks of GROUP_SIZE elements that one work-group of the CPU form
+ * counts; the host's GPU_CPU_BLOCKS. */
+#define BLOCKS 64
+
+/*
+ * Return the bin of v in [edges[0], top] as DEFINE_FIND_BIN does, for
+ * bins at most HISTOGRAM_SLOTS. With -DHISTOGRAM_GUESS=1 the edge nearest
+ * to v is guessed from (v - lo) * scale, and one comparison with it
+ * settles the bin. That is exact when the guess is off by well under half
+ * a bin, which the host checks; otherwise a binary search of a fixed
+ * number of steps.
+ */
+uint private_bin(real v, __global const real *edges, uint bins, real lo, real scale)
+{
+#if HISTOGRAM_GUESS
+	real guess = (v - lo) * scale;
+	uint nearest = guess > 0 ? (uint)rint(min(guess, (real)bins)) : 0;
+	uint bin = v < edges[nearest] && nearest > 0 ? nearest - 1 : nearest;
+	return bin < bins ? bin : bins - 1;
+#else
+	uint bin = 0;
+#pragma unroll
+	for (uint step = HISTOGRAM_SLOTS / 2; step > 0; step /= 2) {
+		uint next = bin + step;
+		bin = next < bins && edges[next] <= v ? next : bin;
+	}
+	return bin;
+#endif
+}
+
+/*
+ * The CPU form (-DHISTOGRAM_SLOTS=s, a power of two, at least bins and at
+ * most 128 so that a slot index fits in a uchar). One work-group per
+ * piece of BLOCKS * GROUP_SIZE elements writes the piece's counts to
+ * partial[group * bins + b]. First every work item finds the bins of its
+ * elements in straight-line code, which PoCL vectorises across work
+ * items, and stores them in local memory. An element that is not counted
+ * (NaN, outside the range, past the end) gets slot HISTOGRAM_SLOTS. Then
+ * work item 0 counts the slots in a scalar loop, one load and one store
+ * per element. Counting in the vector code instead needs a gather and a
+ * scatter per element, which measured slower on PoCL. The bins and edges
+ * follow histogram_count_local.
+ */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+histogram_count_private(__global const real *x, ulong n, __global const real *edges, uint bins, real top, real lo,
+			real scale, __global uint *partial)
+{
+	__local uchar slots[BLOCKS * GROUP_SIZE];
+	uint lid = get_local_id(0);
+	ulong start = get_group_id(0) * (BLOCKS * GROUP_SIZE);
+	__global const real *p = x + start;
+	ulong left = n - start;
+	real low_edge = edges[0];
+
+#pragma unroll
+	for (uint k = 0; k < BLOCKS; k++) {
+		uint j = k * GROUP_SIZE + lid;
+		real v = j < left ? p[j] : (real)NAN;
+		uint bin = private_bin(v, edges, bins, lo, scale);
+		slots[j] = v >= low_edge && v <= top ? (uchar)bin : (uchar)HISTOGRAM_SLOTS;
+	}
+	barrier(CLK_LOCAL_MEM_FENCE);
+
+	if (get_local_id(0) == 0) {
+		uint counts[HISTOGRAM_SLOTS + 1];
+		for (uint b = 0; b <= HISTOGRAM_SLOTS; b++)
+			counts[b] = 0;
+		for (uint t = 0; t < BLOCKS * GROUP_SIZE; t++)
+			counts[slots[t]]++;
+		for (uint b = 0; b < bins; b++)
+			partial[get_group_id(0) * bins + b] = counts[b];
+	}
+}
+#endif

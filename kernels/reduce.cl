@@ -98,3 +98,53 @@ reduce_groups(__global const real *x, ulong lines, ulong n, ulong inner, ulong c
 			out[piece] = acc / divisor;
 	}
 }
+
+#ifdef REDUCE_OP
+#if REDUCE_OP == OP_SUM
+#define REDUCE_IDENTITY ((real)0)
+#elif REDUCE_OP == OP_MAX
+#define REDUCE_IDENTITY ((real)-INFINITY)
+#elif REDUCE_OP == OP_MIN
+#define REDUCE_IDENTITY ((real)INFINITY)
+#else
+#error "REDUCE_OP must be OP_SUM, OP_MAX or OP_MIN"
+#endif
+
+/* Blocks of GROUP_SIZE elements that one work-group of the CPU form
+ * reduces; the host's GPU_CPU_BLOCKS. */
+#define BLOCKS 64
+
+/*
+ * The CPU form (-DREDUCE_OP=op): contiguous lines of n elements, each cut
+ * into `chunks` pieces of BLOCKS * GROUP_SIZE elements, one work-group per
+ * piece, and out[L * chunks + c] = reduce(piece c of line L) / divisor.
+ * The loop over the blocks has a constant trip count and is unrolled, so
+ * the kernel is straight-line code that PoCL vectorises across work
+ * items, with neighbouring work items reading neighbouring elements.
+ */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+reduce_blocks(__global const real *x, ulong n, ulong chunks, real divisor, __global real *out)
+{
+	__local real scratch[GROUP_SIZE];
+	size_t lid = get_local_id(0);
+	ulong piece = get_group_id(0);
+	ulong start = (piece % chunks) * (BLOCKS * GROUP_SIZE);
+	__global const real *p = x + (piece / chunks) * n + start;
+	ulong left = n - start;
+
+	real acc = REDUCE_IDENTITY;
+#pragma unroll
+	for (size_t k = 0; k < BLOCKS; k++) {
+		size_t j = k * GROUP_SIZE + lid;
+		acc = combine(REDUCE_OP, acc, j < left ? p[j] : REDUCE_IDENTITY);
+	}
+
+	scratch[lid] = acc;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	if (lid == 0) {
+		for (size_t k = 1; k < GROUP_SIZE; k++)
+			acc = combine(REDUCE_OP, acc, scratch[k]);
+		out[piece] = acc / divisor;
+	}
+}
+#endif

@@ -130,3 +130,106 @@ softmax_write(__global const real *x, ulong count, ulong cols, __global const re
 			out[i] = exp(v - m) / s;
 	}
 }
+
+#ifdef SOFTMAX_BLOCKS
+/*
+ * Merge the GROUP_SIZE statistics in m[k] and s[k] as merge does, into
+ * m[GROUP_SIZE] and s[GROUP_SIZE]; s[k] is overwritten. The maximum comes
+ * first, so that the loop that rescales each sum to it has no dependence
+ * between iterations and the compiler vectorises its exp.
+ */
+void merge_group(__local real *m, __local real *s)
+{
+	real top = m[0];
+	for (uint k = 1; k < GROUP_SIZE; k++)
+		top = isnan(m[k]) || m[k] > top ? m[k] : top;
+
+	for (uint k = 0; k < GROUP_SIZE; k++) {
+		real rescaled = s[k] * exp(m[k] - top);
+		s[k] = top == (real)INFINITY ? (m[k] == top ? s[k] : 0) : rescaled;
+	}
+	real sum = 0;
+	for (uint k = 0; k < GROUP_SIZE; k++)
+		sum += s[k];
+	m[GROUP_SIZE] = top;
+	s[GROUP_SIZE] = sum;
+}
+
+/*
+ * The CPU form (-DSOFTMAX_BLOCKS=b): one work-group per row of at most b *
+ * GROUP_SIZE elements. Each work item finds the statistics (m, s) of its
+ * elements and writes e = exp(v - m) for each; work item 0 merges the
+ * statistics into the row's (top, sum); then each work item scales its
+ * e by exp(m - top) / sum, which takes one exp per element in all. The
+ * second pass over the row reads the first one's output from the cache.
+ * Special rows come out as softmax_write makes them. The loops over the
+ * blocks have a constant trip count and are unrolled, so the steps
+ * before and after the barriers are straight-line code that PoCL
+ * vectorises across work items.
+ *
+ * The two passes take the work item's index from different built-ins on
+ * purpose. With one, the compiler shares the index and the bounds checks
+ * between the passes, PoCL then keeps them per work item across the
+ * barrier, and the second pass gathers and scatters instead of loading
+ * and storing neighbouring elements.
+ */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+softmax_rows_blocks(__global const real *x, uint cols, __global real *out)
+{
+	__local real scratch_m[GROUP_SIZE + 1];
+	__local real scratch_s[GROUP_SIZE + 1];
+	__global const real *p = x + get_group_id(0) * cols;
+	__global real *q = out + get_group_id(0) * cols;
+	uint lane = (uint)(get_global_id(0) - get_group_id(0) * GROUP_SIZE);
+
+	/* The maximum, NaN once any element is NaN. */
+	real m = (real)-INFINITY;
+#pragma unroll
+	for (uint k = 0; k < SOFTMAX_BLOCKS; k++) {
+		uint j = k * GROUP_SIZE + lane;
+		real v = j < cols ? p[j] : (real)-INFINITY;
+		m = isnan(v) || v > m ? v : m;
+	}
+
+	/* e and the sum as merge defines them: with m = +inf, 1 for each
+	 * +inf and 0 for the rest; -inf counts 0. */
+	real s = 0;
+#pragma unroll
+	for (uint k = 0; k < SOFTMAX_BLOCKS; k++) {
+		uint j = k * GROUP_SIZE + lane;
+		real v = j < cols ? p[j] : (real)-INFINITY;
+		real e = m == (real)INFINITY ? (v == m ? (real)1 : (real)0) : exp(v - m);
+		e = v == (real)-INFINITY ? (real)0 : e;
+		if (j < cols)
+			q[j] = e;
+		s += e;
+	}
+	scratch_m[lane] = m;
+	scratch_s[lane] = s;
+	barrier(CLK_LOCAL_MEM_FENCE);
+	if (get_local_id(0) == 0)
+		merge_group(scratch_m, scratch_s);
+	barrier(CLK_LOCAL_MEM_FENCE);
+
+	/* NaN and all -inf rows are NaN throughout; with top = +inf only the
+	 * work items whose own maximum is +inf keep their e. */
+	uint lid = get_local_id(0);
+	real top = scratch_m[GROUP_SIZE];
+	real sum = scratch_s[GROUP_SIZE];
+	real own = scratch_m[lid];
+	real scale;
+	if (isnan(top) || top == (real)-INFINITY)
+		scale = (real)NAN;
+	else if (top == (real)INFINITY)
+		scale = own == top ? 1 / sum : 0;
+	else
+		scale = exp(own - top) / sum;
+#pragma unroll
+	for (uint k = 0; k < SOFTMAX_BLOCKS; k++) {
+		uint j = k * GROUP_SIZE + lid;
+		real e = j < cols ? q[j] : (real)0;
+		if (j < cols)
+			q[j] = e * scale;
+	}
+}
+#endif

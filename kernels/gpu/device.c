@@ -24,6 +24,7 @@ void bl_gpu_config_init(bl_gpu_config_t *cfg)
 		.queues = 2,
 		.default_tenant_bytes = 0,
 		.poison = false,
+		.kernel_form = BL_GPU_KERNELS_AUTO,
 	};
 }
 
@@ -84,11 +85,10 @@ static int list_devices(device_choice_t **out, bl_error_t *err)
 	return count;
 }
 
-static bool is_gpu(cl_device_id device)
+static bool is_type(cl_device_id device, cl_device_type wanted)
 {
 	cl_device_type type = 0;
-	return clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL) == CL_SUCCESS &&
-	       (type & CL_DEVICE_TYPE_GPU);
+	return clGetDeviceInfo(device, CL_DEVICE_TYPE, sizeof type, &type, NULL) == CL_SUCCESS && (type & wanted);
 }
 
 static int choose_device(device_choice_t *out, int index, bl_error_t *err)
@@ -109,7 +109,7 @@ static int choose_device(device_choice_t *out, int index, bl_error_t *err)
 
 	int pick = index >= 0 ? index : 0;
 	for (int i = 0; index < 0 && i < count; i++) {
-		if (is_gpu(list[i].device)) {
+		if (is_type(list[i].device, CL_DEVICE_TYPE_GPU)) {
 			pick = i;
 			break;
 		}
@@ -207,6 +207,9 @@ int bl_gpu_open(bl_gpu_t **out, const bl_gpu_config_t *cfg, bl_error_t *err)
 {
 	if (!cfg || cfg->queues == 0 || cfg->queues > 64)
 		return bl_error_set(err, BL_EINVAL, "queues", "expected 1 to 64 command queues");
+	if (cfg->kernel_form > BL_GPU_KERNELS_GPU)
+		return bl_error_set(err, BL_EINVAL, "kernel_form",
+				    "kernel_form is %d, expected 0 (auto), 1 (CPU) or 2 (GPU)", (int)cfg->kernel_form);
 
 	device_choice_t choice = {0};
 	int rc = choose_device(&choice, cfg->device_index, err);
@@ -219,6 +222,8 @@ int bl_gpu_open(bl_gpu_t **out, const bl_gpu_config_t *cfg, bl_error_t *err)
 	gpu->platform = choice.platform;
 	gpu->device = choice.device;
 	gpu->poison = cfg->poison;
+	gpu->cpu_kernels = cfg->kernel_form == BL_GPU_KERNELS_CPU ||
+			   (cfg->kernel_form == BL_GPU_KERNELS_AUTO && is_type(choice.device, CL_DEVICE_TYPE_CPU));
 	gpu->default_tenant_bytes = cfg->default_tenant_bytes;
 	gpu->cache_dir = bl_gpu_cache_dir(cfg->cache_dir);
 	pthread_mutex_init(&gpu->lock, NULL);

@@ -45,6 +45,7 @@ struct bl_gpu {
 	char platform_version[128];
 	bool fp64;
 	bool poison;
+	bool cpu_kernels; /* run the CPU form of the kernels (bl_gpu_kernel_form_t) */
 	uint64_t default_tenant_bytes;
 	uint64_t max_alloc; /* the largest buffer the device creates */
 	char *cache_dir; /* NULL when no folder could be chosen */

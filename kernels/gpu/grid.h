@@ -31,6 +31,11 @@ size_t gpu_groups_cap(size_t groups);
  * GPU_GROUPS_MAX work-groups in all. The result is at least 1. */
 size_t gpu_pieces_per_line(size_t lines, size_t n);
 
+/* The CPU form of a kernel gives each work-group GPU_CPU_BLOCKS blocks of
+ * GPU_LOCAL_1D elements, unrolled in the kernel (BLOCKS there). */
+#define GPU_CPU_BLOCKS 64u
+#define GPU_CPU_PIECE (GPU_CPU_BLOCKS * GPU_LOCAL_1D)
+
 /* One kernel argument: `size` bytes at `value`, borrowed until the kernel
  * is enqueued. */
 typedef struct gpu_kernel_arg {
@@ -46,6 +51,7 @@ typedef struct gpu_real_arg {
 
 #define GPU_ARG_MEM(buffer) ((gpu_kernel_arg_t){sizeof(cl_mem), &(buffer)})
 #define GPU_ARG_ULONG(value) ((gpu_kernel_arg_t){sizeof(cl_ulong), &(cl_ulong){(value)}})
+#define GPU_ARG_UINT(value) ((gpu_kernel_arg_t){sizeof(cl_uint), &(cl_uint){(cl_uint)(value)}})
 #define GPU_ARG_INT(value) ((gpu_kernel_arg_t){sizeof(cl_int), &(cl_int){(value)}})
 
 /* The number of arguments in an array of them. */

@@ -7,6 +7,7 @@
 #include <float.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "cpu/checks.h"
@@ -14,6 +15,10 @@
 
 /* Bins that histogram.cl counts in local memory (LOCAL_BINS there). */
 #define LOCAL_BINS 1024u
+
+/* Bins that the CPU form counts at most. It keeps bin indices in bytes,
+ * which allows up to 128; only 64 and fewer were measured. */
+#define PRIVATE_BINS 64u
 
 /* One histogram in flight; freed with the launch. */
 typedef struct histogram {
@@ -118,6 +123,80 @@ static int enqueue_local(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem e
 			      GPU_ARG_COUNT(merge_args), gpu_groups_for(h->bins), err);
 }
 
+/* Enqueue the sum of `groups` rows of bins counts in `partial` into
+ * `counts`. */
+static int enqueue_merge(bl_gpu_launch_t *launch, const histogram_t *h, const gpu_real_t *program, cl_mem partial,
+			 size_t groups, cl_mem counts, bl_error_t *err)
+{
+	const gpu_kernel_arg_t merge_args[] = {
+		GPU_ARG_MEM(partial),
+		GPU_ARG_ULONG(groups),
+		GPU_ARG_ULONG(h->bins),
+		GPU_ARG_MEM(counts),
+	};
+	return gpu_run_kernel(launch, "histogram.cl", program, "histogram_merge", merge_args,
+			      GPU_ARG_COUNT(merge_args), gpu_groups_for(h->bins), err);
+}
+
+/*
+ * Return whether the CPU form may guess each value's bin from
+ * (v - lo) * scale and move it by one bin at most. That holds when the
+ * guess, computed in the device's precision, is off by far less than a
+ * bin: when a bin is at least 8 units in the last place of the range's
+ * largest magnitude wide. Narrower bins, whose rounded edges may even
+ * coincide, take the binary search.
+ */
+static bool bins_are_wide(const histogram_t *h)
+{
+	const double *edge = h->edges->data;
+	double lo = edge[0];
+	double hi = edge[h->bins];
+	double epsilon = h->real.dtype == BL_DTYPE_F32 ? (double)FLT_EPSILON : DBL_EPSILON;
+	double largest = fmax(fabs(lo), fabs(hi));
+	return (hi - lo) / (double)h->bins >= 8.0 * largest * epsilon;
+}
+
+/* The CPU form for at most PRIVATE_BINS bins: counts of each piece of
+ * GPU_CPU_PIECE elements, then their sum into `counts`. The program is
+ * built for the smallest power of two of bins that covers h->bins. */
+static int enqueue_private(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem edges, double top, cl_mem counts,
+			   bl_error_t *err)
+{
+	unsigned slots = 1;
+	while (slots < h->bins)
+		slots *= 2;
+	bool guess = bins_are_wide(h);
+	char options[96];
+	snprintf(options, sizeof options, "%s -DHISTOGRAM_SLOTS=%u -DHISTOGRAM_GUESS=%d", h->real.options, slots,
+		 (int)guess);
+	const gpu_real_t program = {h->real.dtype, options};
+
+	size_t groups = (h->x->count + GPU_CPU_PIECE - 1) / GPU_CPU_PIECE;
+	cl_mem partial;
+	int rc = bl_gpu_alloc(&partial, launch, groups * h->bins * sizeof(cl_uint), err);
+	if (rc < 0)
+		return rc;
+
+	const double *edge = h->edges->data;
+	double scale = guess ? (double)h->bins / (edge[h->bins] - edge[0]) : 0.0;
+	gpu_real_arg_t top_box, lo_box, scale_box;
+	const gpu_kernel_arg_t count_args[] = {
+		GPU_ARG_MEM(h->x_buf),
+		GPU_ARG_ULONG(h->x->count),
+		GPU_ARG_MEM(edges),
+		GPU_ARG_UINT(h->bins),
+		gpu_arg_real(&top_box, &h->real, top),
+		gpu_arg_real(&lo_box, &h->real, edge[0]),
+		gpu_arg_real(&scale_box, &h->real, scale),
+		GPU_ARG_MEM(partial),
+	};
+	rc = gpu_run_kernel(launch, "histogram.cl", &program, "histogram_count_private", count_args,
+			    GPU_ARG_COUNT(count_args), groups, err);
+	if (rc < 0)
+		return rc;
+	return enqueue_merge(launch, h, &program, partial, groups, counts, err);
+}
+
 /*
  * Enqueue the count of every element into 32-bit counters in device
  * memory with global atomics, then their copy into `counts`.
@@ -184,7 +263,9 @@ static int enqueue_counts(bl_gpu_launch_t *launch, histogram_t *h, double lo, do
 	if (rc < 0)
 		return rc;
 
-	if (h->bins <= LOCAL_BINS)
+	if (gpu_launch_cpu_kernels(launch) && h->bins <= PRIVATE_BINS)
+		rc = enqueue_private(launch, h, edges, top, counts, err);
+	else if (h->bins <= LOCAL_BINS)
 		rc = enqueue_local(launch, h, edges, top, counts, err);
 	else
 		rc = enqueue_global(launch, h, edges, top, counts, err);

@@ -22,6 +22,10 @@ typedef struct gpu_real {
 /* Return the device of a launch; borrowed. */
 bl_gpu_t *gpu_launch_device(const bl_gpu_launch_t *launch);
 
+/* Return whether a launch's device runs the CPU form of the kernels that
+ * have two (bl_gpu_kernel_form_t). */
+bool gpu_launch_cpu_kernels(const bl_gpu_launch_t *launch);
+
 /*
  * Pick float32 when every non-NULL input is float32, else float64.
  * Returns 0, or BL_EINVAL naming `field` when float64 is needed and the

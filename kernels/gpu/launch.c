@@ -82,6 +82,11 @@ bl_gpu_t *gpu_launch_device(const bl_gpu_launch_t *launch)
 	return launch->gpu;
 }
 
+bool gpu_launch_cpu_kernels(const bl_gpu_launch_t *launch)
+{
+	return launch->gpu->cpu_kernels;
+}
+
 double bl_gpu_launch_compile_ms(const bl_gpu_launch_t *launch)
 {
 	return launch->compile_ms;

@@ -1,8 +1,11 @@
 /*
  * Reductions on the device: checks and output shape as bl_cpu_reduce, then
- * one or two launches of reduce.cl. MEAN is a SUM whose last pass divides
+ * launches of reduce.cl: one or two, or on a CPU device one per factor of
+ * GPU_CPU_PIECE in the line length. MEAN is a SUM whose last pass divides
  * by the line length.
  */
+#include <stdio.h>
+
 #include "cpu/checks.h"
 #include "grid.h"
 
@@ -54,8 +57,55 @@ static int run_pass(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_int op, 
 			      err);
 }
 
+/* Enqueue one pass of reduce_blocks over `lines` contiguous lines of n
+ * elements in `in`, into lines * chunks results in `out`. */
+static int run_blocks(bl_gpu_launch_t *launch, const gpu_real_t *program, cl_mem in, size_t lines, size_t n,
+		      size_t chunks, double divisor, cl_mem out, bl_error_t *err)
+{
+	gpu_real_arg_t box;
+	const gpu_kernel_arg_t args[] = {
+		GPU_ARG_MEM(in),
+		GPU_ARG_ULONG(n),
+		GPU_ARG_ULONG(chunks),
+		gpu_arg_real(&box, program, divisor),
+		GPU_ARG_MEM(out),
+	};
+	return gpu_run_kernel(launch, "reduce.cl", program, "reduce_blocks", args, GPU_ARG_COUNT(args),
+			      lines * chunks, err);
+}
+
+/* The CPU form for contiguous lines: each pass reduces pieces of
+ * GPU_CPU_PIECE elements into one result each, and the results are the
+ * next pass's lines until one result per line is left. The op is a build
+ * option, so each op is its own program. */
+static int enqueue_blocks(bl_gpu_launch_t *launch, const gpu_real_t *real, bl_reduce_op_t op, size_t lines, size_t n,
+			  cl_mem x_buf, cl_mem out_buf, bl_error_t *err)
+{
+	char options[96];
+	snprintf(options, sizeof options, "%s -DREDUCE_OP=%d", real->options, device_op(op));
+	const gpu_real_t program = {real->dtype, options};
+	double divisor = op == BL_REDUCE_MEAN ? (double)n : 1.0;
+
+	cl_mem in = x_buf;
+	size_t chunks = (n + GPU_CPU_PIECE - 1) / GPU_CPU_PIECE;
+	while (chunks > 1) {
+		cl_mem pieces;
+		int rc = bl_gpu_alloc(&pieces, launch, lines * chunks * bl_dtype_size(real->dtype), err);
+		if (rc == 0)
+			rc = run_blocks(launch, &program, in, lines, n, chunks, 1.0, pieces, err);
+		if (rc < 0)
+			return rc;
+		in = pieces;
+		n = chunks;
+		chunks = (n + GPU_CPU_PIECE - 1) / GPU_CPU_PIECE;
+	}
+	return run_blocks(launch, &program, in, lines, n, 1, divisor, out_buf, err);
+}
+
 /*
- * Enqueue the passes that write every line's result to `out`. Short lines,
+ * Enqueue the passes that write every line's result to `out`. On a CPU
+ * device, contiguous lines longer than a work-group take the CPU form
+ * (enqueue_blocks). Otherwise short lines,
  * or more lines than elements in each, take one work item per line. Long
  * lines take work-groups over pieces, then one work-group per line over
  * the pieces' results when there is more than one piece.
@@ -64,6 +114,9 @@ static int enqueue_lines(bl_gpu_launch_t *launch, const gpu_real_t *real, bl_red
 			 cl_mem x_buf, cl_mem out_buf, bl_error_t *err)
 {
 	size_t lines = p->outer * p->inner;
+	if (gpu_launch_cpu_kernels(launch) && p->inner == 1 && p->n > GPU_LOCAL_1D)
+		return enqueue_blocks(launch, real, op, lines, p->n, x_buf, out_buf, err);
+
 	double divisor = op == BL_REDUCE_MEAN ? (double)p->n : 1.0;
 	pass_t pass = {"reduce_lines", x_buf, lines, p->n, p->inner, 1, divisor, out_buf, gpu_groups_for(lines)};
 	if (p->n <= GPU_LOCAL_1D || lines >= p->n)

@@ -1,8 +1,11 @@
 /*
  * Row-wise softmax on the device: checks as bl_cpu_softmax, then the
  * launches of softmax.cl, which first find each row's maximum and sum of
- * exponentials and then write every element.
+ * exponentials and then write every element. On a CPU device a row of up
+ * to GPU_CPU_PIECE elements takes one work-group that does both.
  */
+#include <stdio.h>
+
 #include "grid.h"
 
 /* Statistics of one softmax on the device: a maximum and a sum per row. */
@@ -84,39 +87,75 @@ static int enqueue_stats(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_mem
 			      gpu_groups_cap(rows), err);
 }
 
-/* Upload x, enqueue its rows' statistics and the softmax of every element
- * into a device buffer, and download that into t. x must not be empty. */
+/* The CPU form for rows of at most GPU_CPU_PIECE elements: one
+ * work-group per row, whose program unrolls the smallest power of two of
+ * blocks of GPU_LOCAL_1D that covers a row. */
+static int enqueue_rows_blocks(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_mem x, size_t rows, size_t cols,
+			       cl_mem out, bl_error_t *err)
+{
+	unsigned blocks = 1;
+	while (blocks * GPU_LOCAL_1D < cols)
+		blocks *= 2;
+	char options[96];
+	snprintf(options, sizeof options, "%s -DSOFTMAX_BLOCKS=%u", real->options, blocks);
+	const gpu_real_t program = {real->dtype, options};
+
+	const gpu_kernel_arg_t args[] = {
+		GPU_ARG_MEM(x),
+		GPU_ARG_UINT(cols),
+		GPU_ARG_MEM(out),
+	};
+	return gpu_run_kernel(launch, "softmax.cl", &program, "softmax_rows_blocks", args, GPU_ARG_COUNT(args), rows,
+			      err);
+}
+
+/* The GPU form: enqueue the statistics of every row, then the softmax
+ * of every element from them. */
+static int enqueue_two_steps(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_mem x, size_t rows, size_t cols,
+			     cl_mem out, bl_error_t *err)
+{
+	size_t row_bytes = rows * bl_dtype_size(real->dtype);
+	stats_t row;
+	int rc = bl_gpu_alloc(&row.m, launch, row_bytes, err);
+	if (rc == 0)
+		rc = bl_gpu_alloc(&row.s, launch, row_bytes, err);
+	if (rc == 0)
+		rc = enqueue_stats(launch, real, x, rows, cols, &row, err);
+	if (rc < 0)
+		return rc;
+
+	const gpu_kernel_arg_t args[] = {
+		GPU_ARG_MEM(x),
+		GPU_ARG_ULONG(rows * cols),
+		GPU_ARG_ULONG(cols),
+		GPU_ARG_MEM(row.m),
+		GPU_ARG_MEM(row.s),
+		GPU_ARG_MEM(out),
+	};
+	return gpu_run_kernel(launch, "softmax.cl", real, "softmax_write", args, GPU_ARG_COUNT(args),
+			      gpu_groups_for(rows * cols), err);
+}
+
+/* Upload x, enqueue the softmax of every element into a device buffer,
+ * and download that into t. On a CPU device, rows of up to GPU_CPU_PIECE
+ * elements take the CPU form. x must not be empty. */
 static int enqueue_softmax(bl_gpu_launch_t *launch, bl_tensor_t *t, const gpu_real_t *real, const bl_tensor_t *x,
 			   bl_error_t *err)
 {
 	size_t rows = x->ndim == 2 ? x->shape[0] : 1;
 	size_t cols = x->shape[x->ndim - 1];
-	size_t row_bytes = rows * bl_dtype_size(real->dtype);
 	cl_mem x_buf;
 	cl_mem out_buf;
-	stats_t row;
 	int rc = gpu_upload_as(&x_buf, launch, x, real->dtype, err);
 	if (rc == 0)
-		rc = bl_gpu_alloc(&row.m, launch, row_bytes, err);
-	if (rc == 0)
-		rc = bl_gpu_alloc(&row.s, launch, row_bytes, err);
-	if (rc == 0)
 		rc = bl_gpu_alloc(&out_buf, launch, t->nbytes, err);
-	if (rc == 0)
-		rc = enqueue_stats(launch, real, x_buf, rows, cols, &row, err);
 	if (rc < 0)
 		return rc;
 
-	const gpu_kernel_arg_t args[] = {
-		GPU_ARG_MEM(x_buf),
-		GPU_ARG_ULONG(x->count),
-		GPU_ARG_ULONG(cols),
-		GPU_ARG_MEM(row.m),
-		GPU_ARG_MEM(row.s),
-		GPU_ARG_MEM(out_buf),
-	};
-	rc = gpu_run_kernel(launch, "softmax.cl", real, "softmax_write", args, GPU_ARG_COUNT(args),
-			    gpu_groups_for(x->count), err);
+	if (gpu_launch_cpu_kernels(launch) && cols <= GPU_CPU_PIECE)
+		rc = enqueue_rows_blocks(launch, real, x_buf, rows, cols, out_buf, err);
+	else
+		rc = enqueue_two_steps(launch, real, x_buf, rows, cols, out_buf, err);
 	if (rc < 0)
 		return rc;
 	return bl_gpu_download(launch, out_buf, t, err);

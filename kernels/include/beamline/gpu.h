@@ -66,6 +66,18 @@ int bl_gpu_describe(json_t **out, bl_error_t *err);
 
 typedef struct bl_gpu bl_gpu_t;
 
+/* Which form of the reduce, softmax and histogram kernels a device runs.
+ * Both forms give the same results; they differ only in speed. */
+typedef enum bl_gpu_kernel_form {
+	/* By CL_DEVICE_TYPE: the CPU form on CPU devices, else the GPU form. */
+	BL_GPU_KERNELS_AUTO = 0,
+	/* Straight-line kernels over fixed blocks of the input, which a CPU
+	 * OpenCL driver such as PoCL vectorises across work items. */
+	BL_GPU_KERNELS_CPU,
+	/* Grid-stride kernels with local-memory trees and atomics. */
+	BL_GPU_KERNELS_GPU,
+} bl_gpu_kernel_form_t;
+
 typedef struct bl_gpu_config {
 	/* Folder for built programs; NULL means $BEAMLINE_CACHE_DIR, else
 	 * $XDG_CACHE_HOME/beamline, else $HOME/.cache/beamline. Created when
@@ -84,6 +96,8 @@ typedef struct bl_gpu_config {
 	 * a float, -1 as an integer), so tests catch an element that a
 	 * kernel never writes. Costs one fill per allocation. */
 	bool poison;
+	/* Which form of some kernels to run; tests force one to cover both. */
+	bl_gpu_kernel_form_t kernel_form;
 } bl_gpu_config_t;
 
 /* Return the cache folder `configured` names, or the default one described
@@ -92,7 +106,7 @@ typedef struct bl_gpu_config {
 char *bl_gpu_cache_dir(const char *configured);
 
 /* Fill *cfg with the defaults: cache_dir NULL, device_index -1, 2 queues,
- * no default tenant limit, no poisoning. */
+ * no default tenant limit, no poisoning, kernel form by device type. */
 void bl_gpu_config_init(bl_gpu_config_t *cfg);
 
 /*

@@ -26,11 +26,12 @@ static uint64_t next_u64(void)
 	return rng_state * 0x2545F4914F6CDD1Dull;
 }
 
-bl_gpu_t *gpu_test_open(void)
+bl_gpu_t *gpu_test_open_form(bl_gpu_kernel_form_t form)
 {
 	bl_gpu_config_t cfg;
 	bl_gpu_config_init(&cfg);
 	cfg.poison = true;
+	cfg.kernel_form = form;
 
 	bl_gpu_t *gpu = NULL;
 	bl_error_t err = {0};
@@ -39,6 +40,11 @@ bl_gpu_t *gpu_test_open(void)
 		cr_skip_test("no OpenCL device: %s", err.message);
 	cr_assert_eq(rc, 0, "bl_gpu_open failed: %s", err.message);
 	return gpu;
+}
+
+bl_gpu_t *gpu_test_open(void)
+{
+	return gpu_test_open_form(BL_GPU_KERNELS_AUTO);
 }
 
 bl_gpu_launch_t *gpu_test_launch(bl_gpu_t *gpu)

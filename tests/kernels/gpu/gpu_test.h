@@ -12,6 +12,10 @@
  * the machine has no OpenCL device; fails on any other error. */
 bl_gpu_t *gpu_test_open(void);
 
+/* As gpu_test_open, but running `form` of the kernels that have two, so
+ * that one device tests both forms. */
+bl_gpu_t *gpu_test_open_form(bl_gpu_kernel_form_t form);
+
 /* A launch for tenant "test" without a memory limit; fails the test on
  * error. */
 bl_gpu_launch_t *gpu_test_launch(bl_gpu_t *gpu);

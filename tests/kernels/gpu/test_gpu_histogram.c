@@ -48,9 +48,8 @@ static void expect_histogram_matches(bl_gpu_t *gpu, const bl_tensor_t *x, const 
 /* Bins counted in local memory (up to 1024) and with global atomics (more),
  * with the range from the data and given, on sizes around the work-group
  * size of 64. */
-Test(gpu_histogram, sizes_and_bins_match_cpu)
+static void expect_sizes_and_bins_match(bl_gpu_t *gpu)
 {
-	bl_gpu_t *gpu = gpu_test_open();
 	static const size_t sizes[] = {1, 63, 65, 1000, 1000003};
 	static const hist_case_t cases[] = {
 		{1, false, 0, 0},   {7, false, 0, 0},	 {64, false, 0, 0},	  {1024, false, 0, 0},
@@ -63,6 +62,12 @@ Test(gpu_histogram, sizes_and_bins_match_cpu)
 			expect_histogram_matches(gpu, x, &cases[c]);
 		bl_tensor_free(&x);
 	}
+}
+
+Test(gpu_histogram, sizes_and_bins_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	expect_sizes_and_bins_match(gpu);
 	bl_gpu_close(&gpu);
 }
 
@@ -79,11 +84,8 @@ Test(gpu_histogram, large_input_matches_cpu)
 }
 
 /* float64 and integer x compute in double, as the CPU reads them. */
-Test(gpu_histogram, float64_and_int_match_cpu)
+static void expect_float64_and_int_match(bl_gpu_t *gpu)
 {
-	bl_gpu_t *gpu = gpu_test_open();
-	if (!bl_gpu_has_fp64(gpu))
-		cr_skip_test("the device has no cl_khr_fp64");
 	size_t n = 10007;
 	bl_tensor_t *inputs[] = {
 		gpu_test_random(BL_DTYPE_F64, 1, &n, -1, 1),
@@ -97,6 +99,15 @@ Test(gpu_histogram, float64_and_int_match_cpu)
 		expect_histogram_matches(gpu, inputs[i], &(hist_case_t){10, true, -20, 20});
 		bl_tensor_free(&inputs[i]);
 	}
+}
+
+Test(gpu_histogram, float64_and_int_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	if (!bl_gpu_has_fp64(gpu))
+		cr_skip_test("the device has no cl_khr_fp64");
+
+	expect_float64_and_int_match(gpu);
 	bl_gpu_close(&gpu);
 }
 
@@ -124,18 +135,23 @@ static bl_tensor_t *values_on_edges(const hist_case_t *c)
  * the CPU. Ranges and bin counts are
  * chosen so that some edges round down to float32 and others up, in the
  * local-memory and the global-atomics path. */
-Test(gpu_histogram, values_on_edges_match_cpu)
+static void expect_values_on_edges_match(bl_gpu_t *gpu, const hist_case_t *cases, size_t count)
 {
-	bl_gpu_t *gpu = gpu_test_open();
-	static const hist_case_t cases[] = {
-		{6, true, 0.1, 0.7}, {10, true, -0.3, 1.7}, {1500, true, 0.1, 0.7}, {3001, true, -1.1, 2.3},
-	};
-
-	for (size_t i = 0; i < COUNT(cases); i++) {
+	for (size_t i = 0; i < count; i++) {
 		bl_tensor_t *x = values_on_edges(&cases[i]);
 		expect_histogram_matches(gpu, x, &cases[i]);
 		bl_tensor_free(&x);
 	}
+}
+
+static const hist_case_t edge_cases[] = {
+	{6, true, 0.1, 0.7}, {10, true, -0.3, 1.7}, {1500, true, 0.1, 0.7}, {3001, true, -1.1, 2.3},
+};
+
+Test(gpu_histogram, values_on_edges_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	expect_values_on_edges_match(gpu, edge_cases, COUNT(edge_cases));
 	bl_gpu_close(&gpu);
 }
 
@@ -154,9 +170,8 @@ Test(gpu_histogram, zero_width_range_widens)
 
 /* NaN is never counted, nor are infinities outside a given range; the range
  * from the data skips NaN. */
-Test(gpu_histogram, nan_and_inf_not_counted)
+static void expect_nan_and_inf_not_counted(bl_gpu_t *gpu)
 {
-	bl_gpu_t *gpu = gpu_test_open();
 	size_t n = 1000;
 	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 1, &n, -1, 1);
 	float *v = x->data;
@@ -169,7 +184,52 @@ Test(gpu_histogram, nan_and_inf_not_counted)
 	v[2] = -INFINITY;
 	expect_histogram_matches(gpu, x, &(hist_case_t){10, true, -0.5, 0.5});
 	bl_tensor_free(&x);
+}
+
+Test(gpu_histogram, nan_and_inf_not_counted)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	expect_nan_and_inf_not_counted(gpu);
 	bl_gpu_close(&gpu);
+}
+
+/*
+ * Each form of the kernels on any device. The CPU form counts up to 64
+ * bins. It guesses a value's bin from its offset when a bin is wide
+ * against the rounding of that guess ([1000, 1001] in 50 bins still is),
+ * and otherwise searches the edges: [1e6, 1e6 + 0.5] in 64 bins is
+ * narrower than a float32 step at 1e6, so its rounded edges coincide.
+ */
+static void expect_form_matches(bl_gpu_kernel_form_t form)
+{
+	static const hist_case_t narrow_cases[] = {
+		{50, true, 1000, 1001}, {64, true, 1e6, 1e6 + 0.5}, {7, true, 1e6, 1e6 + 0.5}, {64, true, -1, 1},
+	};
+	bl_gpu_t *gpu = gpu_test_open_form(form);
+
+	expect_sizes_and_bins_match(gpu);
+	expect_values_on_edges_match(gpu, edge_cases, COUNT(edge_cases));
+	expect_values_on_edges_match(gpu, narrow_cases, COUNT(narrow_cases));
+	size_t n = 100003;
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 1, &n, 1e6 - 0.1, 1e6 + 0.6);
+	for (size_t i = 0; i < COUNT(narrow_cases); i++)
+		expect_histogram_matches(gpu, x, &narrow_cases[i]);
+	bl_tensor_free(&x);
+
+	expect_nan_and_inf_not_counted(gpu);
+	if (bl_gpu_has_fp64(gpu))
+		expect_float64_and_int_match(gpu);
+	bl_gpu_close(&gpu);
+}
+
+Test(gpu_histogram, cpu_form_matches_cpu)
+{
+	expect_form_matches(BL_GPU_KERNELS_CPU);
+}
+
+Test(gpu_histogram, gpu_form_matches_cpu)
+{
+	expect_form_matches(BL_GPU_KERNELS_GPU);
 }
 
 /* An empty x with a range gives zero counts and the edges; one element

@@ -57,10 +57,8 @@ static void expect_every_axis_matches(bl_gpu_t *gpu, bl_dtype_t dtype, unsigned 
  * more lines than elements), one work-group per line (lines of a few
  * hundred), and pieces merged by a second pass (long lines), contiguous
  * or strided. */
-Test(gpu_reduce, axes_match_cpu)
+static void expect_axes_match(bl_gpu_t *gpu)
 {
-	bl_gpu_t *gpu = gpu_test_open();
-
 	expect_every_axis_matches(gpu, BL_DTYPE_F32, 1, (size_t[]){1}, 1e-4);
 	expect_every_axis_matches(gpu, BL_DTYPE_F32, 1, (size_t[]){63}, 1e-4);
 	expect_every_axis_matches(gpu, BL_DTYPE_F32, 1, (size_t[]){65}, 1e-4);
@@ -71,6 +69,12 @@ Test(gpu_reduce, axes_match_cpu)
 	expect_every_axis_matches(gpu, BL_DTYPE_F32, 2, (size_t[]){5001, 3}, 1e-4);
 	expect_every_axis_matches(gpu, BL_DTYPE_F32, 3, (size_t[]){5, 7, 130}, 1e-4);
 	expect_every_axis_matches(gpu, BL_DTYPE_F32, 3, (size_t[]){3, 4001, 5}, 1e-4);
+}
+
+Test(gpu_reduce, axes_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	expect_axes_match(gpu);
 	bl_gpu_close(&gpu);
 }
 
@@ -93,12 +97,8 @@ Test(gpu_reduce, large_input_matches_cpu)
 
 /* float64 x computes in double; integers are read as float64 and give a
  * float64 result, as on the CPU. */
-Test(gpu_reduce, float64_and_int_match_cpu)
+static void expect_float64_and_int_match(bl_gpu_t *gpu)
 {
-	bl_gpu_t *gpu = gpu_test_open();
-	if (!bl_gpu_has_fp64(gpu))
-		cr_skip_test("the device has no cl_khr_fp64");
-
 	expect_every_axis_matches(gpu, BL_DTYPE_F64, 2, (size_t[]){65, 2000}, 1e-12);
 	expect_every_axis_matches(gpu, BL_DTYPE_F64, 3, (size_t[]){4, 3, 70}, 1e-12);
 	for (size_t o = 0; o < COUNT(all_ops); o++) {
@@ -110,6 +110,15 @@ Test(gpu_reduce, float64_and_int_match_cpu)
 		bl_tensor_free(&xi);
 		bl_tensor_free(&xl);
 	}
+}
+
+Test(gpu_reduce, float64_and_int_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	if (!bl_gpu_has_fp64(gpu))
+		cr_skip_test("the device has no cl_khr_fp64");
+
+	expect_float64_and_int_match(gpu);
 	bl_gpu_close(&gpu);
 }
 
@@ -155,9 +164,8 @@ Test(gpu_reduce, one_element_and_scalar)
 /* NaN anywhere in a line makes every op on that line NaN; +inf and -inf
  * in one line sum to NaN; an all -inf line has max -inf. Lines are long
  * enough for the work-group path and short enough for the per-item one. */
-Test(gpu_reduce, nan_and_inf_propagate)
+static void expect_nan_and_inf_propagate(bl_gpu_t *gpu)
 {
-	bl_gpu_t *gpu = gpu_test_open();
 	static const size_t widths[] = {5, 300, 5000};
 
 	for (size_t w = 0; w < COUNT(widths); w++) {
@@ -178,6 +186,50 @@ Test(gpu_reduce, nan_and_inf_propagate)
 		}
 		bl_tensor_free(&x);
 	}
+}
+
+Test(gpu_reduce, nan_and_inf_propagate)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	expect_nan_and_inf_propagate(gpu);
+	bl_gpu_close(&gpu);
+}
+
+/* Each form of the kernels on any device: the CPU form reduces contiguous
+ * lines of more than 64 elements in pieces of 4096, the GPU form takes
+ * every path of the tests above. */
+static void expect_form_matches(bl_gpu_kernel_form_t form)
+{
+	bl_gpu_t *gpu = gpu_test_open_form(form);
+
+	expect_axes_match(gpu);
+	expect_nan_and_inf_propagate(gpu);
+	if (bl_gpu_has_fp64(gpu))
+		expect_float64_and_int_match(gpu);
+	bl_gpu_close(&gpu);
+}
+
+Test(gpu_reduce, cpu_form_matches_cpu)
+{
+	expect_form_matches(BL_GPU_KERNELS_CPU);
+}
+
+Test(gpu_reduce, gpu_form_matches_cpu)
+{
+	expect_form_matches(BL_GPU_KERNELS_GPU);
+}
+
+/* A line of more than 4096 * 4096 elements takes three passes of the CPU
+ * form: pieces, pieces of the pieces' results, and the last. */
+Test(gpu_reduce, cpu_form_three_passes_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+	size_t n = (size_t)4096 * 4096 + 4097;
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 1, &n, 0, 1);
+
+	for (size_t o = 0; o < COUNT(all_ops); o++)
+		expect_reduce_matches(gpu, all_ops[o], x, 0, true, 1e-4, false);
+	bl_tensor_free(&x);
 	bl_gpu_close(&gpu);
 }
 

@@ -40,9 +40,8 @@ static void expect_random_matches(bl_gpu_t *gpu, bl_dtype_t dtype, unsigned ndim
 /* Rows of every length around the work-group size, rows short enough for
  * one work item each, rows of one work-group, and long rows cut into
  * pieces that a second pass merges. */
-Test(gpu_softmax, shapes_match_cpu)
+static void expect_shapes_match(bl_gpu_t *gpu)
 {
-	bl_gpu_t *gpu = gpu_test_open();
 	static const size_t lengths[] = {1, 2, 63, 64, 65, 1000, 1000003};
 	static const size_t shapes[][2] = {{1, 1}, {7, 65}, {1000, 3}, {3, 500}, {3, 5000}, {64, 64}, {130, 129}};
 
@@ -50,6 +49,12 @@ Test(gpu_softmax, shapes_match_cpu)
 		expect_random_matches(gpu, BL_DTYPE_F32, 1, &lengths[i], 1e-4);
 	for (size_t i = 0; i < COUNT(shapes); i++)
 		expect_random_matches(gpu, BL_DTYPE_F32, 2, shapes[i], 1e-4);
+}
+
+Test(gpu_softmax, shapes_match_cpu)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	expect_shapes_match(gpu);
 	bl_gpu_close(&gpu);
 }
 
@@ -63,16 +68,21 @@ Test(gpu_softmax, large_input_matches_cpu)
 }
 
 /* float64 x computes in double; integers are read as float64. */
+static void expect_float64_and_int_match(bl_gpu_t *gpu)
+{
+	expect_random_matches(gpu, BL_DTYPE_F64, 2, (size_t[]){5, 3001}, 1e-12);
+	expect_random_matches(gpu, BL_DTYPE_F64, 1, (size_t[]){65}, 1e-12);
+	expect_random_matches(gpu, BL_DTYPE_I32, 2, (size_t[]){100, 7}, 1e-12);
+	expect_random_matches(gpu, BL_DTYPE_I64, 1, (size_t[]){1000}, 1e-12);
+}
+
 Test(gpu_softmax, float64_and_int_match_cpu)
 {
 	bl_gpu_t *gpu = gpu_test_open();
 	if (!bl_gpu_has_fp64(gpu))
 		cr_skip_test("the device has no cl_khr_fp64");
 
-	expect_random_matches(gpu, BL_DTYPE_F64, 2, (size_t[]){5, 3001}, 1e-12);
-	expect_random_matches(gpu, BL_DTYPE_F64, 1, (size_t[]){65}, 1e-12);
-	expect_random_matches(gpu, BL_DTYPE_I32, 2, (size_t[]){100, 7}, 1e-12);
-	expect_random_matches(gpu, BL_DTYPE_I64, 1, (size_t[]){1000}, 1e-12);
+	expect_float64_and_int_match(gpu);
 	bl_gpu_close(&gpu);
 }
 
@@ -90,9 +100,8 @@ Test(gpu_softmax, empty_tensors)
 /* Rows the formula cannot handle, as the CPU settles them: NaN anywhere or
  * all -inf makes the row NaN; +inf elements share 1 and the rest get 0;
  * -inf next to finite values gets 0. Each width takes another path. */
-Test(gpu_softmax, nan_and_inf_rows)
+static void expect_nan_and_inf_rows_match(bl_gpu_t *gpu)
 {
-	bl_gpu_t *gpu = gpu_test_open();
 	static const size_t widths[] = {5, 300, 5000};
 
 	for (size_t w = 0; w < COUNT(widths); w++) {
@@ -111,7 +120,50 @@ Test(gpu_softmax, nan_and_inf_rows)
 		expect_softmax_matches(gpu, x, 1e-4, true);
 		bl_tensor_free(&x);
 	}
+}
+
+Test(gpu_softmax, nan_and_inf_rows)
+{
+	bl_gpu_t *gpu = gpu_test_open();
+	expect_nan_and_inf_rows_match(gpu);
 	bl_gpu_close(&gpu);
+}
+
+/* Each form of the kernels on any device. The CPU form takes rows of up
+ * to 4096 elements in one work-group each, so rows of 4096 and 4097 are
+ * on either side of it; +inf and NaN in one work item's elements and not
+ * in another's check how the work items' statistics merge. */
+static void expect_form_matches(bl_gpu_kernel_form_t form)
+{
+	bl_gpu_t *gpu = gpu_test_open_form(form);
+
+	expect_shapes_match(gpu);
+	expect_nan_and_inf_rows_match(gpu);
+	expect_random_matches(gpu, BL_DTYPE_F32, 2, (size_t[]){3, 4096}, 1e-4);
+	expect_random_matches(gpu, BL_DTYPE_F32, 2, (size_t[]){3, 4097}, 1e-4);
+
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 2, (size_t[]){3, 1000}, -20, 20);
+	float *v = x->data;
+	v[70] = INFINITY;
+	v[1000 + 999] = NAN;
+	v[2000 + 5] = -INFINITY;
+	v[2000 + 64 + 5] = -INFINITY;
+	expect_softmax_matches(gpu, x, 1e-4, true);
+	bl_tensor_free(&x);
+
+	if (bl_gpu_has_fp64(gpu))
+		expect_float64_and_int_match(gpu);
+	bl_gpu_close(&gpu);
+}
+
+Test(gpu_softmax, cpu_form_matches_cpu)
+{
+	expect_form_matches(BL_GPU_KERNELS_CPU);
+}
+
+Test(gpu_softmax, gpu_form_matches_cpu)
+{
+	expect_form_matches(BL_GPU_KERNELS_GPU);
 }
 
 /* Large values do not overflow: each row's maximum is subtracted first. */
