@@ -236,6 +236,16 @@ void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err)
 
 	uint64_t computed_ns = kernel_now_ns();
 	record_cpu(run, (double)(computed_ns - run->loaded_ns) / 1e6);
+
+	/* A job whose timeout fired has its result out already; writing its
+	 * files now would leave outputs of a job reported as not done.
+	 * NOTE: a timeout that fires while the files are being written still
+	 * leaves the ones already renamed into place. */
+	if (bl_cancel_requested(run->env->cancel)) {
+		bl_error_set(&o->error, BL_ECANCELED, NULL, "the job was cancelled before its outputs were written");
+		report_failure(run, o, BL_ECANCELED, STAGE_STORE);
+		return;
+	}
 	json_t *outputs = json_object();
 	rc = outputs ? store_outputs(run, outputs, &o->error) : bl_error_set(&o->error, BL_ENOMEM, NULL, "out of memory");
 	if (rc < 0) {
@@ -302,16 +312,27 @@ static int place(kernel_run_t *run, bl_error_t *err)
 	run->choice = "requested";
 	if (device && strcmp(device, "cpu") == 0)
 		return 0;
+	double bytes = can_gpu && run->spec->device_bytes ? run->spec->device_bytes(run) : 0;
+	bool fits = !can_gpu || bytes <= (double)bl_gpu_max_alloc(run->gpu);
 	if (device && strcmp(device, "gpu") == 0) {
 		if (!can_gpu)
 			return bl_error_set(err, BL_EINVAL, "params.device",
 					    "kernel %s cannot run on a device here: %s", run->spec->name,
 					    run->spec->gpu_enqueue ? "this machine has no OpenCL device"
 								   : "it has no device implementation");
+		if (!fits)
+			return bl_error_set(err, BL_ELIMIT, "params.device",
+					    "this job needs a device buffer of %.0f bytes, more than the largest the "
+					    "OpenCL device allocates (%llu bytes); use device \"cpu\" or \"auto\"",
+					    bytes, (unsigned long long)bl_gpu_max_alloc(run->gpu));
 		run->on_gpu = true;
 		return 0;
 	}
 
+	if (can_gpu && !fits) {
+		run->choice = "too_large_for_device";
+		return 0;
+	}
 	if (!can_gpu || !env->placement) {
 		run->choice = NULL; /* auto without a choice to make */
 		return 0;
@@ -340,22 +361,28 @@ static void load_and_compute(kernel_run_t *run, void *arg)
 		rc = place(run, &err);
 	if (rc == 0 && run->on_gpu) {
 		atomic_fetch_add(&run->cpu_ns, kernel_thread_cpu_ns() - cpu);
-		rc = kernel_run_on_gpu(run);
+		rc = kernel_run_on_gpu(run); /* from here the runner owns the run */
 		if (rc == 0)
 			return; /* the device runner completes the run */
 		bl_error_set(&err, rc, NULL, "cannot start the device runner: %s", bl_strerror(rc));
 		kernel_run_finish(run, rc, &err);
 		return;
 	}
+	/* The loading time is added before computing: a kernel that fans out
+	 * hands the run to its tasks, and the last of them may free it before
+	 * compute returns. NOTE: the fanning-out task's own CPU time after
+	 * loading is then not counted. */
+	atomic_fetch_add(&run->cpu_ns, kernel_thread_cpu_ns() - cpu);
+	cpu = kernel_thread_cpu_ns();
 	if (rc == 0) {
 		rc = run->spec->compute(run);
+		if (rc == 1)
+			return; /* the fan-out tasks complete the run */
 		if (rc < 0)
 			err = run->error;
 	}
 
 	atomic_fetch_add(&run->cpu_ns, kernel_thread_cpu_ns() - cpu);
-	if (rc == 1)
-		return; /* the fan-out tasks complete the run */
 	if (rc < 0 && err.code == 0)
 		bl_error_set(&err, rc, NULL, "%s", bl_strerror(rc));
 	kernel_run_finish(run, rc, &err);

@@ -73,6 +73,9 @@ typedef struct kernel_spec {
 	/* The run's work for the placement model: multiply-adds for the
 	 * products and distances, elements read for the rest. */
 	double (*work)(const struct kernel_run *run);
+	/* The largest tensor the run holds on the device, in bytes, so a run
+	 * too large for the device is caught before anything is allocated. */
+	double (*device_bytes)(const struct kernel_run *run);
 } kernel_spec_t;
 
 /* Return the spec of `name`, or NULL. */

@@ -515,6 +515,43 @@ static double work_knn(const kernel_run_t *run)
 	return rows_of(run->in[0]) * rows_of(run->in[2]) * width_of(run->in[0]);
 }
 
+/* Bytes per element on the device: float32 stays, the rest is float64. */
+static double device_size(const bl_tensor_t *t)
+{
+	return t && t->dtype == BL_DTYPE_F32 ? 4.0 : 8.0;
+}
+
+/* The largest input, as the device holds it: the default. */
+static double bytes_inputs(const kernel_run_t *run)
+{
+	double largest = 0;
+	for (unsigned i = 0; i < KERNEL_IO_MAX && run->spec->inputs[i]; i++) {
+		const bl_tensor_t *t = run->in[i];
+		double bytes = t ? (double)t->count * device_size(t) : 0;
+		largest = bytes > largest ? bytes : largest;
+	}
+	return largest;
+}
+
+/* The distance matrix, or the largest input when that is larger. */
+static double bytes_pairwise(const kernel_run_t *run)
+{
+	const bl_tensor_t *x = run->in[0];
+	double distances = rows_of(x) * rows_of(run->in[1] ? run->in[1] : x) * device_size(x);
+	double inputs = bytes_inputs(run);
+	return distances > inputs ? distances : inputs;
+}
+
+static double bytes_sgemm(const kernel_run_t *run)
+{
+	const bl_tensor_t *a = run->in[0], *b = run->in[1];
+	bool trans_a = kernel_arg_bool(run->params, "trans_a", false);
+	bool trans_b = kernel_arg_bool(run->params, "trans_b", false);
+	double c = (trans_a ? width_of(a) : rows_of(a)) * (trans_b ? rows_of(b) : width_of(b)) * 4.0;
+	double inputs = bytes_inputs(run);
+	return c > inputs ? c : inputs;
+}
+
 static double work_kmeans(const kernel_run_t *run)
 {
 	bl_kmeans_args_t args = kmeans_args_of(run);
@@ -549,26 +586,26 @@ static const arg_spec_t kmeans_args[] = {
 static const arg_spec_t knn_args[] = {{"k", ARG_UINT, 1, 1e6, true}};
 static const arg_spec_t no_args[] = {{"", ARG_BOOL, 0, 0, false}};
 
-#define GPU(enqueue, after, work) enqueue, after, work
+#define GPU(enqueue, after, work, bytes) enqueue, after, work, bytes
 
 static const kernel_spec_t specs[] = {
-	{"noop", {NULL}, 0, {NULL}, no_args, 0, compute_noop, GPU(gpu_noop, NULL, work_elements)},
+	{"noop", {NULL}, 0, {NULL}, no_args, 0, compute_noop, GPU(gpu_noop, NULL, work_elements, bytes_inputs)},
 	{"sgemm", {"a", "b", "c", NULL}, 2, {"c", NULL}, ARGS(sgemm_args), compute_sgemm,
-	 GPU(gpu_sgemm, NULL, work_sgemm)},
-	{"map", {"x", "y", NULL}, 1, {"out", NULL}, ARGS(map_args), compute_map, GPU(gpu_map, NULL, work_elements)},
+	 GPU(gpu_sgemm, NULL, work_sgemm, bytes_sgemm)},
+	{"map", {"x", "y", NULL}, 1, {"out", NULL}, ARGS(map_args), compute_map, GPU(gpu_map, NULL, work_elements, bytes_inputs)},
 	{"reduce", {"x", NULL}, 1, {"out", NULL}, ARGS(reduce_args), compute_reduce,
-	 GPU(gpu_reduce, NULL, work_elements)},
-	{"softmax", {"x", NULL}, 1, {"out", NULL}, no_args, 0, compute_softmax, GPU(gpu_softmax, NULL, work_elements)},
+	 GPU(gpu_reduce, NULL, work_elements, bytes_inputs)},
+	{"softmax", {"x", NULL}, 1, {"out", NULL}, no_args, 0, compute_softmax, GPU(gpu_softmax, NULL, work_elements, bytes_inputs)},
 	{"histogram", {"x", NULL}, 1, {"counts", "edges", NULL}, ARGS(histogram_args), compute_histogram,
-	 GPU(gpu_histogram, histogram_after, work_elements)},
+	 GPU(gpu_histogram, histogram_after, work_elements, bytes_inputs)},
 	{"pairwise_l2", {"x", "y", NULL}, 1, {"distances", NULL}, ARGS(pairwise_args), compute_pairwise_l2,
-	 GPU(gpu_pairwise_l2, NULL, work_pairwise)},
+	 GPU(gpu_pairwise_l2, NULL, work_pairwise, bytes_pairwise)},
 	{"topk", {"x", NULL}, 1, {"values", "indices", NULL}, ARGS(topk_args), compute_topk,
-	 GPU(gpu_topk, NULL, work_elements)},
+	 GPU(gpu_topk, NULL, work_elements, bytes_inputs)},
 	{"kmeans", {"x", "y", NULL}, 1, {"centroids", "labels", NULL}, ARGS(kmeans_args), compute_kmeans,
-	 GPU(gpu_kmeans, kmeans_after, work_kmeans)},
+	 GPU(gpu_kmeans, kmeans_after, work_kmeans, bytes_inputs)},
 	{"knn", {"train_x", "train_y", "test_x", "test_y"}, 3, {"predictions", NULL}, ARGS(knn_args), compute_knn,
-	 GPU(gpu_knn, knn_after, work_knn)},
+	 GPU(gpu_knn, knn_after, work_knn, bytes_inputs)},
 };
 
 const kernel_spec_t *kernel_spec_find(const char *name)

@@ -113,7 +113,7 @@ static bool unexplored(const bucket_t *b, bl_place_t device)
  * bucket, which measures the other device again. */
 static bl_place_t exploit(bucket_t *b, bl_place_t best, bool *calibrating)
 {
-	b->decisions++;
+	b->decisions += b->decisions < RUNS_MAX;
 	*calibrating = b->decisions >= EXPLORE_FROM && (b->decisions & (b->decisions - 1)) == 0;
 	return *calibrating ? (bl_place_t)!best : best;
 }
@@ -164,6 +164,10 @@ void bl_placement_record(bl_placement_t *p, const char *kernel, double work, bl_
 	if (k) {
 		device_stats_t *s = &k->buckets[bucket_of(work)].device[device];
 		if (ms >= 0) {
+			/* Once a device has a few runs, one stalled run (the
+			 * machine was busy) moves its mean at most fourfold. */
+			if (s->runs >= 3)
+				ms = ms > 4 * s->mean_ms ? 4 * s->mean_ms : ms < s->mean_ms / 4 ? s->mean_ms / 4 : ms;
 			s->mean_ms = s->runs == 0 ? ms : s->mean_ms + MEAN_WEIGHT * (ms - s->mean_ms);
 			s->runs += s->runs < RUNS_MAX;
 		}
@@ -190,7 +194,9 @@ double bl_placement_mean_ms(bl_placement_t *p, const char *kernel, double work, 
 /*
  * The file has one object per kernel, keyed by bucket:
  *   {"version": 1, "device": "label", "kernels": {"sgemm": {"20": {"cpu": [runs, mean_ms],
- *                                               "gpu": [runs, mean_ms]}}}}
+ *                                  "gpu": [runs, mean_ms], "decisions": n}}}}
+ * where decisions counts the choices the model made there, so the
+ * re-measuring schedule carries over from run to run.
  */
 static int read_device(device_stats_t *s, json_t *value)
 {
@@ -218,6 +224,8 @@ static int read_kernel(kernel_model_t *k, json_t *buckets)
 		if (read_device(&k->buckets[at].device[BL_PLACE_CPU], json_object_get(value, "cpu")) < 0 ||
 		    read_device(&k->buckets[at].device[BL_PLACE_GPU], json_object_get(value, "gpu")) < 0)
 			return BL_EFORMAT;
+		json_int_t decisions = json_integer_value(json_object_get(value, "decisions"));
+		k->buckets[at].decisions = decisions > 0 && decisions < (json_int_t)RUNS_MAX ? (uint64_t)decisions : 0;
 	}
 	return 0;
 }
@@ -303,6 +311,8 @@ static json_t *model_json(bl_placement_t *p)
 			json_t *entry = json_object();
 			json_object_set_new(entry, "cpu", device_json(&b->device[BL_PLACE_CPU]));
 			json_object_set_new(entry, "gpu", device_json(&b->device[BL_PLACE_GPU]));
+			if (b->decisions)
+				json_object_set_new(entry, "decisions", json_integer((json_int_t)b->decisions));
 			json_object_set_new(buckets, key, entry);
 		}
 		json_object_set_new(kernels, k->kernel, buckets);
@@ -315,10 +325,11 @@ int bl_placement_save(bl_placement_t *p, bl_error_t *err)
 	if (!p->path)
 		return 0;
 
-	/* Only a regular file is replaced: never a device, a FIFO, or a link
-	 * that something changed under the path during the run. */
+	/* Only a regular file (or a link to one) is replaced: never a device,
+	 * a FIFO or a folder that something put under the path during the
+	 * run. */
 	struct stat st;
-	if (lstat(p->path, &st) == 0 && !S_ISREG(st.st_mode))
+	if (stat(p->path, &st) == 0 && !S_ISREG(st.st_mode))
 		return bl_error_set(err, BL_EINVAL, p->path, "placement model '%s' is no longer a regular file; not replaced",
 				    p->path);
 	pthread_mutex_lock(&p->lock);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -54,16 +55,47 @@ static void on_device_opened(void *ctx, bl_gpu_t *gpu, const bl_error_t *err)
 		       BL_LOG_S("consequence", "jobs with device auto run on the CPU; device gpu is rejected"));
 }
 
+/* Whether `a` and `b` name one file: the same text, or the same inode. */
+static bool same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	if (!a || !b)
+		return false;
+	if (strcmp(a, b) == 0)
+		return true;
+	return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/* A model file the user named must not be one of the run's other files. */
+static int check_named_path(const bl_run_config_t *cfg, bl_error_t *err)
+{
+	const char *path = cfg->placement_path;
+	const char *other = same_file(path, cfg->jobs_path)	  ? "the jobs file"
+			    : same_file(path, cfg->quotas_path) ? "the quota file"
+			    : same_file(path, cfg->output_path) ? "the output file"
+								: NULL;
+	if (path[0] == '\0')
+		return bl_error_set(err, BL_EINVAL, "--placement", "--placement: expected a file name, got ''");
+	if (other)
+		return bl_error_set(err, BL_EINVAL, "--placement", "--placement: '%s' is also %s; name a file of its own",
+				    path, other);
+	return 0;
+}
+
 int bl__placement_start(run_ctx_t *ctx, bl_error_t *err)
 {
 	const bl_run_config_t *cfg = ctx->cfg;
 	bl_error_t model_err = {0};
 
+	if (cfg->placement_path && !cfg->no_gpu && check_named_path(cfg, err) < 0)
+		return err ? err->code : BL_EINVAL;
 	/* Without a device there is nothing to measure or keep. */
 	ctx->placement_path = cfg->no_gpu ? NULL : model_path(cfg);
 	int rc = bl_placement_open(&ctx->placement, ctx->placement_path, &model_err);
-	if (rc == BL_EINVAL && cfg->placement_path) {
-		/* The user named something that is not a file: say so. */
+	if ((rc == BL_EINVAL || rc == BL_EFORMAT) && cfg->placement_path) {
+		/* A file the user named that is not a model is reported, not
+		 * replaced. Only the engine's own file in the cache folder is
+		 * rebuilt when it does not parse. */
 		if (err)
 			*err = model_err;
 		bl_error_prefix(err, "--placement: ");

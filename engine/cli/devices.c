@@ -145,7 +145,13 @@ static json_t *warm_device(int index, bl_error_t *err)
 	if (bl_gpu_open(&gpu, &cfg, err) < 0)
 		return NULL;
 	json_t *report = NULL;
-	if (bl_gpu_warm(gpu, &f32_ms, &f64_ms, err) == 0)
+	int rc = bl_gpu_warm(gpu, &f32_ms, &f64_ms, err);
+	if (rc == 0 && bl_gpu_cache_failures(gpu) > 0)
+		rc = bl_error_set(err, -EIO, NULL,
+				  "the kernels ran, but %u built programs could not be stored in the cache folder '%s'; "
+				  "set BEAMLINE_CACHE_DIR to a folder that can be written",
+				  bl_gpu_cache_failures(gpu), bl_gpu_cache_folder(gpu) ? bl_gpu_cache_folder(gpu) : "(none)");
+	if (rc == 0)
 		report = json_pack("{s:s, s:f, s:f}", "device", bl_gpu_label(gpu), "float32_ms", f32_ms, "float64_ms",
 				   f64_ms);
 	bl_gpu_close(&gpu);
@@ -158,6 +164,10 @@ int bl__devices_main(int argc, char **argv)
 	bl_error_t err = {0};
 
 	int parsed = parse_options(argc, argv, &opts);
+	if (parsed == 0 && opts.gpu_device >= 0 && !opts.warm) {
+		fprintf(stderr, "beamline-engine: --gpu-device only applies to --warm\n");
+		parsed = -1;
+	}
 	if (parsed == 1) {
 		usage(stdout);
 		return 0;

@@ -279,6 +279,11 @@ const char *bl_gpu_label(const bl_gpu_t *gpu)
 	return gpu->label;
 }
 
+uint64_t bl_gpu_max_alloc(const bl_gpu_t *gpu)
+{
+	return gpu->max_alloc;
+}
+
 bool bl_gpu_has_fp64(const bl_gpu_t *gpu)
 {
 	return gpu->fp64;

@@ -53,6 +53,7 @@ struct bl_gpu {
 	/* Builds take seconds, so programs have their own lock. */
 	pthread_mutex_t program_lock;
 	gpu_program_t *programs;
+	unsigned cache_failures; /* programs built but not stored on disk */
 
 	/* Guards tenants and the buffer cache. */
 	pthread_mutex_t lock;

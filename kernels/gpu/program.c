@@ -83,7 +83,7 @@ static unsigned char *read_binary(const char *path, size_t *len)
 
 /* Write a binary through a temporary file and a rename, so a reader never
  * sees half of one. */
-static void write_binary(const bl_gpu_t *gpu, const char *path, const unsigned char *data, size_t len)
+static bool write_binary(const bl_gpu_t *gpu, const char *path, const unsigned char *data, size_t len)
 {
 	char tmp[4300];
 	make_dirs(gpu->cache_dir);
@@ -91,7 +91,7 @@ static void write_binary(const bl_gpu_t *gpu, const char *path, const unsigned c
 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
-		return;
+		return false;
 	size_t done = 0;
 	while (done < len) {
 		ssize_t n = write(fd, data + done, len - done);
@@ -101,22 +101,26 @@ static void write_binary(const bl_gpu_t *gpu, const char *path, const unsigned c
 			break;
 		done += (size_t)n;
 	}
-	bool ok = done == len && close(fd) == 0;
-	if (!ok || rename(tmp, path) != 0)
+	bool ok = done == len && close(fd) == 0 && rename(tmp, path) == 0;
+	if (!ok)
 		unlink(tmp);
+	return ok;
 }
 
-/* Store the binary of a freshly built program. */
-static void save_program(const bl_gpu_t *gpu, cl_program program, const char *path)
+/* Store the binary of a freshly built program; returns whether it was
+ * stored. */
+static bool save_program(const bl_gpu_t *gpu, cl_program program, const char *path)
 {
 	size_t len = 0;
 	if (clGetProgramInfo(program, CL_PROGRAM_BINARY_SIZES, sizeof len, &len, NULL) != CL_SUCCESS || len == 0)
-		return;
+		return false;
 
+	bool stored = false;
 	unsigned char *data = malloc(len);
 	if (data && clGetProgramInfo(program, CL_PROGRAM_BINARIES, sizeof data, &data, NULL) == CL_SUCCESS)
-		write_binary(gpu, path, data, len);
+		stored = write_binary(gpu, path, data, len);
 	free(data);
+	return stored;
 }
 
 /* Load and build a cached binary; NULL when there is none or the driver
@@ -212,8 +216,8 @@ static int add_program(cl_program *out, bl_gpu_t *gpu, const char *source, uint6
 		int rc = build_program(&program, gpu, source, options, err);
 		if (rc < 0)
 			return rc;
-		if (gpu->cache_dir)
-			save_program(gpu, program, path);
+		if (!gpu->cache_dir || !save_program(gpu, program, path))
+			gpu->cache_failures++;
 	}
 
 	gpu_program_t *entry = calloc(1, sizeof *entry);
@@ -251,6 +255,19 @@ int bl_gpu_program(cl_program *out, bl_gpu_t *gpu, const char *source, const cha
 	if (compile_ms)
 		*compile_ms = known ? 0.0 : now_ms() - started;
 	return rc;
+}
+
+unsigned bl_gpu_cache_failures(bl_gpu_t *gpu)
+{
+	pthread_mutex_lock(&gpu->program_lock);
+	unsigned failures = gpu->cache_failures;
+	pthread_mutex_unlock(&gpu->program_lock);
+	return failures;
+}
+
+const char *bl_gpu_cache_folder(const bl_gpu_t *gpu)
+{
+	return gpu->cache_dir;
 }
 
 void gpu_programs_free(bl_gpu_t *gpu)

@@ -187,3 +187,48 @@ Test(engine_placement, file_counts_and_kernels_bounded)
 	bl_placement_free(&model);
 	unlink(path);
 }
+
+/* The count of decisions is kept in the file, so re-measuring the slower
+ * device happens at the 64th, 128th ... decision over all runs, not in
+ * every run again. */
+Test(engine_placement, decisions_carry_over)
+{
+	char path[] = "/tmp/bl-placement-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	unlink(path);
+	bl_placement_t *model = NULL;
+
+	cr_assert_eq(bl_placement_open(&model, path, NULL), 0);
+	bl_placement_record(model, "map", WORK, BL_PLACE_CPU, 1.0);
+	bl_placement_record(model, "map", WORK, BL_PLACE_GPU, 5.0);
+	for (int i = 1; i < 64; i++)
+		bl_placement_choose(model, "map", WORK, NULL);
+	cr_assert_eq(bl_placement_save(model, NULL), 0);
+	bl_placement_free(&model);
+
+	cr_assert_eq(bl_placement_open(&model, path, NULL), 0);
+	bool calibrating = false;
+	cr_assert_eq(bl_placement_choose(model, "map", WORK, &calibrating), BL_PLACE_GPU,
+		     "the 64th decision, in the next run, measures the slower device");
+	cr_assert(calibrating);
+	cr_assert_eq(bl_placement_choose(model, "map", WORK, &calibrating), BL_PLACE_CPU);
+	bl_placement_free(&model);
+	unlink(path);
+}
+
+/* One stalled run moves a well-measured mean at most fourfold. */
+Test(engine_placement, stalled_run_bounded)
+{
+	bl_placement_t *model = empty_model();
+	for (int i = 0; i < 5; i++)
+		bl_placement_record(model, "map", WORK, BL_PLACE_CPU, 1.0);
+	bl_placement_record(model, "map", WORK, BL_PLACE_GPU, 2.0);
+
+	bl_placement_record(model, "map", WORK, BL_PLACE_CPU, 1000.0);
+
+	cr_assert_float_eq(bl_placement_mean_ms(model, "map", WORK, BL_PLACE_CPU), 1.6, 1e-9);
+	cr_assert_eq(bl_placement_choose(model, "map", WORK, NULL), BL_PLACE_CPU, "one stall does not flip it");
+	bl_placement_free(&model);
+}

@@ -202,3 +202,55 @@ Test(engine_run_gpu, timeout_on_device_ends_run, .timeout = 300)
 	cr_assert_str_eq(status_of(r), "timeout", "result: %s", json_dumps(r, 0));
 	harness_fini(&h);
 }
+
+/* A distance matrix larger than the device's largest buffer is refused
+ * when the job starts, before anything that size is allocated. */
+Test(engine_run_gpu, too_large_for_device_refused, .timeout = 120)
+{
+	harness_t h;
+	gpu_harness_init(&h);
+	harness_random_npy(&h, "x.npy", 200000, 1, 5); /* 320 GB of distances */
+
+	int rc = harness_run(&h, "{\"id\":\"huge\",\"tenant\":\"t\",\"block\":\"kernel\",\"params\":{"
+				 "\"kernel\":\"pairwise_l2\",\"device\":\"gpu\",\"inputs\":{\"x\":\"x.npy\"}}}\n");
+	json_t *r = harness_result(&h, "huge");
+	cr_assert_not_null(r);
+	skip_without_device(&h, r);
+
+	cr_assert_eq(rc, 0);
+	cr_assert_str_eq(status_of(r), "error", "result: %s", json_dumps(r, 0));
+	json_t *error = json_object_get(r, "error");
+	cr_assert_str_eq(json_string_value(json_object_get(error, "code")), "limit_exceeded");
+	cr_assert(strstr(json_string_value(json_object_get(error, "message")), "largest"), "result: %s",
+		  json_dumps(r, 0));
+	harness_fini(&h);
+}
+
+/* --placement must name a file of its own: not the jobs file, and not a
+ * file that holds something else, which the run would overwrite. */
+Test(engine_run_gpu, placement_file_must_be_its_own, .timeout = 60)
+{
+	harness_t h;
+	gpu_harness_init(&h);
+	bl_error_t err = {0};
+	h.cfg.jobs_path = harness_write_jobs(&h, "{\"id\":\"a\",\"tenant\":\"t\",\"block\":\"kernel\",\"params\":{"
+						 "\"kernel\":\"noop\"}}\n");
+	h.cfg.placement_path = h.cfg.jobs_path;
+
+	cr_assert_eq(bl_run_jobs(&h.cfg, &h.summary, &err), BL_EINVAL);
+	cr_assert(strstr(err.message, "the jobs file"), "message: %s", err.message);
+
+	char other[400];
+	snprintf(other, sizeof other, "%s/notes.json", h.dir);
+	FILE *f = fopen(other, "w");
+	cr_assert_not_null(f);
+	fputs("{\"mine\": true}\n", f);
+	fclose(f);
+	h.cfg.placement_path = other;
+	cr_assert_eq(bl_run_jobs(&h.cfg, &h.summary, &err), BL_EFORMAT);
+	cr_assert(strstr(err.message, "--placement"), "message: %s", err.message);
+	json_t *kept = json_load_file(other, 0, NULL);
+	cr_assert(json_is_true(json_object_get(kept, "mine")), "the file is left as it was");
+	json_decref(kept);
+	harness_fini(&h);
+}

@@ -31,8 +31,8 @@ int bl_placement_open(bl_placement_t **out, const char *path, bl_error_t *err);
 void bl_placement_set_path(bl_placement_t *model, const char *path);
 
 /* Write the model to its file through a temporary file and a rename; a
- * path that is no longer a regular file (or is a symbolic link) is left
- * alone. Returns 0 (also for a model without a file), BL_EINVAL for such
+ * path that is no longer a regular file is left alone, and a symbolic
+ * link is replaced by the file. Returns 0 (also for a model without a file), BL_EINVAL for such
  * a path, or a negative errno. */
 int bl_placement_save(bl_placement_t *model, bl_error_t *err);
 

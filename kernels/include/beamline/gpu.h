@@ -125,6 +125,10 @@ void bl_gpu_close(bl_gpu_t **gpu);
  * CUDA, driver 550.54)"; borrowed for the device's lifetime. */
 const char *bl_gpu_label(const bl_gpu_t *gpu);
 
+/* Return the largest buffer the device creates, in bytes
+ * (CL_DEVICE_MAX_MEM_ALLOC_SIZE). */
+uint64_t bl_gpu_max_alloc(const bl_gpu_t *gpu);
+
 /* Return whether the device computes in double precision (cl_khr_fp64). */
 bool bl_gpu_has_fp64(const bl_gpu_t *gpu);
 
@@ -152,6 +156,13 @@ uint64_t bl_gpu_tenant_bytes(bl_gpu_t *gpu, const char *tenant);
  */
 int bl_gpu_program(cl_program *out, bl_gpu_t *gpu, const char *source, const char *options, double *compile_ms,
 		   bl_error_t *err);
+
+/* Return how many built programs could not be stored in the disk cache
+ * (no cache folder, or a folder that cannot be written). */
+unsigned bl_gpu_cache_failures(bl_gpu_t *gpu);
+
+/* Return the disk cache's folder, or NULL when there is none. */
+const char *bl_gpu_cache_folder(const bl_gpu_t *gpu);
 
 /* The OpenCL C source of a bundled kernel file ("map.cl"), or NULL. */
 const char *bl_gpu_source(const char *name);
