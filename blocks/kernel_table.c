@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel_cost.h"
 #include "kernel_run.h"
 
 /* sgemm products of at least this many multiply-adds are split over the
@@ -369,7 +370,7 @@ static int gpu_topk(kernel_run_t *run, bl_gpu_launch_t *launch)
 /* k-means and k-NN, scored against labels when the job gives them           */
 /* ------------------------------------------------------------------------ */
 
-static bl_kmeans_args_t kmeans_args_of(const kernel_run_t *run)
+bl_kmeans_args_t kernel_kmeans_args(const kernel_run_t *run)
 {
 	return (bl_kmeans_args_t){
 		.k = (size_t)kernel_arg_number(run->params, "k", 1),
@@ -409,7 +410,7 @@ static int kmeans_after(kernel_run_t *run)
 static int compute_kmeans(kernel_run_t *run)
 {
 	bl_error_t err = {0};
-	bl_kmeans_args_t args = kmeans_args_of(run);
+	bl_kmeans_args_t args = kernel_kmeans_args(run);
 
 	int rc = bl_cpu_kmeans(&run->kmeans, kernel_in(run, "x"), &args, run->env->cancel, &err);
 	if (rc < 0)
@@ -419,7 +420,7 @@ static int compute_kmeans(kernel_run_t *run)
 
 static int gpu_kmeans(kernel_run_t *run, bl_gpu_launch_t *launch)
 {
-	bl_kmeans_args_t args = kmeans_args_of(run);
+	bl_kmeans_args_t args = kernel_kmeans_args(run);
 	int rc = bl_gpu_kmeans(launch, &run->kmeans, kernel_in(run, "x"), &args, run->env->cancel, &run->error);
 	return rc < 0 ? rc : 0;
 }
@@ -471,94 +472,6 @@ static int gpu_knn(kernel_run_t *run, bl_gpu_launch_t *launch)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Work, for the placement model                                             */
-/* ------------------------------------------------------------------------ */
-
-static double rows_of(const bl_tensor_t *t)
-{
-	return t && t->ndim >= 1 ? (double)t->shape[0] : 1.0;
-}
-
-static double width_of(const bl_tensor_t *t)
-{
-	return t && t->ndim >= 2 ? (double)t->shape[1] : 1.0;
-}
-
-/* Elements read: the default. */
-static double work_elements(const kernel_run_t *run)
-{
-	double elements = 0;
-	for (unsigned i = 0; i < KERNEL_IO_MAX && run->spec->inputs[i]; i++)
-		elements += run->in[i] ? (double)run->in[i]->count : 0;
-	return elements;
-}
-
-static double work_sgemm(const kernel_run_t *run)
-{
-	const bl_tensor_t *a = run->in[0], *b = run->in[1];
-	bool trans_a = kernel_arg_bool(run->params, "trans_a", false);
-	bool trans_b = kernel_arg_bool(run->params, "trans_b", false);
-	double m = trans_a ? width_of(a) : rows_of(a);
-	double k = trans_a ? rows_of(a) : width_of(a);
-	double n = trans_b ? rows_of(b) : width_of(b);
-	return m * n * k;
-}
-
-static double work_pairwise(const kernel_run_t *run)
-{
-	const bl_tensor_t *x = run->in[0];
-	return rows_of(x) * rows_of(run->in[1] ? run->in[1] : x) * width_of(x);
-}
-
-static double work_knn(const kernel_run_t *run)
-{
-	return rows_of(run->in[0]) * rows_of(run->in[2]) * width_of(run->in[0]);
-}
-
-/* Bytes per element on the device: float32 stays, the rest is float64. */
-static double device_size(const bl_tensor_t *t)
-{
-	return t && t->dtype == BL_DTYPE_F32 ? 4.0 : 8.0;
-}
-
-/* The largest input, as the device holds it: the default. */
-static double bytes_inputs(const kernel_run_t *run)
-{
-	double largest = 0;
-	for (unsigned i = 0; i < KERNEL_IO_MAX && run->spec->inputs[i]; i++) {
-		const bl_tensor_t *t = run->in[i];
-		double bytes = t ? (double)t->count * device_size(t) : 0;
-		largest = bytes > largest ? bytes : largest;
-	}
-	return largest;
-}
-
-/* The distance matrix, or the largest input when that is larger. */
-static double bytes_pairwise(const kernel_run_t *run)
-{
-	const bl_tensor_t *x = run->in[0];
-	double distances = rows_of(x) * rows_of(run->in[1] ? run->in[1] : x) * device_size(x);
-	double inputs = bytes_inputs(run);
-	return distances > inputs ? distances : inputs;
-}
-
-static double bytes_sgemm(const kernel_run_t *run)
-{
-	const bl_tensor_t *a = run->in[0], *b = run->in[1];
-	bool trans_a = kernel_arg_bool(run->params, "trans_a", false);
-	bool trans_b = kernel_arg_bool(run->params, "trans_b", false);
-	double c = (trans_a ? width_of(a) : rows_of(a)) * (trans_b ? rows_of(b) : width_of(b)) * 4.0;
-	double inputs = bytes_inputs(run);
-	return c > inputs ? c : inputs;
-}
-
-static double work_kmeans(const kernel_run_t *run)
-{
-	bl_kmeans_args_t args = kmeans_args_of(run);
-	return rows_of(run->in[0]) * width_of(run->in[0]) * (double)args.k * (double)args.starts;
-}
-
-/* ------------------------------------------------------------------------ */
 /* The table                                                                 */
 /* ------------------------------------------------------------------------ */
 
@@ -589,23 +502,26 @@ static const arg_spec_t no_args[] = {{"", ARG_BOOL, 0, 0, false}};
 #define GPU(enqueue, after, work, bytes) enqueue, after, work, bytes
 
 static const kernel_spec_t specs[] = {
-	{"noop", {NULL}, 0, {NULL}, no_args, 0, compute_noop, GPU(gpu_noop, NULL, work_elements, bytes_inputs)},
+	{"noop", {NULL}, 0, {NULL}, no_args, 0, compute_noop,
+	 GPU(gpu_noop, NULL, kernel_work_elements, kernel_bytes_inputs)},
 	{"sgemm", {"a", "b", "c", NULL}, 2, {"c", NULL}, ARGS(sgemm_args), compute_sgemm,
-	 GPU(gpu_sgemm, NULL, work_sgemm, bytes_sgemm)},
-	{"map", {"x", "y", NULL}, 1, {"out", NULL}, ARGS(map_args), compute_map, GPU(gpu_map, NULL, work_elements, bytes_inputs)},
+	 GPU(gpu_sgemm, NULL, kernel_work_sgemm, kernel_bytes_sgemm)},
+	{"map", {"x", "y", NULL}, 1, {"out", NULL}, ARGS(map_args), compute_map,
+	 GPU(gpu_map, NULL, kernel_work_elements, kernel_bytes_inputs)},
 	{"reduce", {"x", NULL}, 1, {"out", NULL}, ARGS(reduce_args), compute_reduce,
-	 GPU(gpu_reduce, NULL, work_elements, bytes_inputs)},
-	{"softmax", {"x", NULL}, 1, {"out", NULL}, no_args, 0, compute_softmax, GPU(gpu_softmax, NULL, work_elements, bytes_inputs)},
+	 GPU(gpu_reduce, NULL, kernel_work_elements, kernel_bytes_inputs)},
+	{"softmax", {"x", NULL}, 1, {"out", NULL}, no_args, 0, compute_softmax,
+	 GPU(gpu_softmax, NULL, kernel_work_elements, kernel_bytes_inputs)},
 	{"histogram", {"x", NULL}, 1, {"counts", "edges", NULL}, ARGS(histogram_args), compute_histogram,
-	 GPU(gpu_histogram, histogram_after, work_elements, bytes_inputs)},
+	 GPU(gpu_histogram, histogram_after, kernel_work_elements, kernel_bytes_inputs)},
 	{"pairwise_l2", {"x", "y", NULL}, 1, {"distances", NULL}, ARGS(pairwise_args), compute_pairwise_l2,
-	 GPU(gpu_pairwise_l2, NULL, work_pairwise, bytes_pairwise)},
+	 GPU(gpu_pairwise_l2, NULL, kernel_work_pairwise, kernel_bytes_pairwise)},
 	{"topk", {"x", NULL}, 1, {"values", "indices", NULL}, ARGS(topk_args), compute_topk,
-	 GPU(gpu_topk, NULL, work_elements, bytes_inputs)},
+	 GPU(gpu_topk, NULL, kernel_work_elements, kernel_bytes_inputs)},
 	{"kmeans", {"x", "y", NULL}, 1, {"centroids", "labels", NULL}, ARGS(kmeans_args), compute_kmeans,
-	 GPU(gpu_kmeans, kmeans_after, work_kmeans, bytes_inputs)},
+	 GPU(gpu_kmeans, kmeans_after, kernel_work_kmeans, kernel_bytes_inputs)},
 	{"knn", {"train_x", "train_y", "test_x", "test_y"}, 3, {"predictions", NULL}, ARGS(knn_args), compute_knn,
-	 GPU(gpu_knn, knn_after, work_knn, bytes_inputs)},
+	 GPU(gpu_knn, knn_after, kernel_work_knn, kernel_bytes_inputs)},
 };
 
 const kernel_spec_t *kernel_spec_find(const char *name)
