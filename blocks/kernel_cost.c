@@ -1,7 +1,7 @@
 /*
- * What a kernel run costs, for placing it: its work, which the placement
- * model buckets by powers of two, and the largest tensor it would hold on
- * the device, which must fit the device's largest buffer.
+ * The cost of a kernel run, for placing it. Its work is what the
+ * placement model buckets by powers of two, and its largest tensor on the
+ * device must fit the device's largest buffer.
  */
 #include "kernel_cost.h"
 #include "kernel_run.h"
@@ -53,7 +53,7 @@ static double device_size(const bl_tensor_t *t)
 	return t && t->dtype == BL_DTYPE_F32 ? 4.0 : 8.0;
 }
 
-/* The largest input, as the device holds it: the default. */
+/* The largest input, in the dtype the device computes in: the default. */
 double kernel_bytes_inputs(const kernel_run_t *run)
 {
 	double largest = 0;

@@ -1,8 +1,8 @@
 /*
  * The cost of a kernel run, as the kernel table's entries report it.
  * Work is multiply-adds for the products and distances (sgemm,
- * pairwise_l2, knn, kmeans) and elements read for the rest; device bytes
- * are the largest tensor a run holds on the device.
+ * pairwise_l2, knn, kmeans), and elements read for the rest. Device bytes
+ * are the size of the largest tensor a run keeps on the device.
  */
 #ifndef BL_BLOCKS_KERNEL_COST_H
 #define BL_BLOCKS_KERNEL_COST_H
