@@ -478,6 +478,9 @@ int bl_timer_cancel(bl_runtime_t *rt, bl_timer_id_t id);
  * state alive. When the runtime shuts down, every operation still in flight
  * is cancelled and its completion awaited before bl_runtime_free() runs any
  * stop callback, so no buffer is touched after that.
+ * NOTE: an actor that stops before the runtime does leaves its operations
+ * running; each completes normally (a read on a pipe nobody writes, only
+ * at shutdown) and goes to the discard callback. Cancel them first.
  *
  * Errors of the operation itself arrive in bl_io_result_t.res as a negative
  * errno. The pool resubmits operations that fail with -EAGAIN or -EINTR,
