@@ -85,6 +85,10 @@ void bl__actor_run(bl__worker_t *w, bl_actor_t *a);
 /* Make `a` runnable after a push found its mailbox marked (actor.c). */
 void bl__actor_schedule(bl_actor_t *a);
 
+/* Allocate a message of any type, system types included; NULL when memory
+ * runs out. */
+bl_msg_t *bl__msg_alloc(uint32_t type, size_t payload_size);
+
 /* Free a message's memory, and nothing it refers to. */
 void bl__msg_release(bl_msg_t *msg);
 

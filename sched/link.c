@@ -206,6 +206,7 @@ int bl__link_handle_live(bl_actor_t *a, bl_msg_t *msg, bool *terminate)
 	case BL_MSG_EXIT:
 		return handle_exit(a, msg, terminate);
 	case BL_MSG_DOWN:
+	case BL_MSG_IO:
 		return 1;
 	default:
 		bl__die("unknown system message type");
@@ -214,6 +215,9 @@ int bl__link_handle_live(bl_actor_t *a, bl_msg_t *msg, bool *terminate)
 
 void bl__link_after_receive(bl_msg_t *msg)
 {
+	if (msg->type == BL_MSG_IO)
+		return;
+
 	bl_actor_t *from = take_from(msg);
 	bl_actor_release(&from);
 }

@@ -17,6 +17,11 @@ static bl_msg_t *msg_alloc(uint32_t type, size_t payload_size)
 	return msg;
 }
 
+bl_msg_t *bl__msg_alloc(uint32_t type, size_t payload_size)
+{
+	return msg_alloc(type, payload_size);
+}
+
 bl_msg_t *bl_msg_new(uint32_t type, size_t payload_size)
 {
 	if (type >= BL_MSG_SYSTEM_BASE)
@@ -38,7 +43,9 @@ void bl_msg_free(bl_msg_t **msg)
 
 void bl__msg_discard(bl_actor_t *target, bl_msg_t *msg)
 {
-	if (msg->type >= BL_MSG_SYSTEM_BASE) {
+	/* An I/O completion carries no reference: the application owns what
+	 * it points to, like an application message's payload. */
+	if (msg->type >= BL_MSG_SYSTEM_BASE && msg->type != BL_MSG_IO) {
 		bl__link_handle_dead(target, msg);
 		return;
 	}

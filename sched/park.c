@@ -162,6 +162,16 @@ void bl__worker_park(bl__worker_t *w)
 	w->searching = true;
 }
 
+void bl__worker_unpark_self(bl__worker_t *w)
+{
+	if (!unlist_idle(w))
+		return;
+
+	/* As in bl__pool_notify: the worker leaves the park as a searcher. */
+	atomic_fetch_add_explicit(&w->pool->searching, 1, memory_order_seq_cst);
+	atomic_store_explicit(&w->park_state, BL__PARK_NOTIFIED, memory_order_relaxed);
+}
+
 void bl__pool_wake_all(bl_pool_t *pool)
 {
 	for (;;) {

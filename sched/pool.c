@@ -7,6 +7,7 @@
 
 #include "actor.h"
 #include "futex.h"
+#include "io.h"
 #include "runtime.h"
 #include "task.h"
 
@@ -151,7 +152,7 @@ static int check_config(const bl_pool_config_t *cfg)
 {
 	if (!cfg || !cfg->name || cfg->name[0] == '\0')
 		return BL_EINVAL;
-	if (cfg->kind != BL_POOL_CPU && cfg->kind != BL_POOL_GPU)
+	if (cfg->kind != BL_POOL_CPU && cfg->kind != BL_POOL_GPU && cfg->kind != BL_POOL_IO)
 		return BL_EINVAL;
 	if (cfg->workers > 4096 || cfg->batch == 0)
 		return BL_EINVAL;
@@ -183,9 +184,20 @@ static int init_worker(bl_pool_t *pool, bl__worker_t *w, unsigned index)
 
 static void destroy_worker(bl__worker_t *w)
 {
+	if (w->pool->ops->worker_free)
+		w->pool->ops->worker_free(w);
 	bl__deque_destroy(&w->deque);
 	free(w->seen_activations);
 	free(w->seen_slot);
+}
+
+static const bl__pool_ops_t *pool_ops(bl_pool_kind_t kind)
+{
+	if (kind == BL_POOL_GPU)
+		return &bl__gpu_pool_ops;
+	if (kind == BL_POOL_IO)
+		return &bl__io_pool_ops;
+	return &bl__cpu_pool_ops;
 }
 
 static bl_pool_t *new_pool(bl_runtime_t *rt, unsigned index, const bl_pool_config_t *cfg)
@@ -199,7 +211,7 @@ static bl_pool_t *new_pool(bl_runtime_t *rt, unsigned index, const bl_pool_confi
 	pool->index = index;
 	snprintf(pool->name, sizeof pool->name, "%s", cfg->name);
 	pool->kind = cfg->kind;
-	pool->ops = cfg->kind == BL_POOL_GPU ? &bl__gpu_pool_ops : &bl__cpu_pool_ops;
+	pool->ops = pool_ops(cfg->kind);
 	pool->worker_count = cfg->workers ? cfg->workers : default_workers(rt);
 	pool->batch = cfg->batch;
 	pool->spin_rounds = cfg->spin_rounds;

@@ -10,9 +10,10 @@
  * handler does not hold its slot hostage.
  *
  * Pool flavours differ only in how an idle worker waits and what it polls;
- * that is the bl__pool_ops_t table. The CPU pool sleeps on a futex; an I/O
- * pool would wait on its io_uring and turn completions into messages in
- * `poll`, a GPU pool would receive OpenCL event callbacks as messages.
+ * that is the bl__pool_ops_t table. The CPU pool sleeps on a futex; the I/O
+ * pool waits in its workers' io_urings and turns completions into messages
+ * in `poll` (io_ring.c); the GPU pool receives OpenCL event callbacks as
+ * messages.
  */
 #ifndef BL_SCHED_POOL_H
 #define BL_SCHED_POOL_H
@@ -31,6 +32,7 @@
 #include "timer.h"
 
 typedef struct bl__worker bl__worker_t;
+struct bl__io_ring;
 
 typedef struct bl__pool_ops {
 	/* On the worker thread before its loop starts: bind to a core, open a
@@ -38,6 +40,9 @@ typedef struct bl__pool_ops {
 	int (*worker_start)(bl__worker_t *w);
 	/* On the worker thread after its loop ends. */
 	void (*worker_stop)(bl__worker_t *w);
+	/* When the pool is freed, after every worker thread has exited:
+	 * release what a waker may still use until then. Optional. */
+	void (*worker_free)(bl__worker_t *w);
 	/* Between activations and before sleeping: turn completed external
 	 * work into messages. Returns how many it delivered. Optional. */
 	unsigned (*poll)(bl__worker_t *w);
@@ -62,6 +67,8 @@ struct bl__worker {
 	pthread_t thread;
 	bool thread_started;
 	bool pinned;
+	/* The I/O flavour's ring, set by its worker_start; NULL elsewhere. */
+	struct bl__io_ring *io;
 
 	/* Owner-written; read by thieves. */
 	bl__deque_t deque;
@@ -163,6 +170,14 @@ bool bl__pool_has_visible_work(bl_pool_t *pool);
  */
 void bl__worker_park(bl__worker_t *w);
 void bl__pool_wake_all(bl_pool_t *pool);
+
+/*
+ * From a flavour's `wait`, on the worker's own thread, when the wait found
+ * work that only this worker can see (an I/O completion on its ring): end
+ * the park as a notifier would. Does nothing when a notifier already took
+ * the worker off the idle list; its NOTIFIED then ends the park.
+ */
+void bl__worker_unpark_self(bl__worker_t *w);
 
 /* The worker thread's main loop (worker.c). */
 void *bl__worker_main(void *arg);

@@ -23,6 +23,9 @@
 #define INJECT_EVERY 61u
 #define FIFO_EVERY 8u
 #define INJECT_BATCH 32u
+/* A worker with a `poll` operation polls at least every POLL_EVERY picks,
+ * so completions are reaped while local work never runs out. */
+#define POLL_EVERY 16u
 
 _Thread_local bl__worker_t *bl__current_worker;
 
@@ -212,9 +215,12 @@ static bl__runnable_t find_work(bl__worker_t *w)
 
 	while (!atomic_load_explicit(&pool->stopping, memory_order_acquire)) {
 		for (unsigned round = 0; round <= pool->spin_rounds; round++) {
-			if (pool->ops->poll)
-				pool->ops->poll(w);
-			bl__runnable_t r = search_round(w);
+			/* What poll delivers to actors of this pool lands in this
+			 * worker's own slot or deque, which search_round skips. */
+			bool polled = pool->ops->poll && pool->ops->poll(w) > 0;
+			bl__runnable_t r = polled ? next_local(w) : 0;
+			if (!r)
+				r = search_round(w);
 			if (r) {
 				stop_searching(w);
 				return r;
@@ -249,6 +255,9 @@ void *bl__worker_main(void *arg)
 	}
 
 	while (!atomic_load_explicit(&pool->stopping, memory_order_relaxed)) {
+		if (pool->ops->poll && w->ticks % POLL_EVERY == 0)
+			pool->ops->poll(w);
+
 		bl__runnable_t r = next_local(w);
 		if (!r) {
 			if (pool->ops->poll && pool->ops->poll(w) > 0)

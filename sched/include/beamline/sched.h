@@ -66,6 +66,9 @@ typedef struct bl_msg {
 #define BL_MSG_DOWN 0xFFFF0001u
 /* Delivered to an actor that traps exits when a linked actor terminates. */
 #define BL_MSG_EXIT 0xFFFF0002u
+/* Delivered to an actor of an I/O pool when an operation it submitted
+ * completes; the payload is a bl_io_result_t. */
+#define BL_MSG_IO 0xFFFF0003u
 
 /*
  * Payload of BL_MSG_DOWN and BL_MSG_EXIT. `actor` is borrowed for the
@@ -127,6 +130,11 @@ typedef enum bl_pool_kind {
 	 * messages sent from OpenCL event callbacks. Workers are never
 	 * pinned, since the device does the work. */
 	BL_POOL_GPU = 1,
+	/* File and socket I/O: each worker owns an io_uring and, when idle,
+	 * waits in it rather than on a futex. Its actors submit operations
+	 * with the bl_io_* functions and receive completions as BL_MSG_IO
+	 * messages. Workers are never pinned, since they mostly wait. */
+	BL_POOL_IO = 2,
 } bl_pool_kind_t;
 
 typedef struct bl_pool_config {
@@ -153,7 +161,11 @@ void bl_pool_config_init(bl_pool_config_t *cfg);
  * Create a pool in `rt` and start its workers. Returns 0 and a pool borrowed
  * from the runtime in *out (valid until bl_runtime_free), BL_EINVAL for a bad
  * configuration, BL_ENOMEM, or a negative errno when a thread cannot start.
- * Must not be called from a worker of `rt`.
+ * For BL_POOL_IO, -ENOSYS or -EPERM mean that the kernel offers no io_uring
+ * to this process (built without it, disabled by the io_uring_disabled
+ * sysctl, or refused by a container's seccomp filter); other negative errno
+ * values come from eventfd() or io_uring_queue_init(). Must not be called
+ * from a worker of `rt`.
  */
 int bl_runtime_add_pool(bl_runtime_t *rt, const bl_pool_config_t *cfg, bl_pool_t **out);
 
@@ -447,6 +459,96 @@ int bl_send_after(bl_timer_id_t *out, bl_actor_t *to, bl_msg_t **msg, uint64_t d
  * cancelled, or the id is unknown.
  */
 int bl_timer_cancel(bl_runtime_t *rt, bl_timer_id_t id);
+
+/* ------------------------------------------------------------------------ */
+/* I/O: operations on the io_uring of an I/O pool's worker                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every bl_io_* submit function must be called from the handler of an actor
+ * on a BL_POOL_IO pool; the operation goes to the ring of the worker
+ * running that handler. Exactly one BL_MSG_IO message is sent to the
+ * submitting actor per operation, wherever the actor runs by then: the
+ * runtime holds a reference to the actor until the completion is sent. When
+ * the actor has terminated, the completion goes to its discard callback.
+ *
+ * Buffers are borrowed until the completion message is handled or
+ * discarded: the kernel may write to a read buffer until then. A buffer in
+ * the actor's state block is safe, since the runtime's reference keeps the
+ * state alive. When the runtime shuts down, every operation still in flight
+ * is cancelled and its completion awaited before bl_runtime_free() runs any
+ * stop callback, so no buffer is touched after that.
+ * NOTE: an actor that stops before the runtime does leaves its operations
+ * running; each completes normally (a read on a pipe nobody writes, only
+ * at shutdown) and goes to the discard callback. Cancel them first.
+ *
+ * Errors of the operation itself arrive in bl_io_result_t.res as a negative
+ * errno. The pool resubmits operations that fail with -EAGAIN or -EINTR,
+ * so those never arrive, except as -ECANCELED after bl_io_cancel().
+ * Give the pool file descriptors in blocking mode: io_uring waits for them
+ * without blocking a thread, while a non-blocking one makes reads fail with
+ * -EAGAIN and the pool resubmit them in a busy loop.
+ */
+
+/* Offset meaning "at the file position", for pipes, sockets and files
+ * opened with O_APPEND. */
+#define BL_IO_OFFSET_CURRENT UINT64_MAX
+
+/* Payload of BL_MSG_IO. */
+typedef struct bl_io_result {
+	uint64_t id;  /* the id the submit function returned */
+	uint64_t tag; /* the caller's tag, passed through */
+	/* Bytes transferred (reads and writes), the ready poll events
+	 * (bl_io_poll_fd), 0 (bl_io_fsync), or a negative errno. */
+	int64_t res;
+	/* The buffer given to bl_io_read or bl_io_write, so a discard
+	 * callback can release it; NULL for the others. */
+	void *buf;
+} bl_io_result_t;
+
+/*
+ * Read up to `len` bytes (at most UINT32_MAX) of `fd` at `offset` (or
+ * BL_IO_OFFSET_CURRENT) into `buf`, which is borrowed as described above.
+ * One read: the result counts the bytes read, which is short at end of
+ * file, and on pipes and sockets whenever less is available; 0 means end of
+ * file. Callers loop for the rest. Returns 0 and the operation's id in *out
+ * (may be NULL), BL_EINVAL for a bad argument or when not called from an
+ * I/O pool actor's handler, BL_ENOMEM, or BL_ELIMIT when the worker has
+ * 16777215 operations in flight.
+ */
+int bl_io_read(uint64_t *out, int fd, void *buf, size_t len, uint64_t offset, uint64_t tag);
+
+/*
+ * Write `len` bytes (at most UINT32_MAX) of `buf` to `fd` at `offset` (or
+ * BL_IO_OFFSET_CURRENT). A short write is resubmitted for the rest, so the
+ * result is `len` unless an error stopped it: then it is the bytes written
+ * before the error when there were some, else the negative errno. Returns
+ * as bl_io_read().
+ */
+int bl_io_write(uint64_t *out, int fd, const void *buf, size_t len, uint64_t offset, uint64_t tag);
+
+/* Flush `fd`'s data and metadata to storage (fsync(2)). Returns as
+ * bl_io_read(). */
+int bl_io_fsync(uint64_t *out, int fd, uint64_t tag);
+
+/*
+ * Wait once until `fd` has one of the poll(2) `events` (POLLIN, POLLOUT,
+ * ...); the result holds the events that are ready. For sockets and pipes.
+ * Returns as bl_io_read(); BL_EINVAL when `events` is 0.
+ */
+int bl_io_poll_fd(uint64_t *out, int fd, short events, uint64_t tag);
+
+/*
+ * Cancel the operation `id` submitted by the calling actor. Must be called
+ * from the handler of an actor on the I/O pool that ran the submit. The
+ * completion still arrives: with -ECANCELED when the cancel won, or with
+ * the normal result when the operation finished first (a cancelled write
+ * may report the bytes it wrote). Returns 0 when the cancel was requested,
+ * -ENOENT when the operation is known to have completed already, BL_EINVAL
+ * when not called from an I/O pool actor's handler, or BL_ENOMEM when the
+ * request for another worker's ring cannot be queued.
+ */
+int bl_io_cancel(uint64_t id);
 
 /* ------------------------------------------------------------------------ */
 /* Latch: lets a thread that is not a worker wait for actors                 */
