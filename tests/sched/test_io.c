@@ -437,6 +437,10 @@ Test(sched_io, foreign_send_wakes_sleeping_worker, .timeout = TEST_TIMEOUT_S)
 	bl_actor_t *actor = spawn(pool, &ping_behaviour, NULL, 0);
 
 	for (unsigned long i = 0; i < rounds; i++) {
+		/* Every 16th round waits long enough for the worker to be
+		 * asleep for certain; the others race its falling asleep. */
+		if (i % 16 == 0)
+			nanosleep(&(struct timespec){0, 2 * 1000 * 1000}, NULL);
 		bl_latch_t answered;
 		bl_latch_init(&answered, 1);
 		int rc = send_ptr(actor, MSG_PING, &answered);
