@@ -285,6 +285,11 @@ static void run_task(void *p)
 	task.fn(task.run, task.arg);
 }
 
+void kernel_run_charge_first_task(kernel_run_t *run)
+{
+	atomic_fetch_add(&run->cpu_ns, kernel_thread_cpu_ns() - run->first_task_cpu_ns);
+}
+
 int kernel_run_submit(kernel_run_t *run, void (*fn)(kernel_run_t *run, void *arg), void *arg)
 {
 	run_task_t *task = malloc(sizeof *task);
@@ -368,12 +373,10 @@ static void load_and_compute(kernel_run_t *run, void *arg)
 		kernel_run_finish(run, rc, &err);
 		return;
 	}
-	/* The loading time is added before computing: a kernel that fans out
-	 * hands the run to its tasks, and the last of them may free it before
-	 * compute returns. NOTE: the fanning-out task's own CPU time after
-	 * loading is then not counted. */
-	atomic_fetch_add(&run->cpu_ns, kernel_thread_cpu_ns() - cpu);
-	cpu = kernel_thread_cpu_ns();
+	/* A kernel that fans out charges this task's CPU time itself, before
+	 * its tasks start (kernel_run_charge_first_task), because the last of
+	 * them may free the run before compute returns. */
+	run->first_task_cpu_ns = cpu;
 	if (rc == 0) {
 		rc = run->spec->compute(run);
 		if (rc == 1)

@@ -28,6 +28,7 @@ typedef struct kernel_run {
 	uint64_t loaded_ns;
 	bool loaded;                     /* every input loaded; failures after this are the kernel's */
 	uint64_t _Atomic cpu_ns;         /* CPU time of every task of the run */
+	uint64_t first_task_cpu_ns;      /* the first task's CPU clock when it started */
 
 	/* The failure a compute function reports; with fan-out, the first
 	 * task to set `failed` writes it. */
@@ -55,6 +56,10 @@ void kernel_set_out(kernel_run_t *run, const char *name, bl_tensor_t *t);
  * CPU time to run->cpu_ns before it can complete the run. Returns 0 or a
  * negative code. */
 int kernel_run_submit(kernel_run_t *run, void (*fn)(kernel_run_t *run, void *arg), void *arg);
+
+/* Add the first task's CPU time so far to the run. A kernel that fans
+ * out calls it once, before submitting its tasks. */
+void kernel_run_charge_first_task(kernel_run_t *run);
 
 /* Complete the run: with rc 0, write the outputs and report success;
  * otherwise report the failure in *err. Frees the run. */

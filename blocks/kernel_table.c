@@ -144,6 +144,7 @@ static int compute_sgemm(kernel_run_t *run)
 	if (parts > m)
 		parts = m ? m : 1;
 	atomic_store(&run->pending, parts);
+	kernel_run_charge_first_task(run);
 	for (size_t p = 0; p < parts; p++) {
 		row_block_t *rows = malloc(sizeof *rows);
 		if (rows) {
