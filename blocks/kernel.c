@@ -203,7 +203,7 @@ static void report_failure(kernel_run_t *run, bl_block_outcome_t *o, int rc, run
 }
 
 /* Give the placement model the time of a CPU run of a kernel that could
- * also run on the device; a negative `ms` only ends a calibration. */
+ * also run on the device. A negative `ms` only ends a calibration. */
 static void record_cpu(kernel_run_t *run, double ms)
 {
 	if (run->on_gpu || !run->choice || !run->env->placement || !run->spec->gpu_enqueue)
@@ -303,8 +303,8 @@ int kernel_run_submit(kernel_run_t *run, void (*fn)(kernel_run_t *run, void *arg
 	return rc;
 }
 
-/* Decide where the loaded run computes: the device the job asks for, or
- * for "auto" (the default) what the placement model chooses. */
+/* Decide where the loaded run computes: the device the job names, or for
+ * "auto" (the default) the one the placement model chooses. */
 static int place(kernel_run_t *run, bl_error_t *err)
 {
 	const char *device = json_string_value(json_object_get(run->params, "device"));

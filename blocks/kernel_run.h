@@ -66,7 +66,7 @@ void kernel_run_charge_first_task(kernel_run_t *run);
 void kernel_run_finish(kernel_run_t *run, int rc, const bl_error_t *err);
 
 /* Return true the first time `spec` runs on the device (on_gpu) or on the
- * CPU in this process; such a run is not a fair sample for placement. */
+ * CPU in this process. Such a run is not a fair sample for placement. */
 bool kernel_first_run(const kernel_spec_t *spec, bool on_gpu);
 
 /* Compute `run` on the device: an actor on the GPU pool enqueues its

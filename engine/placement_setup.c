@@ -29,15 +29,7 @@ static char *model_path(const bl_run_config_t *cfg)
 	size_t size = strlen(dir) + sizeof "/placement.json";
 	char *path = malloc(size);
 	if (path) {
-		/* Parents first; a folder that cannot be made shows when saving. */
-		for (char *p = dir + 1; *p; p++) {
-			if (*p == '/') {
-				*p = '\0';
-				mkdir(dir, 0700);
-				*p = '/';
-			}
-		}
-		mkdir(dir, 0700);
+		bl_gpu_make_folders(dir); /* a folder that cannot be made shows when saving */
 		snprintf(path, size, "%s/placement.json", dir);
 	}
 	free(dir);

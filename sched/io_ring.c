@@ -206,7 +206,7 @@ static void io_wait(bl__worker_t *w)
 	if (!take_tokens(io) && !has_local_work(w)) {
 		arm_wake(io);
 		/* Submits the armed read with anything else queued, then sleeps
-		 * until the queue holds a completion. -EINTR is a spurious
+		 * until the queue contains a completion. -EINTR is a spurious
 		 * return, which the caller's loop allows. */
 		io_uring_submit_and_wait(&io->ring, 1);
 		if (!take_tokens(io) && !has_local_work(w))

@@ -3,7 +3,7 @@
  * device, N x N float32, row-major.
  *
  * Engine: a local run (bl_run_jobs) of sgemm jobs with "device": "gpu"
- * that read a.npy and b.npy from the scratch data folder. Each run holds a
+ * that read a.npy and b.npy from the scratch data folder. Each run has a
  * warm-up job and then the measured job, one at a time (max_concurrent 1),
  * because every run opens the device afresh and its first job pays for
  * CLBlast's program builds. The figure is the measured job's
@@ -136,8 +136,11 @@ static json_t *size_report(size_t n, double *direct_ms, double *engine_ms, unsig
 	double ratio = e.median / d.median;
 	bool has_target = n >= TARGET_FROM_N;
 
+	const char *verdict = "";
+	if (has_target)
+		verdict = ratio >= SGEMM_TARGET ? "met" : "missed";
 	fprintf(stderr, "%-6zu %10.2f [%6.2f - %6.2f] %10.2f [%6.2f - %6.2f] %7.2f %s\n", n, d.median, d.min, d.max,
-		e.median, e.min, e.max, ratio, has_target ? (ratio >= SGEMM_TARGET ? "met" : "missed") : "");
+		e.median, e.min, e.max, ratio, verdict);
 	return json_pack("{s:I, s:o, s:o, s:o, s:o, s:f, s:o, s:o}", "n", (json_int_t)n, "direct_gflops",
 			 bench_summary_json(d), "engine_gflops", bench_summary_json(e), "direct_ms",
 			 bench_summary_json(dms), "engine_compute_ms", bench_summary_json(ems), "ratio", ratio, "target",

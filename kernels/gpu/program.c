@@ -44,12 +44,10 @@ static void cache_path(char *out, size_t size, const bl_gpu_t *gpu, uint64_t key
 	snprintf(out, size, "%s/programs/%016llx.bin", gpu->cache_dir, (unsigned long long)key);
 }
 
-/* Create the cache folder and its parents; failures only cost build time
- * later, so they are not reported. */
-static void make_dirs(const char *dir)
+void bl_gpu_make_folders(const char *folder)
 {
 	char path[4096];
-	snprintf(path, sizeof path, "%s/programs", dir);
+	snprintf(path, sizeof path, "%s", folder);
 	for (char *p = path + 1; *p; p++) {
 		if (*p != '/')
 			continue;
@@ -86,7 +84,9 @@ static unsigned char *read_binary(const char *path, size_t *len)
 static bool write_binary(const bl_gpu_t *gpu, const char *path, const unsigned char *data, size_t len)
 {
 	char tmp[4300];
-	make_dirs(gpu->cache_dir);
+	char folder[4200];
+	snprintf(folder, sizeof folder, "%.4000s/programs", gpu->cache_dir);
+	bl_gpu_make_folders(folder); /* a failure shows as a failed open below */
 	snprintf(tmp, sizeof tmp, "%.4200s.%d.tmp", path, (int)getpid());
 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -239,7 +239,7 @@ Test(engine_devices, warm_reports_device, .timeout = 600)
 	cli_result_free(&r);
 }
 
-/* Warming a device that does not exist fails with exit 3 and says which. */
+/* Warming a device that does not exist fails with exit 3 and a message. */
 Test(engine_devices, warm_missing_device_exits_3)
 {
 	cli_result_t r;

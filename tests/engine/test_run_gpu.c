@@ -227,7 +227,7 @@ Test(engine_run_gpu, too_large_for_device_refused, .timeout = 120)
 }
 
 /* --placement must name a file of its own: not the jobs file, and not a
- * file that holds something else, which the run would overwrite. */
+ * file with other contents, which the run would overwrite. */
 Test(engine_run_gpu, placement_file_must_be_its_own, .timeout = 60)
 {
 	harness_t h;

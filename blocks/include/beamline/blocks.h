@@ -40,7 +40,7 @@ typedef void (*bl_device_opened_fn)(void *ctx, bl_gpu_t *gpu, const bl_error_t *
 
 /*
  * Make a slot that opens the device of `cfg` (copied; its cache_dir must
- * outlive the slot) when a job first asks for it, or never when `enabled`
+ * outlive the slot) when a job first needs it, or never when `enabled`
  * is false. Once opened, `placement` (borrowed; may be NULL) is bound to
  * the device. Returns 0 and an owned slot, or BL_ENOMEM.
  */

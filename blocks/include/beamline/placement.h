@@ -1,6 +1,7 @@
 /*
- * Where a kernel with "device": "auto" runs: a cost model per kernel and
- * size, fed by measured run times on each device.
+ * The placement model, which chooses where a kernel with "device": "auto"
+ * runs: a cost model per kernel and size, fed by measured run times on
+ * each device.
  *
  * Sizes fall into buckets of powers of two of the kernel's work (its
  * multiply-adds, or the elements it reads). In a bucket, the first runs

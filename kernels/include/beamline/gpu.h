@@ -8,7 +8,7 @@
  *
  * Work reaches a device as a launch: a sequence of uploads, kernel runs
  * and downloads on one in-order command queue, enqueued without waiting.
- * bl_gpu_launch_submit then asks the driver to call back once the last
+ * bl_gpu_launch_submit then registers a driver callback for when the last
  * command completes; no engine thread waits for the device. The callback
  * runs on a thread of the OpenCL implementation and must only hand the
  * completion on (send a message, submit a task).
@@ -83,7 +83,7 @@ typedef struct bl_gpu_config {
 	 * $XDG_CACHE_HOME/beamline, else $HOME/.cache/beamline. Created when
 	 * missing; a cache that cannot be written only costs build time. */
 	const char *cache_dir;
-	/* Which device: -1 picks the first GPU, or the first device of any
+	/* The device: -1 picks the first GPU, or the first device of any
 	 * type when there is no GPU; N >= 0 picks the Nth device in the
 	 * order bl_gpu_describe lists them. */
 	int device_index;
@@ -96,14 +96,19 @@ typedef struct bl_gpu_config {
 	 * a float, -1 as an integer), so tests catch an element that a
 	 * kernel never writes. Costs one fill per allocation. */
 	bool poison;
-	/* Which form of some kernels to run; tests force one to cover both. */
+	/* The form of the kernels that have two (per device type); tests force
+	 * each one to cover both. */
 	bl_gpu_kernel_form_t kernel_form;
 } bl_gpu_config_t;
 
 /* Return the cache folder `configured` names, or the default one described
- * at bl_gpu_config_t.cache_dir; an owned string (free with free()), or
- * NULL when neither is set and there is no home folder. */
+ * at bl_gpu_config_t.cache_dir, as an owned string (free with free()).
+ * Returns NULL when neither is set and there is no home folder. */
 char *bl_gpu_cache_dir(const char *configured);
+
+/* Create `folder` and its missing parents, with mode 0700. Failures are
+ * not reported: they show when a file is then written there. */
+void bl_gpu_make_folders(const char *folder);
 
 /* Fill *cfg with the defaults: cache_dir NULL, device_index -1, 2 queues,
  * no default tenant limit, no poisoning, kernel form by device type. */
@@ -137,7 +142,7 @@ bool bl_gpu_has_fp64(const bl_gpu_t *gpu);
 cl_context bl_gpu_context(const bl_gpu_t *gpu);
 cl_device_id bl_gpu_device_id(const bl_gpu_t *gpu);
 
-/* Device memory tenant `tenant` holds now, in bytes. */
+/* Return the device memory in use by `tenant`'s launches, in bytes. */
 uint64_t bl_gpu_tenant_bytes(bl_gpu_t *gpu, const char *tenant);
 
 /* ------------------------------------------------------------------------ */

@@ -533,7 +533,7 @@ int bl_io_fsync(uint64_t *out, int fd, uint64_t tag);
 
 /*
  * Wait once until `fd` has one of the poll(2) `events` (POLLIN, POLLOUT,
- * ...); the result holds the events that are ready. For sockets and pipes.
+ * ...); the result contains the events that are ready. For sockets and pipes.
  * Returns as bl_io_read(); BL_EINVAL when `events` is 0.
  */
 int bl_io_poll_fd(uint64_t *out, int fd, short events, uint64_t tag);
