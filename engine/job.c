@@ -183,6 +183,18 @@ static int take_name(const json_t *v, const char *field, const bl_job_limits_t *
 	return *out ? 0 : bl_error_set(err, BL_ENOMEM, field, "out of memory while copying the field");
 }
 
+/* A tenant's name is its folder's name beneath the data folder; names
+ * starting with a dot are kept for the engine's own state (.beamline). */
+static int check_tenant_name(const char *tenant, bl_error_t *err)
+{
+	if (tenant[0] != '.')
+		return 0;
+	return bl_error_set(err, BL_EFORMAT, "tenant",
+			    "expected a tenant name that does not start with '.', got \"%s\"; such names are kept for "
+			    "the engine's own folders",
+			    tenant);
+}
+
 static int take_priority(const json_t *v, bl_priority_t *out, bl_error_t *err)
 {
 	char quoted[QUOTE_MAX * 4 + 8];
@@ -555,7 +567,8 @@ static int fill_job(const json_t *root, const bl_job_limits_t *lim, bl_job_t *jo
 		return rc;
 	if ((rc = require(root, "id", &v, err)) || (rc = take_name(v, "id", lim, &job->id, err)))
 		return rc;
-	if ((rc = require(root, "tenant", &v, err)) || (rc = take_name(v, "tenant", lim, &job->tenant, err)))
+	if ((rc = require(root, "tenant", &v, err)) || (rc = take_name(v, "tenant", lim, &job->tenant, err)) ||
+	    (rc = check_tenant_name(job->tenant, err)))
 		return rc;
 	if ((rc = take_priority(json_object_get(root, "priority"), &job->priority, err)))
 		return rc;

@@ -190,7 +190,7 @@ static void on_timeout(job_actor_t *ja, bl_actor_t *self)
 	BL_LOG(BL_LOG_WARN, "job", "job_timeout", js->corr_id, message);
 
 	js->timed_out = true;
-	atomic_store(&js->cancel.requested, true);
+	bl_cancel_hook_fire(js->cancel_hook);
 	report(js, BL_JOB_TIMEOUT, NULL, "timeout", message, NULL);
 	/* Waiting for a retry, nothing runs: done now. Otherwise wait for the
 	 * block to notice the cancellation. */

@@ -33,6 +33,8 @@ void bl_run_config_init(bl_run_config_t *cfg)
 	bl_json_tensor_limits_init(&cfg->json_limits);
 	cfg->gpu_device = -1;
 	cfg->gpu_queues = 2;
+	cfg->io_workers = 1;
+	cfg->blocking_workers = 2;
 }
 
 uint64_t bl__run_now_ms(void)
@@ -65,6 +67,7 @@ void bl__job_state_free(job_state_t *js)
 	bl_job_free(&js->job);
 	bl_actor_release(&js->actor);
 	free(js->result_line);
+	bl_cancel_hook_free(&js->cancel_hook);
 	free(js);
 }
 
@@ -213,6 +216,18 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 	js->env.cancel = &js->cancel;
 	js->env.corr_id = js->corr_id;
 	js->env.tenant = job->tenant;
+	js->env.job_id = job->id;
+	js->env.io_pool = ctx->io;
+	js->env.blocking_pool = ctx->blocking;
+	js->env.services = ctx->services;
+	js->env.cancel_hook = js->cancel_hook = bl_cancel_hook_new(&js->cancel);
+	if (!js->cancel_hook) {
+		bl_error_set(&err, BL_ENOMEM, NULL, "out of memory queueing the job");
+		free(bl__report_failure(ctx, job->id, job->tenant, job->block, BL_JOB_ERROR, "engine_error", &err, true,
+					len));
+		bl__job_state_free(js);
+		return;
+	}
 	if (bl__send_ptr(ctx->dispatcher, MSG_JOB, js) < 0) {
 		bl_error_set(&err, BL_ENOMEM, NULL, "out of memory queueing the job");
 		free(bl__report_failure(ctx, job->id, job->tenant, job->block, BL_JOB_ERROR, "engine_error", &err, true,
@@ -251,6 +266,39 @@ static uint64_t read_jobs(run_ctx_t *ctx, FILE *in)
 /* Setting up and tearing down                                               */
 /* ------------------------------------------------------------------------ */
 
+/* The I/O pool, when the kernel offers io_uring (a container may forbid
+ * it: the I/O blocks then fail their jobs, and the rest runs), and the
+ * pool whose workers may block. */
+static int start_io_pools(run_ctx_t *ctx, bl_error_t *err)
+{
+	bl_pool_config_t cfg;
+
+	bl_pool_config_init(&cfg);
+	cfg.name = "io";
+	cfg.kind = BL_POOL_IO;
+	cfg.workers = ctx->cfg->io_workers;
+	cfg.pin_workers = false;
+	int rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->io);
+	if (rc == -ENOSYS || rc == -EPERM) {
+		BL_LOG(BL_LOG_WARN, "engine", "io_uring_unavailable", NULL,
+		       "the kernel refuses io_uring; the fs, http and sql blocks will fail their jobs",
+		       BL_LOG_S("reason", bl_strerror(rc)));
+		ctx->io = NULL;
+		rc = 0;
+	}
+	if (rc < 0)
+		return bl_error_set(err, rc, NULL, "cannot start the I/O pool: %s", bl_strerror(rc));
+
+	bl_pool_config_init(&cfg);
+	cfg.name = "blocking";
+	cfg.workers = ctx->cfg->blocking_workers;
+	cfg.pin_workers = false;
+	rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->blocking);
+	if (rc < 0)
+		return bl_error_set(err, rc, NULL, "cannot start the blocking pool: %s", bl_strerror(rc));
+	return 0;
+}
+
 static int start_runtime(run_ctx_t *ctx, bl_error_t *err)
 {
 	bl_pool_config_t cfg;
@@ -281,9 +329,11 @@ static int start_runtime(run_ctx_t *ctx, bl_error_t *err)
 		cfg.pin_workers = false;
 		rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->gpu);
 	}
-	if (rc < 0)
-		return bl_error_set(err, rc, NULL, "cannot start the worker pools: %s", bl_strerror(rc));
-	return 0;
+	if (rc == 0)
+		rc = start_io_pools(ctx, err);
+	else
+		bl_error_set(err, rc, NULL, "cannot start the worker pools: %s", bl_strerror(rc));
+	return rc;
 }
 
 static int start_actors(run_ctx_t *ctx, bl_error_t *err)
@@ -394,6 +444,8 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 	if (rc == 0)
 		rc = start_runtime(&ctx, err);
 	if (rc == 0)
+		rc = bl__services_start(&ctx, err);
+	if (rc == 0)
 		rc = start_actors(&ctx, err);
 	if (rc < 0)
 		goto out;
@@ -423,11 +475,13 @@ out:
 	 * finish with valid handles; the handles are invalid afterwards, so
 	 * they are cleared, not released.
 	 */
+	bl__services_quiesce(&ctx);
 	if (ctx.rt) {
 		bl_runtime_free(&ctx.rt);
 		ctx.dispatcher = NULL;
 		ctx.writer = NULL;
 	}
+	bl__services_stop(&ctx);
 	bl__placement_stop(&ctx);
 	if (ctx.write_error && rc == 0)
 		rc = bl_error_set(err, ctx.write_error, cfg->output_path ? cfg->output_path : "output",

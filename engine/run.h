@@ -35,12 +35,17 @@ typedef struct bl_run_config {
 	int gpu_device;              /* OpenCL device index; -1: the first GPU, else the first device */
 	unsigned gpu_queues;         /* command queues, one GPU pool worker each */
 	const char *placement_path;  /* the placement model's file; NULL: placement.json in the cache folder */
+	const char *config_path;     /* the services' config file (services.h); NULL: defaults */
+	const char *state_dir;       /* state that survives a restart; NULL: DATA_DIR/.beamline */
+	unsigned io_workers;         /* io_uring rings, one I/O pool worker each */
+	unsigned blocking_workers;   /* workers that may block (SQLite) */
 } bl_run_config_t;
 
 /* Fill *cfg with defaults: data dir ".", one CPU worker per core, timeout
  * 60 s, a window of 4,096 jobs and 64 MiB, inline outputs up to 10,000
  * elements, ageing 1 s, the default limits, and the first OpenCL device
- * (a GPU when there is one) with 2 queues. */
+ * (a GPU when there is one) with 2 queues, one I/O worker and two
+ * blocking workers. */
 void bl_run_config_init(bl_run_config_t *cfg);
 
 #define BL_RUN_BLOCKS_MAX 8

@@ -47,6 +47,11 @@ typedef struct run_ctx {
 	bl_pool_t *control;
 	bl_pool_t *cpu;
 	bl_pool_t *gpu;                 /* NULL with --no-gpu */
+	bl_pool_t *io;                  /* NULL when the kernel offers no io_uring */
+	bl_pool_t *blocking;            /* workers that may block (SQLite) */
+	json_t *config;                 /* the --config document; NULL: defaults */
+	bl_block_services_t *services;  /* http, sql, approvals, fs limits */
+	char *state_dir;                /* owned */
 	bl_device_slot_t *device;       /* opened when a job first needs it */
 	bl_placement_t *placement;      /* measured run times for "device": "auto" */
 	char *placement_path;
@@ -84,6 +89,7 @@ typedef struct job_state {
 	const bl_block_t *block;
 	bl_block_env_t env;
 	bl_cancel_t cancel;
+	bl_cancel_hook_t *cancel_hook; /* fires `cancel` and tells an I/O block */
 	char corr_id[300]; /* tenant/id; both fit whole */
 	size_t cost;       /* bytes of job text, for the read-ahead window */
 	uint64_t read_ms;
@@ -148,6 +154,17 @@ int bl__placement_start(run_ctx_t *ctx, bl_error_t *err);
 /* Save the placement model, close the device and free both. Call after
  * the runtime is freed. */
 void bl__placement_stop(run_ctx_t *ctx);
+
+/* Load the config file, make the state folder and the block services
+ * (services_setup.c). Call with the pools running. Returns 0, or a
+ * negative code with *err naming the config key or file at fault. */
+int bl__services_start(run_ctx_t *ctx, bl_error_t *err);
+
+/* Stop the services' threads and actors; the runtime must still run. */
+void bl__services_quiesce(run_ctx_t *ctx);
+
+/* Free the services and the config; call after the runtime is freed. */
+void bl__services_stop(run_ctx_t *ctx);
 
 /* Spawn the dispatcher of a run (dispatcher.c). */
 int bl__dispatcher_spawn(bl_actor_t **out, run_ctx_t *ctx, bl_error_t *err);

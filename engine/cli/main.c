@@ -40,6 +40,12 @@ static void usage(FILE *to)
 	      "                      standard error is a terminal); --no-progress hides it\n"
 	      "  --print-metrics     after the summary, list each job's figures (its metrics,\n"
 	      "                      or its small outputs), for the first 100 jobs\n"
+	      "  --config FILE       settings of the fs, http, sql and human blocks and the\n"
+	      "                      admin endpoint, JSON (docs/blocks/; default: built-in)\n"
+	      "  --state-dir DIR     state kept across restarts, such as pending approvals\n"
+	      "                      (default: DATA_DIR/.beamline)\n"
+	      "  --io-workers N      io_uring rings for the fs, http and sql blocks [1]\n"
+	      "  --blocking-workers N  threads for work that blocks, such as SQLite [2]\n"
 	      "\n"
 	      "devices (kernel jobs take \"device\": \"cpu\", \"gpu\" or \"auto\", the default):\n"
 	      "  --no-gpu            never open an OpenCL device; auto jobs run on the CPU\n"
@@ -125,23 +131,24 @@ static int apply_value_option(bl_run_config_t *cfg, bl_log_level_t *level, const
 		{"--ageing-ms", 1, 86400000, &cfg->ageing_ms, sizeof cfg->ageing_ms},
 		{"--gpu-device", 0, 1023, &cfg->gpu_device, sizeof cfg->gpu_device},
 		{"--gpu-queues", 1, 64, &cfg->gpu_queues, sizeof cfg->gpu_queues},
+		{"--io-workers", 1, 64, &cfg->io_workers, sizeof cfg->io_workers},
+		{"--blocking-workers", 1, 256, &cfg->blocking_workers, sizeof cfg->blocking_workers},
 	};
 
-	if (strcmp(opt, "--output") == 0) {
-		cfg->output_path = value;
-		return 0;
-	}
-	if (strcmp(opt, "--data-dir") == 0) {
-		cfg->data_dir = value;
-		return 0;
-	}
-	if (strcmp(opt, "--quotas") == 0) {
-		cfg->quotas_path = value;
-		return 0;
-	}
-	if (strcmp(opt, "--placement") == 0) {
-		cfg->placement_path = value;
-		return 0;
+	const struct {
+		const char *name;
+		const char **target;
+	} paths[] = {
+		{"--output", &cfg->output_path},       {"--data-dir", &cfg->data_dir},
+		{"--quotas", &cfg->quotas_path},       {"--placement", &cfg->placement_path},
+		{"--config", &cfg->config_path},       {"--state-dir", &cfg->state_dir},
+	};
+
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		if (strcmp(opt, paths[i].name) == 0) {
+			*paths[i].target = value;
+			return 0;
+		}
 	}
 	if (strcmp(opt, "--log-level") == 0) {
 		if (bl_log_level_parse(level, value) == 0)

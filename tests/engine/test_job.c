@@ -355,7 +355,7 @@ Test(engine_job, good_names_are_accepted)
 	char name[129];
 	memset(name, 'Z', 128);
 	name[128] = '\0';
-	const char *names[] = {name, "A.b_c-9", "...", "-", "a..b"};
+	const char *names[] = {name, "A.b_c-9", "-", "a..b", "a."};
 
 	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
 		char text[512];
@@ -368,6 +368,27 @@ Test(engine_job, good_names_are_accepted)
 		cr_assert_str_eq(o.job->id, names[i]);
 		cr_assert_str_eq(o.job->tenant, names[i]);
 		bl_job_free(&o.job);
+	}
+}
+
+/* A leading dot is fine in an id, but not in a tenant's name: the engine
+ * keeps its own state in DATA_DIR/.beamline, which a tenant called
+ * ".beamline" would otherwise reach. */
+Test(engine_job, tenant_names_cannot_start_with_a_dot)
+{
+	const char *names[] = {".beamline", "...", ".x"};
+
+	for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+		char text[512];
+		snprintf(text, sizeof text, "{\"id\":\"%s\",\"tenant\":\"t\",\"block\":\"kernel\"}", names[i]);
+		outcome_t as_id = parse(text);
+		expect_ok(&as_id, text);
+		bl_job_free(&as_id.job);
+
+		snprintf(text, sizeof text, "{\"id\":\"j\",\"tenant\":\"%s\",\"block\":\"kernel\"}", names[i]);
+		outcome_t as_tenant = parse(text);
+		expect_error(&as_tenant, text, BL_EFORMAT, "tenant");
+		expect_message_has(&as_tenant, "does not start with '.'");
 	}
 }
 

@@ -60,11 +60,50 @@ const char *bl_device_slot_why(bl_device_slot_t *slot);
 /* Close the device. Every run on it must have ended. Takes *slot. */
 void bl_device_slot_free(bl_device_slot_t **slot);
 
+/* The engine's shared services for the I/O blocks (services.h). */
+typedef struct bl_block_services bl_block_services_t;
+
+/*
+ * How a job's cancellation (timeout, cancel request) reaches a block that
+ * waits on I/O instead of polling a flag: the block names an actor and a
+ * message type, and the engine sends that message once when the job is
+ * cancelled, or at once when it already was. Made and fired by the engine
+ * (cancel_hook.c); a block only watches and unwatches.
+ */
+typedef struct bl_cancel_hook bl_cancel_hook_t;
+
+/* Make a hook for `cancel` (borrowed: it must outlive the hook). Returns
+ * NULL when memory runs out. */
+bl_cancel_hook_t *bl_cancel_hook_new(bl_cancel_t *cancel);
+
+/* Mark the job cancelled and tell the watching actor, if any. Idempotent;
+ * any thread. */
+void bl_cancel_hook_fire(bl_cancel_hook_t *hook);
+
+/*
+ * Send `type` (no payload) to `actor` when the job is cancelled; at once
+ * when it already is. Replaces an earlier watch. The hook keeps a
+ * reference to the actor until unwatched or freed. Returns 0, BL_EINVAL
+ * (NULL hook or actor) or BL_ENOMEM.
+ */
+int bl_cancel_hook_watch(bl_cancel_hook_t *hook, bl_actor_t *actor, uint32_t type);
+
+/* Stop watching; the message may still arrive if the cancel raced this
+ * call, so the actor must ignore a late one. */
+void bl_cancel_hook_unwatch(bl_cancel_hook_t *hook);
+
+/* Free the hook and drop its actor reference. Takes *hook; NULL is fine. */
+void bl_cancel_hook_free(bl_cancel_hook_t **hook);
+
 /* What a block may use while it runs. Set up by the engine per job;
  * everything is borrowed for the job's duration. */
 typedef struct bl_block_env {
 	bl_pool_t *cpu_pool;                          /* compute */
 	bl_pool_t *gpu_pool;                          /* device queues; NULL without an OpenCL device */
+	bl_pool_t *io_pool;                           /* io_uring rings; NULL when the kernel offers none */
+	bl_pool_t *blocking_pool;                     /* unpinned workers that may block (SQLite) */
+	const bl_block_services_t *services;          /* http, sql, approvals, fs limits */
+	bl_cancel_hook_t *cancel_hook;                /* tells an I/O block's actor about a cancel */
 	bl_device_slot_t *device;                     /* the device, opened on first use; NULL: none */
 	bl_placement_t *placement;                    /* for "device": "auto"; NULL runs auto on the CPU */
 	uint64_t device_mem_limit;                    /* the tenant's device memory (mem_bytes); 0: none */
@@ -76,6 +115,7 @@ typedef struct bl_block_env {
 	bl_cancel_t *cancel;                          /* set when the job is cancelled or times out */
 	const char *corr_id;                          /* for logs */
 	const char *tenant;                           /* for messages */
+	const char *job_id;                           /* for messages and approval ids */
 } bl_block_env_t;
 
 /* How a run ended. */

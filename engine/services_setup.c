@@ -1,0 +1,90 @@
+/*
+ * The I/O side of a run: the config file, the state folder and the block
+ * services (http, sql, approvals, fs limits) made from them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <beamline/services.h>
+
+#include "log.h"
+#include "run_ctx.h"
+
+/* A config file larger than this is refused before parsing. */
+#define CONFIG_MAX_BYTES (1u << 20)
+
+static int load_config(json_t **out, const char *path, bl_error_t *err)
+{
+	struct stat st;
+	json_error_t jerr;
+
+	*out = NULL;
+	if (stat(path, &st) != 0)
+		return bl_error_set(err, -errno, path, "cannot read the config file: %s", strerror(errno));
+	if (!S_ISREG(st.st_mode))
+		return bl_error_set(err, BL_EINVAL, path, "the config file is not a regular file");
+	if (st.st_size > CONFIG_MAX_BYTES)
+		return bl_error_set(err, BL_ELIMIT, path, "the config file is larger than %u bytes", CONFIG_MAX_BYTES);
+
+	*out = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+	if (!*out)
+		return bl_error_set(err, BL_EFORMAT, path, "the config file is not valid JSON: line %d, column %d: %s",
+				    jerr.line, jerr.column, jerr.text);
+	return 0;
+}
+
+/* The state folder: the configured one, or DATA_DIR/.beamline. Tenant
+ * names cannot start with a dot, so no tenant folder can take its name. */
+static char *state_dir(const bl_run_config_t *cfg)
+{
+	if (cfg->state_dir)
+		return strdup(cfg->state_dir);
+	size_t size = strlen(cfg->data_dir) + sizeof "/.beamline";
+	char *dir = malloc(size);
+	if (dir)
+		snprintf(dir, size, "%s/.beamline", cfg->data_dir);
+	return dir;
+}
+
+int bl__services_start(run_ctx_t *ctx, bl_error_t *err)
+{
+	int rc = ctx->cfg->config_path ? load_config(&ctx->config, ctx->cfg->config_path, err) : 0;
+	if (rc < 0)
+		return rc;
+
+	ctx->state_dir = state_dir(ctx->cfg);
+	if (!ctx->state_dir)
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+
+	bl_services_setup_t setup = {
+		.config = ctx->config,
+		.config_path = ctx->cfg->config_path,
+		.rt = ctx->rt,
+		.control_pool = ctx->control,
+		.io_pool = ctx->io,
+		.blocking_pool = ctx->blocking,
+		.data_dir = ctx->cfg->data_dir,
+		.state_dir = ctx->state_dir,
+	};
+	rc = bl_block_services_new(&ctx->services, &setup, err);
+	if (rc < 0 && ctx->cfg->config_path)
+		bl_error_prefix(err, "%s: ", ctx->cfg->config_path);
+	return rc;
+}
+
+void bl__services_quiesce(run_ctx_t *ctx)
+{
+	bl_block_services_stop(ctx->services);
+}
+
+void bl__services_stop(run_ctx_t *ctx)
+{
+	bl_block_services_free(&ctx->services);
+	json_decref(ctx->config);
+	ctx->config = NULL;
+	free(ctx->state_dir);
+	ctx->state_dir = NULL;
+}
