@@ -1,8 +1,7 @@
 /*
- * The cancel hook: a job's cancel flag plus, optionally, one actor to tell.
- *
- * The lock orders a fire against a watch, so that exactly one of them
- * sends the message: a watch after the fire sends it itself.
+ * The cancel hook: a job's cancel flag plus, optionally, one actor to notify.
+ * The lock orders a fire against a watch, so exactly one of them sends the
+ * message: a watch that comes after the fire sends it itself.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -32,8 +31,8 @@ static void tell_watcher(bl_cancel_hook_t *hook)
 {
 	if (!hook->actor)
 		return;
-	/* Out of memory loses the message, not the cancel: the block still
-	 * sees the flag when its operation ends. */
+	/* Out of memory loses the message but not the cancel, because the
+	 * block checks the flag when its operation ends. */
 	(void)bl_send_u64(hook->actor, hook->type, 0);
 	bl_actor_release(&hook->actor);
 }

@@ -37,7 +37,7 @@ static const section_t *find_section(const char *name)
 	return NULL;
 }
 
-/* Refuse a config that is not an object or names an unknown section. */
+/* Reject a config that is not an object or that names an unknown section. */
 static int check_sections(json_t *config, bl_error_t *err)
 {
 	const char *key;

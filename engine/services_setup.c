@@ -13,7 +13,7 @@
 #include "log.h"
 #include "run_ctx.h"
 
-/* A config file larger than this is refused before parsing. */
+/* Config files larger than this are rejected before parsing. */
 #define CONFIG_MAX_BYTES (1u << 20)
 
 static int load_config(json_t **out, const char *path, bl_error_t *err)

@@ -63,10 +63,10 @@ typedef struct bl_services_setup {
  */
 int bl_block_services_new(bl_block_services_t **out, const bl_services_setup_t *setup, bl_error_t *err);
 
-/* Stop the services' threads and drop their actor references. Called with
- * the runtime still running, once every job has its result; a block that
- * is still winding down (a timed-out job) may go on using the services'
- * memory until the runtime is freed. NULL is fine. */
+/* Stop the services' threads and drop their actor references. Call it with
+ * the runtime still running, once every job has its result. A block that is
+ * still winding down (a timed-out job) may use the services' memory until
+ * the runtime is freed, so this frees nothing. NULL is fine. */
 void bl_block_services_stop(bl_block_services_t *services);
 
 /* Free every service, after bl_block_services_stop() and after the
