@@ -30,11 +30,12 @@ typedef struct bl_http_service bl_http_service_t; /* http_service.h */
 typedef struct bl_sql_service bl_sql_service_t;   /* sql_service.h */
 typedef struct bl_approvals bl_approvals_t;       /* approvals.h */
 
-/* The fs block's limits ("fs" section). */
+/* The fs block's limits ("fs" section; defaults in docs/blocks/fs.md). */
 typedef struct bl_fs_limits {
 	uint64_t max_op_bytes;     /* largest get or put */
 	uint64_t max_tenant_bytes; /* all files of one tenant's folder; 0: no limit */
 	size_t max_list_entries;   /* entries one list returns */
+	size_t max_path_bytes;     /* longest path a job may give, at most PATH_MAX - 1 */
 } bl_fs_limits_t;
 
 struct bl_block_services {
