@@ -50,6 +50,8 @@ typedef struct fs_job {
 	char name[NAME_MAX + 1];  /* put: the target's last name */
 	char temp[64];            /* put: the temporary file's name while it has one, else "" */
 	bool existed;             /* put: the target existed before */
+	uint64_t old_size;        /* put: bytes of the regular file it replaces */
+	bool reserved;            /* put: job->len bytes of the quota are reserved */
 
 	uint8_t *buf;             /* get: what was read; put: the decoded content (base64), owned */
 	const uint8_t *data;      /* put: the bytes to write (buf, or the content string) */
@@ -69,9 +71,12 @@ typedef struct fs_actor_state {
 
 static atomic_uint temp_counter;
 
-/* Close what the job holds and remove its temporary file. */
+/* Close what the job holds, remove its temporary file, and give back
+ * the quota of a put that did not complete. */
 static void release(fs_job_t *job)
 {
+	if (job->reserved)
+		fs_quota_give_back(job->env, job->len);
 	if (job->temp[0] && job->dir >= 0)
 		unlinkat(job->dir, job->temp, 0);
 	if (job->fd >= 0)
@@ -282,31 +287,6 @@ static int check_target(fs_job_t *job, uint64_t *old_size, bl_error_t *err)
 	return 0;
 }
 
-/* Refuse a put that would take the tenant's files past max_tenant_bytes.
- * NOTE: two puts of one tenant that run at the same time each count the
- * folder before the other has written, so together they can pass the
- * limit by up to one max_op_bytes each. A fix would reserve the bytes in a
- * per-tenant total held by the fs service. */
-static int check_quota(fs_job_t *job, uint64_t old_size, bl_error_t *err)
-{
-	uint64_t max = job->lim->max_tenant_bytes;
-	uint64_t used;
-
-	if (max == 0)
-		return 0;
-	int rc = fs_tenant_usage(&used, job->env->data_dir, err);
-	if (rc < 0)
-		return rc;
-	uint64_t after = used - (old_size < used ? old_size : used) + job->len;
-	if (after <= max)
-		return 0;
-	return bl_error_set(err, BL_EQUOTA, "params.content",
-			    "the put would bring tenant '%s' to %llu bytes, over its fs quota of %llu bytes "
-			    "(max_tenant_bytes); it now uses %llu",
-			    job->env->tenant ? job->env->tenant : "", (unsigned long long)after, (unsigned long long)max,
-			    (unsigned long long)used);
-}
-
 static void make_temp_name(fs_job_t *job)
 {
 	snprintf(job->temp, sizeof job->temp, FS_TEMP_PREFIX "%ld-%u", (long)getpid(),
@@ -353,18 +333,19 @@ static int submit_write(fs_job_t *job)
 
 static int begin_put(fs_job_t *job, bl_error_t *err)
 {
-	uint64_t old_size;
 	int rc = take_content(job, err);
 	if (rc < 0)
 		return rc;
 	job->dir = fs_open_parent(job->env->data_dir, job->p.path, job->name, err);
 	if (job->dir < 0)
 		return job->dir;
-	rc = check_target(job, &old_size, err);
+	rc = check_target(job, &job->old_size, err);
 	if (rc == 0)
-		rc = check_quota(job, old_size, err);
-	if (rc == 0)
-		rc = open_temp(job, err);
+		rc = fs_quota_reserve(job->env, job->old_size, job->len, err);
+	if (rc < 0)
+		return rc;
+	job->reserved = true;
+	rc = open_temp(job, err);
 	if (rc < 0)
 		return rc;
 
@@ -436,6 +417,9 @@ static void complete_put(fs_actor_state_t *state, bl_actor_t *self)
 		fail(state, self, &err);
 		return;
 	}
+	/* The new bytes stay counted; the replaced file's go. */
+	job->reserved = false;
+	fs_quota_give_back(job->env, job->old_size);
 	json_t *result = json_pack("{s:s, s:s, s:I, s:b}", "op", "put", "path", job->p.path, "size",
 				   (json_int_t)job->len, "created", !job->existed);
 	if (!result)
@@ -495,7 +479,7 @@ static void begin(fs_actor_state_t *state, bl_actor_t *self)
 	else if (job->p.op == FS_PUT)
 		rc = begin_put(job, &err);
 	else
-		rc = fs_meta_run(&result, &job->p, job->env->data_dir, job->lim, &err);
+		rc = fs_meta_run(&result, &job->p, job->env, &err);
 
 	if (rc < 0)
 		fail(state, self, &err);

@@ -59,6 +59,8 @@ int bl__fs_config_open(bl_block_services_t *s, const json_t *config, const bl_se
 
 	(void)setup;
 	fs_limits_default(&s->fs);
+	if (fs_usage_new(&s->fs_usage) < 0)
+		return bl_error_set(err, BL_ENOMEM, "fs", "out of memory");
 	if (!config)
 		return 0;
 	if (!json_is_object(config))
@@ -71,4 +73,9 @@ int bl__fs_config_open(bl_block_services_t *s, const json_t *config, const bl_se
 			return rc;
 	}
 	return 0;
+}
+
+void bl__fs_config_close(bl_block_services_t *s)
+{
+	fs_usage_free(&s->fs_usage);
 }

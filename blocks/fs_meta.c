@@ -160,12 +160,12 @@ static int remove_entry(int dir, const char *name, const struct stat *st, const 
 	return bl_error_set(err, rc, "params.path", "cannot delete '%s': %s", path, strerror(-rc));
 }
 
-static int run_delete(json_t **out, const fs_params_t *p, int root, bl_error_t *err)
+static int run_delete(json_t **out, const fs_params_t *p, const bl_block_env_t *env, bl_error_t *err)
 {
 	struct stat st;
 	char name[NAME_MAX + 1];
 
-	int dir = fs_open_parent(root, p->path, name, err);
+	int dir = fs_open_parent(env->data_dir, p->path, name, err);
 	if (dir < 0)
 		return dir;
 	int rc = 0;
@@ -182,20 +182,22 @@ static int run_delete(json_t **out, const fs_params_t *p, int root, bl_error_t *
 	if (rc < 0)
 		return rc;
 
+	if (S_ISREG(st.st_mode))
+		fs_quota_give_back(env, (uint64_t)st.st_size);
 	*out = json_pack("{s:s, s:s, s:s}", "op", "delete", "path", p->path, "type", fs_type_name(st.st_mode));
 	return *out ? 0 : bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
 }
 
-int fs_meta_run(json_t **out, const fs_params_t *p, int root, const bl_fs_limits_t *lim, bl_error_t *err)
+int fs_meta_run(json_t **out, const fs_params_t *p, const bl_block_env_t *env, bl_error_t *err)
 {
 	*out = NULL;
 	switch (p->op) {
 	case FS_LIST:
-		return run_list(out, p, root, lim, err);
+		return run_list(out, p, env->data_dir, fs_limits_of(env), err);
 	case FS_STAT:
-		return run_stat(out, p, root, err);
+		return run_stat(out, p, env->data_dir, err);
 	case FS_DELETE:
-		return run_delete(out, p, root, err);
+		return run_delete(out, p, env, err);
 	case FS_GET:
 	case FS_PUT:
 		break;

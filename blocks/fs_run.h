@@ -45,6 +45,9 @@ const bl_fs_limits_t *fs_limits_of(const bl_block_env_t *env);
 int bl__fs_config_open(bl_block_services_t *s, const json_t *config, const bl_services_setup_t *setup,
 		       bl_error_t *err);
 
+/* Free what bl__fs_config_open made; NULL members are fine. */
+void bl__fs_config_close(bl_block_services_t *s);
+
 /* Fill *lim with the defaults documented in docs/blocks/fs.md. */
 void fs_limits_default(bl_fs_limits_t *lim);
 
@@ -90,12 +93,32 @@ json_t *fs_time_json(const struct timespec *ts);
 const char *fs_type_name(unsigned mode);
 
 /*
- * Run a list, stat or delete of `p` in the tenant folder `root`; these
- * make short metadata calls only, so they run on the caller's thread.
- * Returns 0 and an owned result object in *out, or a negative code with
- * *err naming the field.
+ * Run a list, stat or delete of `p` in env's tenant folder; these make
+ * short metadata calls only, so they run on the caller's thread. Returns
+ * 0 and an owned result object in *out, or a negative code with *err
+ * naming the field.
  */
-int fs_meta_run(json_t **out, const fs_params_t *p, int root, const bl_fs_limits_t *lim, bl_error_t *err);
+int fs_meta_run(json_t **out, const fs_params_t *p, const bl_block_env_t *env, bl_error_t *err);
+
+/* Make an empty table of tenant totals (fs_usage.c). Returns 0 and an
+ * owned table (free with fs_usage_free), or BL_ENOMEM. */
+int fs_usage_new(bl_fs_usage_t **out);
+
+/* Free the table. Takes *usage; NULL is fine. */
+void fs_usage_free(bl_fs_usage_t **usage);
+
+/*
+ * Reserve `add` bytes of env's tenant quota for a put that replaces a
+ * file of `old_size` bytes (0: none), counting the tenant's folder first
+ * when this process has not yet. Does nothing when max_tenant_bytes is 0.
+ * Returns 0, BL_EQUOTA with *err saying by how much, or a negative errno
+ * from the count. Any thread.
+ */
+int fs_quota_reserve(const bl_block_env_t *env, uint64_t old_size, uint64_t add, bl_error_t *err);
+
+/* Give `bytes` back to env's tenant: a failed put's reservation, the old
+ * file a put replaced, or a deleted file. Any thread. */
+void fs_quota_give_back(const bl_block_env_t *env, uint64_t bytes);
 
 /*
  * Start the actor that runs `p` (a get or a put) on env->io_pool. The

@@ -25,7 +25,7 @@ typedef struct section {
 /* The engine reads "admin" itself; it is listed so that it is not an
  * unknown section. */
 static const section_t sections[] = {
-	{"fs", bl__fs_config_open, NULL, NULL},
+	{"fs", bl__fs_config_open, NULL, bl__fs_config_close},
 	{"admin", NULL, NULL, NULL},
 };
 

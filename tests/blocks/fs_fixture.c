@@ -15,6 +15,7 @@
 extern const bl_block_t bl__fs_block;
 int bl__fs_config_open(bl_block_services_t *s, const json_t *config, const bl_services_setup_t *setup,
 		       bl_error_t *err);
+void bl__fs_config_close(bl_block_services_t *s);
 
 /* One job's wait: the done callback fills the outcome and opens the latch. */
 typedef struct waiter {
@@ -126,6 +127,7 @@ void fs_fixture_fini(fs_fixture_t *f)
 {
 	bl_runtime_free(&f->rt);
 	bl_cancel_hook_free(&f->hook);
+	bl__fs_config_close(&f->services);
 	if (f->env.data_dir >= 0)
 		close(f->env.data_dir);
 	char cmd[400];

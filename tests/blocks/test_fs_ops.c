@@ -307,7 +307,7 @@ Test(blocks_fs_ops, op_size_limit_is_enforced, .timeout = 60)
 
 /* The tenant quota counts every regular file, nested ones included, and
  * a replaced file's old size is not counted twice; a put over it ends
- * "rejected" and writes nothing. */
+ * "rejected" and writes nothing, and a delete frees its file's bytes. */
 Test(blocks_fs_ops, tenant_quota_rejects_the_put, .timeout = 60)
 {
 	fs_fixture_t f;
@@ -330,6 +330,13 @@ Test(blocks_fs_ops, tenant_quota_rejects_the_put, .timeout = 60)
 	cr_assert_str_eq(o.error_code, "quota_exceeded");
 	cr_assert(strstr(o.error.message, "11 bytes"), "message: %s", o.error.message);
 	cr_assert_null(fs_read_file(f.tenant, "one", NULL));
+
+	run_ok(&f, &o, "{\"op\":\"delete\",\"path\":\"four\"}");
+	fs_outcome_fini(&o);
+	run_ok(&f, &o, "{\"op\":\"put\",\"path\":\"one\",\"content\":\"1234\"}");
+	fs_outcome_fini(&o);
+	fs_fixture_run(&f, &o, "{\"op\":\"put\",\"path\":\"two\",\"content\":\"1\"}");
+	cr_assert_eq(o.code, BL_EQUOTA, "6 + 4 bytes fill the quota of 10");
 	fs_fixture_fini(&f);
 }
 

@@ -29,6 +29,7 @@ extern "C" {
 typedef struct bl_http_service bl_http_service_t; /* http_service.h */
 typedef struct bl_sql_service bl_sql_service_t;   /* sql_service.h */
 typedef struct bl_approvals bl_approvals_t;       /* approvals.h */
+typedef struct bl_fs_usage bl_fs_usage_t;         /* the fs block's tenant totals (blocks/fs_usage.c) */
 
 /* The fs block's limits ("fs" section; defaults in docs/blocks/fs.md). */
 typedef struct bl_fs_limits {
@@ -40,6 +41,7 @@ typedef struct bl_fs_limits {
 
 struct bl_block_services {
 	bl_fs_limits_t fs;
+	bl_fs_usage_t *fs_usage;   /* bytes per tenant for max_tenant_bytes */
 	bl_http_service_t *http;   /* NULL: the http block reports it is not set up */
 	bl_sql_service_t *sql;     /* NULL: likewise for sql */
 	bl_approvals_t *approvals; /* NULL: likewise for human */
