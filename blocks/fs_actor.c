@@ -30,6 +30,7 @@
 
 #include "base64.h"
 #include "fs_run.h"
+#include "utf8.h"
 
 enum { MSG_BEGIN = 1, MSG_CANCEL = 2 };
 
@@ -175,12 +176,11 @@ static int begin_get(fs_job_t *job, bl_error_t *err)
 static int encode(json_t **content, const char **encoding, fs_job_t *job, bl_error_t *err)
 {
 	if (job->p.encoding != FS_ENCODING_BASE64) {
-		/* jansson checks the UTF-8 itself and returns NULL for bytes
-		 * that are not. */
-		*content = json_stringn((const char *)job->buf, job->len);
-		*encoding = "utf8";
-		if (*content)
-			return 0;
+		if (bl__utf8_is_valid(job->buf, job->len)) {
+			*content = json_stringn_nocheck((const char *)job->buf, job->len);
+			*encoding = "utf8";
+			return *content ? 0 : bl_error_set(err, BL_ENOMEM, NULL, "out of memory for '%s'", job->p.path);
+		}
 		if (job->p.encoding == FS_ENCODING_UTF8)
 			return bl_error_set(err, BL_EFORMAT, "params.encoding",
 					    "'%s' is not valid UTF-8 text; request \"encoding\": \"base64\"", job->p.path);
@@ -199,8 +199,8 @@ static int encode(json_t **content, const char **encoding, fs_job_t *job, bl_err
 static void complete_get(fs_actor_state_t *state, bl_actor_t *self)
 {
 	fs_job_t *job = state->job;
-	json_t *content;
-	const char *encoding;
+	json_t *content = NULL;
+	const char *encoding = NULL;
 	bl_error_t err;
 
 	if (encode(&content, &encoding, job, &err) < 0) {
