@@ -53,7 +53,7 @@ void bl__base64_encode(char *out, const uint8_t *in, size_t n)
 }
 
 /* Check the last quantum, which may end in one or two "=": the bits that
- * the padding drops must be zero. Returns the bytes it holds or -1 with
+ * the padding drops must be zero. Returns the bytes it encodes, or -1 with
  * *bad_at set. */
 static int check_last(const char *q, size_t at, size_t *bad_at)
 {

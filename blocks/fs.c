@@ -13,7 +13,7 @@
 
 #include "fs_run.h"
 
-/* Bytes a run holds besides the file data: the job, names, the result. */
+/* Bytes a run uses besides the file data: the job, names, the result. */
 #define FS_RUN_OVERHEAD 4096u
 
 static const bl_fs_limits_t default_limits = {

@@ -4,8 +4,8 @@
  * through the worker's ring, one operation in flight at a time.
  *
  * A put writes a temporary file in the target's folder, flushes it with
- * fsync, and only then gives it the real name, so a crash or a failure
- * never leaves part of a file under that name and an old file stays
+ * fsync, and only then gives it the real name. So a crash or a failure
+ * never leaves part of a file under that name, and an old file stays
  * whole until the new one replaces it in one rename. The temporary file
  * is an O_TMPFILE inode, which has no name at all until it is linked, so
  * a killed engine leaves nothing behind. Where the file system has no
@@ -125,9 +125,9 @@ static int open_for_get(fs_job_t *job, bl_error_t *err)
 	struct stat st;
 	const fs_params_t *p = &job->p;
 
-	/* O_NONBLOCK so that opening a FIFO does not wait for a writer; it is
-	 * refused below, and cleared for the regular file so that the ring
-	 * does not fail reads with -EAGAIN. */
+	/* O_NONBLOCK keeps the open of a FIFO from waiting for a writer. The
+	 * FIFO is then refused, and a regular file has the flag cleared,
+	 * because the ring fails non-blocking reads with -EAGAIN. */
 	job->fd = fs_open_beneath(job->env->data_dir, p->path, O_RDONLY | O_NONBLOCK, err);
 	if (job->fd < 0)
 		return job->fd;

@@ -15,8 +15,8 @@ typedef struct limit_key {
 	size_t size;   /* of that field */
 } limit_key_t;
 
-/* One read is one buffer, so max_op_bytes stays below 4 GiB, the largest
- * single transfer the I/O pool takes. */
+/* A get keeps the whole range in memory twice (the bytes read and the
+ * result string), so max_op_bytes is capped at 2 GiB. */
 static const limit_key_t keys[] = {
 	{"max_op_bytes", 1, UINT64_C(1) << 31, offsetof(bl_fs_limits_t, max_op_bytes), sizeof(uint64_t)},
 	{"max_tenant_bytes", 0, UINT64_C(1) << 62, offsetof(bl_fs_limits_t, max_tenant_bytes), sizeof(uint64_t)},

@@ -87,7 +87,7 @@ static int check_component(const char *c, size_t len, bl_error_t *err)
 	return 0;
 }
 
-/* Check a path before any system call sees it. */
+/* Check a path before it reaches any system call. */
 static int check_path(const char *path, size_t len, const bl_fs_limits_t *lim, bl_error_t *err)
 {
 	const char *nul = memchr(path, '\0', len);

@@ -72,7 +72,7 @@ int fs_open_beneath(int root, const char *path, int flags, bl_error_t *err);
 
 /*
  * Split `path` into its folder and its last name, and open the folder
- * beneath `root` (fs_open_beneath). On success `name` holds the last
+ * beneath `root` (fs_open_beneath). On success `name` contains the last
  * component ("" when the path names the tenant folder itself, "." for a
  * path ending in "/.") and the folder's descriptor is returned; close it.
  */

@@ -4,10 +4,10 @@
  *
  * A tenant's total is counted by walking its folder the first time one of
  * its puts needs it in this engine process, so a restart counts afresh.
- * After that, a put reserves its bytes before it writes (so puts running
- * at the same time cannot pass the quota together), gives back the old
- * file's bytes once the new file replaces it, and gives back its own if it
- * fails; a delete gives back the file's bytes.
+ * After that, a put reserves its bytes before it writes, so puts running
+ * at the same time cannot pass the quota together. It gives back the old
+ * file's bytes once the new file replaces it, or its own if it fails. A
+ * delete gives back the file's bytes.
  * NOTE: files that reach a tenant folder by another way (kernel outputs,
  * an operator's copy) are not counted until the engine restarts, so the
  * total can be low by their size until then. Walking on every put would

@@ -12,7 +12,7 @@
  *    "bytes":268435456,"depth":1,"elapsed_s":0.91,"mib_s":281.3,"check":true}
  *
  * `elapsed_s` runs from the first job's prepare to the last job's done
- * callback; `check` is true when every job succeeded and every get
+ * callback. `check` is true when every job succeeded and every get
  * returned BYTES bytes. bench/fs/run compares these with fio.
  */
 #define _GNU_SOURCE
@@ -183,7 +183,7 @@ static int parse_args(bench_args_t *a, int argc, char **argv)
 }
 
 /* Start the runtime, the I/O pool and the services with room for the
- * files; the quota is on (and large) so that its cost is measured. */
+ * files. The quota is on, and large, so that its cost is measured. */
 static int setup(bl_runtime_t **rt, bl_block_services_t **services, bl_block_env_t *env, const bench_args_t *a)
 {
 	bl_pool_config_t cfg;

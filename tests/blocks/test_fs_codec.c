@@ -1,6 +1,6 @@
 /*
- * The fs block's codecs: base64 round trips for every length and
- * refuses malformed text; the UTF-8 check accepts well-formed text and
+ * The fs block's codecs. Base64 round trips for every length and
+ * refuses malformed text. The UTF-8 check accepts well-formed text and
  * refuses each kind of malformed sequence.
  */
 #include <criterion/criterion.h>

@@ -104,7 +104,7 @@ Test(blocks_fs_ops, get_honours_the_requested_encoding, .timeout = 60)
 	fs_fixture_fini(&f);
 }
 
-/* offset and length select a range; a range past the end is cut to the
+/* offset and length select a range. A range past the end is cut to the
  * file, and an offset past the end is an error on params.offset. */
 Test(blocks_fs_ops, get_reads_a_range, .timeout = 60)
 {
@@ -306,8 +306,8 @@ Test(blocks_fs_ops, op_size_limit_is_enforced, .timeout = 60)
 }
 
 /* The tenant quota counts every regular file, nested ones included, and
- * a replaced file's old size is not counted twice; a put over it ends
- * "rejected" and writes nothing, and a delete frees its file's bytes. */
+ * a replaced file's old size is not counted twice. A put over the quota
+ * ends "rejected" and writes nothing. A delete frees its file's bytes. */
 Test(blocks_fs_ops, tenant_quota_rejects_the_put, .timeout = 60)
 {
 	fs_fixture_t f;
@@ -363,7 +363,7 @@ Test(blocks_fs_ops, cancelled_put_leaves_no_file, .timeout = 60)
 }
 
 /* A cancel that arrives while a large put is writing cancels the write
- * in flight; the old file stays and no temporary file is left, named or
+ * in flight. The old file stays and no temporary file is left, named or
  * open. 256 MiB cannot be written and flushed in the 5 ms before the
  * cancel. */
 Test(blocks_fs_ops, cancel_during_put_drops_the_temporary_file, .timeout = 120)

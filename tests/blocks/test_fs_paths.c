@@ -1,8 +1,8 @@
 /*
- * The fs block keeps every operation inside the tenant folder: "..",
- * absolute paths, symbolic links that point out, link loops, magic links,
- * NUL bytes and overlong names are refused with an error naming
- * params.path, and the files beside the tenant folder never change.
+ * The fs block keeps every operation inside the tenant folder. It refuses
+ * "..", absolute paths, symbolic links that point out, link loops, magic
+ * links, NUL bytes and overlong names with an error naming params.path.
+ * The files beside the tenant folder never change.
  */
 #define _GNU_SOURCE /* symlinkat */
 
@@ -83,7 +83,7 @@ static void make_dir(const fs_fixture_t *f, const char *name)
 	cr_assert_eq(mkdir(path, 0700), 0);
 }
 
-/* ".." is refused wherever it stands, before any system call. */
+/* ".." is refused in any position, before any system call. */
 Test(blocks_fs_paths, dot_dot_in_every_position_is_refused, .timeout = 60)
 {
 	static const char *const paths[] = {
@@ -112,9 +112,9 @@ Test(blocks_fs_paths, absolute_paths_are_refused, .timeout = 60)
 	fs_fixture_fini(&f);
 }
 
-/* A link to a file outside, relative or absolute, cannot be read through;
- * stat describes the link itself, delete removes only the link, and put
- * replaces the link with a file of the tenant's. */
+/* A link to a file outside, relative or absolute, cannot be read
+ * through. stat describes the link itself, delete removes only the link,
+ * and put replaces the link with a file of the tenant's. */
 Test(blocks_fs_paths, link_to_a_file_outside_is_not_followed, .timeout = 60)
 {
 	fs_fixture_t f;
@@ -206,7 +206,7 @@ Test(blocks_fs_paths, link_loops_are_refused, .timeout = 60)
 }
 
 /* A link inside the tenant folder into /proc/self/root leads out like
- * any absolute link; a tenant folder that is /proc/self itself meets
+ * any absolute link. A tenant folder that is /proc/self itself contains
  * the magic links root, cwd and fd/N, which RESOLVE_NO_MAGICLINKS
  * refuses. */
 Test(blocks_fs_paths, magic_links_are_refused, .timeout = 60)

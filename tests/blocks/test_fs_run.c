@@ -79,8 +79,8 @@ static int count_entries(const char *dir)
 
 #define FS_JOB(id, params) "{\"id\":\"" id "\",\"tenant\":\"t\",\"block\":\"fs\",\"params\":" params "}\n"
 
-/* Two runs of one data folder: the first writes, reads what the test put
- * there, lists and tries to leave the folder; the second reads back what
+/* Two runs of one data folder. The first writes, reads what the test put
+ * there, lists, and tries to leave the folder. The second reads back what
  * the first wrote, then deletes. Jobs of one run may run in any order, so
  * each run only reads what exists before it starts. */
 Test(blocks_fs_run, jobs_file_mixing_fs_ops, .timeout = 300)
@@ -171,7 +171,7 @@ static int count_unnamed_files(pid_t pid, const char *dir)
 	return n;
 }
 
-/* A put of 192 MiB with a 5 ms timeout ends "timeout"; by the time the
+/* A put of 192 MiB with a 5 ms timeout ends "timeout". By the time the
  * run returns, the old file is whole and no temporary file is left,
  * named in the folder or open in the process. */
 Test(blocks_fs_run, put_timeout_leaves_no_temporary_file, .timeout = 300)
@@ -248,9 +248,9 @@ static pid_t spawn_engine(const char *dir)
 	return pid;
 }
 
-/* Wait until process `pid` holds an unnamed file in `dir` with more than
- * 0 and fewer than `total` bytes written, and return 1; 0 when the
- * process ended first or 60 s passed. */
+/* Wait until process `pid` has an unnamed file in `dir` open with more
+ * than 0 and fewer than `total` bytes written, and return 1. Return 0
+ * when the process ended first or 60 s passed. */
 static int wait_mid_write(pid_t pid, const char *dir, size_t total)
 {
 	char fd_dir[64];
@@ -282,9 +282,9 @@ static int wait_mid_write(pid_t pid, const char *dir, size_t total)
 	return 0;
 }
 
-/* SIGKILL an engine in the middle of a 256 MiB put over a 1 MiB file:
- * the old file is intact byte for byte, no file has the new content
- * under the real name, and no temporary file is left in the folder. */
+/* SIGKILL an engine in the middle of a 256 MiB put over a 1 MiB file.
+ * The old file is intact byte for byte, so no new content has the real
+ * name, and no temporary file is left in the folder. */
 Test(blocks_fs_run, put_killed_mid_write_keeps_the_old_file, .timeout = 300)
 {
 	char dir[256], tenant[400], path[700];
