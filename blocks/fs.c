@@ -83,7 +83,6 @@ void fs_report(bl_block_done_fn done, void *ctx, int rc, json_t **result, const 
 	}
 
 	o->pool = "io";
-	o->device = "cpu";
 	o->code = rc;
 	if (rc == 0) {
 		o->result = *result;
@@ -163,7 +162,7 @@ static int fs_start(json_t *params, const bl_block_env_t *env, bl_block_done_fn 
 		fs_report(done, ctx, rc, &none, &err);
 		return 0;
 	}
-	return fs_actor_start(&p, params, env, done, ctx);
+	return fs_actor_start(&p, env, done, ctx);
 }
 
 const bl_block_t bl__fs_block = {

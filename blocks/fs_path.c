@@ -104,7 +104,7 @@ static int add_folder(uint64_t *sum, int dir, int depth, bl_error_t *err)
 {
 	if (depth > USAGE_DEPTH_MAX) {
 		close(dir);
-		return bl_error_set(err, BL_ELIMIT, "params.path",
+		return bl_error_set(err, BL_ELIMIT, "tenant",
 				    "the tenant folder is nested more than %d folders deep; its usage cannot be counted",
 				    USAGE_DEPTH_MAX);
 	}
@@ -112,7 +112,7 @@ static int add_folder(uint64_t *sum, int dir, int depth, bl_error_t *err)
 	if (!d) {
 		int rc = -errno;
 		close(dir);
-		return bl_error_set(err, rc, "params.path", "cannot read the tenant folder: %s", strerror(-rc));
+		return bl_error_set(err, rc, "tenant", "cannot read the tenant folder: %s", strerror(-rc));
 	}
 
 	int rc = 0;
@@ -140,7 +140,7 @@ int fs_tenant_usage(uint64_t *out, int root, bl_error_t *err)
 	uint64_t sum = 0;
 	int dir = openat(root, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dir < 0)
-		return bl_error_set(err, -errno, "params.path", "cannot open the tenant folder: %s", strerror(errno));
+		return bl_error_set(err, -errno, "tenant", "cannot open the tenant folder: %s", strerror(errno));
 
 	int rc = add_folder(&sum, dir, 0, err);
 	if (rc < 0)

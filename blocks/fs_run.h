@@ -72,9 +72,10 @@ int fs_open_beneath(int root, const char *path, int flags, bl_error_t *err);
 
 /*
  * Split `path` into its folder and its last name, and open the folder
- * beneath `root` (fs_open_beneath). On success `name` contains the last
- * component ("" when the path names the tenant folder itself, "." for a
- * path ending in "/.") and the folder's descriptor is returned; close it.
+ * beneath `root` (fs_open_beneath). Returns the folder's descriptor, to
+ * be closed by the caller, and fills `name` with the last component. That
+ * is "" when the path names the tenant folder itself, or "." for a path
+ * ending in "/.".
  */
 int fs_open_parent(int root, const char *path, char name[NAME_MAX + 1], bl_error_t *err);
 
@@ -121,13 +122,13 @@ int fs_quota_reserve(const bl_block_env_t *env, uint64_t old_size, uint64_t add,
 void fs_quota_give_back(const bl_block_env_t *env, uint64_t bytes);
 
 /*
- * Start the actor that runs `p` (a get or a put) on env->io_pool. The
- * actor reports through done(ctx, outcome) exactly once. Takes nothing;
- * `params` (which `p` borrows from) and `env` are borrowed until done.
- * Returns 0, or BL_ENOMEM / BL_ESHUTDOWN when the actor cannot start
- * (done is then not called).
+ * Start the actor that runs `p` on env->io_pool. The actor reports
+ * through done(ctx, outcome) exactly once. The strings of `p` (borrowed
+ * from the job's params) and `env` must stay valid until done. Returns
+ * 0, or BL_ENOMEM / BL_ESHUTDOWN when the actor cannot start (done is
+ * then not called).
  */
-int fs_actor_start(const fs_params_t *p, json_t *params, const bl_block_env_t *env, bl_block_done_fn done, void *ctx);
+int fs_actor_start(const fs_params_t *p, const bl_block_env_t *env, bl_block_done_fn done, void *ctx);
 
 /* Report a finished run through `done`: a result on rc == 0, else the
  * failure in *err with its error code. Takes *result. */

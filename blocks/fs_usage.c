@@ -70,14 +70,17 @@ static unsigned bucket_of(const char *name)
 	return h % BUCKETS;
 }
 
-/* Find or add `name`'s total; NULL when memory runs out. */
-static tenant_total_t *find_locked(bl_fs_usage_t *u, const char *name)
+/* Find `name`'s total, adding it when `add` is set; NULL when it is not
+ * there or memory runs out. */
+static tenant_total_t *find_locked(bl_fs_usage_t *u, const char *name, bool add)
 {
 	unsigned b = bucket_of(name);
 	for (tenant_total_t *t = u->buckets[b]; t; t = t->next) {
 		if (strcmp(t->name, name) == 0)
 			return t;
 	}
+	if (!add)
+		return NULL;
 	size_t len = strlen(name) + 1;
 	tenant_total_t *t = calloc(1, sizeof *t + len);
 	if (!t)
@@ -125,7 +128,7 @@ static int count_tenant(bl_fs_usage_t *u, const bl_block_env_t *env, bl_error_t 
 		return rc;
 
 	pthread_mutex_lock(&u->lock);
-	tenant_total_t *t = find_locked(u, tenant_of(env));
+	tenant_total_t *t = find_locked(u, tenant_of(env), true);
 	if (t && !t->counted) {
 		t->bytes = walked;
 		t->counted = true;
@@ -146,7 +149,7 @@ int fs_quota_reserve(const bl_block_env_t *env, uint64_t old_size, uint64_t add,
 
 	for (;;) {
 		pthread_mutex_lock(&u->lock);
-		tenant_total_t *t = find_locked(u, tenant_of(env));
+		tenant_total_t *t = find_locked(u, tenant_of(env), true);
 		if (t && t->counted) {
 			uint64_t used = t->bytes;
 			uint64_t after = used - (old_size < used ? old_size : used) + add;
@@ -171,7 +174,7 @@ void fs_quota_give_back(const bl_block_env_t *env, uint64_t bytes)
 		return;
 
 	pthread_mutex_lock(&u->lock);
-	tenant_total_t *t = find_locked(u, tenant_of(env));
+	tenant_total_t *t = find_locked(u, tenant_of(env), false);
 	if (t && t->counted)
 		t->bytes = t->bytes > bytes ? t->bytes - bytes : 0;
 	pthread_mutex_unlock(&u->lock);

@@ -135,7 +135,28 @@ void fs_fixture_fini(fs_fixture_t *f)
 	cr_assert_eq(system(cmd), 0);
 }
 
-void fs_fixture_run_json(fs_fixture_t *f, fs_outcome_t *out, json_t *p, unsigned cancel_after_ms)
+bool fs_put_is_writing(const fs_fixture_t *f)
+{
+	DIR *d = opendir("/proc/self/fd");
+	cr_assert_not_null(d);
+	bool found = false;
+	struct dirent *e;
+	while (!found && (e = readdir(d)) != NULL) {
+		char link[300], target[600];
+		struct stat st;
+		snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+		ssize_t len = readlink(link, target, sizeof target - 1);
+		if (len <= 0)
+			continue;
+		target[len] = '\0';
+		found = strncmp(target, f->tenant, strlen(f->tenant)) == 0 && strstr(target, "(deleted)") &&
+			stat(link, &st) == 0 && st.st_size > 0;
+	}
+	closedir(d);
+	return found;
+}
+
+void fs_fixture_run_json(fs_fixture_t *f, fs_outcome_t *out, json_t *p, bool (*cancel_when)(const fs_fixture_t *))
 {
 	uint64_t mem = 0;
 	waiter_t w = {0};
@@ -147,8 +168,12 @@ void fs_fixture_run_json(fs_fixture_t *f, fs_outcome_t *out, json_t *p, unsigned
 	out->prepared = true;
 	bl_latch_init(&w.latch, 1);
 	cr_assert_eq(bl__fs_block.start(p, &f->env, on_done, &w), 0);
-	if (cancel_after_ms && bl_latch_wait_for(&w.latch, cancel_after_ms) != 0)
-		bl_cancel_hook_fire(f->hook);
+	while (cancel_when && bl_latch_wait_for(&w.latch, 1) != 0) {
+		if (cancel_when(f)) {
+			bl_cancel_hook_fire(f->hook);
+			break;
+		}
+	}
 	cr_assert_eq(bl_latch_wait_for(&w.latch, 60000), 0, "the job did not report within 60 s");
 	cr_assert_eq(w.calls, 1);
 	cr_assert_not_null(w.outcome);
@@ -167,7 +192,7 @@ void fs_fixture_run(fs_fixture_t *f, fs_outcome_t *out, const char *params)
 	json_error_t jerr;
 	json_t *p = json_loads(params, JSON_ALLOW_NUL, &jerr);
 	cr_assert_not_null(p, "bad test params (%s): %s", jerr.text, params);
-	fs_fixture_run_json(f, out, p, 0);
+	fs_fixture_run_json(f, out, p, NULL);
 	json_decref(p);
 }
 

@@ -48,9 +48,14 @@ void fs_fixture_fini(fs_fixture_t *f);
  * as \u0000) to its end: prepare, then start and wait for done. */
 void fs_fixture_run(fs_fixture_t *f, fs_outcome_t *out, const char *params);
 
-/* Run the job `params` (borrowed); when `cancel_after_ms` is not 0 and
- * the job is still running after that long, fire its cancel hook. */
-void fs_fixture_run_json(fs_fixture_t *f, fs_outcome_t *out, json_t *params, unsigned cancel_after_ms);
+/* Run the job `params` (borrowed). When `cancel_when` is not NULL, it is
+ * polled while the job runs, and the job's cancel hook fires once it
+ * returns true. */
+void fs_fixture_run_json(fs_fixture_t *f, fs_outcome_t *out, json_t *params, bool (*cancel_when)(const fs_fixture_t *));
+
+/* Return whether this process has an unnamed (O_TMPFILE) file of the
+ * tenant folder open with some data written: a put is mid-write. */
+bool fs_put_is_writing(const fs_fixture_t *f);
 
 /* Free what an outcome holds. */
 void fs_outcome_fini(fs_outcome_t *o);
