@@ -226,6 +226,8 @@ static void write_pattern(const char *path, size_t size)
 	free(data);
 }
 
+/* Start beamline-engine run on DIR/jobs.jsonl, with DIR/data, DIR/fs.json
+ * and results in DIR/results.jsonl. */
 static pid_t spawn_engine(const char *dir)
 {
 	char data[400], config[400], jobs[400], out[400];
@@ -329,6 +331,81 @@ Test(blocks_fs_run, put_killed_mid_write_keeps_the_old_file, .timeout = 300)
 	for (size_t i = 0; i < old_size; i++)
 		cr_assert_eq(data[i], (char)(i * 31 % 251), "target differs from the old file at byte %zu", i);
 	cr_assert_eq(count_entries(tenant), 1, "the killed put left a file beside target");
+	free(data);
+
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* Return the result line of job `id` in the file `path`, parsed. */
+static json_t *find_result(const char *path, const char *id)
+{
+	size_t len;
+	char *text = read_all(path, &len);
+	cr_assert_not_null(text, "no results at %s", path);
+	json_t *found = NULL;
+	for (char *line = strtok(text, "\n"); line && !found; line = strtok(NULL, "\n")) {
+		json_t *r = json_loads(line, 0, NULL);
+		if (r && strcmp(json_string_value(json_object_get(r, "id")), id) == 0)
+			found = r;
+		else
+			json_decref(r);
+	}
+	free(text);
+	cr_assert_not_null(found, "no result for job %s", id);
+	return found;
+}
+
+/* The beamline-engine executable runs a jobs file of fs operations: a
+ * put, a get of a file the test wrote, a list, a stat and an escape
+ * attempt, each with its expected status. */
+Test(blocks_fs_run, cli_runs_mixed_fs_jobs, .timeout = 300)
+{
+	char dir[256], path[700];
+	snprintf(dir, sizeof dir, "%s/bl-fs-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/data", dir);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/data/t", dir);
+	cr_assert_eq(mkdir(path, 0700), 0);
+	snprintf(path, sizeof path, "%s/data/t/in.txt", dir);
+	write_text(path, "input");
+	snprintf(path, sizeof path, "%s/fs.json", dir);
+	write_text(path, "{\"fs\":{\"max_list_entries\":10}}");
+	snprintf(path, sizeof path, "%s/jobs.jsonl", dir);
+	write_text(path, FS_JOB("put", "{\"op\":\"put\",\"path\":\"out.bin\",\"encoding\":\"base64\",\"content\":\"AQID\"}")
+			 FS_JOB("get", "{\"op\":\"get\",\"path\":\"in.txt\"}")
+			 FS_JOB("list", "{\"op\":\"list\"}")
+			 FS_JOB("stat", "{\"op\":\"stat\",\"path\":\"in.txt\"}")
+			 FS_JOB("escape", "{\"op\":\"put\",\"path\":\"/tmp/x\",\"content\":\"x\"}"));
+
+	pid_t pid = spawn_engine(dir);
+	int status;
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+
+	cr_assert(WIFEXITED(status), "beamline-engine did not exit normally");
+	snprintf(path, sizeof path, "%s/results.jsonl", dir);
+	static const char *const expected[][2] = {
+		{"put", "ok"}, {"get", "ok"}, {"list", "ok"}, {"stat", "ok"}, {"escape", "error"},
+	};
+	for (size_t i = 0; i < sizeof expected / sizeof *expected; i++) {
+		json_t *r = find_result(path, expected[i][0]);
+		cr_assert_str_eq(json_string_value(json_object_get(r, "status")), expected[i][1], "job %s",
+				 expected[i][0]);
+		json_decref(r);
+	}
+	json_t *get = find_result(path, "get");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(get, "result"), "content")), "input");
+	json_decref(get);
+	json_t *escape = find_result(path, "escape");
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(escape, "error"), "field")), "params.path");
+	json_decref(escape);
+	size_t len;
+	snprintf(path, sizeof path, "%s/data/t/out.bin", dir);
+	char *data = read_all(path, &len);
+	cr_assert_eq(len, 3);
+	cr_assert_eq(memcmp(data, "\x01\x02\x03", 3), 0);
 	free(data);
 
 	char cmd[300];
