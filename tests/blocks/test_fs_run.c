@@ -226,6 +226,18 @@ static void write_pattern(const char *path, size_t size)
 	free(data);
 }
 
+/* Make a temporary folder `dir` (256 bytes) holding data/t, the folder
+ * of tenant "t", whose path goes to `tenant` (400 bytes). */
+static void make_run_dir(char *dir, char *tenant)
+{
+	snprintf(dir, 256, "%s/bl-fs-run-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(tenant, 400, "%s/data", dir);
+	cr_assert_eq(mkdir(tenant, 0700), 0);
+	snprintf(tenant, 400, "%s/data/t", dir);
+	cr_assert_eq(mkdir(tenant, 0700), 0);
+}
+
 /* Start beamline-engine run on DIR/jobs.jsonl, with DIR/data, DIR/fs.json
  * and results in DIR/results.jsonl. */
 static pid_t spawn_engine(const char *dir)
@@ -291,12 +303,7 @@ Test(blocks_fs_run, put_killed_mid_write_keeps_the_old_file, .timeout = 300)
 {
 	char dir[256], tenant[400], path[700];
 	size_t old_size = 1u << 20, size = 256u << 20;
-	snprintf(dir, sizeof dir, "%s/bl-fs-kill-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(tenant, sizeof tenant, "%s/data", dir);
-	cr_assert_eq(mkdir(tenant, 0700), 0);
-	snprintf(tenant, sizeof tenant, "%s/data/t", dir);
-	cr_assert_eq(mkdir(tenant, 0700), 0);
+	make_run_dir(dir, tenant);
 	snprintf(path, sizeof path, "%s/target", tenant);
 	write_pattern(path, old_size);
 	snprintf(path, sizeof path, "%s/fs.json", dir);
@@ -362,14 +369,9 @@ static json_t *find_result(const char *path, const char *id)
  * attempt, each with its expected status. */
 Test(blocks_fs_run, cli_runs_mixed_fs_jobs, .timeout = 300)
 {
-	char dir[256], path[700];
-	snprintf(dir, sizeof dir, "%s/bl-fs-cli-XXXXXX", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
-	cr_assert_not_null(mkdtemp(dir));
-	snprintf(path, sizeof path, "%s/data", dir);
-	cr_assert_eq(mkdir(path, 0700), 0);
-	snprintf(path, sizeof path, "%s/data/t", dir);
-	cr_assert_eq(mkdir(path, 0700), 0);
-	snprintf(path, sizeof path, "%s/data/t/in.txt", dir);
+	char dir[256], tenant[400], path[700];
+	make_run_dir(dir, tenant);
+	snprintf(path, sizeof path, "%s/in.txt", tenant);
 	write_text(path, "input");
 	snprintf(path, sizeof path, "%s/fs.json", dir);
 	write_text(path, "{\"fs\":{\"max_list_entries\":10}}");
