@@ -7,6 +7,8 @@
 
 #include <beamline/services.h>
 
+#include "fs_run.h"
+
 typedef struct section {
 	const char *name;
 	/* Open the service from `config` (NULL: defaults) into *s. */
@@ -23,6 +25,7 @@ typedef struct section {
 /* The engine reads "admin" itself; it is listed so that it is not an
  * unknown section. */
 static const section_t sections[] = {
+	{"fs", bl__fs_config_open, NULL, bl__fs_config_close},
 	{"admin", NULL, NULL, NULL},
 };
 

@@ -29,16 +29,19 @@ extern "C" {
 typedef struct bl_http_service bl_http_service_t; /* http_service.h */
 typedef struct bl_sql_service bl_sql_service_t;   /* sql_service.h */
 typedef struct bl_approvals bl_approvals_t;       /* approvals.h */
+typedef struct bl_fs_usage bl_fs_usage_t;         /* the fs block's tenant totals (blocks/fs_usage.c) */
 
-/* The fs block's limits ("fs" section). */
+/* The fs block's limits ("fs" section; defaults in docs/blocks/fs.md). */
 typedef struct bl_fs_limits {
 	uint64_t max_op_bytes;     /* largest get or put */
 	uint64_t max_tenant_bytes; /* all files of one tenant's folder; 0: no limit */
 	size_t max_list_entries;   /* entries one list returns */
+	size_t max_path_bytes;     /* longest path a job may give, at most PATH_MAX - 1 */
 } bl_fs_limits_t;
 
 struct bl_block_services {
 	bl_fs_limits_t fs;
+	bl_fs_usage_t *fs_usage;   /* bytes per tenant for max_tenant_bytes */
 	bl_http_service_t *http;   /* NULL: the http block reports it is not set up */
 	bl_sql_service_t *sql;     /* NULL: likewise for sql */
 	bl_approvals_t *approvals; /* NULL: likewise for human */

@@ -1,0 +1,30 @@
+/*
+ * Base64 (RFC 4648, section 4: the standard alphabet, "=" padding) for
+ * the fs block's binary content. Decoding is strict: no white space, no
+ * missing padding, no bits set after the last byte.
+ */
+#ifndef BL_BLOCKS_BASE64_H
+#define BL_BLOCKS_BASE64_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Return the characters that encoding `n` bytes gives, without the NUL. */
+size_t bl__base64_encoded_len(size_t n);
+
+/* Encode `n` bytes of `in` into `out`, which has room for
+ * bl__base64_encoded_len(n) + 1 characters; writes a NUL at the end. */
+void bl__base64_encode(char *out, const uint8_t *in, size_t n);
+
+/*
+ * Check `n` characters of `in` and count the bytes they decode to.
+ * Returns 0 and the count in *out, or -1 with the offset of the first bad
+ * character (or `n` when the length is not a multiple of 4) in *bad_at.
+ */
+int bl__base64_check(uint64_t *out, const char *in, size_t n, size_t *bad_at);
+
+/* Decode `n` characters that bl__base64_check accepted into `out`, which
+ * has room for the count it returned. */
+void bl__base64_decode(uint8_t *out, const char *in, size_t n);
+
+#endif

@@ -1,0 +1,64 @@
+/* UTF-8 validation (utf8.h). */
+#include "utf8.h"
+
+#include <string.h>
+
+/* Check one multi-byte sequence at s[0] (a non-ASCII lead byte); return
+ * its length, or 0 when it is malformed or cut off by `left`. */
+static size_t sequence_len(const uint8_t *s, size_t left)
+{
+	uint8_t c = s[0];
+	size_t n;
+	uint8_t lo = 0x80, hi = 0xBF; /* allowed range of the second byte */
+
+	if (c >= 0xC2 && c <= 0xDF) {
+		n = 2;
+	} else if (c >= 0xE0 && c <= 0xEF) {
+		n = 3;
+		if (c == 0xE0)
+			lo = 0xA0; /* overlong */
+		else if (c == 0xED)
+			hi = 0x9F; /* surrogates */
+	} else if (c >= 0xF0 && c <= 0xF4) {
+		n = 4;
+		if (c == 0xF0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xF4)
+			hi = 0x8F; /* above U+10FFFF */
+	} else {
+		return 0;
+	}
+
+	if (left < n || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++) {
+		if ((s[i] & 0xC0) != 0x80)
+			return 0;
+	}
+	return n;
+}
+
+bool bl__utf8_is_valid(const uint8_t *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (len - i >= 8) {
+			uint64_t word;
+			memcpy(&word, s + i, sizeof word);
+			if ((word & UINT64_C(0x8080808080808080)) == 0) {
+				i += 8;
+				continue;
+			}
+		}
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t n = sequence_len(s + i, len - i);
+		if (n == 0)
+			return false;
+		i += n;
+	}
+	return true;
+}

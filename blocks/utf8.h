@@ -1,0 +1,16 @@
+/* UTF-8 validation for the fs block's text content. */
+#ifndef BL_BLOCKS_UTF8_H
+#define BL_BLOCKS_UTF8_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Return whether `len` bytes of `s` are well-formed UTF-8 (RFC 3629): no
+ * overlong forms, no surrogates, nothing above U+10FFFF. NUL bytes are
+ * allowed. Runs of ASCII are checked eight bytes at a time.
+ */
+bool bl__utf8_is_valid(const uint8_t *s, size_t len);
+
+#endif

@@ -1,0 +1,496 @@
+/*
+ * The fs block's operations through the block interface: each happy
+ * path, binary content through base64, ranges, the size limits and the
+ * tenant quota, overwrite, cancellation, and the "fs" config section.
+ */
+#define _GNU_SOURCE
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fs_fixture.h"
+
+static const char *str_of(json_t *obj, const char *key)
+{
+	return json_string_value(json_object_get(obj, key));
+}
+
+static json_int_t int_of(json_t *obj, const char *key)
+{
+	return json_integer_value(json_object_get(obj, key));
+}
+
+static void run_ok(fs_fixture_t *f, fs_outcome_t *o, const char *params)
+{
+	fs_fixture_run(f, o, params);
+	cr_assert_eq(o->code, 0, "%s failed: %s (%s)", params, o->error.message, o->error.field);
+	cr_assert_not_null(o->result);
+}
+
+/* A text put then a get returns the same text, marked utf8. */
+Test(blocks_fs_ops, put_then_get_round_trips_text, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+
+	run_ok(&f, &o, "{\"op\":\"put\",\"path\":\"notes.txt\",\"content\":\"h\\u00e9llo\\n\"}");
+	cr_assert_eq(int_of(o.result, "size"), 7, "é is two bytes: expected 7, got %lld", (long long)int_of(o.result, "size"));
+	cr_assert(json_is_true(json_object_get(o.result, "created")));
+	fs_outcome_fini(&o);
+
+	run_ok(&f, &o, "{\"op\":\"get\",\"path\":\"notes.txt\"}");
+	cr_assert_str_eq(str_of(o.result, "content"), "h\xc3\xa9llo\n");
+	cr_assert_str_eq(str_of(o.result, "encoding"), "utf8");
+	cr_assert_eq(int_of(o.result, "size"), 7);
+	fs_outcome_fini(&o);
+	fs_fixture_fini(&f);
+}
+
+/* All 256 byte values survive a base64 put and come back as base64,
+ * since they are not UTF-8. */
+Test(blocks_fs_ops, binary_round_trips_through_base64, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	uint8_t bytes[256];
+	fs_fixture_init(&f);
+	for (int i = 0; i < 256; i++)
+		bytes[i] = (uint8_t)(255 - i);
+	fs_write_file(f.tenant, "ref.bin", bytes, sizeof bytes);
+	run_ok(&f, &o, "{\"op\":\"get\",\"path\":\"ref.bin\"}");
+	cr_assert_str_eq(str_of(o.result, "encoding"), "base64");
+	char *encoded = strdup(str_of(o.result, "content"));
+	fs_outcome_fini(&o);
+
+	char params[1024];
+	snprintf(params, sizeof params, "{\"op\":\"put\",\"path\":\"copy.bin\",\"encoding\":\"base64\",\"content\":\"%s\"}",
+		 encoded);
+	run_ok(&f, &o, params);
+	cr_assert_eq(int_of(o.result, "size"), 256);
+	fs_outcome_fini(&o);
+
+	size_t len;
+	char *copy = fs_read_file(f.tenant, "copy.bin", &len);
+	cr_assert_eq(len, 256);
+	cr_assert_eq(memcmp(copy, bytes, 256), 0, "the copy differs from the original");
+	free(copy);
+	free(encoded);
+	fs_fixture_fini(&f);
+}
+
+/* Text may be requested as base64, and a binary file as utf8 fails
+ * naming params.encoding. */
+Test(blocks_fs_ops, get_honours_the_requested_encoding, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "t.txt", "abc", 3);
+	fs_write_file(f.tenant, "b.bin", "\xff\xfe", 2);
+
+	run_ok(&f, &o, "{\"op\":\"get\",\"path\":\"t.txt\",\"encoding\":\"base64\"}");
+	cr_assert_str_eq(str_of(o.result, "content"), "YWJj");
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"b.bin\",\"encoding\":\"utf8\"}");
+	cr_assert_str_eq(o.error.field, "params.encoding");
+	cr_assert_str_eq(o.error_code, "invalid_params");
+	fs_fixture_fini(&f);
+}
+
+/* offset and length select a range. A range past the end is cut to the
+ * file, and an offset past the end is an error on params.offset. */
+Test(blocks_fs_ops, get_reads_a_range, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "digits", "0123456789", 10);
+
+	run_ok(&f, &o, "{\"op\":\"get\",\"path\":\"digits\",\"offset\":3,\"length\":4}");
+	cr_assert_str_eq(str_of(o.result, "content"), "3456");
+	cr_assert_eq(int_of(o.result, "size"), 10);
+	fs_outcome_fini(&o);
+
+	run_ok(&f, &o, "{\"op\":\"get\",\"path\":\"digits\",\"offset\":8,\"length\":100}");
+	cr_assert_str_eq(str_of(o.result, "content"), "89");
+	fs_outcome_fini(&o);
+
+	run_ok(&f, &o, "{\"op\":\"get\",\"path\":\"digits\",\"offset\":10}");
+	cr_assert_str_eq(str_of(o.result, "content"), "");
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"digits\",\"offset\":11}");
+	cr_assert_str_eq(o.error.field, "params.offset");
+	fs_fixture_fini(&f);
+}
+
+/* A file larger than the I/O chunk is read and written whole. */
+Test(blocks_fs_ops, large_file_round_trips, .timeout = 120)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	size_t size = (9u << 20) + 123;
+	fs_fixture_init(&f);
+	char *data = malloc(size + 1);
+	for (size_t i = 0; i < size; i++)
+		data[i] = (char)('a' + i % 26);
+	data[size] = '\0';
+
+	json_t *params = json_pack("{s:s, s:s, s:s}", "op", "put", "path", "big", "content", data);
+	char *text = json_dumps(params, 0);
+	run_ok(&f, &o, text);
+	fs_outcome_fini(&o);
+	run_ok(&f, &o, "{\"op\":\"get\",\"path\":\"big\"}");
+	cr_assert_eq(int_of(o.result, "length"), (json_int_t)size);
+	cr_assert_eq(memcmp(str_of(o.result, "content"), data, size), 0, "the big file came back different");
+	fs_outcome_fini(&o);
+	free(text);
+	json_decref(params);
+	free(data);
+	fs_fixture_fini(&f);
+}
+
+/* list returns name, type, size and mtime, sorted, without the
+ * temporary files of puts, and cuts at max_list_entries. */
+Test(blocks_fs_ops, list_describes_entries, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	char dir[400];
+	fs_fixture_init(&f);
+	snprintf(dir, sizeof dir, "%s/sub", f.tenant);
+	mkdir(dir, 0700);
+	fs_write_file(f.tenant, "b", "12345", 5);
+	fs_write_file(f.tenant, "a", "1", 1);
+	fs_write_file(f.tenant, ".bl-put-99-1", "partial", 7);
+
+	run_ok(&f, &o, "{\"op\":\"list\"}");
+	json_t *entries = json_object_get(o.result, "entries");
+	cr_assert_eq(json_array_size(entries), 3, "expected a, b, sub; got %zu entries", json_array_size(entries));
+	cr_assert_str_eq(str_of(json_array_get(entries, 0), "name"), "a");
+	cr_assert_str_eq(str_of(json_array_get(entries, 1), "name"), "b");
+	cr_assert_eq(int_of(json_array_get(entries, 1), "size"), 5);
+	cr_assert_str_eq(str_of(json_array_get(entries, 1), "type"), "file");
+	cr_assert_str_eq(str_of(json_array_get(entries, 2), "type"), "dir");
+	cr_assert_not_null(strchr(str_of(json_array_get(entries, 0), "mtime"), 'T'));
+	cr_assert(json_is_false(json_object_get(o.result, "truncated")));
+	fs_outcome_fini(&o);
+
+	f.services.fs.max_list_entries = 2;
+	run_ok(&f, &o, "{\"op\":\"list\",\"path\":\".\"}");
+	cr_assert_eq(json_array_size(json_object_get(o.result, "entries")), 2);
+	cr_assert(json_is_true(json_object_get(o.result, "truncated")));
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"list\",\"path\":\"a\"}");
+	cr_assert_str_eq(o.error_code, "not_found");
+	fs_fixture_fini(&f);
+}
+
+Test(blocks_fs_ops, stat_describes_a_file, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	char path[400];
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "x", "abc", 3);
+	snprintf(path, sizeof path, "%s/x", f.tenant);
+	chmod(path, 0640);
+
+	run_ok(&f, &o, "{\"op\":\"stat\",\"path\":\"x\"}");
+	cr_assert_str_eq(str_of(o.result, "type"), "file");
+	cr_assert_eq(int_of(o.result, "size"), 3);
+	cr_assert_str_eq(str_of(o.result, "mode"), "0640");
+	fs_outcome_fini(&o);
+
+	run_ok(&f, &o, "{\"op\":\"stat\",\"path\":\"\"}");
+	cr_assert_str_eq(str_of(o.result, "type"), "dir");
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"stat\",\"path\":\"missing\"}");
+	cr_assert_str_eq(o.error_code, "not_found");
+	cr_assert_str_eq(o.error.field, "params.path");
+	fs_fixture_fini(&f);
+}
+
+/* delete removes files and empty folders, and refuses a folder with
+ * something in it. */
+Test(blocks_fs_ops, delete_removes_files_and_empty_folders, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	char dir[400];
+	fs_fixture_init(&f);
+	snprintf(dir, sizeof dir, "%s/full", f.tenant);
+	mkdir(dir, 0700);
+	snprintf(dir, sizeof dir, "%s/empty", f.tenant);
+	mkdir(dir, 0700);
+	fs_write_file(f.tenant, "full/x", "x", 1);
+
+	run_ok(&f, &o, "{\"op\":\"delete\",\"path\":\"full/x\"}");
+	cr_assert_str_eq(str_of(o.result, "type"), "file");
+	fs_outcome_fini(&o);
+	cr_assert_null(fs_read_file(f.tenant, "full/x", NULL));
+	run_ok(&f, &o, "{\"op\":\"delete\",\"path\":\"empty\"}");
+	cr_assert_str_eq(str_of(o.result, "type"), "dir");
+	fs_outcome_fini(&o);
+
+	fs_write_file(f.tenant, "full/y", "y", 1);
+	fs_fixture_run(&f, &o, "{\"op\":\"delete\",\"path\":\"full\"}");
+	cr_assert_str_eq(o.error_code, "folder_not_empty");
+	fs_fixture_run(&f, &o, "{\"op\":\"delete\",\"path\":\"full/nope\"}");
+	cr_assert_str_eq(o.error_code, "not_found");
+	fs_fixture_fini(&f);
+}
+
+/* overwrite false refuses an existing name and keeps the old file; the
+ * default replaces it. */
+Test(blocks_fs_ops, overwrite_false_keeps_the_old_file, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "keep", "old", 3);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"put\",\"path\":\"keep\",\"content\":\"new\",\"overwrite\":false}");
+	cr_assert_str_eq(o.error_code, "already_exists");
+	char *text = fs_read_file(f.tenant, "keep", NULL);
+	cr_assert_str_eq(text, "old");
+	free(text);
+
+	run_ok(&f, &o, "{\"op\":\"put\",\"path\":\"fresh\",\"content\":\"new\",\"overwrite\":false}");
+	fs_outcome_fini(&o);
+	run_ok(&f, &o, "{\"op\":\"put\",\"path\":\"keep\",\"content\":\"new\"}");
+	cr_assert(json_is_false(json_object_get(o.result, "created")));
+	fs_outcome_fini(&o);
+	text = fs_read_file(f.tenant, "keep", NULL);
+	cr_assert_str_eq(text, "new");
+	free(text);
+	cr_assert_eq(fs_count_names(f.tenant, ".", ".bl-put-"), 0, "a temporary file was left");
+	fs_fixture_fini(&f);
+}
+
+/* Over max_op_bytes, a put and a get fail with limit_exceeded before any
+ * data moves. */
+Test(blocks_fs_ops, op_size_limit_is_enforced, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	f.services.fs.max_op_bytes = 4;
+	fs_write_file(f.tenant, "five", "12345", 5);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"put\",\"path\":\"p\",\"content\":\"12345\"}");
+	cr_assert_eq(o.code, BL_ELIMIT);
+	cr_assert_str_eq(o.error.field, "params.content");
+	fs_fixture_run(&f, &o, "{\"op\":\"put\",\"path\":\"p\",\"encoding\":\"base64\",\"content\":\"MTIzNDU=\"}");
+	cr_assert_eq(o.code, BL_ELIMIT, "5 decoded bytes are over 4");
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"five\"}");
+	cr_assert_str_eq(o.error_code, "limit_exceeded");
+	cr_assert(!o.rejected);
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"five\",\"length\":5}");
+	cr_assert_eq(o.code, BL_ELIMIT);
+	cr_assert_str_eq(o.error.field, "params.length");
+
+	run_ok(&f, &o, "{\"op\":\"get\",\"path\":\"five\",\"length\":4}");
+	cr_assert_str_eq(str_of(o.result, "content"), "1234");
+	fs_outcome_fini(&o);
+	fs_fixture_fini(&f);
+}
+
+/* The tenant quota counts every regular file, nested ones included, and
+ * a replaced file's old size is not counted twice. A put over the quota
+ * ends "rejected" and writes nothing. A delete frees its file's bytes. */
+Test(blocks_fs_ops, tenant_quota_rejects_the_put, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	char dir[400];
+	fs_fixture_init(&f);
+	f.services.fs.max_tenant_bytes = 10;
+	snprintf(dir, sizeof dir, "%s/deep", f.tenant);
+	mkdir(dir, 0700);
+	fs_write_file(f.tenant, "deep/six", "123456", 6);
+
+	run_ok(&f, &o, "{\"op\":\"put\",\"path\":\"four\",\"content\":\"1234\"}");
+	fs_outcome_fini(&o);
+	run_ok(&f, &o, "{\"op\":\"put\",\"path\":\"four\",\"content\":\"abcd\"}");
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"put\",\"path\":\"one\",\"content\":\"1\"}");
+	cr_assert_eq(o.code, BL_EQUOTA);
+	cr_assert(o.rejected, "a quota refusal must end the job rejected");
+	cr_assert_str_eq(o.error_code, "quota_exceeded");
+	cr_assert(strstr(o.error.message, "11 bytes"), "message: %s", o.error.message);
+	cr_assert_null(fs_read_file(f.tenant, "one", NULL));
+
+	run_ok(&f, &o, "{\"op\":\"delete\",\"path\":\"four\"}");
+	fs_outcome_fini(&o);
+	run_ok(&f, &o, "{\"op\":\"put\",\"path\":\"one\",\"content\":\"1234\"}");
+	fs_outcome_fini(&o);
+	fs_fixture_run(&f, &o, "{\"op\":\"put\",\"path\":\"two\",\"content\":\"1\"}");
+	cr_assert_eq(o.code, BL_EQUOTA, "6 + 4 bytes fill the quota of 10");
+	fs_fixture_fini(&f);
+}
+
+/* A job cancelled before its put runs reports "cancelled", and the
+ * temporary file it may have created is gone. The cancel message is
+ * handled after the actor's first step, with the first write in flight. */
+Test(blocks_fs_ops, cancelled_put_leaves_no_file, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "target", "old", 3);
+
+	bl_cancel_hook_fire(f.hook);
+	fs_fixture_run(&f, &o, "{\"op\":\"put\",\"path\":\"target\",\"content\":\"new\"}");
+
+	cr_assert_eq(o.code, BL_ECANCELED, "got %d: %s", o.code, o.error.message);
+	cr_assert_str_eq(o.error_code, "cancelled");
+	char *text = fs_read_file(f.tenant, "target", NULL);
+	cr_assert_str_eq(text, "old");
+	free(text);
+	cr_assert_eq(fs_count_names(f.tenant, ".", ""), 3, "expected only ., .. and target");
+	fs_fixture_fini(&f);
+}
+
+/* A cancel that arrives while a large put is writing cancels the write
+ * in flight. The old file stays and no temporary file is left, named or
+ * open. The cancel fires once the temporary file has data, with most of
+ * the 256 MiB still to write. */
+Test(blocks_fs_ops, cancel_during_put_drops_the_temporary_file, .timeout = 120)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	size_t size = 256u << 20;
+	fs_fixture_init(&f);
+	f.services.fs.max_op_bytes = size;
+	fs_write_file(f.tenant, "target", "old", 3);
+	char *data = malloc(size);
+	memset(data, 'z', size);
+	json_t *params = json_pack("{s:s, s:s, s:s%}", "op", "put", "path", "target", "content", data, size);
+	free(data);
+
+	fs_fixture_run_json(&f, &o, params, fs_put_is_writing);
+
+	cr_assert_eq(o.code, BL_ECANCELED, "got %d: %s", o.code, o.error.message);
+	cr_assert(strstr(o.error.message, "during its put"), "not cancelled mid-put: %s", o.error.message);
+	char *text = fs_read_file(f.tenant, "target", NULL);
+	cr_assert_str_eq(text, "old");
+	free(text);
+	cr_assert_eq(fs_count_names(f.tenant, ".", ""), 3, "expected only ., .. and target");
+	cr_assert(!fs_put_is_writing(&f), "the temporary file is still open");
+	json_decref(params);
+	fs_fixture_fini(&f);
+}
+
+/* Params that do not fit an operation are refused with the field named. */
+Test(blocks_fs_ops, bad_params_name_the_field, .timeout = 60)
+{
+	static const struct {
+		const char *params;
+		const char *field;
+	} cases[] = {
+		{"{\"path\":\"a\"}", "params.op"},
+		{"{\"op\":\"move\",\"path\":\"a\"}", "params.op"},
+		{"{\"op\":\"get\"}", "params.path"},
+		{"{\"op\":\"get\",\"path\":7}", "params.path"},
+		{"{\"op\":\"get\",\"path\":\"\"}", "params.path"},
+		{"{\"op\":\"delete\",\"path\":\".\"}", "params.path"},
+		{"{\"op\":\"get\",\"path\":\"a\",\"lenght\":3}", "params.lenght"},
+		{"{\"op\":\"get\",\"path\":\"a\",\"offset\":-1}", "params.offset"},
+		{"{\"op\":\"list\",\"content\":\"x\"}", "params.content"},
+		{"{\"op\":\"put\",\"path\":\"a\"}", "params.content"},
+		{"{\"op\":\"put\",\"path\":\"a\",\"content\":\"x\",\"overwrite\":1}", "params.overwrite"},
+		{"{\"op\":\"put\",\"path\":\"a\",\"content\":\"abc\",\"encoding\":\"base64\"}", "params.content"},
+		{"{\"op\":\"put\",\"path\":\"a\",\"content\":\"ab=c\",\"encoding\":\"base64\"}", "params.content"},
+		{"{\"op\":\"put\",\"path\":\"a\",\"content\":\"x\",\"encoding\":\"hex\"}", "params.encoding"},
+		{"{\"op\":\"put\",\"path\":\".bl-put-1-1\",\"content\":\"x\"}", "params.path"},
+	};
+	fs_fixture_t f;
+	fs_fixture_init(&f);
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		fs_outcome_t o;
+		fs_fixture_run(&f, &o, cases[i].params);
+		cr_assert(!o.prepared, "prepare accepted %s", cases[i].params);
+		cr_assert_str_eq(o.error.field, cases[i].field, "expected %s for %s, got '%s': %s", cases[i].field,
+				 cases[i].params, o.error.field, o.error.message);
+	}
+	fs_fixture_fini(&f);
+}
+
+/* A tenant without a folder gets a clear error naming "tenant". */
+Test(blocks_fs_ops, tenant_without_folder_is_an_error, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	int fd = f.env.data_dir;
+	f.env.data_dir = -1;
+
+	fs_fixture_run(&f, &o, "{\"op\":\"list\"}");
+	cr_assert(!o.prepared);
+	cr_assert_str_eq(o.error.field, "tenant");
+	cr_assert(strstr(o.error.message, "no folder"), "message: %s", o.error.message);
+	f.env.data_dir = fd;
+	fs_fixture_fini(&f);
+}
+
+/* The "fs" config section sets each limit and names a bad key. */
+Test(blocks_fs_ops, config_section_sets_limits, .timeout = 60)
+{
+	bl_block_services_t *s = NULL;
+	bl_error_t err = {0};
+	json_t *cfg = json_loads("{\"fs\":{\"max_op_bytes\":1024,\"max_tenant_bytes\":0,\"max_list_entries\":7,"
+				 "\"max_path_bytes\":100}}",
+				 0, NULL);
+	bl_services_setup_t setup = {.config = cfg};
+
+	cr_assert_eq(bl_block_services_new(&s, &setup, &err), 0, "%s", err.message);
+	cr_assert_eq(s->fs.max_op_bytes, 1024);
+	cr_assert_eq(s->fs.max_tenant_bytes, 0);
+	cr_assert_eq(s->fs.max_list_entries, 7);
+	cr_assert_eq(s->fs.max_path_bytes, 100);
+	bl_block_services_stop(s);
+	bl_block_services_free(&s);
+	json_decref(cfg);
+
+	static const char *const bad[][2] = {
+		{"{\"fs\":{\"max_op_bytes\":0}}", "fs.max_op_bytes"},
+		{"{\"fs\":{\"max_list_entries\":\"9\"}}", "fs.max_list_entries"},
+		{"{\"fs\":{\"max_path_bytes\":5000}}", "fs.max_path_bytes"},
+		{"{\"fs\":{\"max_files\":3}}", "fs.max_files"},
+		{"{\"fs\":[]}", "fs"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		cfg = json_loads(bad[i][0], 0, NULL);
+		setup.config = cfg;
+		cr_assert_lt(bl_block_services_new(&s, &setup, &err), 0, "accepted %s", bad[i][0]);
+		cr_assert_str_eq(err.field, bad[i][1], "expected %s, got %s", bad[i][1], err.field);
+		json_decref(cfg);
+	}
+}
+
+/* Without a config, the documented defaults apply. */
+Test(blocks_fs_ops, config_defaults, .timeout = 60)
+{
+	bl_block_services_t *s = NULL;
+	bl_services_setup_t setup = {0};
+
+	cr_assert_eq(bl_block_services_new(&s, &setup, NULL), 0);
+	cr_assert_eq(s->fs.max_op_bytes, 16u << 20);
+	cr_assert_eq(s->fs.max_tenant_bytes, UINT64_C(1) << 30);
+	cr_assert_eq(s->fs.max_list_entries, 1000);
+	cr_assert_eq(s->fs.max_path_bytes, 4095);
+	bl_block_services_stop(s);
+	bl_block_services_free(&s);
+}
