@@ -1,4 +1,5 @@
 /* The block registry and the outcome every block reports. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +17,21 @@ const bl_block_t *bl_block_find(const char *name)
 			return blocks[i];
 	}
 	return NULL;
+}
+
+void bl_block_names(char *out, size_t size)
+{
+	size_t used = 0;
+
+	if (size == 0)
+		return;
+	out[0] = '\0';
+	for (size_t i = 0; i < sizeof blocks / sizeof *blocks && used < size; i++) {
+		int n = snprintf(out + used, size - used, "%s%s", i ? ", " : "", blocks[i]->name);
+		if (n < 0)
+			return;
+		used += (size_t)n;
+	}
 }
 
 bl_block_outcome_t *bl_block_outcome_new(void)

@@ -250,7 +250,9 @@ static void admit(dispatcher_t *d, job_state_t *js)
 
 	js->block = bl_block_find(js->job->block);
 	if (!js->block) {
-		bl_error_set(&err, BL_EFORMAT, "block", "unknown block '%s'; this engine runs: kernel", js->job->block);
+		char names[128];
+		bl_block_names(names, sizeof names);
+		bl_error_set(&err, BL_EFORMAT, "block", "unknown block '%s'; expected one of: %s", js->job->block, names);
 		fail_job(d, js, BL_JOB_ERROR, "unknown_block", &err, false);
 		return;
 	}

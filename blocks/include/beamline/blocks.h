@@ -156,6 +156,10 @@ typedef struct bl_block {
 /* Return the block named `name`, or NULL. */
 const bl_block_t *bl_block_find(const char *name);
 
+/* Write the registered blocks' names, comma-separated, into `out` (cut
+ * to `size` bytes, always terminated). */
+void bl_block_names(char *out, size_t size);
+
 /* Allocate an outcome; NULL when memory runs out. */
 bl_block_outcome_t *bl_block_outcome_new(void);
 
