@@ -7,6 +7,8 @@
 
 #include <beamline/services.h>
 
+#include "approvals_service.h"
+
 typedef struct section {
 	const char *name;
 	/* Open the service from `config` (NULL: defaults) into *s. */
@@ -23,6 +25,7 @@ typedef struct section {
 /* The engine reads "admin" itself; it is listed so that it is not an
  * unknown section. */
 static const section_t sections[] = {
+	{"approvals", bl__approvals_open, bl__approvals_stop, bl__approvals_close},
 	{"admin", NULL, NULL, NULL},
 };
 
