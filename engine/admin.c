@@ -310,7 +310,9 @@ int bl_admin_start(bl_admin_t *a, bl_error_t *err)
 	else
 		inet_pton(AF_INET, a->cfg.host, &v4.sin_addr);
 
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | (a->cfg.ipv6 ? MHD_USE_IPv6 : 0);
+	/* MHD_USE_ITC lets bl_admin_free stop accepting before it stops. */
+	unsigned flags =
+		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | (a->cfg.ipv6 ? MHD_USE_IPv6 : 0);
 	a->daemon = MHD_start_daemon(flags, a->cfg.port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, addr,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_LIMIT,
 				     (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
@@ -330,13 +332,30 @@ uint16_t bl_admin_port(const bl_admin_t *admin)
 	return admin->port;
 }
 
+/* Stop accepting, then give the requests in progress up to a second to
+ * send their responses: a decision that ends the run's last job must
+ * still reach its client. */
+static void drain(struct MHD_Daemon *daemon)
+{
+	MHD_socket listener = MHD_quiesce_daemon(daemon);
+	for (int i = 0; i < 100; i++) {
+		const union MHD_DaemonInfo *info = MHD_get_daemon_info(daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+		if (!info || info->num_connections == 0)
+			break;
+		usleep(10000);
+	}
+	MHD_stop_daemon(daemon);
+	if (listener != MHD_INVALID_SOCKET)
+		close(listener);
+}
+
 void bl_admin_free(bl_admin_t **admin)
 {
 	bl_admin_t *a = *admin;
 	if (!a)
 		return;
 	if (a->daemon)
-		MHD_stop_daemon(a->daemon);
+		drain(a->daemon);
 	if (a->token)
 		memset(a->token, 0, a->token_len);
 	free(a->token);
