@@ -3,8 +3,8 @@
  * on first use, the folder watch, and the registry of waiting jobs.
  *
  * Lock: `lock` guards the store pointer while it is being opened, the
- * waiter list and the watch actor handle. Nothing else is called with it
- * held except bl_send, which never blocks.
+ * waiter list and the watch actor handle. Opening the store (file I/O)
+ * and bl_send, which is wait-free, are the only calls made with it held.
  */
 #define _GNU_SOURCE /* inotify flags */
 
@@ -170,8 +170,8 @@ void bl__approvals_close(bl_block_services_t *s)
 	if (!a)
 		return;
 	/* The runtime is gone, and every run actor unregistered in its stop
-	 * callback; a waiter left here would be a bug, and its actor handle
-	 * is invalid, so it is only freed. */
+	 * callback. A waiter left here would be a bug. Its actor handle is
+	 * invalid by now, so the entry is only freed. */
 	while (a->waiters) {
 		waiter_t *w = a->waiters;
 		a->waiters = w->next;
@@ -190,24 +190,24 @@ void bl__approvals_close(bl_block_services_t *s)
  * and has opened the store. Without a watch, runs poll instead. */
 static void start_watch_locked(bl_approvals_t *a)
 {
-	const char *why = NULL;
+	const char *reason = NULL;
 
 	if (!a->io_pool) {
-		why = "no I/O pool (the kernel refuses io_uring)";
+		reason = "no I/O pool (the kernel refuses io_uring)";
 	} else if ((a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {
-		why = strerror(errno);
+		reason = strerror(errno);
 	} else if (inotify_add_watch(a->inotify_fd, bl_approval_store_path(a->store),
 				     IN_CREATE | IN_MOVED_TO | IN_ONLYDIR) < 0) {
-		why = strerror(errno);
+		reason = strerror(errno);
 	} else if (bl__approvals_watch_spawn(&a->watch, a->io_pool, a, a->inotify_fd) < 0) {
-		why = "cannot start the watch actor";
+		reason = "cannot start the watch actor";
 	}
-	if (!why) {
+	if (!reason) {
 		atomic_store(&a->watched, true);
 		return;
 	}
 
-	json_t *fields = json_pack("{s:s, s:I}", "reason", why, "rescan_ms", (json_int_t)a->cfg.rescan_ms);
+	json_t *fields = json_pack("{s:s, s:I}", "reason", reason, "rescan_ms", (json_int_t)a->cfg.rescan_ms);
 	bl__approvals_log(a, BL_SERVICE_LOG_WARN, "approvals_watch_unavailable", NULL,
 			  "cannot watch the approvals folder; waiting jobs reread their decision periodically", fields);
 	json_decref(fields);
@@ -271,7 +271,7 @@ void bl__approvals_unwait(bl_approvals_t *a, bl_actor_t *actor)
 }
 
 /* NOTE: a linear scan per decision. Decisions come at human pace, so even
- * thousands of waiting jobs cost microseconds per decision; a hash by id
+ * thousands of waiting jobs cost microseconds per decision. A hash by id
  * would be the fix if that changes. */
 void bl_approvals_notify(bl_approvals_t *a, const char *id)
 {

@@ -112,7 +112,7 @@ static void do_task(store_task_t *t)
 	case TASK_DEFAULT:
 		t->rc = bl_approval_store_decide(store, t->id, &fallback, bl_approval_now_ms(), &t->approval, &t->err);
 		if (t->rc == -EEXIST)
-			t->rc = 0; /* someone decided first: theirs stands */
+			t->rc = 0; /* someone decided first, and their decision is kept */
 		break;
 	}
 }

@@ -1,7 +1,7 @@
 /*
  * The admin HTTP endpoint: a small router on libmicrohttpd, listening on
  * loopback unless the config allows otherwise. Handlers are registered
- * per path; each answers with a status and a JSON body. Today it serves
+ * per path; each returns a status and a JSON body. Today it serves
  * the approvals (admin_approvals.c); /metrics, /health and /ready of the
  * service mode register the same way.
  *
@@ -56,7 +56,7 @@ typedef struct bl_admin_request {
 	size_t body_len;
 } bl_admin_request_t;
 
-/* A handler's answer: `body` is taken by the router (NULL: empty). */
+/* A handler's response: `body` is taken by the router (NULL: empty). */
 typedef struct bl_admin_response {
 	unsigned status;
 	json_t *body;

@@ -9,7 +9,7 @@
  *                        decided (with that decision) or expired.
  *
  * A decision goes to the same store as `beamline-engine approve`, and the
- * waiting job is told at once rather than through the folder watch.
+ * waiting job is woken at once rather than through the folder watch.
  */
 #include <errno.h>
 #include <string.h>
@@ -31,6 +31,7 @@ static void list_pending(bl_approvals_t *service, bl_admin_response_t *res)
 	if (rc == 0)
 		rc = bl_approval_store_list(store, &list, &err);
 	if (rc < 0) {
+		BL_LOG(BL_LOG_ERROR, "admin", "approvals_list_failed", NULL, err.message, BL_LOG_S("field", err.field));
 		bl_admin_error(res, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_failed", err.field, "%s", err.message);
 		return;
 	}
@@ -53,7 +54,7 @@ static int take_string(json_t *body, const char *key, bool required, const char 
 	return 0;
 }
 
-/* Read the decision from the body; on failure *res holds the 400. */
+/* Read the decision from the body; on failure *res is the 400 response. */
 static int parse_body(const bl_admin_request_t *req, json_t **body, bl_decision_input_t *in, bl_admin_response_t *res)
 {
 	json_error_t jerr;
@@ -84,7 +85,7 @@ static int parse_body(const bl_admin_request_t *req, json_t **body, bl_decision_
 	return 0;
 }
 
-/* Turn the store's answer into the response. */
+/* Turn the store's return code into the response. */
 static void answer(bl_admin_response_t *res, int rc, const char *id, bl_approval_t *a, const bl_error_t *err)
 {
 	switch (rc) {
@@ -109,6 +110,8 @@ static void answer(bl_admin_response_t *res, int rc, const char *id, bl_approval
 		bl_admin_error(res, MHD_HTTP_BAD_REQUEST, "invalid_body", err->field, "%s", err->message);
 		break;
 	default:
+		BL_LOG(BL_LOG_ERROR, "admin", "approval_decision_failed", NULL, err->message, BL_LOG_S("approval_id", id),
+		       BL_LOG_S("field", err->field));
 		bl_admin_error(res, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_failed", err->field, "%s", err->message);
 		break;
 	}

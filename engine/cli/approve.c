@@ -6,7 +6,7 @@
  *                 [--config FILE]
  *
  * Both work on the approvals folder directly, so they work whether or not
- * an engine runs; a running engine notices a new decision through its
+ * an engine runs. A running engine notices a new decision through its
  * folder watch and resumes the waiting job.
  */
 #include <errno.h>
@@ -134,7 +134,8 @@ static int load_config(const approve_options_t *o, bl_approvals_config_t *cfg)
 }
 
 /* Open the approvals folder without making it. Returns an exit status;
- * EXIT_NOT_FOUND when there is no folder, said on stderr unless `quiet`. */
+ * EXIT_NOT_FOUND when there is no folder, reported on stderr unless
+ * `quiet`. */
 static int open_store(const approve_options_t *o, bl_approval_store_t **store, bool quiet)
 {
 	bl_approvals_config_t cfg;
