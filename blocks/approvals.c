@@ -55,6 +55,7 @@ void bl_approvals_config_init(bl_approvals_config_t *cfg)
 	cfg->max_expiry_ms = 86400000;
 	snprintf(cfg->dir, sizeof cfg->dir, "approvals");
 	cfg->rescan_ms = 200;
+	cfg->watch = true;
 }
 
 static int parse_ms(const json_t *v, const char *key, uint64_t min, uint64_t max, uint64_t *out, bl_error_t *err)
@@ -63,6 +64,14 @@ static int parse_ms(const json_t *v, const char *key, uint64_t min, uint64_t max
 		return bl_error_set(err, BL_EINVAL, key, "expected an integer from %llu to %llu (milliseconds)",
 				    (unsigned long long)min, (unsigned long long)max);
 	*out = (uint64_t)json_integer_value(v);
+	return 0;
+}
+
+static int parse_bool(const json_t *v, const char *key, bool *out, bl_error_t *err)
+{
+	if (!json_is_boolean(v))
+		return bl_error_set(err, BL_EINVAL, key, "expected true or false");
+	*out = json_is_true(v);
 	return 0;
 }
 
@@ -82,7 +91,8 @@ static int unknown_key(const char *key, bl_error_t *err)
 {
 	char field[BL_ERROR_FIELD_MAX];
 	snprintf(field, sizeof field, "approvals.%s", key);
-	return bl_error_set(err, BL_EINVAL, field, "unknown key; known: default_decision, max_expiry_ms, dir, rescan_ms");
+	return bl_error_set(err, BL_EINVAL, field,
+			    "unknown key; known: default_decision, max_expiry_ms, dir, rescan_ms, watch");
 }
 
 int bl_approvals_config_parse(bl_approvals_config_t *cfg, const json_t *section, bl_error_t *err)
@@ -112,6 +122,8 @@ int bl_approvals_config_parse(bl_approvals_config_t *cfg, const json_t *section,
 			rc = parse_ms(v, "approvals.rescan_ms", 10, 60000, &cfg->rescan_ms, err);
 		else if (strcmp(key, "dir") == 0)
 			rc = parse_dir(v, cfg->dir, sizeof cfg->dir, err);
+		else if (strcmp(key, "watch") == 0)
+			rc = parse_bool(v, "approvals.watch", &cfg->watch, err);
 		else
 			rc = unknown_key(key, err);
 		if (rc < 0)
@@ -192,6 +204,8 @@ static void start_watch_locked(bl_approvals_t *a)
 {
 	const char *reason = NULL;
 
+	if (!a->cfg.watch)
+		return; /* the operator chose polling: nothing to warn about */
 	if (!a->io_pool) {
 		reason = "no I/O pool (the kernel refuses io_uring)";
 	} else if ((a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)) < 0) {

@@ -283,6 +283,7 @@ Test(blocks_approval_store, config_errors_name_the_key)
 		{"{\"dir\": \"../up\"}", "approvals.dir"},
 		{"{\"dir\": \".hidden\"}", "approvals.dir"},
 		{"{\"dirr\": \"x\"}", "approvals.dirr"},
+		{"{\"watch\": \"no\"}", "approvals.watch"},
 		{"[]", "approvals"},
 	};
 	bl_approvals_config_t cfg;

@@ -3,7 +3,7 @@
  * parks human jobs, and `beamline-engine approve` from another process
  * decides them; expiry, restarts and many parked jobs.
  */
-#define _GNU_SOURCE /* mkdir with mode */
+#define _GNU_SOURCE /* strptime, timegm */
 
 #include <criterion/criterion.h>
 #include <jansson.h>
@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli_harness.h"
 #include "engine_child.h"
@@ -100,6 +101,17 @@ static const char *text_at(json_t *r, const char *a, const char *b)
 	return json_string_value(b ? json_object_get(v, b) : v);
 }
 
+/* Parse an RFC 3339 UTC time with a fraction ("...T03:10:40.918441Z")
+ * into Unix milliseconds. */
+static double unix_ms(const char *text)
+{
+	struct tm tm = {0};
+	const char *rest = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+	cr_assert_not_null(rest, "not an RFC 3339 time: %s", text);
+	double fraction = *rest == '.' ? strtod(rest, NULL) : 0;
+	return (double)timegm(&tm) * 1000.0 + fraction * 1000.0;
+}
+
 #define HUMAN(id, extra)                                                                                            \
 	"{\"id\":\"" id "\",\"tenant\":\"acme\",\"block\":\"human\",\"params\":{\"summary\":\"deploy " id            \
 	"\",\"requested_by\":\"ci\"" extra "}}\n"
@@ -135,10 +147,18 @@ Test(engine_human_cli, approve_resumes_parked_job, .timeout = 120)
 	/* The watch resumes the job promptly; the run's own shutdown (ASan
 	 * build) is most of this. */
 	cr_assert_lt(waited, 5000, "the run took %lld ms to finish after the approval", waited);
-	char *line = wait_for_err(&run, "\"event\":\"approval_decided\"", 0);
+	char *text = test_file_read(run.err_path);
+	char *line = strstr(text, "\"event\":\"approval_decided\"");
 	cr_assert_not_null(line, "no approval_decided log line");
 	cr_assert_not_null(strstr(line, "\"corr_id\":\"acme/j1\""), "the log line lacks the correlation id: %s", line);
-	free(line);
+	/* From the decision file to the job's resumption, by the log line's
+	 * time stamp: the folder watch makes this milliseconds. */
+	while (line > text && line[-1] != '\n')
+		line--;
+	double resumed = unix_ms(strstr(line, "\"ts\":\"") + 6);
+	double decided_at = unix_ms(text_at(res, "result", "decided_at"));
+	cr_assert_lt(resumed - decided_at, 1000, "the job resumed %.0f ms after the decision", resumed - decided_at);
+	free(text);
 	json_decref(res);
 	cli_result_free(&r);
 	test_dir_remove(f.dir);
@@ -204,6 +224,33 @@ Test(engine_human_cli, expiry_applies_default, .timeout = 120)
 	free(line);
 	json_decref(own);
 	json_decref(cfg);
+	test_dir_remove(f.dir);
+}
+
+/* With approvals.watch false (a state folder on a network file system,
+ * where inotify misses other hosts' writes) a parked job rereads its
+ * decision every rescan_ms and still resumes. */
+Test(engine_human_cli, polling_without_watch_resumes_job, .timeout = 120)
+{
+	fixture_t f;
+	engine_child_t run;
+	cli_result_t r;
+	fixture_init(&f, HUMAN("j1", ",\"expires_in_ms\":30000"));
+	char config[512];
+	snprintf(config, sizeof config, "%s/config.json", f.dir);
+	test_file_write(config, "{\"approvals\": {\"watch\": false, \"rescan_ms\": 50}}", 0600);
+	const char *extra[] = {"--config", config, NULL};
+	start_run(&run, &f, "run", extra);
+	wait_for_request(&f, "acme:j1");
+
+	approve(&r, &f, "acme:j1", "approve", "polly");
+	cr_assert_eq(r.status, 0);
+	cr_assert(child_wait(&run, 10000), "the polling run did not finish after the approval");
+
+	json_t *res = result_of(&run, "j1");
+	cr_assert_str_eq(text_at(res, "result", "decided_by"), "polly");
+	json_decref(res);
+	cli_result_free(&r);
 	test_dir_remove(f.dir);
 }
 

@@ -175,10 +175,12 @@ typedef struct bl_approvals_config {
 	bl_decision_t default_decision; /* on expiry, when the job names none */
 	uint64_t max_expiry_ms;         /* largest params.expires_in_ms */
 	char dir[128];                  /* subfolder of the state folder */
-	uint64_t rescan_ms;             /* polling period when the folder cannot be watched */
+	uint64_t rescan_ms;             /* polling period when the folder is not watched */
+	bool watch;                     /* watch the folder with inotify; false polls (network file systems) */
 } bl_approvals_config_t;
 
-/* Fill *cfg with the defaults: reject, 24 hours, "approvals", 200 ms. */
+/* Fill *cfg with the defaults: reject, 24 hours, "approvals", 200 ms,
+ * watched. */
 void bl_approvals_config_init(bl_approvals_config_t *cfg);
 
 /*
