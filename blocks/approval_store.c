@@ -361,7 +361,9 @@ static json_t *sorted(json_t *list)
 int bl_approval_store_list(bl_approval_store_t *store, json_t **out, bl_error_t *err)
 {
 	*out = NULL;
-	int fd = dup(store->dir_fd);
+	/* A new open file description: a dup would share the read position
+	 * with other listings. */
+	int fd = openat(store->dir_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *dir = fd >= 0 ? fdopendir(fd) : NULL;
 	if (!dir) {
 		int rc = -errno;
@@ -369,7 +371,6 @@ int bl_approval_store_list(bl_approval_store_t *store, json_t **out, bl_error_t 
 			close(fd);
 		return bl_error_set(err, rc, store->path, "cannot list the approvals folder: %s", strerror(-rc));
 	}
-	rewinddir(dir);
 
 	json_t *list = json_array();
 	struct dirent *e;
