@@ -305,6 +305,12 @@ void bl__approvals_notify_all(bl_approvals_t *a)
 	pthread_mutex_unlock(&a->lock);
 }
 
+void bl__approvals_watch_failed(bl_approvals_t *a)
+{
+	atomic_store(&a->watched, false);
+	bl__approvals_notify_all(a);
+}
+
 bool bl__approvals_watched(bl_approvals_t *a)
 {
 	return atomic_load(&a->watched);

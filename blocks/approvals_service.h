@@ -37,6 +37,10 @@ void bl__approvals_unwait(bl_approvals_t *a, bl_actor_t *actor);
 /* Tell every waiting actor to check its approval (the watch lost events). */
 void bl__approvals_notify_all(bl_approvals_t *a);
 
+/* Record that the folder watch stopped working, and wake every waiting
+ * run so that it starts polling. */
+void bl__approvals_watch_failed(bl_approvals_t *a);
+
 /* Return whether the folder watch runs; when it does not, waiting runs
  * reread their decision every rescan_ms. */
 bool bl__approvals_watched(bl_approvals_t *a);

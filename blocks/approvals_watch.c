@@ -31,18 +31,24 @@ typedef struct watch {
 	bool stopping;
 } watch_t;
 
-static void arm(watch_t *w)
+/* Give up watching: log why, and let waiting runs poll instead. */
+static void give_up(watch_t *w, bl_actor_t *self, int code)
+{
+	json_t *fields = json_pack("{s:s}", "reason", bl_strerror(code));
+	bl__approvals_log(w->service, BL_SERVICE_LOG_ERROR, "approvals_watch_failed", NULL,
+			  "the approvals folder watch failed; waiting jobs now reread their decision periodically",
+			  fields);
+	json_decref(fields);
+	bl__approvals_watch_failed(w->service);
+	bl_actor_stop(self);
+}
+
+static void arm(watch_t *w, bl_actor_t *self)
 {
 	int rc = bl_io_poll_fd(&w->op, w->fd, POLLIN, 0);
 	w->polling = rc == 0;
-	if (rc < 0) {
-		json_t *fields = json_pack("{s:s}", "reason", bl_strerror(rc));
-		bl__approvals_log(w->service, BL_SERVICE_LOG_ERROR, "approvals_watch_failed", NULL,
-				  "cannot poll the approvals folder watch; decisions reach waiting jobs only from "
-				  "the admin endpoint",
-				  fields);
-		json_decref(fields);
-	}
+	if (rc < 0)
+		give_up(w, self, rc);
 }
 
 /* Tell the waiters of the approval whose decision file is `name`. */
@@ -85,9 +91,12 @@ static void on_io(watch_t *w, bl_actor_t *self, const bl_io_result_t *r)
 		bl_actor_stop(self);
 		return;
 	}
-	if (r->res > 0)
-		drain(w);
-	arm(w);
+	if (r->res < 0) {
+		give_up(w, self, (int)r->res);
+		return;
+	}
+	drain(w);
+	arm(w, self);
 }
 
 static int watch_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
@@ -96,7 +105,7 @@ static int watch_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 
 	switch (msg->type) {
 	case MSG_WATCH_START:
-		arm(w);
+		arm(w, self);
 		break;
 	case MSG_WATCH_STOP:
 		w->stopping = true;
