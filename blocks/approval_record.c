@@ -59,7 +59,8 @@ int bl_approval_id_check(const char *id, const char *field, bl_error_t *err)
 	for (size_t i = 0; i < len; i++) {
 		if (&id[i] != colon && !is_name_char(id[i]))
 			return bl_error_set(err, BL_EFORMAT, field,
-					    "expected only [A-Za-z0-9._-] around one ':', got byte 0x%02X at offset %zu",
+					    "expected only [A-Za-z0-9._-] around one ':', got byte 0x%02X at "
+					    "offset %zu",
 					    (unsigned char)id[i], i);
 	}
 	return 0;

@@ -187,7 +187,8 @@ static int write_record_once(bl_approval_store_t *s, const char *name, const jso
 	int fd = open_temp(s, temp, sizeof temp);
 	if (fd < 0) {
 		free(text);
-		return bl_error_set(err, fd, s->path, "cannot create a file in the approvals folder: %s", strerror(-fd));
+		return bl_error_set(err, fd, s->path, "cannot create a file in the approvals folder: %s",
+				    strerror(-fd));
 	}
 	int rc = write_all(fd, text, strlen(text));
 	if (rc == 0)
@@ -213,7 +214,8 @@ static int check_request(const json_t *req, const char *name, bl_error_t *err)
 {
 	if (!json_is_string(json_object_get(req, "id")) || !json_is_integer(json_object_get(req, "expires_ms")) ||
 	    !json_is_string(json_object_get(req, "default_decision")))
-		return bl_error_set(err, BL_EFORMAT, name, "the request lacks \"id\", \"expires_ms\" or \"default_decision\"");
+		return bl_error_set(err, BL_EFORMAT, name,
+				    "the request lacks \"id\", \"expires_ms\" or \"default_decision\"");
 	return 0;
 }
 

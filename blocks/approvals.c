@@ -19,6 +19,9 @@
 
 #include "approvals_service.h"
 
+/* The largest approvals.max_expiry_ms: 365 days. */
+#define MAX_EXPIRY_MS (UINT64_C(365) * 86400000)
+
 typedef struct waiter {
 	struct waiter *next;
 	bl_actor_t *actor; /* one reference */
@@ -117,7 +120,7 @@ int bl_approvals_config_parse(bl_approvals_config_t *cfg, const json_t *section,
 				     : bl_error_set(err, BL_EINVAL, "approvals.default_decision",
 						    "expected \"approve\" or \"reject\"");
 		else if (strcmp(key, "max_expiry_ms") == 0)
-			rc = parse_ms(v, "approvals.max_expiry_ms", 1, UINT64_C(365) * 86400000, &cfg->max_expiry_ms, err);
+			rc = parse_ms(v, "approvals.max_expiry_ms", 1, MAX_EXPIRY_MS, &cfg->max_expiry_ms, err);
 		else if (strcmp(key, "rescan_ms") == 0)
 			rc = parse_ms(v, "approvals.rescan_ms", 10, 60000, &cfg->rescan_ms, err);
 		else if (strcmp(key, "dir") == 0)

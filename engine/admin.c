@@ -27,6 +27,7 @@
 
 #define ROUTES_MAX 16
 #define TOKEN_MAX_BYTES 4096
+#define BODY_TOO_LARGE "the request body is over the limit (admin.max_body_bytes)"
 
 typedef struct route {
 	char path[64];
@@ -201,7 +202,7 @@ static enum MHD_Result begin(bl_admin_t *a, struct MHD_Connection *c, const char
 
 	const char *length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
 	if (length && strtoull(length, NULL, 10) > a->cfg.max_body_bytes)
-		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", "the request body is over the limit");
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", BODY_TOO_LARGE);
 
 	pending_t *p = calloc(1, sizeof *p);
 	if (!p)
@@ -232,7 +233,7 @@ static void take_body(bl_admin_t *a, pending_t *p, const char *data, size_t size
 static enum MHD_Result finish(struct MHD_Connection *c, const pending_t *p, const char *url, const char *method)
 {
 	if (p->too_large)
-		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", "the request body is over the limit");
+		return send_error(c, MHD_HTTP_CONTENT_TOO_LARGE, "body_too_large", BODY_TOO_LARGE);
 
 	bl_admin_request_t req = {
 		.method = method,
@@ -317,7 +318,8 @@ int bl_admin_start(bl_admin_t *a, bl_error_t *err)
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_LIMIT,
 				     (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
 	if (!a->daemon)
-		return bl_error_set(err, -EADDRNOTAVAIL, "admin.listen", "cannot listen on %s%s%s:%u (in use, or not an address of this machine)",
+		return bl_error_set(err, -EADDRNOTAVAIL, "admin.listen",
+				    "cannot listen on %s%s%s:%u (in use, or not an address of this machine)",
 				    a->cfg.ipv6 ? "[" : "", a->cfg.host, a->cfg.ipv6 ? "]" : "", (unsigned)a->cfg.port);
 
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);

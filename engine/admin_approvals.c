@@ -79,7 +79,8 @@ static int parse_body(const bl_admin_request_t *req, json_t **body, bl_decision_
 	    take_string(*body, "comment", false, &in->comment, res) < 0)
 		return -1;
 	if (bl_decision_parse(&in->decision, word) < 0) {
-		bl_admin_error(res, MHD_HTTP_BAD_REQUEST, "invalid_body", "decision", "expected \"approve\" or \"reject\"");
+		bl_admin_error(res, MHD_HTTP_BAD_REQUEST, "invalid_body", "decision",
+			       "expected \"approve\" or \"reject\"");
 		return -1;
 	}
 	return 0;
@@ -110,8 +111,8 @@ static void answer(bl_admin_response_t *res, int rc, const char *id, bl_approval
 		bl_admin_error(res, MHD_HTTP_BAD_REQUEST, "invalid_body", err->field, "%s", err->message);
 		break;
 	default:
-		BL_LOG(BL_LOG_ERROR, "admin", "approval_decision_failed", NULL, err->message, BL_LOG_S("approval_id", id),
-		       BL_LOG_S("field", err->field));
+		BL_LOG(BL_LOG_ERROR, "admin", "approval_decision_failed", NULL, err->message,
+		       BL_LOG_S("approval_id", id), BL_LOG_S("field", err->field));
 		bl_admin_error(res, MHD_HTTP_INTERNAL_SERVER_ERROR, "store_failed", err->field, "%s", err->message);
 		break;
 	}

@@ -21,11 +21,12 @@ static int parse_listen(bl_admin_config_t *cfg, const char *text, bl_error_t *er
 	char *end;
 
 	if (!colon || host_len == 0)
-		return bl_error_set(err, BL_EINVAL, "admin.listen", "expected \"HOST:PORT\" such as \"127.0.0.1:8481\", got \"%.64s\"",
-				    text);
+		return bl_error_set(err, BL_EINVAL, "admin.listen",
+				    "expected \"HOST:PORT\" such as \"127.0.0.1:8481\", got \"%.64s\"", text);
 	if (host[0] == '[') {
 		if (host_len < 3 || host[host_len - 1] != ']')
-			return bl_error_set(err, BL_EINVAL, "admin.listen", "expected \"[IPV6]:PORT\", got \"%.64s\"", text);
+			return bl_error_set(err, BL_EINVAL, "admin.listen", "expected \"[IPV6]:PORT\", got \"%.64s\"",
+					    text);
 		host++;
 		host_len -= 2;
 		cfg->ipv6 = true;
@@ -38,8 +39,8 @@ static int parse_listen(bl_admin_config_t *cfg, const char *text, bl_error_t *er
 	errno = 0;
 	unsigned long port = strtoul(colon + 1, &end, 10);
 	if (errno || end == colon + 1 || *end || port > 65535)
-		return bl_error_set(err, BL_EINVAL, "admin.listen", "expected a port from 0 to 65535 after ':', got \"%s\"",
-				    colon + 1);
+		return bl_error_set(err, BL_EINVAL, "admin.listen",
+				    "expected a port from 0 to 65535 after ':', got \"%s\"", colon + 1);
 	cfg->port = (uint16_t)port;
 	return 0;
 }
@@ -113,7 +114,8 @@ int bl_admin_config_parse(bl_admin_config_t *cfg, const json_t *section, bl_erro
 
 	int rc = check_keys(section, err);
 	if (rc == 0)
-		rc = take_bool(section, "allow_non_loopback", "admin.allow_non_loopback", &cfg->allow_non_loopback, err);
+		rc = take_bool(section, "allow_non_loopback", "admin.allow_non_loopback", &cfg->allow_non_loopback,
+			       err);
 	if (rc < 0)
 		return rc;
 

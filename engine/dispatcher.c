@@ -251,7 +251,8 @@ static void admit(dispatcher_t *d, job_state_t *js)
 
 	js->block = bl_block_find(js->job->block);
 	if (!js->block) {
-		bl_error_set(&err, BL_EFORMAT, "block", "unknown block '%s'; this engine runs: kernel, human", js->job->block);
+		bl_error_set(&err, BL_EFORMAT, "block", "unknown block '%s'; this engine runs: kernel, human",
+			     js->job->block);
 		fail_job(d, js, BL_JOB_ERROR, "unknown_block", &err, false);
 		return;
 	}

@@ -172,7 +172,8 @@ static int explain_refusal(int rc, const char *id, const bl_approval_t *a, const
 
 	switch (rc) {
 	case -ENOENT:
-		fprintf(stderr, "beamline-engine: approval %s not found; `beamline-engine approvals` lists the pending ones\n",
+		fprintf(stderr,
+			"beamline-engine: approval %s not found; `beamline-engine approvals` lists the pending ones\n",
 			id);
 		return EXIT_NOT_FOUND;
 	case -EEXIST:

@@ -296,7 +296,8 @@ Test(blocks_approval_store, config_errors_name_the_key)
 		cr_assert_str_eq(err.field, bad[i].field, "%s", bad[i].json);
 		json_decref(section);
 	}
-	json_t *good = json_loads("{\"default_decision\": \"approve\", \"max_expiry_ms\": 1000, \"dir\": \"ap\"}", 0, NULL);
+	json_t *good =
+		json_loads("{\"default_decision\": \"approve\", \"max_expiry_ms\": 1000, \"dir\": \"ap\"}", 0, NULL);
 	cr_assert_eq(bl_approvals_config_parse(&cfg, good, NULL), 0);
 	cr_assert_eq(cfg.default_decision, BL_DECISION_APPROVE);
 	cr_assert_eq(cfg.max_expiry_ms, 1000);

@@ -54,9 +54,9 @@ static void fixture_init(fixture_t *f, const char *listen)
 static void start_run(fixture_t *f, const char *jobs)
 {
 	test_file_write(f->jobs, jobs, 0600);
-	const char *args[] = {"run",	     f->jobs,	  "--data-dir", f->data, "--config", f->config,	    "--no-gpu",
-			      "--workers",   "1",	  "--no-progress", "--log-level", "info", "--placement", f->placement,
-			      NULL};
+	const char *args[] = {"run",	     f->jobs,	"--data-dir", f->data,	    "--config",	  f->config,
+			      "--no-gpu",    "--workers", "1",	      "--no-progress", "--log-level", "info",
+			      "--placement", f->placement, NULL};
 	child_start(&f->run, f->dir, "run", args);
 }
 
@@ -161,8 +161,8 @@ Test(engine_admin, approvals_get_and_post, .timeout = 120)
 	json_t *first = json_array_get(pending, 0);
 	cr_assert_str_eq(json_string_value(json_object_get(first, "status")), "pending");
 
-	json_t *done = call(&f, "/approvals/acme:j1", TOKEN, "{\"decision\":\"approve\",\"by\":\"hana\",\"comment\":\"ok\"}",
-			    &status);
+	const char *decision = "{\"decision\":\"approve\",\"by\":\"hana\",\"comment\":\"ok\"}";
+	json_t *done = call(&f, "/approvals/acme:j1", TOKEN, decision, &status);
 	cr_assert_eq(status, 200);
 	cr_assert_str_eq(json_string_value(json_object_get(done, "status")), "approved");
 	json_t *again = call(&f, "/approvals/acme:j1", TOKEN, "{\"decision\":\"reject\",\"by\":\"ivan\"}", &status);

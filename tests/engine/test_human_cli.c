@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli_harness.h"
 #include "engine_child.h"
@@ -171,7 +172,8 @@ Test(engine_human_cli, reject_is_ok_unless_fail_on_reject, .timeout = 120)
 	fixture_t f;
 	engine_child_t run;
 	cli_result_t r1, r2;
-	fixture_init(&f, HUMAN("soft", ",\"expires_in_ms\":30000") HUMAN("hard", ",\"expires_in_ms\":30000,\"fail_on_reject\":true"));
+	fixture_init(&f, HUMAN("soft", ",\"expires_in_ms\":30000")
+				 HUMAN("hard", ",\"expires_in_ms\":30000,\"fail_on_reject\":true"));
 	start_run(&run, &f, "run", NULL);
 	wait_for_request(&f, "acme:soft");
 	wait_for_request(&f, "acme:hard");
@@ -380,6 +382,37 @@ Test(engine_human_cli, approve_expired_refused, .timeout = 120)
 	cr_assert(json_is_true(json_object_get(json_object_get(res, "result"), "defaulted")));
 	json_decref(res);
 	cli_result_free(&r);
+	test_dir_remove(f.dir);
+}
+
+/* --state-dir moves the state folder for run, approvals and approve
+ * alike. */
+Test(engine_human_cli, state_dir_option_shared, .timeout = 120)
+{
+	fixture_t f;
+	engine_child_t run;
+	cli_result_t listed, decided;
+	fixture_init(&f, HUMAN("j1", ",\"expires_in_ms\":30000"));
+	char state[400], request[600];
+	snprintf(state, sizeof state, "%s/state", f.dir);
+	snprintf(request, sizeof request, "%s/approvals/acme:j1.request.json", state);
+	const char *extra[] = {"--state-dir", state, NULL};
+	start_run(&run, &f, "run", extra);
+	cr_assert(wait_for_path(request, 20000), "no request under --state-dir");
+
+	const char *list_args[] = {"approvals", "--state-dir", state, NULL};
+	cli_run(&listed, list_args, NULL);
+	const char *approve_args[] = {"approve", "acme:j1", "--decision", "approve", "--by",
+				      "kim",	 "--state-dir", state, NULL};
+	cli_run(&decided, approve_args, NULL);
+	cr_assert(child_wait(&run, 10000), "the run did not finish after the approval");
+
+	cr_assert_eq(listed.status, 0);
+	cr_assert_not_null(strstr(listed.out, "acme:j1"), "approvals printed: %s", listed.out);
+	cr_assert_eq(decided.status, 0, "approve exited %d: %s", decided.status, decided.err);
+	cr_assert_neq(access(f.approvals, F_OK), 0, "the data folder got an approvals folder too");
+	cli_result_free(&listed);
+	cli_result_free(&decided);
 	test_dir_remove(f.dir);
 }
 

@@ -86,10 +86,10 @@ Test(engine_human_run, bad_params_fail_naming_field, .timeout = 60)
 	harness_t h;
 	harness_init(&h);
 
-	int rc = harness_run(
-		&h, "{\"id\":\"a\",\"tenant\":\"t\",\"block\":\"human\",\"params\":{\"requested_by\":\"ci\",\"expires_in_ms\":9}}\n"
-		    "{\"id\":\"b\",\"tenant\":\"t\",\"block\":\"human\",\"timeout_ms\":1000,\"params\":{\"summary\":\"s\","
-		    "\"requested_by\":\"ci\",\"expires_in_ms\":2000}}\n");
+	int rc = harness_run(&h, "{\"id\":\"a\",\"tenant\":\"t\",\"block\":\"human\","
+				 "\"params\":{\"requested_by\":\"ci\",\"expires_in_ms\":9}}\n"
+				 "{\"id\":\"b\",\"tenant\":\"t\",\"block\":\"human\",\"timeout_ms\":1000,"
+				 "\"params\":{\"summary\":\"s\",\"requested_by\":\"ci\",\"expires_in_ms\":2000}}\n");
 
 	cr_assert_eq(rc, 0);
 	cr_assert_str_eq(field_of(harness_result(&h, "a"), "error", "field"), "params.summary");
@@ -111,8 +111,8 @@ Test(engine_human_run, deadline_leaves_request_pending, .timeout = 60)
 	gmtime_r(&soon, &tm);
 	strftime(deadline, sizeof deadline, "%Y-%m-%dT%H:%M:%SZ", &tm);
 	snprintf(jobs, sizeof jobs,
-		 "{\"id\":\"j1\",\"tenant\":\"t\",\"block\":\"human\",\"deadline\":\"%s\",\"params\":{\"summary\":\"s\","
-		 "\"requested_by\":\"ci\",\"expires_in_ms\":30000}}\n",
+		 "{\"id\":\"j1\",\"tenant\":\"t\",\"block\":\"human\",\"deadline\":\"%s\","
+		 "\"params\":{\"summary\":\"s\",\"requested_by\":\"ci\",\"expires_in_ms\":30000}}\n",
 		 deadline);
 
 	int rc = harness_run(&h, jobs);
