@@ -8,6 +8,7 @@
 #include <beamline/services.h>
 
 #include "fs_run.h"
+#include "approvals_service.h"
 
 typedef struct section {
 	const char *name;
@@ -26,6 +27,7 @@ typedef struct section {
  * unknown section. */
 static const section_t sections[] = {
 	{"fs", bl__fs_config_open, NULL, bl__fs_config_close},
+	{"approvals", bl__approvals_open, bl__approvals_stop, bl__approvals_close},
 	{"admin", NULL, NULL, NULL},
 };
 

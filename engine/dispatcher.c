@@ -23,7 +23,7 @@ typedef struct dispatcher {
 	run_ctx_t *ctx;
 	bl_admission_t *adm;
 	size_t capacity; /* jobs running at once, over all tenants */
-	size_t running;
+	size_t running;  /* of those, the ones whose block does not park */
 	bool tick_pending;
 	bl_tenant_dirs_t dirs;
 	bl_dedupe_t dedupe;
@@ -191,7 +191,8 @@ static void start_job(dispatcher_t *d, job_state_t *js)
 		fail_job(d, js, BL_JOB_ERROR, "engine_error", &err, true);
 		return;
 	}
-	d->running++;
+	if (!js->block->parks)
+		d->running++;
 }
 
 static void schedule_tick(dispatcher_t *d, bl_actor_t *self)
@@ -284,7 +285,8 @@ static void admit(dispatcher_t *d, job_state_t *js)
 static void job_done(dispatcher_t *d, job_state_t *js)
 {
 	bl_admission_finish(d->adm, &js->entry, js->cpu_ms, bl__run_now_ms());
-	d->running--;
+	if (!js->block->parks)
+		d->running--;
 	let_go_of_folder(d, js);
 	record_result(d, js, js->result_line, js->result_status);
 	bl__job_state_free(js);

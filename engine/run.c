@@ -217,6 +217,7 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 	js->env.corr_id = js->corr_id;
 	js->env.tenant = job->tenant;
 	js->env.job_id = job->id;
+	js->env.timeout_ms = job->timeout_ms ? job->timeout_ms : ctx->cfg->default_timeout_ms;
 	js->env.io_pool = ctx->io;
 	js->env.blocking_pool = ctx->blocking;
 	js->env.services = ctx->services;

@@ -51,6 +51,7 @@ typedef struct run_ctx {
 	bl_pool_t *blocking;            /* workers that may block (SQLite) */
 	json_t *config;                 /* the --config document; NULL: defaults */
 	bl_block_services_t *services;  /* http, sql, approvals, fs limits */
+	struct bl_admin *admin;         /* the admin endpoint; NULL without an "admin" section */
 	char *state_dir;                /* owned */
 	bl_device_slot_t *device;       /* opened when a job first needs it */
 	bl_placement_t *placement;      /* measured run times for "device": "auto" */

@@ -10,6 +10,8 @@
 
 #include <beamline/services.h>
 
+#include "admin.h"
+#include "admin_approvals.h"
 #include "log.h"
 #include "run_ctx.h"
 
@@ -49,6 +51,55 @@ static char *state_dir(const bl_run_config_t *cfg)
 	return dir;
 }
 
+/* The services' logger: their JSON fields become the record's fields. */
+static void log_for_service(int level, const char *module, const char *event, const char *corr_id, const char *msg,
+			    const json_t *fields)
+{
+	bl_log_field_t out[16];
+	size_t n = 0;
+	const char *key;
+	json_t *v;
+	json_t *object;
+
+	if (!bl_log_enabled((bl_log_level_t)level))
+		return;
+	/* jansson's iterators take a non-const object but only read it. */
+	memcpy(&object, &fields, sizeof object);
+	json_object_foreach(object, key, v) {
+		if (n == sizeof out / sizeof *out)
+			break;
+		if (json_is_string(v))
+			out[n++] = BL_LOG_S(key, json_string_value(v));
+		else if (json_is_integer(v))
+			out[n++] = BL_LOG_I(key, json_integer_value(v));
+		else if (json_is_real(v))
+			out[n++] = BL_LOG_D(key, json_real_value(v));
+		else if (json_is_boolean(v))
+			out[n++] = BL_LOG_B(key, json_is_true(v));
+	}
+	bl_log_write((bl_log_level_t)level, module, event, corr_id, msg, out, n);
+}
+
+/* Start the admin endpoint when the config has an "admin" section. */
+static int start_admin(run_ctx_t *ctx, bl_error_t *err)
+{
+	const json_t *section = ctx->config ? json_object_get(ctx->config, "admin") : NULL;
+	bl_admin_config_t cfg;
+
+	if (!section)
+		return 0;
+	int rc = bl_admin_config_parse(&cfg, section, err);
+	if (rc == 0)
+		rc = bl_admin_new(&ctx->admin, &cfg, err);
+	if (rc == 0 && bl__admin_approvals_register(ctx->admin, ctx->services->approvals) < 0)
+		rc = bl_error_set(err, BL_ELIMIT, "admin", "cannot register the approvals routes");
+	if (rc == 0)
+		rc = bl_admin_start(ctx->admin, err);
+	if (rc < 0)
+		bl_admin_free(&ctx->admin);
+	return rc;
+}
+
 int bl__services_start(run_ctx_t *ctx, bl_error_t *err)
 {
 	int rc = ctx->cfg->config_path ? load_config(&ctx->config, ctx->cfg->config_path, err) : 0;
@@ -68,8 +119,11 @@ int bl__services_start(run_ctx_t *ctx, bl_error_t *err)
 		.blocking_pool = ctx->blocking,
 		.data_dir = ctx->cfg->data_dir,
 		.state_dir = ctx->state_dir,
+		.log = log_for_service,
 	};
 	rc = bl_block_services_new(&ctx->services, &setup, err);
+	if (rc == 0)
+		rc = start_admin(ctx, err);
 	if (rc < 0 && ctx->cfg->config_path)
 		bl_error_prefix(err, "%s: ", ctx->cfg->config_path);
 	return rc;
@@ -77,6 +131,8 @@ int bl__services_start(run_ctx_t *ctx, bl_error_t *err)
 
 void bl__services_quiesce(run_ctx_t *ctx)
 {
+	/* The endpoint's handlers use the services: it goes first. */
+	bl_admin_free(&ctx->admin);
 	bl_block_services_stop(ctx->services);
 }
 

@@ -12,6 +12,9 @@ enum {
 	EXIT_JOBS_FAILED = 1, /* the run completed, some jobs did not succeed */
 	EXIT_USAGE = 2,
 	EXIT_RUN_FAILED = 3,  /* the command itself could not proceed */
+	EXIT_NOT_FOUND = 4,   /* approve: no such approval */
+	EXIT_CONFLICT = 5,    /* approve: already decided */
+	EXIT_EXPIRED = 6,     /* approve: the request expired */
 };
 
 /*
@@ -21,6 +24,18 @@ enum {
  * machine could not be described.
  */
 int bl__devices_main(int argc, char **argv);
+
+/*
+ * Run `beamline-engine approve ID --decision WORD ...`; argv[1] is
+ * "approve". Records the decision in the approvals folder. Returns the
+ * exit status: 0, EXIT_USAGE, EXIT_RUN_FAILED, EXIT_NOT_FOUND,
+ * EXIT_CONFLICT or EXIT_EXPIRED (approve.c).
+ */
+int bl__approve_main(int argc, char **argv);
+
+/* Run `beamline-engine approvals [--json]`: list the pending approvals on
+ * standard output. Returns 0, EXIT_USAGE or EXIT_RUN_FAILED. */
+int bl__approvals_main(int argc, char **argv);
 
 /* Print the document bl__devices_main builds ({"cpu", "blas", "opencl"})
  * for a person. Borrows `doc`. */

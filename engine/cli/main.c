@@ -3,6 +3,8 @@
  *
  *   beamline-engine run JOBS.jsonl [options]
  *   beamline-engine devices [--json]
+ *   beamline-engine approve ID --decision approve|reject ...
+ *   beamline-engine approvals [--json]
  */
 #include <errno.h>
 #include <stdint.h>
@@ -20,6 +22,8 @@ static void usage(FILE *to)
 {
 	fputs("usage: beamline-engine run JOBS.jsonl [options]\n"
 	      "       beamline-engine devices [--json]\n"
+	      "       beamline-engine approve ID --decision approve|reject [--by NAME] [--comment TEXT]\n"
+	      "       beamline-engine approvals [--json]\n"
 	      "       beamline-engine --help\n"
 	      "\n"
 	      "Runs one job per line of JOBS.jsonl (\"-\" reads standard input) and writes one\n"
@@ -71,7 +75,9 @@ static void usage(FILE *to)
 	      "3 the run could not proceed.\n"
 	      "\n"
 	      "devices lists the CPU, the OpenBLAS kernels and the OpenCL devices;\n"
-	      "beamline-engine devices --help says more.\n",
+	      "beamline-engine devices --help says more.\n"
+	      "approve decides a human job's pending approval, approvals lists them;\n"
+	      "beamline-engine approve --help says more.\n",
 	      to);
 }
 
@@ -279,6 +285,16 @@ static int cmd_run(int argc, char **argv)
 	return status;
 }
 
+/* The commands besides run, each in its own file. */
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+} commands[] = {
+	{"devices", bl__devices_main},
+	{"approve", bl__approve_main},
+	{"approvals", bl__approvals_main},
+};
+
 /*
  * Debian's OpenBLAS 0.3.21 does not recognise some recent Intel Xeons (CPU
  * family 6, model 207, for one) and falls back to its generic "Prescott"
@@ -308,11 +324,15 @@ int main(int argc, char **argv)
 	}
 	if (argc >= 2 && strcmp(argv[1], "run") == 0)
 		return cmd_run(argc, argv);
-	if (argc >= 2 && strcmp(argv[1], "devices") == 0)
-		return bl__devices_main(argc, argv);
+	for (size_t i = 0; argc >= 2 && i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].main(argc, argv);
+	}
 
 	if (argc >= 2)
-		fprintf(stderr, "beamline-engine: unknown command '%s'; the commands are run and devices\n", argv[1]);
+		fprintf(stderr,
+			"beamline-engine: unknown command '%s'; the commands are run, devices, approve and approvals\n",
+			argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;
 }

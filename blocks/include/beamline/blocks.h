@@ -116,6 +116,8 @@ typedef struct bl_block_env {
 	const char *corr_id;                          /* for logs */
 	const char *tenant;                           /* for messages */
 	const char *job_id;                           /* for messages and approval ids */
+	uint64_t timeout_ms;                          /* the job's time limit: its "timeout_ms", else the
+	                                               * run's default; 0: none */
 } bl_block_env_t;
 
 /* How a run ended. */
@@ -151,6 +153,10 @@ typedef struct bl_block {
 	 * code (and `done` is not called). `params` is borrowed until `done`.
 	 */
 	int (*start)(json_t *params, const bl_block_env_t *env, bl_block_done_fn done, void *ctx);
+	/* Runs wait (for a person, say) without using a worker, so the engine
+	 * does not count them against its limit of jobs running at once; the
+	 * tenant's max_concurrent still applies. */
+	bool parks;
 } bl_block_t;
 
 /* Return the block named `name`, or NULL. */

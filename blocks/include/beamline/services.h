@@ -47,6 +47,23 @@ struct bl_block_services {
 	bl_approvals_t *approvals; /* NULL: likewise for human */
 };
 
+/* Levels of bl_service_log_fn, in the order of the engine's log levels. */
+enum {
+	BL_SERVICE_LOG_DEBUG = 0,
+	BL_SERVICE_LOG_INFO,
+	BL_SERVICE_LOG_WARN,
+	BL_SERVICE_LOG_ERROR,
+};
+
+/*
+ * Write one structured log record for a service: `corr_id` and `msg` may
+ * be NULL; `fields` (borrowed; may be NULL) is an object whose string,
+ * integer, real and boolean members become the record's fields. Any
+ * thread.
+ */
+typedef void (*bl_service_log_fn)(int level, const char *module, const char *event, const char *corr_id,
+				  const char *msg, const json_t *fields);
+
 /* What the services are made from; everything borrowed for their life. */
 typedef struct bl_services_setup {
 	json_t *config;           /* the config document (borrowed); NULL: every default */
@@ -57,6 +74,7 @@ typedef struct bl_services_setup {
 	bl_pool_t *blocking_pool; /* may block (SQLite) */
 	const char *data_dir;     /* tenant folders live beneath it */
 	const char *state_dir;    /* state that survives a restart (approvals) */
+	bl_service_log_fn log;    /* NULL: the services do not log */
 } bl_services_setup_t;
 
 /*
