@@ -7,6 +7,8 @@
 
 #include <beamline/services.h>
 
+#include "sql_service.h"
+
 typedef struct section {
 	const char *name;
 	/* Open the service from `config` (NULL: defaults) into *s. */
@@ -24,6 +26,7 @@ typedef struct section {
  * unknown section. */
 static const section_t sections[] = {
 	{"admin", NULL, NULL, NULL},
+	{"sql", bl__sql_service_open, bl__sql_service_stop, bl__sql_service_close},
 };
 
 #define SECTION_COUNT (sizeof sections / sizeof *sections)

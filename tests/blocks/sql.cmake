@@ -1,0 +1,17 @@
+# The sql block: its config, SQLite (the embedded default), PostgreSQL
+# against a server each test starts (tests/support/pg_server.c), and a run
+# of the engine's executable with a config and a jobs file.
+set(bl_sql_support ${CMAKE_CURRENT_LIST_DIR}/sql_fixture.c ${PROJECT_SOURCE_DIR}/tests/support/pg_server.c)
+
+bl_add_criterion_tests(NAME test_blocks_sql_config
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sql_config.c ${bl_sql_support}
+  LIBS bl_blocks PkgConfig::LIBPQ LABELS blocks)
+bl_add_criterion_tests(NAME test_blocks_sql_sqlite
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sql_sqlite.c ${bl_sql_support}
+  LIBS bl_blocks PkgConfig::LIBPQ LABELS blocks TIMEOUT 120)
+bl_add_criterion_tests(NAME test_blocks_sql_pg
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sql_pg.c ${bl_sql_support}
+  LIBS bl_blocks PkgConfig::LIBPQ LABELS blocks integration TIMEOUT 180)
+foreach(t test_blocks_sql_config test_blocks_sql_sqlite test_blocks_sql_pg)
+  target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
+endforeach()
