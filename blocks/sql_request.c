@@ -1,6 +1,7 @@
 /* Checking a SQL job's parameters. */
 #include "sql_request.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static const char *const known_keys[] = {"database", "sql", "params", "max_rows", "timeout_ms", NULL};
@@ -98,6 +99,7 @@ static int find_database(sql_request_t *req, json_t *params, const bl_sql_servic
 int sql_request_parse(sql_request_t *req, json_t *params, const bl_sql_service_t *svc, const char *tenant,
 		      bl_error_t *err)
 {
+	*req = (sql_request_t){0};
 	if (!json_is_object(params))
 		return bl_error_set(err, BL_EFORMAT, "params", "expected an object with \"sql\" and optional \"params\"");
 
@@ -111,8 +113,8 @@ int sql_request_parse(sql_request_t *req, json_t *params, const bl_sql_service_t
 	if (rc == 0)
 		rc = parse_count(params, "max_rows", svc->max_rows, &req->max_rows, err);
 
+	if (rc < 0)
+		return rc;
 	uint64_t timeout_cap = req->database ? req->database->statement_timeout_ms : svc->statement_timeout_ms;
-	if (rc == 0)
-		rc = parse_count(params, "timeout_ms", timeout_cap, &req->timeout_ms, err);
-	return rc;
+	return parse_count(params, "timeout_ms", timeout_cap, &req->timeout_ms, err);
 }

@@ -15,3 +15,14 @@ bl_add_criterion_tests(NAME test_blocks_sql_pg
 foreach(t test_blocks_sql_config test_blocks_sql_sqlite test_blocks_sql_pg)
   target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
 endforeach()
+
+# The executable end to end. Not labelled tsan: the child is the ordinary
+# executable.
+bl_add_criterion_tests(NAME test_blocks_sql_run
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sql_run.c ${PROJECT_SOURCE_DIR}/tests/engine/cli_harness.c
+          ${PROJECT_SOURCE_DIR}/tests/support/pg_server.c
+  LIBS PkgConfig::JANSSON PkgConfig::LIBPQ LABELS blocks integration TIMEOUT 180)
+target_include_directories(test_blocks_sql_run PRIVATE ${PROJECT_SOURCE_DIR}/tests/support
+                           ${PROJECT_SOURCE_DIR}/tests/engine)
+target_compile_definitions(test_blocks_sql_run PRIVATE BL_ENGINE_PATH="$<TARGET_FILE:beamline-engine>")
+add_dependencies(test_blocks_sql_run beamline-engine)
