@@ -29,22 +29,28 @@ int sql_fail(sql_failure_t *f, int code, const char *error_code, bool retryable,
 	return code;
 }
 
-void sql_failure_apply(const sql_failure_t *f, bl_block_outcome_t *o)
+bl_block_outcome_t *sql_outcome_make(const sql_failure_t *f, sql_result_t *result, const char *pool)
 {
-	if (f->code == 0)
-		return;
-	o->code = f->code;
-	o->error = f->error;
-	o->error_code = f->error_code;
-	o->retryable = f->retryable;
-}
+	bl_block_outcome_t *o = bl_block_outcome_new();
+	if (!o)
+		return NULL;
 
-void sql_failure_out_of_memory(bl_block_outcome_t *o)
-{
-	o->code = BL_ENOMEM;
-	o->error_code = "out_of_memory";
-	o->retryable = true;
-	bl_error_set(&o->error, BL_ENOMEM, NULL, "out of memory building the result");
+	o->pool = pool;
+	if (f->code < 0) {
+		o->code = f->code;
+		o->error = f->error;
+		o->error_code = f->error_code;
+		o->retryable = f->retryable;
+		return o;
+	}
+	o->result = sql_result_take(result);
+	if (!o->result) {
+		o->code = BL_ENOMEM;
+		o->error_code = "out_of_memory";
+		o->retryable = true;
+		bl_error_set(&o->error, BL_ENOMEM, NULL, "out of memory building the result");
+	}
+	return o;
 }
 
 int sql_report_now(int code, const char *error_code, const bl_error_t *err, bl_block_done_fn done, void *ctx)

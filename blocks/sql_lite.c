@@ -9,8 +9,10 @@
  * which also stops VACUUM INTO), symbolic links are not followed, and the
  * connection runs in SQLite's defensive mode.
  *
- * Handles are kept open between jobs in a small cache keyed by file name;
- * a handle is used by one job at a time.
+ * Handles are kept open between jobs in a small cache keyed by tenant and
+ * file name, so that settings a statement leaves on a handle (PRAGMA) stay
+ * with its tenant even on a shared file; a handle is used by one job at a
+ * time.
  */
 #define _GNU_SOURCE /* realpath, O_NOFOLLOW */
 
@@ -45,7 +47,7 @@
 /* ------------------------------------------------------------------------ */
 
 typedef struct lite_entry {
-	char *path;
+	char *key;
 	sqlite3 *db;
 	struct lite_entry *next;
 } lite_entry_t;
@@ -73,7 +75,7 @@ void sql_lite_cache_free(sql_lite_cache_t **cache)
 		lite_entry_t *e = c->idle;
 		c->idle = e->next;
 		sqlite3_close_v2(e->db);
-		free(e->path);
+		free(e->key);
 		free(e);
 	}
 	pthread_mutex_destroy(&c->lock);
@@ -81,14 +83,14 @@ void sql_lite_cache_free(sql_lite_cache_t **cache)
 	*cache = NULL;
 }
 
-/* Take an idle handle on `path`, or NULL when there is none. */
-static sqlite3 *cache_take(sql_lite_cache_t *c, const char *path)
+/* Take an idle handle for `key`, or NULL when there is none. */
+static sqlite3 *cache_take(sql_lite_cache_t *c, const char *key)
 {
 	lite_entry_t *found = NULL;
 
 	pthread_mutex_lock(&c->lock);
 	for (lite_entry_t **p = &c->idle; *p; p = &(*p)->next) {
-		if (strcmp((*p)->path, path) == 0) {
+		if (strcmp((*p)->key, key) == 0) {
 			found = *p;
 			*p = found->next;
 			c->count--;
@@ -100,19 +102,19 @@ static sqlite3 *cache_take(sql_lite_cache_t *c, const char *path)
 	if (!found)
 		return NULL;
 	sqlite3 *db = found->db;
-	free(found->path);
+	free(found->key);
 	free(found);
 	return db;
 }
 
-/* Keep `db` for the next job on `path`, or close it when the cache is
+/* Keep `db` for the next job with `key`, or close it when the cache is
  * full. */
-static void cache_put(sql_lite_cache_t *c, const char *path, sqlite3 *db)
+static void cache_put(sql_lite_cache_t *c, const char *key, sqlite3 *db)
 {
 	lite_entry_t *e = calloc(1, sizeof *e);
 	if (e)
-		e->path = strdup(path);
-	if (!e || !e->path) {
+		e->key = strdup(key);
+	if (!e || !e->key) {
 		free(e);
 		sqlite3_close_v2(db);
 		return;
@@ -130,7 +132,7 @@ static void cache_put(sql_lite_cache_t *c, const char *path, sqlite3 *db)
 
 	if (!room) {
 		sqlite3_close_v2(db);
-		free(e->path);
+		free(e->key);
 		free(e);
 	}
 }
@@ -150,6 +152,7 @@ typedef struct lite_run {
 	bool cancelled;
 	bool embedded;
 	char path[PATH_MAX];
+	char *key;          /* the handle cache's key: tenant, newline, path */
 	sqlite3 *db;
 	sqlite3_stmt *stmt;
 	sql_result_t result;
@@ -247,7 +250,12 @@ static int open_handle(lite_run_t *run)
 	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW |
 		    (run->embedded ? SQLITE_OPEN_CREATE : 0);
 
-	run->db = cache_take(run->svc->lite, run->path);
+	size_t key_size = strlen(run->env->tenant) + strlen(run->path) + 2;
+	run->key = malloc(key_size);
+	if (!run->key)
+		return sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s", "out of memory");
+	snprintf(run->key, key_size, "%s\n%s", run->env->tenant, run->path);
+	run->db = cache_take(run->svc->lite, run->key);
 	if (run->db)
 		return 0;
 
@@ -504,7 +512,7 @@ static void release_handle(lite_run_t *run)
 	sqlite3_progress_handler(run->db, 0, NULL, NULL);
 	if (!sqlite3_get_autocommit(run->db))
 		sqlite3_exec(run->db, "ROLLBACK", NULL, NULL, NULL);
-	cache_put(run->svc->lite, run->path, run->db);
+	cache_put(run->svc->lite, run->key, run->db);
 	run->db = NULL;
 }
 
@@ -527,16 +535,11 @@ static void lite_task(void *arg)
 		step_rows(run);
 	release_handle(run);
 
-	bl_block_outcome_t *o = bl_block_outcome_new();
-	if (o) {
-		sql_failure_apply(&run->failure, o);
-		o->pool = "blocking";
-		if (run->failure.code == 0 && !(o->result = sql_result_take(&run->result)))
-			sql_failure_out_of_memory(o);
-	}
+	bl_block_outcome_t *o = sql_outcome_make(&run->failure, &run->result, "blocking");
 	bl_block_done_fn done = run->done;
 	void *ctx = run->ctx;
 	sql_result_fini(&run->result);
+	free(run->key);
 	free(run);
 	done(ctx, o);
 }

@@ -3,11 +3,12 @@
  *
  * The pool counts connections up to its size: idle ones, ones lent to a
  * job, and ones a job is still opening. A job that finds no idle connection
- * and no room to open one waits in a FIFO queue; the next connection given
- * back goes to the first waiter as a message to its actor (or, when the
- * returned connection was broken, the right to open a new one). Thread-safe:
- * one mutex guards the lists and counts. The pool never blocks on the
- * network; jobs open and drive connections themselves (sql_pg_run.c).
+ * and no room to open one waits in a FIFO queue. The next connection given
+ * back goes to the first waiter as a message to its actor; when the
+ * returned connection was broken, the message grants the right to open a
+ * new one instead. Thread-safe: one mutex guards the lists and counts. The
+ * pool never blocks on the network, because jobs open and drive their
+ * connections themselves (sql_pg_run.c).
  */
 #ifndef BL_BLOCKS_SQL_PG_POOL_H
 #define BL_BLOCKS_SQL_PG_POOL_H

@@ -1,8 +1,8 @@
 /*
- * One SQL job on PostgreSQL: an actor on the I/O pool that takes a pooled
- * connection (or opens one, or waits for one), sends the statement with
- * libpq's non-blocking API, reads the rows one at a time (single-row mode)
- * and gives the connection back.
+ * One SQL job on PostgreSQL, run by an actor on the I/O pool. The actor
+ * takes a pooled connection, opens one, or waits in the pool's queue. It
+ * sends the statement with libpq's non-blocking API, reads the rows one at
+ * a time (single-row mode) and gives the connection back.
  *
  * The actor waits on the connection's socket through bl_io_poll_fd, so no
  * thread ever blocks on the server. Only PQcancel blocks (it opens a
@@ -38,8 +38,9 @@ enum {
 #define GUARD_GRACE_MS 2000u
 
 /* Rows read and thrown away past the row cap before the rest of the
- * statement is cancelled; fewer than this cost less to read than a cancel
- * request (a new connection to the server). */
+ * statement is cancelled. A cancel request opens a new connection to the
+ * server, so for a short remainder reading is cheaper (an estimate, not
+ * measured). */
 #define DISCARD_BEFORE_CANCEL 1000u
 
 static const char set_timeout_sql[] = "SELECT pg_catalog.set_config('statement_timeout', $1, false)";
@@ -331,7 +332,7 @@ static void handle_result(pg_run_t *run, bl_actor_t *self, const PGresult *res)
 
 static void take_connection(pg_run_t *run, bl_actor_t *self);
 
-/* Send what libpq holds and wait for the server. */
+/* Send the data libpq has buffered and wait for the server. */
 static void flush_and_wait(pg_run_t *run, bl_actor_t *self)
 {
 	int rc = PQflush(run->conn->pg);
@@ -554,19 +555,13 @@ static void give_back(pg_run_t *run)
 
 static void report(pg_run_t *run, bl_actor_t *self)
 {
-	bl_block_outcome_t *o = bl_block_outcome_new();
-
 	clear_guard(run, self);
 	if (run->env->cancel_hook)
 		bl_cancel_hook_unwatch(run->env->cancel_hook);
 	give_back(run);
 	run->reported = true;
-	if (o) {
-		sql_failure_apply(&run->failure, o);
-		o->pool = "io";
-		if (run->failure.code == 0 && !(o->result = sql_result_take(&run->result)))
-			sql_failure_out_of_memory(o);
-	}
+
+	bl_block_outcome_t *o = sql_outcome_make(&run->failure, &run->result, "io");
 	run->done(run->ctx, o);
 	bl_actor_stop(self);
 }
@@ -593,11 +588,12 @@ static void on_cancel(pg_run_t *run, bl_actor_t *self)
 
 	switch (run->phase) {
 	case PHASE_WAITING:
-		if (sql_pg_pool_withdraw(run->pool, &run->waiter)) {
-			sql_fail(&run->failure, BL_ECANCELED, "cancelled", false, NULL, "%s", "the job was cancelled while waiting for a "
-			     "connection");
+		sql_fail(&run->failure, BL_ECANCELED, "cancelled", false, NULL, "%s",
+			 "the job was cancelled while waiting for a connection");
+		/* Not queued any more: the grant is on its way, and on_grant
+		 * passes it on and finishes. */
+		if (sql_pg_pool_withdraw(run->pool, &run->waiter))
 			try_finish(run, self);
-		}
 		break;
 	case PHASE_CONNECTING:
 		sql_fail(&run->failure, BL_ECANCELED, "cancelled", false, NULL, "%s", "the job was cancelled while connecting");

@@ -26,11 +26,10 @@ typedef struct sql_failure {
 int sql_fail(sql_failure_t *f, int code, const char *error_code, bool retryable, const char *field, const char *fmt,
 	     ...) __attribute__((format(printf, 6, 7)));
 
-/* Copy the failure into the outcome (nothing when code is 0). */
-void sql_failure_apply(const sql_failure_t *f, bl_block_outcome_t *o);
-
-/* Mark the outcome failed for lack of memory. */
-void sql_failure_out_of_memory(bl_block_outcome_t *o);
+/* Make a run's outcome: the failure when there is one, else the result
+ * (taken from the builder). `pool` is static. Returns an owned outcome, or
+ * NULL when memory runs out. */
+bl_block_outcome_t *sql_outcome_make(const sql_failure_t *f, sql_result_t *result, const char *pool);
 
 /* Report a failure at once through `done` (from the calling thread).
  * Returns 0, since `done` was called. */

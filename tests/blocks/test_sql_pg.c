@@ -418,3 +418,38 @@ Test(blocks_sql_pg, open_transaction_is_not_passed_on, .timeout = 120)
 	bl_block_outcome_free(&next);
 	sql_fixture_fini(&f);
 }
+
+/* A job cancelled while it waits for the pool's only connection leaves
+ * the queue at once, reports "cancelled", and the job holding the
+ * connection finishes normally. */
+Test(blocks_sql_pg, cancel_while_queued_leaves_queue, .timeout = 120)
+{
+	sql_fixture_t f;
+	sql_job_t busy, queued, last;
+	start_shared(&f, 1);
+	backend_pid(&f);
+
+	sql_job_start(&f, &busy, "a", "{\"database\": \"main\", \"sql\": \"SELECT pg_sleep(1), 1\"}");
+	usleep(100 * 1000);
+	sql_job_start(&f, &queued, "a", "{\"database\": \"main\", \"sql\": \"SELECT 2\"}");
+	sql_job_start(&f, &last, "a", "{\"database\": \"main\", \"sql\": \"SELECT 3\"}");
+	usleep(100 * 1000);
+	double start = now_s();
+	bl_cancel_hook_fire(queued.hook);
+	bl_block_outcome_t *cancelled = sql_job_wait(&queued);
+	double took = now_s() - start;
+
+	cr_assert_str_eq(error_code(cancelled), "cancelled", "got %s: %s", error_code(cancelled),
+			 cancelled->error.message);
+	cr_assert_lt(took, 0.5, "the queued job took %.2f s to leave the queue", took);
+	bl_block_outcome_t *first = sql_job_wait(&busy);
+	assert_ok(first);
+	cr_assert_eq(json_integer_value(sql_cell(first, 0, 1)), 1);
+	bl_block_outcome_t *third = sql_job_wait(&last);
+	assert_ok(third);
+	cr_assert_eq(json_integer_value(sql_cell(third, 0, 0)), 3);
+	sql_job_fini(&busy);
+	sql_job_fini(&queued);
+	sql_job_fini(&last);
+	sql_fixture_fini(&f);
+}
