@@ -258,7 +258,8 @@ static int read_db_spec(db_spec_t *spec, sql_database_t *db, const json_t *obj, 
 
 	bool pg = strcmp(driver, "postgres") == 0;
 	if (!pg && strcmp(driver, "sqlite") != 0)
-		return bl_error_set(err, BL_EINVAL, spec->field, "driver '%s': expected \"postgres\" or \"sqlite\"", driver);
+		return bl_error_set(err, BL_EINVAL, spec->field, "driver '%s': expected \"postgres\" or \"sqlite\"",
+				    driver);
 	db->driver = pg ? SQL_DRIVER_POSTGRES : SQL_DRIVER_SQLITE;
 
 	rc = read_string(obj, pg ? "dsn" : "path", spec->field, pg, pg ? &spec->dsn : &spec->path, err);
@@ -283,7 +284,8 @@ static int read_db_spec(db_spec_t *spec, sql_database_t *db, const json_t *obj, 
 	if (spec->tenants && !json_is_object(spec->tenants))
 		return bl_error_set(err, BL_EINVAL, spec->field, "\"tenants\": expected an object of tenant names");
 	if (!spec->shared && !spec->tenants)
-		return bl_error_set(err, BL_EINVAL, spec->field, "give \"tenants\" (who may use it, each with their own "
+		return bl_error_set(err, BL_EINVAL, spec->field,
+				    "give \"tenants\" (who may use it, each with their own "
 				    "connection or file) or \"shared\": true (every tenant uses it)");
 	if (spec->shared && spec->tenants)
 		return bl_error_set(err, BL_EINVAL, spec->field, "\"shared\" and \"tenants\" exclude each other");
@@ -351,7 +353,8 @@ static int read_limits(bl_sql_service_t *svc, const json_t *config, bl_error_t *
 	if (rc == 0)
 		rc = read_uint(config, "max_result_bytes", "sql", 1024, UINT64_C(1) << 34, &svc->max_result_bytes, err);
 	if (rc == 0)
-		rc = read_uint(config, "statement_timeout_ms", "sql", 1, TIMEOUT_MAX_MS, &svc->statement_timeout_ms, err);
+		rc = read_uint(config, "statement_timeout_ms", "sql", 1, TIMEOUT_MAX_MS, &svc->statement_timeout_ms,
+			       err);
 	if (rc == 0)
 		rc = read_uint(config, "busy_timeout_ms", "sql", 0, TIMEOUT_MAX_MS, &svc->busy_timeout_ms, err);
 	if (rc == 0)

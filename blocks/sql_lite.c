@@ -174,12 +174,12 @@ static int fail_sqlite(lite_run_t *run, int rc, const char *field)
 
 	if (primary == SQLITE_INTERRUPT && run->timed_out)
 		return sql_fail(&run->failure, BL_ETIMEDOUT, "timeout", false, "params.timeout_ms", "%s",
-			    "the statement ran past its timeout");
+				"the statement ran past its timeout");
 	if (primary == SQLITE_INTERRUPT)
 		return sql_fail(&run->failure, BL_ECANCELED, "cancelled", false, NULL, "%s", "the job was cancelled");
 	if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED)
-		return sql_fail(&run->failure, -EBUSY, "database_busy", true, NULL, "the database is locked by another writer: %s",
-			    message);
+		return sql_fail(&run->failure, -EBUSY, "database_busy", true, NULL,
+				"the database is locked by another writer: %s", message);
 	if (primary == SQLITE_NOMEM)
 		return sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "SQLite: %s", message);
 	if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN || primary == SQLITE_FULL ||
@@ -222,25 +222,28 @@ static int embedded_path(lite_run_t *run)
 	struct stat st;
 
 	if (dir < 0)
-		return sql_fail(&run->failure, BL_EINVAL, "invalid_params", false, "params.database",
-			    "the embedded SQLite database lives in the tenant's folder, and tenant '%s' has none in "
-			    "the data folder; create it or name a configured database", run->env->tenant);
+		return sql_fail(
+			&run->failure, BL_EINVAL, "invalid_params", false, "params.database",
+			"the embedded SQLite database lives in the tenant's folder, and tenant '%s' has none in "
+			"the data folder; create it or name a configured database",
+			run->env->tenant);
 	if (mkdirat(dir, EMBEDDED_FOLDER, 0700) != 0 && errno != EEXIST)
-		return sql_fail(&run->failure, -errno, "io_error", false, NULL, "cannot make the tenant's sql folder: %s",
-			    strerror(errno));
+		return sql_fail(&run->failure, -errno, "io_error", false, NULL,
+				"cannot make the tenant's sql folder: %s", strerror(errno));
 	if (fstatat(dir, EMBEDDED_FOLDER, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
 		return sql_fail(&run->failure, -ENOTDIR, "io_error", false, NULL, "%s",
-			    "the tenant's 'sql' entry is not a folder (a symbolic link is not followed)");
+				"the tenant's 'sql' entry is not a folder (a symbolic link is not followed)");
 
 	/* The folder's real name, so a cached handle never depends on a
 	 * descriptor that another job may reuse. */
 	snprintf(link, sizeof link, "/proc/self/fd/%d", dir);
 	if (!realpath(link, base))
-		return sql_fail(&run->failure, -errno, "io_error", false, NULL, "cannot resolve the tenant's folder: %s",
-			    strerror(errno));
+		return sql_fail(&run->failure, -errno, "io_error", false, NULL,
+				"cannot resolve the tenant's folder: %s", strerror(errno));
 	int n = snprintf(run->path, sizeof run->path, "%s/%s/%s", base, EMBEDDED_FOLDER, EMBEDDED_FILE);
 	if (n < 0 || (size_t)n >= sizeof run->path)
-		return sql_fail(&run->failure, -ENAMETOOLONG, "io_error", false, NULL, "%s", "the tenant's folder name is too long");
+		return sql_fail(&run->failure, -ENAMETOOLONG, "io_error", false, NULL, "%s",
+				"the tenant's folder name is too long");
 	run->embedded = true;
 	return 0;
 }
@@ -313,7 +316,7 @@ static int prepare(lite_run_t *run)
 		return fail_sqlite(run, rc, "params.sql");
 	if (!run->stmt)
 		return sql_fail(&run->failure, BL_EFORMAT, "invalid_params", false, "params.sql", "%s",
-			    "the statement is empty (only white space or comments)");
+				"the statement is empty (only white space or comments)");
 	if (tail && skip_blank(tail, end) < end) {
 		return sql_fail(&run->failure, BL_EFORMAT, "invalid_params", false, "params.sql",
 				"more than one statement: the first ends at byte %td; send one statement per job",
@@ -368,8 +371,8 @@ static int bind_params(lite_run_t *run)
 		long n = param_number(run->stmt, i);
 		if (n == 0)
 			return sql_fail(&run->failure, BL_EFORMAT, "invalid_params", false, "params.sql",
-				    "named parameter '%s' is not supported; number the parameters $1, $2, ...",
-				    sqlite3_bind_parameter_name(run->stmt, i));
+					"named parameter '%s' is not supported; number the parameters $1, $2, ...",
+					sqlite3_bind_parameter_name(run->stmt, i));
 		highest = n > highest ? n : highest;
 		if ((size_t)n > given)
 			continue;
@@ -407,7 +410,8 @@ static int add_columns(lite_run_t *run, bool have_row)
 				type[i] = (char)(decl[i] >= 'A' && decl[i] <= 'Z' ? decl[i] - 'A' + 'a' : decl[i]);
 			type[i] = '\0';
 		} else {
-			snprintf(type, sizeof type, "%s", have_row ? classes[sqlite3_column_type(run->stmt, c)] : "any");
+			snprintf(type, sizeof type, "%s",
+				 have_row ? classes[sqlite3_column_type(run->stmt, c)] : "any");
 		}
 		if (sql_result_add_column(&run->result, sqlite3_column_name(run->stmt, c), type) < 0)
 			return -1;
@@ -437,8 +441,10 @@ static json_t *column_value(lite_run_t *run, int c)
 		if (!v)
 			v = json_stringn(text, len);
 		if (!v)
-			sql_fail(&run->failure, BL_EFORMAT, "sql_error", false, NULL, "column '%s' holds text that is not valid UTF-8; "
-			     "read it as a BLOB (CAST(x AS BLOB)) to get base64", sqlite3_column_name(stmt, c));
+			sql_fail(&run->failure, BL_EFORMAT, "sql_error", false, NULL,
+				 "column '%s' holds text that is not valid UTF-8; "
+				 "read it as a BLOB (CAST(x AS BLOB)) to get base64",
+				 sqlite3_column_name(stmt, c));
 		return v;
 	}
 	default:
@@ -466,7 +472,7 @@ static int add_row(lite_run_t *run)
 	if (!row || sql_result_add_row(&run->result, row, bytes) < 0)
 		return run->failure.code < 0 ? run->failure.code
 					     : sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s",
-						    "out of memory building the result");
+							"out of memory building the result");
 	return 0;
 }
 

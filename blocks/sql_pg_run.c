@@ -132,12 +132,13 @@ static void fail_statement(pg_run_t *run, const PGresult *res)
 	if (strcmp(state, "57014") == 0 && run->job_cancelled)
 		sql_fail(&run->failure, BL_ECANCELED, "cancelled", false, NULL, "the job was cancelled: %s", primary);
 	else if (strcmp(state, "57014") == 0)
-		sql_fail(&run->failure, BL_ETIMEDOUT, "timeout", false, "params.timeout_ms", "the statement ran past its timeout: %s",
-		     primary);
+		sql_fail(&run->failure, BL_ETIMEDOUT, "timeout", false, "params.timeout_ms",
+			 "the statement ran past its timeout: %s", primary);
 	else if (strncmp(state, "08", 2) == 0 && strcmp(state, "08P01") != 0)
 		sql_fail(f, -ECONNRESET, "connection_failed", true, NULL, "PostgreSQL error %s: %s", state, primary);
 	else if (strcmp(state, "08P01") == 0)
-		sql_fail(f, BL_EFORMAT, "invalid_params", false, "params.params", "PostgreSQL error %s: %s", state, primary);
+		sql_fail(f, BL_EFORMAT, "invalid_params", false, "params.params", "PostgreSQL error %s: %s", state,
+			 primary);
 	else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)
 		sql_fail(f, -EAGAIN, "conflict", true, NULL, "PostgreSQL error %s: %s", state, primary);
 	else if (strncmp(state, "53", 2) == 0 || strncmp(state, "57P", 3) == 0)
@@ -164,7 +165,8 @@ static void wait_socket(pg_run_t *run, bl_actor_t *self, short events)
 	int fd = PQsocket(current_pg(run));
 	int rc = fd < 0 ? BL_EINVAL : bl_io_poll_fd(&run->poll_id, fd, events, 0);
 	if (rc < 0) {
-		sql_fail(&run->failure, rc, "engine_error", true, NULL, "cannot wait on the connection: %s", bl_strerror(rc));
+		sql_fail(&run->failure, rc, "engine_error", true, NULL, "cannot wait on the connection: %s",
+			 bl_strerror(rc));
 		run->broken = true;
 		try_finish(run, self);
 		return;
@@ -267,11 +269,14 @@ static void add_row(pg_run_t *run, bl_actor_t *self, const PGresult *res)
 	}
 	json_t *row = json_array();
 	for (int c = 0; row && c < n; c++) {
-		if (json_array_append_new(row, sql_pg_value(res, 0, c)) < 0)
-			json_decref(row), row = NULL;
+		if (json_array_append_new(row, sql_pg_value(res, 0, c)) < 0) {
+			json_decref(row);
+			row = NULL;
+		}
 	}
 	if (!row || sql_result_add_row(&run->result, row, bytes) < 0)
-		sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s", "out of memory building the result");
+		sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s",
+			 "out of memory building the result");
 }
 
 /* Statements that change the session for later statements; the
@@ -309,17 +314,19 @@ static void handle_result(pg_run_t *run, bl_actor_t *self, const PGresult *res)
 	}
 	if ((status == PGRES_SINGLE_TUPLE || status == PGRES_TUPLES_OK) && !sql_result_has_columns(&run->result) &&
 	    add_columns(run, res) < 0)
-		sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s", "out of memory building the result");
+		sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s",
+			 "out of memory building the result");
 
 	if (status == PGRES_SINGLE_TUPLE) {
 		add_row(run, self, res);
 	} else if (status == PGRES_TUPLES_OK || status == PGRES_COMMAND_OK) {
 		note_command(run, res);
 	} else if (status == PGRES_EMPTY_QUERY) {
-		sql_fail(&run->failure, BL_EFORMAT, "invalid_params", false, "params.sql", "%s", "the statement is empty");
+		sql_fail(&run->failure, BL_EFORMAT, "invalid_params", false, "params.sql", "%s",
+			 "the statement is empty");
 	} else if (status == PGRES_COPY_IN || status == PGRES_COPY_OUT || status == PGRES_COPY_BOTH) {
 		sql_fail(&run->failure, BL_EINVAL, "sql_error", false, "params.sql", "%s",
-		     "COPY to or from the client is not supported; use INSERT or SELECT");
+			 "COPY to or from the client is not supported; use INSERT or SELECT");
 		run->broken = true;
 	} else {
 		fail_statement(run, res);
@@ -376,7 +383,8 @@ static void send_query(pg_run_t *run, bl_actor_t *self)
 static void begin_statement(pg_run_t *run, bl_actor_t *self)
 {
 	if (run->job_cancelled) {
-		sql_fail(&run->failure, BL_ECANCELED, "cancelled", false, NULL, "%s", "the job was cancelled before its statement ran");
+		sql_fail(&run->failure, BL_ECANCELED, "cancelled", false, NULL, "%s",
+			 "the job was cancelled before its statement ran");
 		try_finish(run, self);
 		return;
 	}
@@ -477,7 +485,8 @@ static void on_connect_progress(pg_run_t *run, bl_actor_t *self)
 
 	run->conn = calloc(1, sizeof *run->conn);
 	if (!run->conn) {
-		sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s", "out of memory opening a connection");
+		sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s",
+			 "out of memory opening a connection");
 		try_finish(run, self);
 		return;
 	}
@@ -596,7 +605,8 @@ static void on_cancel(pg_run_t *run, bl_actor_t *self)
 			try_finish(run, self);
 		break;
 	case PHASE_CONNECTING:
-		sql_fail(&run->failure, BL_ECANCELED, "cancelled", false, NULL, "%s", "the job was cancelled while connecting");
+		sql_fail(&run->failure, BL_ECANCELED, "cancelled", false, NULL, "%s",
+			 "the job was cancelled while connecting");
 		try_finish(run, self);
 		break;
 	case PHASE_SETTING:
@@ -621,8 +631,8 @@ static void on_guard(pg_run_t *run, bl_actor_t *self)
 			 "no connection to database %s after %llu ms", sql_pg_pool_label(run->pool),
 			 (unsigned long long)run->connect_timeout_ms);
 	} else if (run->phase == PHASE_SETTING || run->phase == PHASE_QUERYING) {
-		sql_fail(&run->failure, BL_ETIMEDOUT, "timeout", true, NULL,
-			 "no answer from the server within %llu ms", (unsigned long long)(run->req.timeout_ms + GUARD_GRACE_MS));
+		sql_fail(&run->failure, BL_ETIMEDOUT, "timeout", true, NULL, "no answer from the server within %llu ms",
+			 (unsigned long long)(run->req.timeout_ms + GUARD_GRACE_MS));
 	} else {
 		return;
 	}
@@ -638,8 +648,8 @@ static void on_io(pg_run_t *run, bl_actor_t *self, const bl_io_result_t *io)
 		return;
 	}
 	if (io->res < 0) {
-		sql_fail(&run->failure, (int)io->res, "connection_failed", true, NULL, "cannot wait on the connection: %s",
-		     bl_strerror((int)io->res));
+		sql_fail(&run->failure, (int)io->res, "connection_failed", true, NULL,
+			 "cannot wait on the connection: %s", bl_strerror((int)io->res));
 		run->broken = true;
 		try_finish(run, self);
 		return;

@@ -16,8 +16,10 @@ static int check_keys(json_t *params, bl_error_t *err)
 		for (size_t i = 0; known_keys[i] && !known; i++)
 			known = strcmp(key, known_keys[i]) == 0;
 		if (!known)
-			return bl_error_set(err, BL_EFORMAT, "params", "unknown parameter '%s'; expected database, sql, "
-					    "params, max_rows and timeout_ms", key);
+			return bl_error_set(err, BL_EFORMAT, "params",
+					    "unknown parameter '%s'; expected database, sql, "
+					    "params, max_rows and timeout_ms",
+					    key);
 	}
 	return 0;
 }
@@ -26,7 +28,8 @@ static int parse_sql(sql_request_t *req, json_t *params, bl_error_t *err)
 {
 	json_t *sql = json_object_get(params, "sql");
 	if (!sql)
-		return bl_error_set(err, BL_EFORMAT, "params.sql", "missing the statement: give \"sql\", one SQL statement");
+		return bl_error_set(err, BL_EFORMAT, "params.sql",
+				    "missing the statement: give \"sql\", one SQL statement");
 	if (!json_is_string(sql))
 		return bl_error_set(err, BL_EFORMAT, "params.sql", "expected one SQL statement as a string");
 
@@ -101,7 +104,8 @@ int sql_request_parse(sql_request_t *req, json_t *params, const bl_sql_service_t
 {
 	*req = (sql_request_t){0};
 	if (!json_is_object(params))
-		return bl_error_set(err, BL_EFORMAT, "params", "expected an object with \"sql\" and optional \"params\"");
+		return bl_error_set(err, BL_EFORMAT, "params",
+				    "expected an object with \"sql\" and optional \"params\"");
 
 	int rc = check_keys(params, err);
 	if (rc == 0)

@@ -179,8 +179,13 @@ int main(int argc, char **argv)
 
 	json_t *config = json_pack("{s:{s:{s:{s:s, s:s, s:i, s:b}}}}", "sql", "databases", "bench", "driver",
 				   "postgres", "dsn", b.opt.dsn, "pool_size", (int)b.opt.clients, "shared", 1);
-	bl_services_setup_t setup = {.config = config, .rt = rt, .control_pool = blocking, .io_pool = io,
-				     .blocking_pool = blocking, .data_dir = "/nonexistent", .state_dir = "/nonexistent"};
+	bl_services_setup_t setup = {.config = config,
+				     .rt = rt,
+				     .control_pool = blocking,
+				     .io_pool = io,
+				     .blocking_pool = blocking,
+				     .data_dir = "/nonexistent",
+				     .state_dir = "/nonexistent"};
 	if (bl_block_services_new(&services, &setup, &err) < 0) {
 		fprintf(stderr, "beamline-sql-bench: %s: %s\n", err.field, err.message);
 		return 1;

@@ -26,7 +26,8 @@ Test(blocks_sql_config, bad_configs_name_the_key)
 		 "sql.databases.x.dsn"},
 		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"postgres\", \"dsn\": \"host=127.0.0.1\"}}}}",
 		 "sql.databases.x"},
-		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"postgres\", \"dsn\": \"nonsense\", \"shared\": true}}}}",
+		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"postgres\", \"dsn\": \"nonsense\", \"shared\": "
+		 "true}}}}",
 		 "sql.databases.x"},
 		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"postgres\", \"dsn\": \"host=127.0.0.1\", "
 		 "\"pool_size\": 0, \"shared\": true}}}}",
@@ -37,7 +38,8 @@ Test(blocks_sql_config, bad_configs_name_the_key)
 		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"postgres\", \"dsn\": \"host=127.0.0.1\", "
 		 "\"tenants\": {\"a\": {\"user\": \"u\"}}}}}}",
 		 "sql.databases.x.tenants.a"},
-		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"sqlite\", \"path\": \"rel.db\", \"shared\": true}}}}",
+		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"sqlite\", \"path\": \"rel.db\", \"shared\": "
+		 "true}}}}",
 		 "sql.databases.x"},
 		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"sqlite\", \"path\": \"/x.db\", \"shared\": true, "
 		 "\"tenants\": {}}}}}",
@@ -52,8 +54,8 @@ Test(blocks_sql_config, bad_configs_name_the_key)
 		int rc = sql_fixture_try_start(&f, cases[i].config, &err);
 
 		cr_assert_lt(rc, 0, "case %zu was accepted: %s", i, cases[i].config);
-		cr_assert_str_eq(err.field, cases[i].field, "case %zu: expected field %s, got %s (%s)", i, cases[i].field,
-				 err.field, err.message);
+		cr_assert_str_eq(err.field, cases[i].field, "case %zu: expected field %s, got %s (%s)", i,
+				 cases[i].field, err.field, err.message);
 		sql_fixture_fini(&f);
 	}
 }
@@ -86,8 +88,8 @@ Test(blocks_sql_config, bad_params_name_the_field)
 		bl_error_t err = {0};
 		int rc = sql_prepare(&f, "a", cases[i].params, &err);
 		cr_assert_lt(rc, 0, "case %zu was accepted: %s", i, cases[i].params);
-		cr_assert_str_eq(err.field, cases[i].field, "case %zu: expected field %s, got %s (%s)", i, cases[i].field,
-				 err.field, err.message);
+		cr_assert_str_eq(err.field, cases[i].field, "case %zu: expected field %s, got %s (%s)", i,
+				 cases[i].field, err.field, err.message);
 	}
 	sql_fixture_fini(&f);
 }

@@ -66,8 +66,9 @@ Test(blocks_sql_pg, injected_quote_is_stored_verbatim, .timeout = 120)
 	sql_fixture_exec(&f, "postgres", "CREATE TABLE t (id serial PRIMARY KEY, s text)");
 	const char *evil = "'; DROP TABLE t; --";
 
-	bl_block_outcome_t *ins = sql_run(&f, "a", "{\"database\": \"main\", \"sql\": \"INSERT INTO t (s) VALUES ($1)\", "
-						  "\"params\": [\"'; DROP TABLE t; --\"]}");
+	bl_block_outcome_t *ins = sql_run(&f, "a",
+					  "{\"database\": \"main\", \"sql\": \"INSERT INTO t (s) VALUES ($1)\", "
+					  "\"params\": [\"'; DROP TABLE t; --\"]}");
 	bl_block_outcome_t *sel = sql_run(&f, "a", "{\"database\": \"main\", \"sql\": \"SELECT s FROM t\"}");
 
 	assert_ok(ins);
@@ -88,10 +89,12 @@ Test(blocks_sql_pg, or_clause_in_parameter_matches_nothing, .timeout = 120)
 	start_shared(&f, 2);
 	sql_fixture_exec(&f, "postgres", "CREATE TABLE t (id int, s text); INSERT INTO t VALUES (1, 'x'), (2, 'y')");
 
-	bl_block_outcome_t *text = sql_run(&f, "a", "{\"database\": \"main\", \"sql\": \"SELECT id FROM t WHERE s = $1\", "
-						   "\"params\": [\"1 OR 1=1\"]}");
-	bl_block_outcome_t *num = sql_run(&f, "a", "{\"database\": \"main\", \"sql\": \"SELECT s FROM t WHERE id = $1\", "
-						  "\"params\": [\"1 OR 1=1\"]}");
+	bl_block_outcome_t *text = sql_run(&f, "a",
+					   "{\"database\": \"main\", \"sql\": \"SELECT id FROM t WHERE s = $1\", "
+					   "\"params\": [\"1 OR 1=1\"]}");
+	bl_block_outcome_t *num = sql_run(&f, "a",
+					  "{\"database\": \"main\", \"sql\": \"SELECT s FROM t WHERE id = $1\", "
+					  "\"params\": [\"1 OR 1=1\"]}");
 
 	assert_ok(text);
 	cr_assert_eq(json_integer_value(json_object_get(text->result, "row_count")), 0);

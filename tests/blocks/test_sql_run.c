@@ -86,8 +86,8 @@ Test(blocks_sql_run, jobs_file_with_config, .timeout = 180)
 	snprintf(jobs_path, sizeof jobs_path, "%s/jobs.jsonl", dir);
 	write_file(config_path, config);
 	write_file(jobs_path,
-		   JOB("select", "{\"database\": \"main\", \"sql\": \"SELECT id, name FROM items WHERE id > $1 ORDER BY id\", "
-				 "\"params\": [15]}")
+		   JOB("select", "{\"database\": \"main\", \"sql\": \"SELECT id, name FROM items WHERE id > $1 "
+				 "ORDER BY id\", \"params\": [15]}")
 		   JOB("inject", "{\"database\": \"main\", \"sql\": \"SELECT count(*) FROM items WHERE name = $1\", "
 				 "\"params\": [\"x' OR '1'='1\"]}")
 		   JOB("capped", "{\"database\": \"main\", \"sql\": \"SELECT id FROM items\", \"max_rows\": 3}")
@@ -109,7 +109,8 @@ Test(blocks_sql_run, jobs_file_with_config, .timeout = 180)
 
 	json_t *inject = result_of(r.out, "inject");
 	cr_assert_str_eq(status_of(inject), "ok");
-	json_t *count = json_array_get(json_array_get(json_object_get(json_object_get(inject, "result"), "rows"), 0), 0);
+	json_t *inject_rows = json_object_get(json_object_get(inject, "result"), "rows");
+	json_t *count = json_array_get(json_array_get(inject_rows, 0), 0);
 	cr_assert_eq(json_integer_value(count), 0, "the injected OR matched rows");
 
 	json_t *capped = result_of(r.out, "capped");

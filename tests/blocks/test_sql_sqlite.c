@@ -137,9 +137,10 @@ Test(blocks_sql_sqlite, parameters_bind_by_number, .timeout = 60)
 	sql_fixture_t f;
 	start(&f);
 
-	bl_block_outcome_t *o = sql_run(&f, "a", "{\"sql\": \"SELECT $2, $1, $2 || 'x', $3 IS NULL, $4, $5 + 1, "
-						 "json_extract($6, '$.k')\", \"params\": [\"one\", \"two\", null, true, "
-						 "41, {\"k\": 7}]}");
+	bl_block_outcome_t *o = sql_run(&f, "a",
+					"{\"sql\": \"SELECT $2, $1, $2 || 'x', $3 IS NULL, $4, $5 + 1, "
+					"json_extract($6, '$.k')\", \"params\": [\"one\", \"two\", null, true, "
+					"41, {\"k\": 7}]}");
 	bl_block_outcome_t *q = sql_run(&f, "a", "{\"sql\": \"SELECT ?, ?\", \"params\": [1.5, \"b\"]}");
 
 	assert_ok(o);

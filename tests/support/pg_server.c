@@ -218,7 +218,8 @@ int pg_server_start(pg_server_t *s, char *why, size_t why_size)
 	s->guard_fd = -1;
 	s->as_postgres = geteuid() == 0;
 	if (!pg_server_find(s->bindir, sizeof s->bindir)) {
-		set_why(why, why_size, "no PostgreSQL programs (initdb) under /usr/lib/postgresql/*/bin or $BL_PG_BINDIR");
+		set_why(why, why_size,
+			"no PostgreSQL programs (initdb) under /usr/lib/postgresql/*/bin or $BL_PG_BINDIR");
 		return -1;
 	}
 	if (make_folder(s, why, why_size) < 0)
