@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli_harness.h"
@@ -94,12 +95,18 @@ Test(blocks_sql_run, jobs_file_with_config, .timeout = 180)
 		   JOB("slow", "{\"database\": \"main\", \"sql\": \"SELECT pg_sleep(10)\", \"timeout_ms\": 100}")
 		   JOB("embedded", "{\"sql\": \"SELECT $1 + 1 AS n\", \"params\": [41]}")
 		   JOB("no_sql", "{\"database\": \"main\"}")
-		   JOB("unknown_db", "{\"database\": \"nope\", \"sql\": \"SELECT 1\"}"));
+		   JOB("unknown_db", "{\"database\": \"nope\", \"sql\": \"SELECT 1\"}")
+		   "{\"id\": \"job_timeout\", \"tenant\": \"t\", \"block\": \"sql\", \"timeout_ms\": 300, "
+		   "\"params\": {\"database\": \"main\", \"sql\": \"SELECT pg_sleep(20)\"}}\n");
 
 	const char *args[] = {"run", "--config", config_path, "--data-dir", data, "--no-gpu", jobs_path, NULL};
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	cli_run(&r, args, NULL);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double elapsed = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 
-	/* Status 1: the run completed and some jobs failed, as three must. */
+	/* Status 1: the run completed and some jobs failed, as four must. */
 	cr_assert_eq(r.status, 1, "beamline-engine exited %d:\n%s", r.status, r.err);
 	json_t *select = result_of(r.out, "select");
 	cr_assert_str_eq(status_of(select), "ok", "select: %s", error_part(select, "message"));
@@ -131,7 +138,13 @@ Test(blocks_sql_run, jobs_file_with_config, .timeout = 180)
 	json_t *unknown = result_of(r.out, "unknown_db");
 	cr_assert_str_eq(error_part(unknown, "field"), "params.database");
 
-	json_t *all[] = {select, inject, capped, slow, embedded, no_sql, unknown};
+	/* The job's own timeout ends it as "timeout", and the run does not wait
+	 * for pg_sleep(20) to end. */
+	json_t *job_timeout = result_of(r.out, "job_timeout");
+	cr_assert_str_eq(status_of(job_timeout), "timeout");
+	cr_assert_lt(elapsed, 15.0, "the run took %.1f s; the timed-out statement kept running", elapsed);
+
+	json_t *all[] = {select, inject, capped, slow, embedded, no_sql, unknown, job_timeout};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		json_decref(all[i]);
 	cli_result_free(&r);
