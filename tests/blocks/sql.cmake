@@ -26,3 +26,10 @@ target_include_directories(test_blocks_sql_run PRIVATE ${PROJECT_SOURCE_DIR}/tes
                            ${PROJECT_SOURCE_DIR}/tests/engine)
 target_compile_definitions(test_blocks_sql_run PRIVATE BL_ENGINE_PATH="$<TARGET_FILE:beamline-engine>")
 add_dependencies(test_blocks_sql_run beamline-engine)
+
+# The PostgreSQL pool's bookkeeping, built against the blocks' private
+# header; no server needed.
+bl_add_criterion_tests(NAME test_blocks_sql_pg_pool
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sql_pg_pool.c
+  LIBS bl_blocks PkgConfig::LIBPQ LABELS blocks tsan)
+target_include_directories(test_blocks_sql_pg_pool PRIVATE ${PROJECT_SOURCE_DIR}/blocks)
