@@ -179,6 +179,18 @@ json_t *sql_pg_value(const PGresult *res, int row, int col)
 /* Parameters                                                                */
 /* ------------------------------------------------------------------------ */
 
+/* The shortest of 15 to 17 significant digits that reads back as the same
+ * double, so 0.1 goes as "0.1" (which a numeric column stores as typed)
+ * rather than "0.10000000000000001". */
+static void shortest_double(char *buf, size_t size, double value)
+{
+	for (int digits = 15; digits <= 17; digits++) {
+		snprintf(buf, size, "%.*g", digits, value);
+		if (strtod(buf, NULL) == value)
+			return;
+	}
+}
+
 static char *param_text(json_t *v, size_t index, bl_error_t *err, int *rc)
 {
 	char buf[64];
@@ -193,7 +205,7 @@ static char *param_text(json_t *v, size_t index, bl_error_t *err, int *rc)
 		return strdup(buf);
 	}
 	if (json_is_real(v)) {
-		snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+		shortest_double(buf, sizeof buf, json_real_value(v));
 		return strdup(buf);
 	}
 	if (json_is_string(v)) {

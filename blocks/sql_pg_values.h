@@ -38,8 +38,9 @@ typedef struct sql_pg_params {
 
 /*
  * Convert the JSON array `params` (NULL: none): null to NULL, true/false
- * to "true"/"false", integers in decimal, reals with 17 significant
- * digits, strings as they are, arrays and objects as compact JSON text.
+ * to "true"/"false", integers in decimal, reals as the shortest text
+ * (15 to 17 significant digits) that reads back as the same double,
+ * strings as they are, arrays and objects as compact JSON text.
  * Returns 0, or BL_EFORMAT with *err naming "params.params[i]" (a string
  * with a NUL character, which PostgreSQL text cannot hold), or BL_ENOMEM.
  */

@@ -210,8 +210,9 @@ Test(blocks_sql_pg, parameters_bind_by_kind, .timeout = 120)
 	start_shared(&f, 1);
 
 	bl_block_outcome_t *o = sql_run(&f, "a", "{\"database\": \"main\", \"sql\": \"SELECT $1::int8 + 1, $2::text, "
-						 "$3::bool, $4::int IS NULL, $5::float8 * 2, ($6::jsonb)->'k'\", "
-						 "\"params\": [41, \"s\", true, null, 0.25, {\"k\": [1]}]}");
+						 "$3::bool, $4::int IS NULL, $5::float8 * 2, ($6::jsonb)->'k', "
+						 "$7::numeric::text\", "
+						 "\"params\": [41, \"s\", true, null, 0.25, {\"k\": [1]}, 0.1]}");
 
 	assert_ok(o);
 	cr_assert_eq(json_integer_value(sql_cell(o, 0, 0)), 42);
@@ -220,6 +221,8 @@ Test(blocks_sql_pg, parameters_bind_by_kind, .timeout = 120)
 	cr_assert(json_is_true(sql_cell(o, 0, 3)));
 	cr_assert_float_eq(json_real_value(sql_cell(o, 0, 4)), 0.5, 0);
 	cr_assert_eq(json_integer_value(json_array_get(sql_cell(o, 0, 5), 0)), 1);
+	cr_assert_str_eq(json_string_value(sql_cell(o, 0, 6)), "0.1", "a real reached numeric as %s",
+			 json_string_value(sql_cell(o, 0, 6)));
 	bl_block_outcome_free(&o);
 	sql_fixture_fini(&f);
 }
