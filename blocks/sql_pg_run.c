@@ -455,6 +455,14 @@ static void on_socket(pg_run_t *run, bl_actor_t *self, int64_t events)
 /* Connections                                                               */
 /* ------------------------------------------------------------------------ */
 
+/* libpq prints server notices (RAISE NOTICE, warnings) to stderr by
+ * default, and workers must not write there: they are dropped. */
+static void drop_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
 static void open_connection(pg_run_t *run, bl_actor_t *self)
 {
 	run->phase = PHASE_CONNECTING;
@@ -465,6 +473,7 @@ static void open_connection(pg_run_t *run, bl_actor_t *self)
 		try_finish(run, self);
 		return;
 	}
+	PQsetNoticeProcessor(run->opening, drop_notice, NULL);
 	set_guard(run, self, run->connect_timeout_ms);
 	/* A new connection starts as if PQconnectPoll had asked to write. */
 	wait_socket(run, self, POLLOUT);

@@ -96,6 +96,8 @@ Test(blocks_sql_run, jobs_file_with_config, .timeout = 180)
 		   JOB("embedded", "{\"sql\": \"SELECT $1 + 1 AS n\", \"params\": [41]}")
 		   JOB("no_sql", "{\"database\": \"main\"}")
 		   JOB("unknown_db", "{\"database\": \"nope\", \"sql\": \"SELECT 1\"}")
+		   JOB("notice", "{\"database\": \"main\", \"sql\": \"DO $$BEGIN RAISE NOTICE 'notice from a job'; "
+				 "END$$\"}")
 		   "{\"id\": \"job_timeout\", \"tenant\": \"t\", \"block\": \"sql\", \"timeout_ms\": 300, "
 		   "\"params\": {\"database\": \"main\", \"sql\": \"SELECT pg_sleep(20)\"}}\n");
 
@@ -144,7 +146,12 @@ Test(blocks_sql_run, jobs_file_with_config, .timeout = 180)
 	cr_assert_str_eq(status_of(job_timeout), "timeout");
 	cr_assert_lt(elapsed, 15.0, "the run took %.1f s; the timed-out statement kept running", elapsed);
 
-	json_t *all[] = {select, inject, capped, slow, embedded, no_sql, unknown, job_timeout};
+	/* A server notice is dropped, not printed by libpq on stderr. */
+	json_t *notice = result_of(r.out, "notice");
+	cr_assert_str_eq(status_of(notice), "ok", "notice: %s", error_part(notice, "message"));
+	cr_assert_null(strstr(r.err, "notice from a job"), "the notice reached stderr:\n%s", r.err);
+
+	json_t *all[] = {select, inject, capped, slow, embedded, no_sql, unknown, job_timeout, notice};
 	for (size_t i = 0; i < sizeof all / sizeof *all; i++)
 		json_decref(all[i]);
 	cli_result_free(&r);
