@@ -35,8 +35,12 @@ static int check_keys(const json_t *obj, const char *field, const char *const *k
 		bool found = false;
 		for (size_t i = 0; known[i] && !found; i++)
 			found = strcmp(key, known[i]) == 0;
-		if (!found)
-			return bl_error_set(err, BL_EINVAL, field, "unknown key '%s'", key);
+		if (!found) {
+			char list[256] = "";
+			for (size_t i = 0; known[i]; i++)
+				snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "", known[i]);
+			return bl_error_set(err, BL_EINVAL, field, "unknown key '%s'; expected one of: %s", key, list);
+		}
 	}
 	return 0;
 }
