@@ -95,7 +95,7 @@ static void give_back_slot(fixture_t *f)
 
 /* A pool of one: the first job opens, the next three queue; slots given
  * back go to the waiters in the order they queued, skipping one that
- * withdrew, and once nobody waits the slot is free again. */
+ * withdrew, and once no job waits the slot is free again. */
 Test(blocks_sql_pg_pool, slots_go_to_waiters_in_order, .timeout = 30)
 {
 	fixture_t f = {0};
@@ -111,18 +111,18 @@ Test(blocks_sql_pg_pool, slots_go_to_waiters_in_order, .timeout = 30)
 	give_back_slot(&f); /* job 0 done: to waiter 1 */
 	give_back_slot(&f); /* waiter 1 done: to waiter 3 */
 	cr_assert_eq(bl_latch_wait_for(&f.log.got, 10000), 0, "the grants did not arrive");
-	give_back_slot(&f); /* waiter 3 done: nobody waits */
+	give_back_slot(&f); /* waiter 3 done: no job waits */
 
 	cr_assert_eq(atomic_load(&f.log.grants), 2);
 	cr_assert_eq(atomic_load(&f.log.order[0]), 1, "first grant went to waiter %d", atomic_load(&f.log.order[0]));
 	cr_assert_eq(atomic_load(&f.log.order[1]), 3, "second grant went to waiter %d", atomic_load(&f.log.order[1]));
-	cr_assert_eq(take(&f, 0), SQL_PG_OPEN, "the slot was not freed once nobody waited");
+	cr_assert_eq(take(&f, 0), SQL_PG_OPEN, "the slot was not freed once no job waited");
 	give_back_slot(&f);
 	teardown(&f);
 }
 
 /* A healthy connection given back goes to the first waiter as is. Given
- * back again with nobody waiting it turns idle, and an idle connection
+ * back again with no job waiting it turns idle, and an idle connection
  * whose session is gone is closed when the next job looks for one, which
  * then gets the freed slot. */
 Test(blocks_sql_pg_pool, connection_passes_to_waiter, .timeout = 30)
