@@ -9,6 +9,7 @@
 
 #include "fs_run.h"
 #include "approvals_service.h"
+#include "sql_service.h"
 
 typedef struct section {
 	const char *name;
@@ -28,6 +29,7 @@ typedef struct section {
 static const section_t sections[] = {
 	{"fs", bl__fs_config_open, NULL, bl__fs_config_close},
 	{"approvals", bl__approvals_open, bl__approvals_stop, bl__approvals_close},
+	{"sql", bl__sql_service_open, bl__sql_service_stop, bl__sql_service_close},
 	{"admin", NULL, NULL, NULL},
 };
 
