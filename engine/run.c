@@ -440,6 +440,7 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 	}
 	rc = bl_output_open(&output, cfg->output_path, &input_st, err);
 	ctx.out = output.file;
+	ctx.out_in_place = output.temp_path == NULL;
 	if (rc == 0)
 		rc = bl__placement_start(&ctx, err);
 	if (rc == 0)

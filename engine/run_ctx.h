@@ -39,6 +39,7 @@ enum {
 	/* to the writer */
 	MSG_RESULT,         /* payload: result_item_t * */
 	MSG_EXPECT,         /* payload: uint64_t, the number of results to expect */
+	MSG_FLUSH,          /* flush the results written so far */
 };
 
 typedef struct run_ctx {
@@ -61,6 +62,7 @@ typedef struct run_ctx {
 	bl_quota_table_t *quotas;
 	int data_root;
 	FILE *out;
+	bool out_in_place;      /* readers see results as they come (not a temporary file) */
 
 	/* Flow control between the reading thread and the writer. */
 	pthread_mutex_t lock;

@@ -10,10 +10,15 @@
 #include "log.h"
 #include "run_ctx.h"
 
+/* Results written in place (a pipe, a terminal) reach their reader at most
+ * this long after they are written, even while the run goes on. */
+#define FLUSH_DELAY_MS 100
+
 typedef struct writer {
 	run_ctx_t *ctx;
 	uint64_t expected;
 	bool expecting;
+	bool flush_pending;
 } writer_t;
 
 static void count_block(bl_run_summary_t *s, const result_item_t *item)
@@ -126,14 +131,36 @@ static void take_result(writer_t *w, result_item_t *item)
 	atomic_fetch_add(&ctx->written, 1);
 }
 
+/* Flush a little later rather than after every line, so that a busy run
+ * makes one write per batch while a slow one (jobs waiting for approval)
+ * still shows each result soon after it is written. */
+static void schedule_flush(writer_t *w, bl_actor_t *self)
+{
+	if (w->flush_pending || !w->ctx->out_in_place)
+		return;
+	bl_msg_t *flush = bl_msg_new(MSG_FLUSH, 0);
+	w->flush_pending = flush && bl_send_after(NULL, self, &flush, FLUSH_DELAY_MS) == 0;
+	bl_msg_free(&flush);
+}
+
+static void flush_now(writer_t *w)
+{
+	run_ctx_t *ctx = w->ctx;
+	w->flush_pending = false;
+	if (!ctx->write_error && fflush(ctx->out) == EOF)
+		ctx->write_error = -(errno ? errno : EIO);
+}
+
 static int writer_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 {
 	writer_t *w = state;
-	(void)self;
 
-	if (msg->type == MSG_RESULT)
+	if (msg->type == MSG_RESULT) {
 		take_result(w, bl__msg_ptr(msg));
-	else if (msg->type == MSG_EXPECT) {
+		schedule_flush(w, self);
+	} else if (msg->type == MSG_FLUSH) {
+		flush_now(w);
+	} else if (msg->type == MSG_EXPECT) {
 		w->expected = bl_msg_u64(msg);
 		w->expecting = true;
 	}

@@ -487,3 +487,31 @@ Test(engine_human_cli, many_parked_jobs_hold_no_threads, .timeout = 300)
 	json_decref(noop);
 	test_dir_remove(f.dir);
 }
+
+/* Results written to standard output reach the reader while a job is still
+ * parked, rather than when the run ends. */
+Test(engine_human_cli, results_show_while_a_job_waits, .timeout = 120)
+{
+	fixture_t f;
+	engine_child_t run;
+	fixture_init(&f, HUMAN("wait", ",\"expires_in_ms\":30000")
+			 "{\"id\":\"noop\",\"tenant\":\"acme\",\"block\":\"kernel\",\"params\":{\"kernel\":\"noop\"}}\n");
+	start_run(&run, &f, "run", NULL);
+	wait_for_request(&f, "acme:wait");
+
+	char *text = NULL;
+	for (int waited = 0; waited < 5000; waited += 50) {
+		free(text);
+		text = test_file_read(run.out_path);
+		if (text && strstr(text, "\"id\":\"noop\""))
+			break;
+		sleep_ms(50);
+	}
+
+	cr_assert_not_null(text);
+	cr_assert_not_null(strstr(text, "\"id\":\"noop\""), "the noop result was not written within 5 s: '%s'", text);
+	cr_assert_null(strstr(text, "\"id\":\"wait\""), "the parked job has a result already: %s", text);
+	free(text);
+	child_kill(&run);
+	test_dir_remove(f.dir);
+}
