@@ -169,4 +169,5 @@ const bl_block_t bl__fs_block = {
 	.name = "fs",
 	.prepare = fs_prepare,
 	.start = fs_start,
+	.load = BL_LOAD_IO,
 };

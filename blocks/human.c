@@ -192,5 +192,5 @@ const bl_block_t bl__human_block = {
 	.name = "human",
 	.prepare = human_prepare,
 	.start = human_start,
-	.parks = true,
+	.load = BL_LOAD_NONE,
 };

@@ -113,4 +113,5 @@ const bl_block_t bl__sql_block = {
 	.name = "sql",
 	.prepare = sql_prepare,
 	.start = sql_start,
+	.load = BL_LOAD_IO,
 };

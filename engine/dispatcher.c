@@ -16,14 +16,22 @@
 /* Bytes of first results kept for answering duplicates. */
 #define DEDUPE_BUDGET (64u << 20)
 
+/* I/O jobs running at once per I/O worker. */
+#define IO_JOBS_PER_WORKER 256u
+
 /* A refill more than this far away is worth a warning: jobs wait for it. */
 #define SLOW_REFILL_MS 1000
 
 typedef struct dispatcher {
 	run_ctx_t *ctx;
 	bl_admission_t *adm;
-	size_t capacity; /* jobs running at once, over all tenants */
-	size_t running;  /* of those, the ones whose block does not park */
+	/* Jobs running at once, over all tenants, by what they occupy; the
+	 * BL_LOAD_NONE entries are unused, since such jobs are not limited. */
+	size_t capacity[BL_LOAD_KINDS];
+	size_t running[BL_LOAD_KINDS];
+	/* A job that admission picked while its kind was full; it starts
+	 * first once a place frees. */
+	bl_admission_entry_t *held[BL_LOAD_KINDS];
 	bool tick_pending;
 	bl_tenant_dirs_t dirs;
 	bl_dedupe_t dedupe;
@@ -191,8 +199,7 @@ static void start_job(dispatcher_t *d, job_state_t *js)
 		fail_job(d, js, BL_JOB_ERROR, "engine_error", &err, true);
 		return;
 	}
-	if (!js->block->parks)
-		d->running++;
+	d->running[js->block->load]++;
 }
 
 static void schedule_tick(dispatcher_t *d, bl_actor_t *self)
@@ -211,14 +218,49 @@ static void schedule_tick(dispatcher_t *d, bl_actor_t *self)
 		d->tick_pending = true;
 }
 
+static bool has_room(const dispatcher_t *d, bl_block_load_t load)
+{
+	return load == BL_LOAD_NONE || d->running[load] < d->capacity[load];
+}
+
+/* Whether admission's next pick can be placed: every kind is either not
+ * full or has no job held yet. */
+static bool can_take_next(const dispatcher_t *d)
+{
+	for (int load = 0; load < BL_LOAD_KINDS; load++) {
+		if (!has_room(d, (bl_block_load_t)load) && d->held[load])
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Start jobs in admission's order while there is room. A job whose kind is
+ * full is held (one per kind) and the next is tried, so a full I/O limit
+ * does not stop kernels. NOTE: admission counts a held job as running for
+ * its tenant's max_concurrent from the moment it is picked.
+ */
 static void dispatch(dispatcher_t *d, bl_actor_t *self)
 {
 	uint64_t now = bl__run_now_ms();
-	while (d->running < d->capacity) {
+
+	for (int load = 0; load < BL_LOAD_KINDS; load++) {
+		bl_admission_entry_t *e = d->held[load];
+		if (e && has_room(d, (bl_block_load_t)load)) {
+			d->held[load] = NULL;
+			start_job(d, e->job);
+		}
+	}
+
+	while (can_take_next(d)) {
 		bl_admission_entry_t *e = bl_admission_next(d->adm, now);
 		if (!e)
 			break;
-		start_job(d, e->job);
+		job_state_t *js = e->job;
+		if (has_room(d, js->block->load))
+			start_job(d, js);
+		else
+			d->held[js->block->load] = e;
 	}
 	if (bl_admission_queued(d->adm) > 0)
 		schedule_tick(d, self);
@@ -285,8 +327,7 @@ static void admit(dispatcher_t *d, job_state_t *js)
 static void job_done(dispatcher_t *d, job_state_t *js)
 {
 	bl_admission_finish(d->adm, &js->entry, js->cpu_ms, bl__run_now_ms());
-	if (!js->block->parks)
-		d->running--;
+	d->running[js->block->load]--;
 	let_go_of_folder(d, js);
 	record_result(d, js, js->result_line, js->result_status);
 	bl__job_state_free(js);
@@ -353,9 +394,10 @@ int bl__dispatcher_spawn(bl_actor_t **out, run_ctx_t *ctx, bl_error_t *err)
 	if (!d)
 		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory starting the dispatcher");
 	d->ctx = ctx;
-	/* Two jobs per CPU worker, so one job's loading overlaps another's
-	 * compute. */
-	d->capacity = 2u * bl_pool_worker_count(ctx->cpu);
+	/* Two compute jobs per CPU worker, so one job's loading overlaps
+	 * another's compute; I/O jobs mostly wait, so many more. */
+	d->capacity[BL_LOAD_COMPUTE] = 2u * bl_pool_worker_count(ctx->cpu);
+	d->capacity[BL_LOAD_IO] = IO_JOBS_PER_WORKER * (ctx->io ? bl_pool_worker_count(ctx->io) : 1u);
 	bl_tenant_dirs_init(&d->dirs, ctx->data_root);
 	bl_dedupe_init(&d->dedupe, DEDUPE_BUDGET);
 

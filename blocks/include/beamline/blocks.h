@@ -139,6 +139,16 @@ typedef struct bl_block_outcome {
  * free it with bl_block_outcome_free. */
 typedef void (*bl_block_done_fn)(void *ctx, bl_block_outcome_t *outcome);
 
+/* What a block's runs occupy while they run. The engine limits compute
+ * runs and I/O runs separately, so that slow servers cannot hold every
+ * place and keep kernels waiting, nor kernels the I/O. */
+typedef enum bl_block_load {
+	BL_LOAD_COMPUTE = 0, /* CPU or device work */
+	BL_LOAD_IO,          /* waits for files, sockets or databases */
+	BL_LOAD_NONE,        /* waits for a person without using a worker: not limited */
+	BL_LOAD_KINDS
+} bl_block_load_t;
+
 typedef struct bl_block {
 	const char *name;
 	/*
@@ -153,10 +163,9 @@ typedef struct bl_block {
 	 * code (and `done` is not called). `params` is borrowed until `done`.
 	 */
 	int (*start)(json_t *params, const bl_block_env_t *env, bl_block_done_fn done, void *ctx);
-	/* Runs wait (for a person, say) without using a worker, so the engine
-	 * does not count them against its limit of jobs running at once; the
-	 * tenant's max_concurrent still applies. */
-	bool parks;
+	/* What a run occupies, for the engine's limits of jobs running at
+	 * once; the tenant's max_concurrent applies to every kind. */
+	bl_block_load_t load;
 } bl_block_t;
 
 /* Return the block named `name`, or NULL. */
