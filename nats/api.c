@@ -3,6 +3,7 @@
  * server's error objects turned into the layer's error codes.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -72,11 +73,16 @@ static int send_request(bl_nats_t *nats, natsMsg **reply, const char *subject, c
 	return 0;
 }
 
-int bl__js_api(bl_nats_t *nats, json_t **out, const char *api, json_t *body, bl_nats_error_t *err)
+int bl__js_api(bl_nats_t *nats, json_t **out, json_t *body, bl_nats_error_t *err, const char *fmt, ...)
 {
-	char subject[512];
-	if (snprintf(subject, sizeof subject, "$JS.API.%s", api) >= (int)sizeof subject)
-		return bl__nats_fail(err, BL_EINVAL, api, "API subject too long: %s", api);
+	char api[600], subject[640];
+	va_list ap;
+	va_start(ap, fmt);
+	int len = vsnprintf(api, sizeof api, fmt, ap);
+	va_end(ap);
+	if (len < 0 || len >= (int)sizeof api)
+		return bl__nats_fail(err, BL_EINVAL, NULL, "API subject too long: %s...", api);
+	snprintf(subject, sizeof subject, "$JS.API.%s", api);
 	char *payload = body ? json_dumps(body, JSON_COMPACT) : strdup("");
 	if (!payload)
 		return bl__nats_fail(err, BL_ENOMEM, api, "out of memory for the request to %s", subject);
@@ -101,6 +107,9 @@ int bl__js_api(bl_nats_t *nats, json_t **out, const char *api, json_t *body, bl_
 		return rc;
 	}
 
-	*out = doc;
+	if (out)
+		*out = doc;
+	else
+		json_decref(doc);
 	return 0;
 }

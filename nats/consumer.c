@@ -11,6 +11,12 @@
 #include "internal.h"
 #include "setup.h"
 
+static int check_names(const char *stream, const char *consumer, bl_nats_error_t *err)
+{
+	int rc = bl__js_check_name(stream, "stream", err);
+	return rc < 0 ? rc : bl__js_check_name(consumer, "consumer", err);
+}
+
 static int check_config(const bl_js_consumer_config_t *config, bl_nats_error_t *err)
 {
 	int rc = bl__js_check_name(config->stream, "stream", err);
@@ -71,12 +77,8 @@ static int create(bl_nats_t *nats, const bl_js_consumer_config_t *config, bl_nat
 	if (!body)
 		return bl__nats_fail(err, BL_ENOMEM, config->durable, "out of memory for consumer %s", config->durable);
 
-	char api[600];
-	snprintf(api, sizeof api, "CONSUMER.DURABLE.CREATE.%s.%s", config->stream, config->durable);
-	json_t *reply = NULL;
-	int rc = bl__js_api(nats, &reply, api, body, err);
+	int rc = bl__js_api(nats, NULL, body, err, "CONSUMER.DURABLE.CREATE.%s.%s", config->stream, config->durable);
 	json_decref(body);
-	json_decref(reply);
 	return rc < 0 ? rc : 1;
 }
 
@@ -87,11 +89,9 @@ int bl_js_consumer_ensure(bl_nats_t *nats, const bl_js_consumer_config_t *config
 	if (rc < 0)
 		return rc;
 
-	char api[600];
-	snprintf(api, sizeof api, "CONSUMER.INFO.%s.%s", config->stream, config->durable);
 	json_t *info = NULL;
 	bl_nats_error_t lookup = {0};
-	rc = bl__js_api(nats, &info, api, NULL, &lookup);
+	rc = bl__js_api(nats, &info, NULL, &lookup, "CONSUMER.INFO.%s.%s", config->stream, config->durable);
 	/* 10014 is "consumer not found"; a missing stream (10059) is an error. */
 	if (rc == -ENOENT && lookup.api_code == 10014)
 		return create(nats, config, err);
@@ -117,16 +117,12 @@ int bl_js_consumer_ensure(bl_nats_t *nats, const bl_js_consumer_config_t *config
 int bl_js_consumer_state(bl_nats_t *nats, const char *stream, const char *consumer, bl_js_consumer_state_t *out,
 			 bl_nats_error_t *err)
 {
-	int rc = bl__js_check_name(stream, "stream", err);
-	if (rc == 0)
-		rc = bl__js_check_name(consumer, "consumer", err);
+	int rc = check_names(stream, consumer, err);
 	if (rc < 0)
 		return rc;
 
-	char api[600];
-	snprintf(api, sizeof api, "CONSUMER.INFO.%s.%s", stream, consumer);
 	json_t *info = NULL;
-	rc = bl__js_api(nats, &info, api, NULL, err);
+	rc = bl__js_api(nats, &info, NULL, err, "CONSUMER.INFO.%s.%s", stream, consumer);
 	if (rc < 0)
 		return rc;
 
@@ -146,16 +142,9 @@ int bl_js_consumer_state(bl_nats_t *nats, const char *stream, const char *consum
 
 int bl_js_consumer_delete(bl_nats_t *nats, const char *stream, const char *consumer, bl_nats_error_t *err)
 {
-	int rc = bl__js_check_name(stream, "stream", err);
-	if (rc == 0)
-		rc = bl__js_check_name(consumer, "consumer", err);
+	int rc = check_names(stream, consumer, err);
 	if (rc < 0)
 		return rc;
 
-	char api[600];
-	snprintf(api, sizeof api, "CONSUMER.DELETE.%s.%s", stream, consumer);
-	json_t *reply = NULL;
-	rc = bl__js_api(nats, &reply, api, NULL, err);
-	json_decref(reply);
-	return rc;
+	return bl__js_api(nats, NULL, NULL, err, "CONSUMER.DELETE.%s.%s", stream, consumer);
 }

@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "msg.h"
+#include "setup.h"
 
 /* How long a fetch waits past the pull's expiry for the server's 408. */
 #define FETCH_GRACE_MS 200
@@ -32,6 +33,7 @@ struct bl_js_puller {
 	char *inbox;
 	char *next_subject;
 	char *stream;
+	char *consumer;
 	/* The token of the current (last) pull; 0 is never used. */
 	uint64_t token;
 };
@@ -51,15 +53,22 @@ typedef struct fetch {
 int bl_js_puller_new(bl_js_puller_t **out, bl_nats_t *nats, const char *stream, const char *consumer,
 		     bl_nats_error_t *err)
 {
+	int rc = bl__js_check_name(stream, "stream", err);
+	if (rc == 0)
+		rc = bl__js_check_name(consumer, "consumer", err);
+	if (rc < 0)
+		return rc;
+
 	bl_js_puller_t *p = calloc(1, sizeof *p);
 	if (!p)
 		return bl__nats_fail(err, BL_ENOMEM, NULL, "out of memory for a puller");
 	p->nats = nats;
 	p->inbox = bl__nats_new_inbox();
 	p->stream = strdup(stream);
+	p->consumer = strdup(consumer);
 	size_t size = strlen(stream) + strlen(consumer) + 64;
 	p->next_subject = malloc(size);
-	if (!p->inbox || !p->stream || !p->next_subject) {
+	if (!p->inbox || !p->stream || !p->consumer || !p->next_subject) {
 		bl_js_puller_free(p);
 		return bl__nats_fail(err, BL_ENOMEM, NULL, "out of memory for a puller");
 	}
@@ -90,6 +99,7 @@ void bl_js_puller_free(bl_js_puller_t *puller)
 	free(puller->inbox);
 	free(puller->next_subject);
 	free(puller->stream);
+	free(puller->consumer);
 	free(puller);
 }
 
@@ -207,11 +217,7 @@ static int send_pull(bl_js_puller_t *p, size_t batch, int64_t wait_ms, bl_nats_e
  */
 static int check_consumer(bl_js_puller_t *p, bl_nats_error_t *err)
 {
-	char api[600];
-	snprintf(api, sizeof api, "CONSUMER.INFO.%s", p->next_subject + strlen("$JS.API.CONSUMER.MSG.NEXT."));
-	json_t *info = NULL;
-	int rc = bl__js_api(p->nats, &info, api, NULL, err);
-	json_decref(info);
+	int rc = bl__js_api(p->nats, NULL, NULL, err, "CONSUMER.INFO.%s.%s", p->stream, p->consumer);
 	return rc == -ENOENT ? rc : 0;
 }
 

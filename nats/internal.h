@@ -67,14 +67,16 @@ char *bl__nats_new_inbox(void);
 
 /*
  * Send a JetStream API request: `body` (borrowed; NULL sends an empty
- * payload) to "$JS.API.<api>", and parse the reply into *out (owned, free
- * with json_decref). An "error" member in the reply fails the call with its
- * status, err_code and description in err: -ENOENT for the not-found codes,
- * -EEXIST for "already in use", -ESTALE for "wrong last sequence",
- * -EREMOTEIO otherwise. Returns 0, -ETIMEDOUT, -ENOTSUP when JetStream does
- * not answer (not enabled), -EPROTO for a reply that is not JSON.
+ * payload) to "$JS.API." followed by the printf-style `fmt`, and parse the
+ * reply into *out (owned, free with json_decref; `out` NULL discards it).
+ * An "error" member in the reply fails the call with its status, err_code
+ * and description in err: -ENOENT for the not-found codes, -EEXIST for
+ * "already in use", -ESTALE for "wrong last sequence", -EREMOTEIO
+ * otherwise. Returns 0, -ETIMEDOUT, -ENOTSUP when no JetStream replies (not
+ * enabled), -EPROTO for a reply that is not JSON.
  */
-int bl__js_api(bl_nats_t *nats, json_t **out, const char *api, json_t *body, bl_nats_error_t *err);
+int bl__js_api(bl_nats_t *nats, json_t **out, json_t *body, bl_nats_error_t *err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 /* Fill err from a JetStream "error" object and return the mapped code. */
 int bl__js_api_error(bl_nats_error_t *err, const json_t *error, const char *field, const char *what);

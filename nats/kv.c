@@ -99,16 +99,25 @@ int bl_kv_get(bl_kv_entry_t **out, bl_kv_t *kv, const char *key, bl_nats_error_t
 	return 0;
 }
 
-static int write_key(bl_kv_t *kv, const char *key, const void *value, size_t len, const bl_js_publish_opts_t *opts,
-		     uint64_t *revision, bl_nats_error_t *err)
+int bl__kv_subject(char *subject, size_t size, const bl_kv_t *kv, const char *key, bl_nats_error_t *err)
 {
 	int rc = bl__kv_check_key(key, false, err);
 	if (rc < 0)
 		return rc;
+	if (snprintf(subject, size, "%s%s", kv->prefix, key) >= (int)size)
+		return bl__nats_fail(err, BL_EINVAL, "key", "key \"%.40s...\" is longer than %zu bytes", key,
+				     size - strlen(kv->prefix) - 1);
+	return 0;
+}
 
+static int write_key(bl_kv_t *kv, const char *key, const void *value, size_t len, const bl_js_publish_opts_t *opts,
+		     uint64_t *revision, bl_nats_error_t *err)
+{
 	char subject[600];
-	if (snprintf(subject, sizeof subject, "%s%s", kv->prefix, key) >= (int)sizeof subject)
-		return bl__nats_fail(err, BL_EINVAL, "key", "key \"%s\" is too long", key);
+	int rc = bl__kv_subject(subject, sizeof subject, kv, key, err);
+	if (rc < 0)
+		return rc;
+
 	bl_js_pub_ack_t ack;
 	rc = bl_js_publish(kv->nats, subject, value, len, opts, &ack, err);
 	if (rc < 0)

@@ -39,4 +39,10 @@ bl_kv_op_t bl__kv_op_of(const char *header);
  */
 int bl__kv_check_key(const char *key, bool wildcards, bl_nats_error_t *err);
 
+/*
+ * Check `key` and write "$KV.<bucket>.<key>" into `subject`. Returns 0, or
+ * BL_EINVAL for an invalid key or one too long for `size`.
+ */
+int bl__kv_subject(char *subject, size_t size, const bl_kv_t *kv, const char *key, bl_nats_error_t *err);
+
 #endif

@@ -83,10 +83,8 @@ int bl_kv_open(bl_kv_t **out, bl_nats_t *nats, const char *bucket, bl_nats_error
 		return bl__nats_fail(err, BL_ENOMEM, bucket, "out of memory for bucket %s", bucket);
 	}
 
-	char api[300];
-	snprintf(api, sizeof api, "STREAM.INFO.%s", kv->stream);
 	json_t *info = NULL;
-	rc = bl__js_api(nats, &info, api, NULL, err);
+	rc = bl__js_api(nats, &info, NULL, err, "STREAM.INFO.%s", kv->stream);
 	if (rc < 0) {
 		if (rc == -ENOENT)
 			bl__nats_fail(err, rc, bucket, "bucket %s does not exist (no stream %s)", bucket, kv->stream);

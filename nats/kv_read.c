@@ -170,11 +170,9 @@ static int entry_from_message(bl_kv_entry_t **out, const json_t *message, const 
 static int read_stream_msg(bl_kv_entry_t **out, bl_kv_t *kv, const char *key, const char *subject,
 			   bl_nats_error_t *err)
 {
-	char api[300];
-	snprintf(api, sizeof api, "STREAM.MSG.GET.%s", kv->stream);
 	json_t *body = json_pack("{s:s}", "last_by_subj", subject);
 	json_t *reply = NULL;
-	int rc = bl__js_api(kv->nats, &reply, api, body, err);
+	int rc = bl__js_api(kv->nats, &reply, body, err, "STREAM.MSG.GET.%s", kv->stream);
 	json_decref(body);
 	if (rc == -ENOENT)
 		return bl__nats_fail(err, -ENOENT, key, "key %s not found in bucket %s", key, kv->bucket);
@@ -188,12 +186,10 @@ static int read_stream_msg(bl_kv_entry_t **out, bl_kv_t *kv, const char *key, co
 
 int bl__kv_read_last(bl_kv_entry_t **out, bl_kv_t *kv, const char *key, bl_nats_error_t *err)
 {
-	int rc = bl__kv_check_key(key, false, err);
+	char subject[600];
+	int rc = bl__kv_subject(subject, sizeof subject, kv, key, err);
 	if (rc < 0)
 		return rc;
-	char subject[600];
-	if (snprintf(subject, sizeof subject, "%s%s", kv->prefix, key) >= (int)sizeof subject)
-		return bl__nats_fail(err, BL_EINVAL, "key", "key \"%s\" is too long", key);
 
 	return kv->direct ? read_direct(out, kv, key, subject, err) : read_stream_msg(out, kv, key, subject, err);
 }

@@ -51,12 +51,8 @@ static void drop_consumer(bl_kv_watch_t *w)
 		w->sub = NULL;
 	}
 	if (w->consumer) {
-		char api[600];
-		snprintf(api, sizeof api, "CONSUMER.DELETE.%s.%s", w->kv->stream, w->consumer);
-		json_t *reply = NULL;
 		/* Best effort: an ephemeral consumer without interest goes away by itself. */
-		if (bl__js_api(w->kv->nats, &reply, api, NULL, NULL) == 0)
-			json_decref(reply);
+		bl__js_api(w->kv->nats, NULL, NULL, NULL, "CONSUMER.DELETE.%s.%s", w->kv->stream, w->consumer);
 		free(w->consumer);
 		w->consumer = NULL;
 	}
@@ -91,25 +87,29 @@ static int make_consumer(bl_kv_watch_t *w, uint64_t start_seq, bl_nats_error_t *
 		s = natsSubscription_SetPendingLimits(w->sub, -1, -1);
 	json_t *body = s == NATS_OK ? consumer_request(w, inbox, start_seq) : NULL;
 	free(inbox);
-	if (s != NATS_OK)
-		return bl__nats_status_fail(err, s, w->kv->bucket, "cannot subscribe to the watch inbox");
-	if (!body)
+	if (s != NATS_OK || !body) {
+		drop_consumer(w);
+		if (s != NATS_OK)
+			return bl__nats_status_fail(err, s, w->kv->bucket, "cannot subscribe to the watch inbox");
 		return bl__nats_fail(err, BL_ENOMEM, w->kv->bucket, "out of memory for a watch");
+	}
 
-	char api[300];
-	snprintf(api, sizeof api, "CONSUMER.CREATE.%s", w->kv->stream);
 	json_t *info = NULL;
-	int rc = bl__js_api(w->kv->nats, &info, api, body, err);
+	int rc = bl__js_api(w->kv->nats, &info, body, err, "CONSUMER.CREATE.%s", w->kv->stream);
 	json_decref(body);
-	if (rc < 0)
+	if (rc < 0) {
+		drop_consumer(w);
 		return rc;
+	}
 
 	const char *name = json_string_value(json_object_get(info, "name"));
 	w->consumer = strdup(name ? name : "");
 	uint64_t pending = (uint64_t)json_integer_value(json_object_get(info, "num_pending"));
 	json_decref(info);
-	if (!w->consumer)
+	if (!w->consumer) {
+		drop_consumer(w);
 		return bl__nats_fail(err, BL_ENOMEM, w->kv->bucket, "out of memory for a watch");
+	}
 
 	w->next_cseq = 1;
 	w->last_seen_ms = bl__nats_now_ms();
@@ -232,6 +232,13 @@ int bl_kv_watch_next(bl_kv_watch_t *watch, bl_kv_entry_t **out, int64_t timeout_
 		if (watch->marker_pending && !*out) {
 			watch->marker_pending = false;
 			return 0;
+		}
+
+		/* A consumer that could not be recreated last time (server away) is tried again. */
+		if (!watch->sub) {
+			int rc = reset(watch, err);
+			if (rc < 0)
+				return rc;
 		}
 
 		/* Wake at the deadline or when three heartbeats are overdue, whichever comes first. */

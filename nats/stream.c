@@ -134,12 +134,8 @@ static int create(bl_nats_t *nats, const bl_js_stream_config_t *config, bl_nats_
 	if (!body)
 		return bl__nats_fail(err, BL_ENOMEM, config->name, "out of memory for stream %s", config->name);
 
-	char api[300];
-	snprintf(api, sizeof api, "STREAM.CREATE.%s", config->name);
-	json_t *reply = NULL;
-	int rc = bl__js_api(nats, &reply, api, body, err);
+	int rc = bl__js_api(nats, NULL, body, err, "STREAM.CREATE.%s", config->name);
 	json_decref(body);
-	json_decref(reply);
 	return rc < 0 ? rc : 1;
 }
 
@@ -150,10 +146,8 @@ int bl_js_stream_ensure(bl_nats_t *nats, const bl_js_stream_config_t *config, ui
 	if (rc < 0)
 		return rc;
 
-	char api[300];
-	snprintf(api, sizeof api, "STREAM.INFO.%s", config->name);
 	json_t *info = NULL;
-	rc = bl__js_api(nats, &info, api, NULL, err);
+	rc = bl__js_api(nats, &info, NULL, err, "STREAM.INFO.%s", config->name);
 	if (rc == -ENOENT)
 		return create(nats, config, err);
 	if (rc < 0)
@@ -177,10 +171,8 @@ int bl_js_stream_state(bl_nats_t *nats, const char *stream, bl_js_stream_state_t
 	if (rc < 0)
 		return rc;
 
-	char api[300];
-	snprintf(api, sizeof api, "STREAM.INFO.%s", stream);
 	json_t *info = NULL;
-	rc = bl__js_api(nats, &info, api, NULL, err);
+	rc = bl__js_api(nats, &info, NULL, err, "STREAM.INFO.%s", stream);
 	if (rc < 0)
 		return rc;
 
@@ -202,10 +194,5 @@ int bl_js_stream_delete(bl_nats_t *nats, const char *stream, bl_nats_error_t *er
 	if (rc < 0)
 		return rc;
 
-	char api[300];
-	snprintf(api, sizeof api, "STREAM.DELETE.%s", stream);
-	json_t *reply = NULL;
-	rc = bl__js_api(nats, &reply, api, NULL, err);
-	json_decref(reply);
-	return rc;
+	return bl__js_api(nats, NULL, NULL, err, "STREAM.DELETE.%s", stream);
 }

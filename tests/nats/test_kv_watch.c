@@ -249,3 +249,35 @@ Test(nats_kv_watch, recovers_from_lost_consumer, .fini = fixture_stop, .timeout 
 	bl_kv_free(kv);
 	bl_nats_free(nats);
 }
+
+/* After a server restart the watch finds its consumer gone (no heartbeats for three intervals),
+ * recreates it once the connection is back, and delivers a put made after the restart. */
+Test(nats_kv_watch, survives_server_restart, .fini = fixture_stop, .timeout = 60)
+{
+	FIXTURE_START();
+	const char *urls[] = {fixture_server.url};
+	bl_nats_config_t config = {.urls = urls, .nurls = 1, .max_reconnects = -1, .reconnect_wait_ms = 50};
+	bl_nats_t *nats = NULL;
+	bl_nats_error_t err = {0};
+	cr_assert_eq(bl_nats_connect(&nats, &config, &err), 0, "%s", err.error.message);
+	bl_kv_t *kv = open_bucket(nats);
+	cr_assert_eq(bl_kv_put(kv, "before", "1", 1, NULL, &err), 0);
+	bl_kv_watch_t *w = watch(kv, 300);
+	bl_kv_entry_free(next_entry(w, 2000));
+	expect_marker(w);
+
+	cr_assert_eq(bl_test_nats_stop(&fixture_server), 0, "%s", fixture_server.error);
+	cr_assert_eq(bl_test_nats_restart(&fixture_server), 0, "%s", fixture_server.error);
+	for (int i = 0; i < 100 && !bl_nats_is_connected(nats); i++)
+		sleep_ms(50);
+	cr_assert(bl_nats_is_connected(nats), "no reconnection within 5 s");
+	cr_assert_eq(bl_kv_put(kv, "after", "2", 1, NULL, &err), 0, "%s", err.error.message);
+	bl_kv_entry_t *entry = next_entry(w, 5000);
+
+	cr_assert_str_eq(entry->key, "after");
+	cr_assert_str_eq(entry->value, "2");
+	bl_kv_entry_free(entry);
+	bl_kv_watch_free(w);
+	bl_kv_free(kv);
+	bl_nats_free(nats);
+}
