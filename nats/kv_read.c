@@ -1,5 +1,5 @@
 /*
- * Reading a key's last entry. With allow_direct the stream answers
+ * Reading a key's last entry. With allow_direct the stream replies to
  * "$JS.API.DIRECT.GET.<stream>" requests with the stored message itself,
  * its metadata in headers; without it, "$JS.API.STREAM.MSG.GET.<stream>"
  * returns JSON with the headers and payload in base64.

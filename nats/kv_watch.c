@@ -4,11 +4,11 @@
  * The watch creates an ephemeral consumer on the bucket's stream that
  * pushes to a fresh inbox: no acks, one delivery, flow control and idle
  * heartbeats, starting with the last entry of every key. The consumer
- * numbers its deliveries 1, 2, 3 ...; a delivery out of that order, a
- * heartbeat that reports a later delivery than the last one seen, or
- * three heartbeat intervals of silence mean something was lost, and the
- * watch then replaces its consumer with one that starts just after the
- * last stream sequence it delivered.
+ * numbers its deliveries 1, 2, 3 and so on. Something was lost when a
+ * delivery comes out of that order, when a heartbeat reports a later
+ * delivery than the last one seen, or after three heartbeat intervals of
+ * silence. The watch then replaces its consumer with one that starts just
+ * after the last stream sequence it delivered.
  *
  * Every wait is bounded by an absolute deadline on the monotonic clock, so
  * heartbeats and flow-control messages that wake the wait never shorten it.
@@ -172,8 +172,8 @@ void bl_kv_watch_free(bl_kv_watch_t *watch)
 }
 
 /*
- * A status message: a heartbeat (answered when it reports a stalled flow), a
- * flow-control request (answered), or the consumer's end. Returns true when
+ * A status message: a heartbeat (replied to when it reports a stalled
+ * flow), a flow-control request (replied to), or the consumer's end. Returns true when
  * the watch must recreate its consumer.
  */
 static bool on_status(bl_kv_watch_t *w, natsMsg *msg, int status)
@@ -191,7 +191,7 @@ static bool on_status(bl_kv_watch_t *w, natsMsg *msg, int status)
 	if (stalled && stalled[0])
 		natsConnection_Publish(conn, stalled, NULL, 0);
 
-	/* A heartbeat says which delivery the consumer sent last; a later one than ours was lost. */
+	/* A heartbeat reports the consumer's last delivery; one later than ours means a delivery was lost. */
 	const char *last = bl__nats_msg_header(msg, "Nats-Last-Consumer");
 	return last && strtoull(last, NULL, 10) != w->next_cseq - 1;
 }

@@ -1,8 +1,8 @@
 /*
  * Delivered JetStream messages and their acknowledgements. An ack is a
  * publish of "+ACK", "-NAK", "+WPI" or "+TERM" to the message's reply
- * subject; the double ack is the same publish as a request, which the
- * server answers once the ack is recorded.
+ * subject. The double ack sends the same publish as a request, and the
+ * server replies once it has recorded the ack.
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -2,7 +2,7 @@
  * JetStream over core NATS: stream and consumer setup, pull fetches, acks
  * and publishes with acknowledgement. Every call is a request to the
  * server's "$JS.API.*" subjects or a plain publish; cnats's JetStream
- * wrappers are never used (docs/nats.md says why).
+ * wrappers are never used (docs/nats.md explains why).
  *
  * Durations in configurations are nanoseconds, as in JetStream's own JSON;
  * waits are milliseconds. Every wait runs against a deadline on the
@@ -48,8 +48,8 @@ typedef struct bl_js_stream_config {
 	int64_t max_age_ns;
 	int replicas;
 	int64_t max_msgs_per_subject;
-	/* What KV buckets need: refuse new messages when full, no message
-	 * deletion through the API, "Nats-Rollup" headers, direct gets. */
+	/* Settings that KV buckets need: refuse new messages when full, no
+	 * message deletion through the API, "Nats-Rollup" headers, direct gets. */
 	bool discard_new;
 	bool deny_delete;
 	bool allow_rollup;
@@ -99,7 +99,7 @@ const char *bl_js_field_name(uint32_t field);
  * Create the stream when it does not exist; when it does, compare the
  * fields above and never change it. Returns 1 when created, 0 when it
  * existed with the same settings, -EEXIST when it exists with different
- * ones: *mismatches (when not NULL) then holds a BL_JS_FIELD_* bit per
+ * ones: *mismatches (when not NULL) then contains a BL_JS_FIELD_* bit per
  * differing field and err lists each by name with both values. Other
  * failures: BL_EINVAL (bad config, err names the field), -ETIMEDOUT,
  * -ENOTSUP (no JetStream), -EREMOTEIO (the server refused; err has its
@@ -182,7 +182,7 @@ typedef struct bl_js_meta {
  */
 int bl_js_meta_parse(bl_js_meta_t *out, char *buf, size_t size, const char *reply);
 
-/* A message delivered by a pull; owned by whoever fetched it. */
+/* A message delivered by a pull; owned by the caller that fetched it. */
 typedef struct bl_js_msg bl_js_msg_t;
 
 /* The payload (borrowed from the message) and its length. */

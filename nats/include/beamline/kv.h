@@ -3,7 +3,7 @@
  * "KV_<b>" on subjects "$KV.<b>.>"; a key's value is the last message on
  * "$KV.<b>.<key>", and its revision is that message's stream sequence. A
  * delete is a message with the header "KV-Operation: DEL". cnats's KV
- * wrappers are never used (docs/nats.md says why).
+ * wrappers are never used (docs/nats.md explains why).
  */
 #ifndef BEAMLINE_KV_H
 #define BEAMLINE_KV_H
@@ -71,9 +71,9 @@ typedef struct bl_kv_entry {
 void bl_kv_entry_free(bl_kv_entry_t *entry);
 
 /*
- * Read a key's latest value. Returns 0 with *out owned; -ENOENT when the
- * key was never set or its latest entry is a delete or purge; BL_EINVAL for
- * an invalid key; or another negative code.
+ * Read a key's latest value. Returns 0 with *out owned, or -ENOENT when the
+ * key was never set or its latest entry is a delete or purge. Other
+ * failures: BL_EINVAL for an invalid key, or another negative code.
  */
 int bl_kv_get(bl_kv_entry_t **out, bl_kv_t *kv, const char *key, bl_nats_error_t *err);
 
