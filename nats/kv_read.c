@@ -1,6 +1,6 @@
 /*
  * Reading a key's last entry. With allow_direct the stream replies to
- * "$JS.API.DIRECT.GET.<stream>" requests with the stored message itself,
+ * "$JS.API.DIRECT.GET.<stream>.<subject>" with the stored message itself,
  * its metadata in headers; without it, "$JS.API.STREAM.MSG.GET.<stream>"
  * returns JSON with the headers and payload in base64.
  */
@@ -52,12 +52,11 @@ int bl__kv_parse_time(int64_t *out, const char *text)
 
 static int read_direct(bl_kv_entry_t **out, bl_kv_t *kv, const char *key, const char *subject, bl_nats_error_t *err)
 {
+	/* The subject in the request's own subject asks for its last message (checked on nats-server 2.9.10). */
 	char api[700];
-	snprintf(api, sizeof api, "$JS.API.DIRECT.GET.%s", kv->stream);
-	char body[700];
-	snprintf(body, sizeof body, "{\"last_by_subj\":\"%s\"}", subject);
+	snprintf(api, sizeof api, "$JS.API.DIRECT.GET.%s.%s", kv->stream, subject);
 	natsMsg *reply = NULL;
-	natsStatus s = natsConnection_RequestString(&reply, kv->nats->conn, api, body, kv->nats->request_timeout_ms);
+	natsStatus s = natsConnection_RequestString(&reply, kv->nats->conn, api, "", kv->nats->request_timeout_ms);
 	if (s != NATS_OK)
 		return bl__nats_status_fail(err, s, key, "direct get failed");
 

@@ -15,8 +15,8 @@ static bl_js_consumer_config_t worker_config(void)
 	};
 }
 
-/* A work-queue stream hands each message to one consumer only, so the server refuses a second
- * durable whose filter overlaps the first's (JetStream error 10100); the code reaches the caller. */
+/* A work-queue stream hands each message to one consumer only, so the server rejects a second
+ * durable whose filter overlaps the first's with JetStream error 10100. The code reaches the caller. */
 Test(nats_consumer, second_workqueue_durable_refused, .fini = fixture_stop, .timeout = 30)
 {
 	FIXTURE_START();

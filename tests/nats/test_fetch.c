@@ -120,8 +120,8 @@ Test(nats_fetch, empty_stream_is_no_work, .fini = fixture_stop, .timeout = 30)
 
 /*
  * Messages of an earlier pull that are still queued when the next fetch starts fill the
- * array first and never push past it: ten queued messages fetched three at a time come
- * back as 3, 3, 3, 1, each once, and the slot after the array is never written.
+ * array first and never push past it. Ten queued messages fetched three at a time come
+ * back as 3, 3, 3 and 1, each once, and the slot after the array is never written.
  */
 Test(nats_fetch, earlier_pull_messages_do_not_overrun, .fini = fixture_stop, .timeout = 30)
 {
@@ -176,7 +176,7 @@ static void *publish_later(void *arg)
 /*
  * A 408 "request timeout" meant for an earlier pull must not end the current one. The
  * earlier pull (reply subject of pull 0, expiring after 100 ms) gets its 408 from the
- * server while the fetch waits; the message published at 700 ms must still arrive, and
+ * server while the fetch waits. The message published at 700 ms must still arrive, so
  * the fetch must not return before it.
  */
 Test(nats_fetch, stale_timeout_status_does_not_end_fetch, .fini = fixture_stop, .timeout = 30)
@@ -250,6 +250,45 @@ Test(nats_fetch, missing_consumer_is_error, .fini = fixture_stop, .timeout = 30)
 	int count = bl_js_fetch(puller, msgs, 2, 300, &err);
 
 	cr_assert_eq(count, -ENOENT, "expected -ENOENT, got %d (%s)", count, err.error.message);
+	bl_js_puller_free(puller);
+	bl_nats_free(nats);
+}
+
+typedef struct delayed_delete {
+	bl_nats_t *nats;
+	long delay_ms;
+} delayed_delete_t;
+
+static void *delete_consumer_later(void *arg)
+{
+	delayed_delete_t *d = arg;
+	sleep_ms(d->delay_ms);
+	bl_js_consumer_delete(d->nats, "JOBS", "worker", NULL);
+	return NULL;
+}
+
+/* A consumer deleted while a fetch waits on it ends the fetch at once with -ENOENT (the server's
+ * 409 "Consumer Deleted"), instead of letting it wait out its 5 s. */
+Test(nats_fetch, consumer_deleted_during_fetch, .fini = fixture_stop, .timeout = 30)
+{
+	FIXTURE_START();
+	bl_nats_t *nats = fixture_connect();
+	fixture_jobs_stream(nats, 30000);
+	bl_js_puller_t *puller = NULL;
+	bl_nats_error_t err = {0};
+	cr_assert_eq(bl_js_puller_new(&puller, nats, "JOBS", "worker", &err), 0, "%s", err.error.message);
+	delayed_delete_t later = {.nats = nats, .delay_ms = 300};
+	pthread_t thread;
+	bl_js_msg_t *msgs[2];
+
+	long long t0 = fixture_now_ms();
+	cr_assert_eq(pthread_create(&thread, NULL, delete_consumer_later, &later), 0);
+	int count = bl_js_fetch(puller, msgs, 2, 5000, &err);
+	long long elapsed = fixture_now_ms() - t0;
+	pthread_join(thread, NULL);
+
+	cr_assert_eq(count, -ENOENT, "expected -ENOENT, got %d (%s)", count, err.error.message);
+	cr_assert_lt(elapsed, 2000, "the fetch waited %lld ms after its consumer was deleted", elapsed);
 	bl_js_puller_free(puller);
 	bl_nats_free(nats);
 }

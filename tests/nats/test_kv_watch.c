@@ -87,7 +87,7 @@ Test(nats_kv_watch, initial_values_then_marker, .fini = fixture_stop, .timeout =
 	bl_nats_free(nats);
 }
 
-/* On an empty bucket the marker comes at once; a put made after the watch started arrives within
+/* On an empty bucket the marker comes at once. A put made after the watch started arrives within
  * a second, and a delete arrives as a delete. */
 Test(nats_kv_watch, changes_arrive_within_second, .fini = fixture_stop, .timeout = 30)
 {
@@ -136,8 +136,8 @@ static void *put_later(void *arg)
 
 /*
  * A long wait is not cut short by the heartbeats that arrive during it. With a heartbeat
- * every 200 ms, a wait of 4 s sees about 10 of them before the put at 2 s; the put must
- * still be delivered, and not before it was made.
+ * every 200 ms, about 10 of them arrive during a 4 s wait before the put at 2 s. The put
+ * must still be delivered, and not before it was made.
  */
 Test(nats_kv_watch, long_wait_outlasts_heartbeats, .fini = fixture_stop, .timeout = 30)
 {

@@ -85,7 +85,7 @@ Test(nats_msg, unacked_message_redelivered, .fini = fixture_stop, .timeout = 30)
 	bl_nats_free(nats);
 }
 
-/* A nak with an 800 ms delay holds the message back for that long, then redelivers it. */
+/* A nak with an 800 ms delay keeps the message back for that long, then the server redelivers it. */
 Test(nats_msg, nak_with_delay_redelivers_later, .fini = fixture_stop, .timeout = 30)
 {
 	bl_nats_t *nats = NULL;
@@ -125,10 +125,10 @@ Test(nats_msg, in_progress_holds_message, .fini = fixture_stop, .timeout = 30)
 		sleep_ms(300);
 		cr_assert_eq(bl_js_in_progress(msg, &err), 0, "%s", err.error.message);
 	}
-	bl_js_msg_t *held = fetch_one(puller, 0);
+	bl_js_msg_t *during = fetch_one(puller, 0);
 	bl_js_msg_t *released = fetch_one(puller, 3000);
 
-	cr_assert_null(held, "redelivered while in progress");
+	cr_assert_null(during, "redelivered while in progress");
 	cr_assert_not_null(released, "not redelivered after the in-progress acks stopped");
 	cr_assert_eq(bl_js_msg_meta(released)->delivered, 2);
 	cr_assert_eq(bl_js_ack_sync(released, &err), 0, "%s", err.error.message);
@@ -152,6 +152,27 @@ Test(nats_msg, term_stops_redelivery, .fini = fixture_stop, .timeout = 30)
 
 	cr_assert_null(again, "a terminated message was redelivered");
 	cr_assert_eq(consumer_state(nats).num_ack_pending, 0);
+	bl_js_msg_free(msg);
+	bl_js_puller_free(puller);
+	bl_nats_free(nats);
+}
+
+/* A confirmed ack for a message whose consumer is gone fails with -ENOENT rather than timing out. */
+Test(nats_msg, ack_sync_without_consumer_fails, .fini = fixture_stop, .timeout = 30)
+{
+	bl_nats_t *nats = NULL;
+	bl_js_puller_t *puller = setup(&nats, 30000);
+	bl_js_msg_t *msg = fetch_one(puller, 1000);
+	cr_assert_not_null(msg);
+	bl_nats_error_t err = {0};
+	cr_assert_eq(bl_js_consumer_delete(nats, "JOBS", "worker", &err), 0, "%s", err.error.message);
+
+	long long t0 = fixture_now_ms();
+	int rc = bl_js_ack_sync(msg, &err);
+	long long elapsed = fixture_now_ms() - t0;
+
+	cr_assert_eq(rc, -ENOENT, "got %d: %s", rc, err.error.message);
+	cr_assert_lt(elapsed, 2000, "took %lld ms", elapsed);
 	bl_js_msg_free(msg);
 	bl_js_puller_free(puller);
 	bl_nats_free(nats);
