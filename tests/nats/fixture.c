@@ -68,3 +68,30 @@ long long fixture_now_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+void fixture_sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+	nanosleep(&ts, NULL);
+}
+
+static void *run_later(void *arg)
+{
+	fixture_later_t *later = arg;
+	fixture_sleep_ms(later->delay_ms);
+	later->action(later->arg);
+	return NULL;
+}
+
+void fixture_later_start(fixture_later_t *later, long delay_ms, void (*action)(void *arg), void *arg)
+{
+	later->delay_ms = delay_ms;
+	later->action = action;
+	later->arg = arg;
+	cr_assert_eq(pthread_create(&later->thread, NULL, run_later, later), 0, "cannot start a thread");
+}
+
+void fixture_later_join(fixture_later_t *later)
+{
+	pthread_join(later->thread, NULL);
+}

@@ -6,6 +6,7 @@
 #define BL_TEST_NATS_FIXTURE_H
 
 #include <errno.h>
+#include <pthread.h>
 
 #include <beamline/js.h>
 #include <beamline/kv.h>
@@ -39,5 +40,22 @@ void fixture_publish_jobs(bl_nats_t *nats, int first, int count);
 
 /* Monotonic milliseconds. */
 long long fixture_now_ms(void);
+
+void fixture_sleep_ms(long ms);
+
+/* An action run on a thread of its own after a delay, for changes that must happen while the
+ * test's thread waits. */
+typedef struct fixture_later {
+	pthread_t thread;
+	long delay_ms;
+	void (*action)(void *arg);
+	void *arg;
+} fixture_later_t;
+
+/* Start `action(arg)` after `delay_ms` on a new thread; fails the test when it cannot. */
+void fixture_later_start(fixture_later_t *later, long delay_ms, void (*action)(void *arg), void *arg);
+
+/* Wait for the action to have run. */
+void fixture_later_join(fixture_later_t *later);
 
 #endif

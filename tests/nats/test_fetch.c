@@ -1,8 +1,6 @@
 #include <criterion/criterion.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <nats/nats.h>
 
@@ -21,12 +19,6 @@ static void ack_all(bl_js_msg_t **msgs, int count)
 		cr_assert_eq(bl_js_ack_sync(msgs[i], &err), 0, "ack: %s", err.error.message);
 	}
 	free_all(msgs, count);
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
 }
 
 /* Send a pull request of our own with the reply subject of pull 0, which the puller never uses:
@@ -49,7 +41,7 @@ static void wait_ack_pending(bl_nats_t *nats, uint64_t expected)
 		cr_assert_eq(bl_js_consumer_state(nats, "JOBS", "worker", &state, &err), 0, "%s", err.error.message);
 		if (state.num_ack_pending == expected)
 			return;
-		sleep_ms(20);
+		fixture_sleep_ms(20);
 	}
 	cr_assert_fail("num_ack_pending stayed %llu, expected %llu", (unsigned long long)state.num_ack_pending,
 		       (unsigned long long)expected);
@@ -160,17 +152,9 @@ Test(nats_fetch, earlier_pull_messages_do_not_overrun, .fini = fixture_stop, .ti
 	bl_nats_free(nats);
 }
 
-typedef struct delayed_publish {
-	bl_nats_t *nats;
-	long delay_ms;
-} delayed_publish_t;
-
-static void *publish_later(void *arg)
+static void publish_late(void *nats)
 {
-	delayed_publish_t *d = arg;
-	sleep_ms(d->delay_ms);
-	bl_js_publish(d->nats, "jobs.t", "late", 4, NULL, NULL, NULL);
-	return NULL;
+	bl_js_publish(nats, "jobs.t", "late", 4, NULL, NULL, NULL);
 }
 
 /*
@@ -188,15 +172,14 @@ Test(nats_fetch, stale_timeout_status_does_not_end_fetch, .fini = fixture_stop, 
 	bl_nats_error_t err = {0};
 	cr_assert_eq(bl_js_puller_new(&puller, nats, "JOBS", "worker", &err), 0, "%s", err.error.message);
 	pull_as_earlier_fetch(nats, puller, "{\"batch\":1,\"expires\":100000000}");
-	delayed_publish_t late = {.nats = nats, .delay_ms = 700};
-	pthread_t thread;
-	bl_js_msg_t *msgs[2];
+	fixture_later_t later;
+	bl_js_msg_t *msgs[1];
 
 	long long t0 = fixture_now_ms();
-	cr_assert_eq(pthread_create(&thread, NULL, publish_later, &late), 0);
+	fixture_later_start(&later, 700, publish_late, nats);
 	int count = bl_js_fetch(puller, msgs, 1, 3000, &err);
 	long long elapsed = fixture_now_ms() - t0;
-	pthread_join(thread, NULL);
+	fixture_later_join(&later);
 
 	cr_assert_eq(count, 1, "expected the late message, got %d after %lld ms (%s)", count, elapsed,
 		     err.error.message);
@@ -217,16 +200,15 @@ Test(nats_fetch, queued_stale_status_is_dropped, .fini = fixture_stop, .timeout 
 	bl_nats_error_t err = {0};
 	cr_assert_eq(bl_js_puller_new(&puller, nats, "JOBS", "worker", &err), 0, "%s", err.error.message);
 	pull_as_earlier_fetch(nats, puller, "{\"batch\":1,\"expires\":50000000}");
-	sleep_ms(300);
-	delayed_publish_t late = {.nats = nats, .delay_ms = 500};
-	pthread_t thread;
-	bl_js_msg_t *msgs[2];
+	fixture_sleep_ms(300);
+	fixture_later_t later;
+	bl_js_msg_t *msgs[1];
 
 	long long t0 = fixture_now_ms();
-	cr_assert_eq(pthread_create(&thread, NULL, publish_later, &late), 0);
+	fixture_later_start(&later, 500, publish_late, nats);
 	int count = bl_js_fetch(puller, msgs, 1, 3000, &err);
 	long long elapsed = fixture_now_ms() - t0;
-	pthread_join(thread, NULL);
+	fixture_later_join(&later);
 
 	cr_assert_eq(count, 1, "expected the late message, got %d after %lld ms (%s)", count, elapsed,
 		     err.error.message);
@@ -254,17 +236,9 @@ Test(nats_fetch, missing_consumer_is_error, .fini = fixture_stop, .timeout = 30)
 	bl_nats_free(nats);
 }
 
-typedef struct delayed_delete {
-	bl_nats_t *nats;
-	long delay_ms;
-} delayed_delete_t;
-
-static void *delete_consumer_later(void *arg)
+static void delete_consumer(void *nats)
 {
-	delayed_delete_t *d = arg;
-	sleep_ms(d->delay_ms);
-	bl_js_consumer_delete(d->nats, "JOBS", "worker", NULL);
-	return NULL;
+	bl_js_consumer_delete(nats, "JOBS", "worker", NULL);
 }
 
 /* A consumer deleted while a fetch waits on it ends the fetch at once with -ENOENT (the server's
@@ -277,15 +251,14 @@ Test(nats_fetch, consumer_deleted_during_fetch, .fini = fixture_stop, .timeout =
 	bl_js_puller_t *puller = NULL;
 	bl_nats_error_t err = {0};
 	cr_assert_eq(bl_js_puller_new(&puller, nats, "JOBS", "worker", &err), 0, "%s", err.error.message);
-	delayed_delete_t later = {.nats = nats, .delay_ms = 300};
-	pthread_t thread;
+	fixture_later_t later;
 	bl_js_msg_t *msgs[2];
 
 	long long t0 = fixture_now_ms();
-	cr_assert_eq(pthread_create(&thread, NULL, delete_consumer_later, &later), 0);
+	fixture_later_start(&later, 300, delete_consumer, nats);
 	int count = bl_js_fetch(puller, msgs, 2, 5000, &err);
 	long long elapsed = fixture_now_ms() - t0;
-	pthread_join(thread, NULL);
+	fixture_later_join(&later);
 
 	cr_assert_eq(count, -ENOENT, "expected -ENOENT, got %d (%s)", count, err.error.message);
 	cr_assert_lt(elapsed, 2000, "the fetch waited %lld ms after its consumer was deleted", elapsed);

@@ -1,18 +1,10 @@
 #include <criterion/criterion.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include <nats/nats.h>
 
 #include "fixture.h"
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
 
 static bl_kv_t *open_bucket(bl_nats_t *nats)
 {
@@ -121,17 +113,9 @@ Test(nats_kv_watch, changes_arrive_within_second, .fini = fixture_stop, .timeout
 	bl_nats_free(nats);
 }
 
-typedef struct late_put {
-	bl_kv_t *kv;
-	long delay_ms;
-} late_put_t;
-
-static void *put_later(void *arg)
+static void put_late(void *kv)
 {
-	late_put_t *late = arg;
-	sleep_ms(late->delay_ms);
-	bl_kv_put(late->kv, "late", "v", 1, NULL, NULL);
-	return NULL;
+	bl_kv_put(kv, "late", "v", 1, NULL, NULL);
 }
 
 /*
@@ -146,14 +130,13 @@ Test(nats_kv_watch, long_wait_outlasts_heartbeats, .fini = fixture_stop, .timeou
 	bl_kv_t *kv = open_bucket(nats);
 	bl_kv_watch_t *w = watch(kv, 200);
 	expect_marker(w);
-	late_put_t late = {.kv = kv, .delay_ms = 2000};
-	pthread_t thread;
+	fixture_later_t later;
 
 	long long t0 = fixture_now_ms();
-	cr_assert_eq(pthread_create(&thread, NULL, put_later, &late), 0);
+	fixture_later_start(&later, 2000, put_late, kv);
 	bl_kv_entry_t *entry = next_entry(w, 4000);
 	long long elapsed = fixture_now_ms() - t0;
-	pthread_join(thread, NULL);
+	fixture_later_join(&later);
 
 	cr_assert_str_eq(entry->key, "late");
 	cr_assert_geq(elapsed, 1950, "delivered after %lld ms, before the put", elapsed);
@@ -269,7 +252,7 @@ Test(nats_kv_watch, survives_server_restart, .fini = fixture_stop, .timeout = 60
 	cr_assert_eq(bl_test_nats_stop(&fixture_server), 0, "%s", fixture_server.error);
 	cr_assert_eq(bl_test_nats_restart(&fixture_server), 0, "%s", fixture_server.error);
 	for (int i = 0; i < 100 && !bl_nats_is_connected(nats); i++)
-		sleep_ms(50);
+		fixture_sleep_ms(50);
 	cr_assert(bl_nats_is_connected(nats), "no reconnection within 5 s");
 	cr_assert_eq(bl_kv_put(kv, "after", "2", 1, NULL, &err), 0, "%s", err.error.message);
 	bl_kv_entry_t *entry = next_entry(w, 5000);

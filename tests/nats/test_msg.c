@@ -1,14 +1,7 @@
 #include <criterion/criterion.h>
 #include <string.h>
-#include <time.h>
 
 #include "fixture.h"
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
-	nanosleep(&ts, NULL);
-}
 
 static bl_js_puller_t *setup(bl_nats_t **nats, int64_t ack_wait_ms)
 {
@@ -122,7 +115,7 @@ Test(nats_msg, in_progress_holds_message, .fini = fixture_stop, .timeout = 30)
 	bl_nats_error_t err = {0};
 
 	for (int i = 0; i < 7; i++) {
-		sleep_ms(300);
+		fixture_sleep_ms(300);
 		cr_assert_eq(bl_js_in_progress(msg, &err), 0, "%s", err.error.message);
 	}
 	bl_js_msg_t *during = fetch_one(puller, 0);
