@@ -1,5 +1,10 @@
+#define _GNU_SOURCE /* mkdtemp */
+
 #include <criterion/criterion.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <time.h>
 
@@ -160,4 +165,119 @@ Test(nats_conn, missing_creds_file_reported)
 
 	cr_assert_lt(rc, 0);
 	cr_assert_str_eq(err.error.field, "creds_file", "field \"%s\": %s", err.error.field, err.error.message);
+}
+
+/* A throw-away certificate authority with a server certificate for 127.0.0.1 and a client
+ * certificate, made with the openssl command in a temporary folder. */
+typedef struct certs {
+	char dir[128];
+	char path[6][192];
+} certs_t;
+
+enum { CA, CA_KEY, SERVER, SERVER_KEY, CLIENT, CLIENT_KEY };
+
+static bool make_certs(certs_t *c)
+{
+	snprintf(c->dir, sizeof c->dir, "/tmp/bl-certs-XXXXXX");
+	cr_assert_not_null(mkdtemp(c->dir));
+	static const char *names[] = {"ca.pem", "ca.key", "server.pem", "server.key", "client.pem", "client.key"};
+	char dir[sizeof c->dir];
+	memcpy(dir, c->dir, sizeof dir);
+	for (int i = 0; i < 6; i++)
+		snprintf(c->path[i], sizeof c->path[i], "%s/%s", dir, names[i]);
+
+	char cmd[4096];
+	snprintf(cmd, sizeof cmd,
+		 "cd %s && printf 'subjectAltName=IP:127.0.0.1\\n' > san.ext && "
+		 "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key "
+		 "-out ca.pem -days 1 -subj /CN=bl-test-ca && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout server.key "
+		 "-out server.csr -subj /CN=127.0.0.1 && "
+		 "openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem "
+		 "-days 1 -extfile san.ext && "
+		 "openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout client.key "
+		 "-out client.csr -subj /CN=bl-test-client && "
+		 "openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 1",
+		 c->dir);
+	char quiet[4200];
+	snprintf(quiet, sizeof quiet, "(%s) >/dev/null 2>&1", cmd);
+	return system(quiet) == 0;
+}
+
+static void remove_certs(certs_t *c)
+{
+	char cmd[256];
+	snprintf(cmd, sizeof cmd, "rm -rf %s", c->dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+/* Start a server that requires TLS and a client certificate signed by the test CA. */
+static void start_tls_server(certs_t *c)
+{
+	if (access("/usr/bin/openssl", X_OK) != 0)
+		cr_skip_test("skipped: /usr/bin/openssl is needed to make test certificates");
+	cr_assert(make_certs(c), "openssl could not make the test certificates in %s", c->dir);
+	char tls[2048];
+	snprintf(tls, sizeof tls, "tls {\n  cert_file: \"%s\"\n  key_file: \"%s\"\n  ca_file: \"%s\"\n  verify: true\n}",
+		 c->path[SERVER], c->path[SERVER_KEY], c->path[CA]);
+	int rc = bl_test_nats_start_with(&fixture_server, tls);
+	if (rc == -ENOENT)
+		cr_skip_test("skipped: %s", fixture_server.error);
+	cr_assert_eq(rc, 0, "cannot start nats-server with TLS: %s", fixture_server.error);
+}
+
+/* With the CA and a client certificate, the connection is made over TLS and JetStream works on it. */
+Test(nats_conn, tls_with_client_certificate, .fini = fixture_stop, .timeout = 30)
+{
+	certs_t certs;
+	start_tls_server(&certs);
+	const char *urls[] = {fixture_server.url};
+	bl_nats_config_t config = {
+		.urls = urls,
+		.nurls = 1,
+		.tls = true,
+		.tls_ca_file = certs.path[CA],
+		.tls_cert_file = certs.path[CLIENT],
+		.tls_key_file = certs.path[CLIENT_KEY],
+	};
+	bl_nats_t *nats = NULL;
+	bl_nats_error_t err = {0};
+
+	int rc = bl_nats_connect(&nats, &config, &err);
+
+	cr_assert_eq(rc, 0, "TLS connect to %s: %s", fixture_server.url, err.error.message);
+	fixture_jobs_stream(nats, 1000);
+	bl_nats_free(nats);
+	remove_certs(&certs);
+}
+
+/* A server that verifies client certificates rejects a client without one. */
+Test(nats_conn, tls_without_client_certificate_rejected, .fini = fixture_stop, .timeout = 30)
+{
+	certs_t certs;
+	start_tls_server(&certs);
+	const char *urls[] = {fixture_server.url};
+	bl_nats_config_t config = {.urls = urls, .nurls = 1, .tls = true, .tls_ca_file = certs.path[CA]};
+	bl_nats_t *nats = NULL;
+	bl_nats_error_t err = {0};
+
+	int rc = bl_nats_connect(&nats, &config, &err);
+
+	cr_assert_lt(rc, 0, "connected without a client certificate");
+	cr_assert_null(nats);
+	remove_certs(&certs);
+}
+
+/* A CA file that does not exist is reported against tls_ca_file before any connection. */
+Test(nats_conn, missing_ca_file_reported)
+{
+	const char *urls[] = {"tls://127.0.0.1:1"};
+	bl_nats_config_t config = {.urls = urls, .nurls = 1, .tls = true, .tls_ca_file = "/nonexistent/ca.pem"};
+	bl_nats_t *nats = NULL;
+	bl_nats_error_t err = {0};
+
+	int rc = bl_nats_connect(&nats, &config, &err);
+
+	cr_assert_lt(rc, 0);
+	cr_assert_str_eq(err.error.field, "tls_ca_file", "field \"%s\": %s", err.error.field, err.error.message);
 }

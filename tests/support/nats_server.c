@@ -93,8 +93,9 @@ static int write_config(bl_test_nats_server_t *srv)
 		   "  store_dir: \"%s/js\"\n"
 		   "  max_memory_store: 256MB\n"
 		   "  max_file_store: 1GB\n"
-		   "}\n",
-		srv->dir);
+		   "}\n"
+		   "%s\n",
+		srv->dir, srv->extra_config);
 	return fclose(f) == 0 ? 0 : fail(srv, -EIO, "cannot write %s", path);
 }
 
@@ -132,14 +133,20 @@ static int read_ports_file(bl_test_nats_server_t *srv)
 	fclose(f);
 	text[n] = '\0';
 
+	/* A server that requires TLS lists its URL with the tls:// scheme. */
+	const char *scheme = "nats";
 	const char *url = strstr(text, "nats://127.0.0.1:");
+	if (!url) {
+		scheme = "tls";
+		url = strstr(text, "tls://127.0.0.1:");
+	}
 	if (!url)
 		return -EAGAIN;
-	int port = atoi(url + strlen("nats://127.0.0.1:"));
+	int port = atoi(strchr(url, ':') + strlen("://127.0.0.1:"));
 	if (port <= 0)
 		return -EAGAIN;
 	srv->port = port;
-	snprintf(srv->url, sizeof srv->url, "nats://127.0.0.1:%d", port);
+	snprintf(srv->url, sizeof srv->url, "%s://127.0.0.1:%d", scheme, port);
 	return 0;
 }
 
@@ -203,7 +210,15 @@ static int launch(bl_test_nats_server_t *srv)
 
 int bl_test_nats_start(bl_test_nats_server_t *srv)
 {
+	return bl_test_nats_start_with(srv, "");
+}
+
+int bl_test_nats_start_with(bl_test_nats_server_t *srv, const char *extra_config)
+{
 	memset(srv, 0, sizeof *srv);
+	if (strlen(extra_config) >= sizeof srv->extra_config)
+		return fail(srv, -E2BIG, "extra configuration of %zu bytes is too long", strlen(extra_config));
+	strcpy(srv->extra_config, extra_config);
 	const char *tmp = getenv("TMPDIR");
 	snprintf(srv->dir, sizeof srv->dir, "%s/bl-nats-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
 	if (!mkdtemp(srv->dir))

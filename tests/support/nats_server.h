@@ -13,11 +13,13 @@
 typedef struct bl_test_nats_server {
 	/* The temporary folder: configuration, JetStream store, ports file, log. */
 	char dir[PATH_MAX];
-	/* "nats://127.0.0.1:PORT" */
+	/* "nats://127.0.0.1:PORT", or "tls://127.0.0.1:PORT" when the server requires TLS */
 	char url[64];
 	int port;
 	/* The running server, or 0. */
 	pid_t pid;
+	/* Configuration text added to the generated file (a tls block ...), "" for none. */
+	char extra_config[2048];
 	/* Why the last call failed, for the test's message. */
 	char error[512];
 } bl_test_nats_server_t;
@@ -31,6 +33,9 @@ typedef struct bl_test_nats_server {
  * on PATH, in /usr/sbin or in /usr/bin.
  */
 int bl_test_nats_start(bl_test_nats_server_t *srv);
+
+/* The same, with `extra_config` (copied) added to the configuration, for this start and every restart. */
+int bl_test_nats_start_with(bl_test_nats_server_t *srv, const char *extra_config);
 
 /* Stop the server with SIGTERM and wait for it to exit (5 s, then SIGKILL). Keeps the folder. */
 int bl_test_nats_stop(bl_test_nats_server_t *srv);
