@@ -27,6 +27,17 @@ static int64_t reconnect_delay(natsConnection *conn, int attempts, void *closure
 	return wait;
 }
 
+/* Store the current server's URL, when there is one, for events that happen without one. */
+static void remember_url(natsConnection *conn, bl_nats_t *nats)
+{
+	char url[sizeof nats->url];
+	if (natsConnection_GetConnectedUrl(conn, url, sizeof url) != NATS_OK || !url[0])
+		return;
+	pthread_mutex_lock(&nats->lock);
+	memcpy(nats->url, url, sizeof url);
+	pthread_mutex_unlock(&nats->lock);
+}
+
 static void emit(natsConnection *conn, bl_nats_t *nats, bl_nats_event_kind_t kind)
 {
 	char url[256] = "";
@@ -36,8 +47,10 @@ static void emit(natsConnection *conn, bl_nats_t *nats, bl_nats_event_kind_t kin
 
 	if (!nats->on_event)
 		return;
-	if (natsConnection_GetConnectedUrl(conn, url, sizeof url) != NATS_OK)
-		url[0] = '\0';
+	remember_url(conn, nats);
+	pthread_mutex_lock(&nats->lock);
+	memcpy(url, nats->url, sizeof url);
+	pthread_mutex_unlock(&nats->lock);
 	/* Returns the last error's status, which does not matter here; only its text does. */
 	(void)natsConnection_GetLastError(conn, &reason);
 	if (!reason)
@@ -210,6 +223,7 @@ int bl_nats_connect(bl_nats_t **out, const bl_nats_config_t *config, bl_nats_err
 		goto err_free_opts;
 	}
 
+	remember_url(nats->conn, nats);
 	*out = nats;
 	return 0;
 

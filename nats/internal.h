@@ -31,6 +31,8 @@ struct bl_nats {
 	pthread_mutex_t lock;
 	pthread_cond_t closed_cond;
 	bool closed;
+	/* The server last connected to, under `lock`: a disconnected connection has no current URL. */
+	char url[256];
 };
 
 /* Fill err (when not NULL) with `code`, `field` and a message, no server status. Returns `code`. */
