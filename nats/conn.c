@@ -38,19 +38,25 @@ static void remember_url(natsConnection *conn, bl_nats_t *nats)
 	pthread_mutex_unlock(&nats->lock);
 }
 
+/* Copy the current server's URL, or the last one when disconnected, into `url` (sizeof nats->url bytes). */
+static void current_url(natsConnection *conn, bl_nats_t *nats, char *url)
+{
+	remember_url(conn, nats);
+	pthread_mutex_lock(&nats->lock);
+	memcpy(url, nats->url, sizeof nats->url);
+	pthread_mutex_unlock(&nats->lock);
+}
+
 static void emit(natsConnection *conn, bl_nats_t *nats, bl_nats_event_kind_t kind)
 {
-	char url[256] = "";
+	char url[sizeof nats->url];
 	const char *reason = NULL;
 	natsStatistics *stats = NULL;
 	uint64_t reconnects = 0;
 
 	if (!nats->on_event)
 		return;
-	remember_url(conn, nats);
-	pthread_mutex_lock(&nats->lock);
-	memcpy(url, nats->url, sizeof url);
-	pthread_mutex_unlock(&nats->lock);
+	current_url(conn, nats, url);
 	/* Returns the last error's status, which does not matter here; only its text does. */
 	(void)natsConnection_GetLastError(conn, &reason);
 	if (!reason)
@@ -95,8 +101,10 @@ static void on_error(natsConnection *conn, natsSubscription *sub, natsStatus sta
 	(void)sub;
 	if (!nats->on_event)
 		return;
-	(void)conn;
-	bl_nats_event_t event = {.kind = BL_NATS_EVENT_ERROR, .url = "", .reason = natsStatus_GetText(status)};
+	char url[sizeof nats->url];
+	current_url(conn, nats, url);
+
+	bl_nats_event_t event = {.kind = BL_NATS_EVENT_ERROR, .url = url, .reason = natsStatus_GetText(status)};
 	nats->on_event(&event, nats->on_event_arg);
 }
 

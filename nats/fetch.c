@@ -217,6 +217,10 @@ static int send_pull(bl_js_puller_t *p, size_t batch, int64_t wait_ms, bl_nats_e
  */
 static int check_consumer(bl_js_puller_t *p, bl_nats_error_t *err)
 {
+	/* Without a connection the pull was lost on the way; asking would only wait out the timeout. */
+	if (!bl_nats_is_connected(p->nats))
+		return 0;
+
 	int rc = bl__js_api(p->nats, NULL, NULL, err, "CONSUMER.INFO.%s.%s", p->stream, p->consumer);
 	return rc == -ENOENT ? rc : 0;
 }

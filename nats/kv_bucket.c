@@ -27,7 +27,7 @@ int bl_kv_bucket_ensure(bl_nats_t *nats, const bl_kv_config_t *config, uint32_t 
 	if (rc < 0)
 		return rc;
 	if (config->history < 0 || config->history > KV_MAX_HISTORY)
-		return bl__nats_fail(err, BL_EINVAL, "history", "bucket %s: history %d is outside 1..%d",
+		return bl__nats_fail(err, BL_EINVAL, "history", "bucket %s: history %d is outside 1..%d (0 means 1)",
 				     config->bucket, config->history, KV_MAX_HISTORY);
 	if (config->ttl_ns < 0)
 		return bl__nats_fail(err, BL_EINVAL, "ttl_ns", "bucket %s: negative TTL", config->bucket);
