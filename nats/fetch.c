@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,7 +173,7 @@ static void on_message(fetch_t *f, bl_js_puller_t *p, natsMsg *msg, bl_nats_erro
 		return;
 	}
 	f->msgs[f->count++] = m;
-	if (token == p->token && ++f->current == f->batch)
+	if (f->batch > 0 && token == p->token && ++f->current == f->batch)
 		f->done = true;
 }
 
@@ -230,6 +231,8 @@ int bl_js_fetch(bl_js_puller_t *puller, bl_js_msg_t **msgs, size_t cap, int64_t 
 	if (wait_ms < 0 || wait_ms > 24 * 3600 * 1000)
 		return bl__nats_fail(err, BL_EINVAL, "wait_ms", "fetch wait %" PRId64 " ms is outside 0 .. 1 day",
 				     wait_ms);
+	if (cap > INT_MAX)
+		return bl__nats_fail(err, BL_EINVAL, "cap", "fetch of %zu messages is more than INT_MAX", cap);
 	fetch_t f = {.msgs = msgs, .cap = cap};
 	if (cap == 0)
 		return 0;

@@ -120,10 +120,16 @@ static int make_consumer(bl_kv_watch_t *w, uint64_t start_seq, bl_nats_error_t *
 	return 0;
 }
 
+/*
+ * Replace the consumer. Once the initial values are out, the new one starts just after the
+ * last stream sequence delivered. Before that it starts over with the last entry of every
+ * key: starting after a sequence would replay older revisions of keys not yet delivered,
+ * while repeating an entry already delivered is harmless to a caller that applies them.
+ */
 static int reset(bl_kv_watch_t *w, bl_nats_error_t *err)
 {
 	drop_consumer(w);
-	return make_consumer(w, w->last_sseq + 1, err);
+	return make_consumer(w, w->initial_done ? w->last_sseq + 1 : 0, err);
 }
 
 int bl_kv_watch_new(bl_kv_watch_t **out, bl_kv_t *kv, const bl_kv_watch_opts_t *opts, bl_nats_error_t *err)

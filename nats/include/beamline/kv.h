@@ -122,7 +122,8 @@ int bl_kv_watch_new(bl_kv_watch_t **out, bl_kv_t *kv, const bl_kv_watch_opts_t *
  * earlier than `timeout_ms`, however many heartbeats arrive meanwhile. On a
  * gap in the consumer's sequence, or after three missed heartbeats, the
  * watch recreates its consumer from the last stream sequence it delivered,
- * so no change is lost; that request may add up to the connection's
+ * so no change is lost (before the marker it starts the initial values
+ * over, so some may come twice); that request may add up to the connection's
  * request timeout to the wait, and when it fails (server still away) its
  * error is returned and the next call tries again.
  */
