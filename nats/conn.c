@@ -3,6 +3,7 @@
  * exponential back-off, and connection events handed to the caller.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -138,10 +139,31 @@ static int check_config(const bl_nats_config_t *config, bl_nats_error_t *err)
 	    config->reconnect_wait_max_ms < 0)
 		return bl__nats_fail(err, BL_EINVAL, "timeouts", "timeouts and waits must be 0 (default) or positive");
 
-	int rc = check_readable(config->creds_file, "creds_file", err);
-	if (rc == 0)
-		rc = check_readable(config->nkey_seed_file, "nkey_seed_file", err);
-	return rc;
+	if (config->max_reconnects < -1)
+		return bl__nats_fail(err, BL_EINVAL, "max_reconnects",
+				     "max_reconnects %d is invalid; use -1 (forever), 0 (default 60) or a count",
+				     config->max_reconnects);
+	if (config->ping_interval_ms < 0)
+		return bl__nats_fail(err, BL_EINVAL, "ping_interval_ms", "ping interval %lld ms is negative",
+				     (long long)config->ping_interval_ms);
+
+	static const struct {
+		size_t offset;
+		const char *field;
+	} files[] = {
+		{offsetof(bl_nats_config_t, creds_file), "creds_file"},
+		{offsetof(bl_nats_config_t, nkey_seed_file), "nkey_seed_file"},
+		{offsetof(bl_nats_config_t, tls_ca_file), "tls_ca_file"},
+		{offsetof(bl_nats_config_t, tls_cert_file), "tls_cert_file"},
+		{offsetof(bl_nats_config_t, tls_key_file), "tls_key_file"},
+	};
+	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+		const char *path = *(const char *const *)((const char *)config + files[i].offset);
+		int rc = check_readable(path, files[i].field, err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
 }
 
 static void apply_defaults(bl_nats_t *nats, const bl_nats_config_t *config)
@@ -178,7 +200,8 @@ static int set_options(bl_nats_t *nats, const bl_nats_config_t *config, bl_nats_
 	if (config->nkey_seed_file &&
 	    (s = natsOptions_SetNKeyFromSeed(o, config->nkey_public, config->nkey_seed_file)) != NATS_OK)
 		return bl__nats_status_fail(err, s, "nkey_seed_file", "cannot use the nkey seed file");
-	if (config->tls && (s = natsOptions_SetSecure(o, true)) != NATS_OK)
+	bool tls = config->tls || config->tls_ca_file || config->tls_cert_file;
+	if (tls && (s = natsOptions_SetSecure(o, true)) != NATS_OK)
 		return bl__nats_status_fail(err, s, "tls", "TLS is not available in this cnats build");
 	if (config->tls_ca_file && (s = natsOptions_LoadCATrustedCertificates(o, config->tls_ca_file)) != NATS_OK)
 		return bl__nats_status_fail(err, s, "tls_ca_file", "cannot load the CA file");
@@ -189,6 +212,9 @@ static int set_options(bl_nats_t *nats, const bl_nats_config_t *config, bl_nats_
 		return bl__nats_status_fail(err, s, "connect_timeout_ms", "invalid connect timeout");
 	if ((s = natsOptions_SetMaxReconnect(o, config->max_reconnects ? config->max_reconnects : 60)) != NATS_OK)
 		return bl__nats_status_fail(err, s, "max_reconnects", "invalid reconnect count");
+	s = natsOptions_SetPingInterval(o, config->ping_interval_ms ? config->ping_interval_ms : 20000);
+	if (s != NATS_OK)
+		return bl__nats_status_fail(err, s, "ping_interval_ms", "invalid ping interval");
 
 	s = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, nats);
 	if (s == NATS_OK)

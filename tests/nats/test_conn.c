@@ -141,6 +141,8 @@ Test(nats_conn, invalid_config_names_field)
 		{{.urls = urls, .nurls = 1, .creds_file = "a", .nkey_seed_file = "b", .nkey_public = "U"},
 		 "nkey_seed_file"},
 		{{.urls = urls, .nurls = 1, .request_timeout_ms = -1}, "timeouts"},
+		{{.urls = urls, .nurls = 1, .max_reconnects = -2}, "max_reconnects"},
+		{{.urls = urls, .nurls = 1, .ping_interval_ms = -1}, "ping_interval_ms"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		bl_nats_t *nats = NULL;
@@ -163,7 +165,7 @@ Test(nats_conn, missing_creds_file_reported)
 
 	int rc = bl_nats_connect(&nats, &config, &err);
 
-	cr_assert_lt(rc, 0);
+	cr_assert_eq(rc, -ENOENT, "got %d: %s", rc, err.error.message);
 	cr_assert_str_eq(err.error.field, "creds_file", "field \"%s\": %s", err.error.field, err.error.message);
 }
 
@@ -278,6 +280,6 @@ Test(nats_conn, missing_ca_file_reported)
 
 	int rc = bl_nats_connect(&nats, &config, &err);
 
-	cr_assert_lt(rc, 0);
+	cr_assert_eq(rc, -ENOENT, "got %d: %s", rc, err.error.message);
 	cr_assert_str_eq(err.error.field, "tls_ca_file", "field \"%s\": %s", err.error.field, err.error.message);
 }

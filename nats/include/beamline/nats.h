@@ -85,7 +85,8 @@ typedef struct bl_nats_config {
 	/* An nkey seed file and its public key ("U..."); NULL for none. */
 	const char *nkey_seed_file;
 	const char *nkey_public;
-	/* TLS: a CA file to trust, a client certificate and its key. */
+	/* TLS: a CA file to trust, a client certificate and its key. Giving any of
+	 * the files, or a "tls://" URL, also turns TLS on. */
 	bool tls;
 	const char *tls_ca_file;
 	const char *tls_cert_file;
@@ -97,6 +98,11 @@ typedef struct bl_nats_config {
 	int64_t request_timeout_ms;
 	/* Reconnect attempts per server before the connection closes; -1 forever, default 60. */
 	int max_reconnects;
+	/* How often the client pings the server; two unanswered pings count as a
+	 * disconnection. Default 20000, so that a server that vanished without
+	 * closing the connection is noticed within about a minute (cnats's own
+	 * default is 2 minutes per ping). */
+	int64_t ping_interval_ms;
 	/* Back-off: the first wait, doubled per attempt up to the maximum, plus up to
 	 * 10 % jitter. Defaults 100 and 2000. */
 	int64_t reconnect_wait_ms;
@@ -111,9 +117,11 @@ typedef struct bl_nats bl_nats_t;
 /*
  * Connect to the first reachable server of `config`. On success *out is an
  * owned connection (free with bl_nats_free). Returns 0, BL_EINVAL for a bad
- * configuration (err names the field), -ECONNREFUSED when no server could
- * be reached, -EACCES when the server refused the credentials, or another
- * negative code; *out is left alone on failure. Any thread.
+ * configuration (err names the field), -ENOENT or -EACCES when a
+ * credentials, seed or TLS file cannot be read (err names it),
+ * -ECONNREFUSED when no server could be reached, -EACCES when the server
+ * refused the credentials, or another negative code; *out is left alone on
+ * failure. Any thread.
  */
 int bl_nats_connect(bl_nats_t **out, const bl_nats_config_t *config, bl_nats_error_t *err);
 
