@@ -139,9 +139,15 @@ int bl_kv_update(bl_kv_t *kv, const char *key, const void *value, size_t len, ui
 {
 	bl_js_publish_opts_t opts = {.expect_last_subject_seq = true, .last_subject_seq = last};
 	int rc = write_key(kv, key, value, len, &opts, revision, err);
-	if (rc == -ESTALE)
-		bl__nats_fail(err, rc, key, "key %s in bucket %s: revision %" PRIu64 " is not the latest", key,
-			      kv->bucket, last);
+	if (rc != -ESTALE || !err)
+		return rc;
+
+	/* Say which key and revision lost, and keep the server's codes (10071). */
+	bl_nats_error_t server = *err;
+	bl__nats_fail(err, rc, key, "key %s in bucket %s: revision %" PRIu64 " is not the latest", key, kv->bucket,
+		      last);
+	err->status = server.status;
+	err->api_code = server.api_code;
 	return rc;
 }
 

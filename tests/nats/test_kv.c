@@ -117,6 +117,7 @@ Test(nats_kv, update_with_stale_revision, .fini = fixture_stop, .timeout = 30)
 	cr_assert_eq(fresh, 0, "%s", err.error.message);
 	cr_assert_gt(r2, r1);
 	cr_assert_eq(stale, -ESTALE, "got %d", stale);
+	cr_assert_eq(err.api_code, 10071, "the server's code is kept, got %d", err.api_code);
 	cr_assert_eq(r3, 0, "a failed update must not report a revision");
 	bl_kv_entry_t *entry = NULL;
 	cr_assert_eq(bl_kv_get(&entry, kv, "k", &err), 0);
