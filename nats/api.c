@@ -10,7 +10,7 @@
 
 #include "internal.h"
 
-/* JetStream err_code values the layer maps to errno names (nats-server 2.9 errors.json). */
+/* JetStream err_code values that the layer maps to errno names, as the server numbers its errors. */
 enum {
 	API_CONSUMER_NOT_FOUND = 10014,
 	API_NO_MESSAGE_FOUND = 10037,
