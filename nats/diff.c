@@ -102,7 +102,8 @@ int bl__js_check_name(const char *name, const char *field, bl_nats_error_t *err)
 		return bl__nats_fail(err, BL_EINVAL, field, "%s is missing", field);
 	size_t len = strlen(name);
 	if (len > 255)
-		return bl__nats_fail(err, BL_EINVAL, field, "%s is %zu bytes long, at most 255 are allowed", field, len);
+		return bl__nats_fail(err, BL_EINVAL, field, "%s is %zu bytes long, at most 255 are allowed", field,
+				     len);
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)name[i];
 		if (c == '.' || c == '*' || c == '>' || c == '/' || c == '\\' || isspace(c) || c < 0x20)

@@ -77,7 +77,8 @@ int bl__kv_check_key(const char *key, bool wildcards, bl_nats_error_t *err)
 			return bl__nats_fail(err, BL_EINVAL, "key",
 					     "key \"%s\" contains '%c' at byte %zu; keys are made of letters, digits "
 					     "and \"-/_=.\"%s",
-					     key, key[i], i, wildcards ? ", with \"*\" or a final \">\" as whole tokens" : "");
+					     key, key[i], i,
+					     wildcards ? ", with \"*\" or a final \">\" as whole tokens" : "");
 	}
 	return 0;
 }
@@ -168,8 +169,9 @@ int bl_kv_create(bl_kv_t *kv, const char *key, const void *value, size_t len, ui
 	uint64_t last_revision = last->revision;
 	bl_kv_entry_free(last);
 	if (op == BL_KV_PUT)
-		return bl__nats_fail(err, -EEXIST, key, "key %s in bucket %s already has a value (revision %" PRIu64 ")",
-				     key, kv->bucket, last_revision);
+		return bl__nats_fail(err, -EEXIST, key,
+				     "key %s in bucket %s already has a value (revision %" PRIu64 ")", key, kv->bucket,
+				     last_revision);
 	rc = bl_kv_update(kv, key, value, len, last_revision, revision, err);
 	return rc == -ESTALE ? bl__nats_fail(err, -EEXIST, key, "key %s in bucket %s was set concurrently", key,
 					    kv->bucket)

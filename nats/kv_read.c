@@ -52,7 +52,8 @@ int bl__kv_parse_time(int64_t *out, const char *text)
 
 static int read_direct(bl_kv_entry_t **out, bl_kv_t *kv, const char *key, const char *subject, bl_nats_error_t *err)
 {
-	/* A stream subject appended to the request subject requests its last message (checked on nats-server 2.9.10). */
+	/* A stream subject appended to the request subject requests its last message
+	 * (checked on nats-server 2.9.10). */
 	char api[700];
 	snprintf(api, sizeof api, "$JS.API.DIRECT.GET.%s.%s", kv->stream, subject);
 	natsMsg *reply = NULL;

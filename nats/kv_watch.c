@@ -142,8 +142,8 @@ int bl_kv_watch_new(bl_kv_watch_t **out, bl_kv_t *kv, const bl_kv_watch_opts_t *
 	if (rc < 0)
 		return rc;
 	if (opts->idle_heartbeat_ms < 0)
-		return bl__nats_fail(err, BL_EINVAL, "idle_heartbeat_ms", "heartbeat interval %" PRId64 " ms is negative",
-				     opts->idle_heartbeat_ms);
+		return bl__nats_fail(err, BL_EINVAL, "idle_heartbeat_ms",
+				     "heartbeat interval %" PRId64 " ms is negative", opts->idle_heartbeat_ms);
 
 	bl_kv_watch_t *w = calloc(1, sizeof *w);
 	if (!w)

@@ -220,7 +220,8 @@ static void start_tls_server(certs_t *c)
 		cr_skip_test("skipped: /usr/bin/openssl is needed to make test certificates");
 	cr_assert(make_certs(c), "openssl could not make the test certificates in %s", c->dir);
 	char tls[2048];
-	snprintf(tls, sizeof tls, "tls {\n  cert_file: \"%s\"\n  key_file: \"%s\"\n  ca_file: \"%s\"\n  verify: true\n}",
+	snprintf(tls, sizeof tls,
+		 "tls {\n  cert_file: \"%s\"\n  key_file: \"%s\"\n  ca_file: \"%s\"\n  verify: true\n}",
 		 c->path[SERVER], c->path[SERVER_KEY], c->path[CA]);
 	int rc = bl_test_nats_start_with(&fixture_server, tls);
 	if (rc == -ENOENT)

@@ -28,7 +28,8 @@ Test(nats_meta, new_form_parses_with_and_without_domain)
 	char buf[256];
 	bl_js_meta_t meta;
 
-	int rc = bl_js_meta_parse(&meta, buf, sizeof buf, "$JS.ACK.hub.ACCHASH.JOBS.worker.1.9.4.1700000000000000000.0.xyz");
+	int rc = bl_js_meta_parse(&meta, buf, sizeof buf,
+				  "$JS.ACK.hub.ACCHASH.JOBS.worker.1.9.4.1700000000000000000.0.xyz");
 	cr_assert_eq(rc, 0);
 	cr_assert_str_eq(meta.domain, "hub");
 	cr_assert_str_eq(meta.stream, "JOBS");
