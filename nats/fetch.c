@@ -10,10 +10,14 @@
  * message delivered for an earlier fetch is real work the server has
  * already handed out, so it is returned by whichever fetch reads it.
  *
- * A fetch first takes what is already queued, then requests only the room
- * left in the caller's array, and stops reading once the array is full.
- * Messages that arrive after that stay queued in the subscription for the
- * next fetch, so nothing is written past the array and nothing is dropped.
+ * A fetch first takes what is already queued. With nothing in hand it
+ * sends a pull for one message that waits at the server, so a lone message
+ * is returned as soon as it arrives rather than when a whole batch has
+ * filled or the wait has run out. Then a no-wait pull requests the room
+ * left in the caller's array, which the server answers at once with what
+ * it has. Reading stops once the array is full; messages that arrive after
+ * that stay queued in the subscription for the next fetch, so nothing is
+ * written past the array and nothing is dropped.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -226,6 +230,43 @@ static int check_consumer(bl_js_puller_t *p, bl_nats_error_t *err)
 	return rc == -ENOENT ? rc : 0;
 }
 
+/*
+ * Send one pull for `batch` messages, waiting up to `wait_ms` at the server (0: no wait),
+ * and read until the batch is complete, a status of this pull ends it, the array is full,
+ * or the deadline passes. The server replies to a no-wait pull at once, so it gets the API
+ * timeout. Returns 0, or a negative code when the pull failed with nothing collected.
+ */
+static int run_pull(fetch_t *f, bl_js_puller_t *p, size_t batch, int64_t wait_ms, bl_nats_error_t *err)
+{
+	f->batch = batch;
+	f->current = 0;
+	f->done = false;
+	f->rc = 0;
+	size_t before = f->count;
+	int rc = send_pull(p, batch, wait_ms, err);
+	if (rc < 0)
+		return rc;
+
+	int64_t deadline = bl__nats_deadline(wait_ms > 0 ? wait_ms + FETCH_GRACE_MS : p->nats->request_timeout_ms);
+	/* A waiting pull asks for one message, and any message in hand (an earlier pull's too) ends its wait. */
+	while (!f->done && f->count < f->cap && !(wait_ms > 0 && f->count > before)) {
+		int64_t left = bl__nats_remaining(deadline);
+		if (left == 0)
+			break;
+		natsMsg *msg = NULL;
+		natsStatus s = natsSubscription_NextMsg(&msg, p->sub, left);
+		if (s == NATS_TIMEOUT)
+			break;
+		if (s != NATS_OK)
+			return bl__nats_status_fail(err, s, p->next_subject, "fetch failed");
+		on_message(f, p, msg, err);
+	}
+
+	if (f->count > before || f->rc < 0)
+		return f->rc;
+	return f->done ? 0 : check_consumer(p, err);
+}
+
 int bl_js_fetch(bl_js_puller_t *puller, bl_js_msg_t **msgs, size_t cap, int64_t wait_ms, bl_nats_error_t *err)
 {
 	if (wait_ms < 0 || wait_ms > 24 * 3600 * 1000)
@@ -242,35 +283,16 @@ int bl_js_fetch(bl_js_puller_t *puller, bl_js_msg_t **msgs, size_t cap, int64_t 
 	if (rc < 0 || f.count == cap)
 		return rc < 0 ? rc : (int)f.count;
 
-	/* 2. Ask for the room left; with work in hand already, do not wait for more. */
-	f.batch = cap - f.count;
-	if (f.count > 0)
-		wait_ms = 0;
-	rc = send_pull(puller, f.batch, wait_ms, err);
-	if (rc < 0)
-		return f.count > 0 ? (int)f.count : rc;
-
-	/* 3. Read until the batch is complete, a status of this pull ends it, the array is full,
-	 *    or the deadline passes. The server replies to a no-wait pull at once, so it gets the API timeout. */
-	int64_t deadline = bl__nats_deadline(wait_ms > 0 ? wait_ms + FETCH_GRACE_MS : puller->nats->request_timeout_ms);
-	while (!f.done && f.count < cap) {
-		int64_t left = bl__nats_remaining(deadline);
-		if (left == 0)
-			break;
-		natsMsg *msg = NULL;
-		natsStatus s = natsSubscription_NextMsg(&msg, puller->sub, left);
-		if (s == NATS_TIMEOUT)
-			break;
-		if (s != NATS_OK) {
-			f.rc = bl__nats_status_fail(err, s, puller->next_subject, "fetch failed");
-			break;
-		}
-		on_message(&f, puller, msg, err);
+	/* 2. With nothing in hand, wait for one message; then take whatever else is there now. */
+	if (f.count == 0 && wait_ms > 0) {
+		rc = run_pull(&f, puller, 1, wait_ms, err);
+		if (rc < 0 || f.count == 0)
+			return rc;
 	}
-
-	if (f.count > 0)
-		return (int)f.count;
-	if (f.rc == 0 && !f.done)
-		return check_consumer(puller, err);
-	return f.rc;
+	if (f.count < cap) {
+		rc = run_pull(&f, puller, cap - f.count, 0, err);
+		if (rc < 0 && f.count == 0)
+			return rc;
+	}
+	return (int)f.count;
 }

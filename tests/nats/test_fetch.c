@@ -265,3 +265,29 @@ Test(nats_fetch, consumer_deleted_during_fetch, .fini = fixture_stop, .timeout =
 	bl_js_puller_free(puller);
 	bl_nats_free(nats);
 }
+
+/* A lone message published 300 ms into a fetch of up to 8 with a 5 s wait is returned as soon
+ * as it arrives, not when the wait runs out for want of a full batch. */
+Test(nats_fetch, lone_message_returned_at_once, .fini = fixture_stop, .timeout = 30)
+{
+	FIXTURE_START();
+	bl_nats_t *nats = fixture_connect();
+	fixture_jobs_stream(nats, 30000);
+	bl_js_puller_t *puller = NULL;
+	bl_nats_error_t err = {0};
+	cr_assert_eq(bl_js_puller_new(&puller, nats, "JOBS", "worker", &err), 0, "%s", err.error.message);
+	fixture_later_t later;
+	bl_js_msg_t *msgs[8];
+
+	long long t0 = fixture_now_ms();
+	fixture_later_start(&later, 300, publish_late, nats);
+	int count = bl_js_fetch(puller, msgs, 8, 5000, &err);
+	long long elapsed = fixture_now_ms() - t0;
+	fixture_later_join(&later);
+
+	cr_assert_eq(count, 1, "got %d (%s)", count, err.error.message);
+	cr_assert_lt(elapsed, 1500, "the fetch held a lone message for %lld ms", elapsed);
+	ack_all(msgs, count);
+	bl_js_puller_free(puller);
+	bl_nats_free(nats);
+}

@@ -235,8 +235,10 @@ const char *bl_js_puller_inbox(const bl_js_puller_t *puller);
 
 /*
  * Fetch up to `cap` messages into msgs[0..count), waiting at most
- * `wait_ms` (0: take only what is available now). Returns the count (0
- * means no work, not an error); each message is owned by the caller. Never
+ * `wait_ms` for the first (0: take only what is available now), then
+ * taking what else the server has at that moment without waiting. Returns
+ * the count (0 means no work, not an error); each message is owned by the
+ * caller. Never
  * writes past msgs[cap - 1]: messages of an earlier fetch that arrive late
  * fill the array first, and any beyond `cap` stay queued for the next
  * fetch (their ack_wait runs meanwhile). Waits up to `wait_ms` plus 200 ms
