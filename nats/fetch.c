@@ -11,9 +11,9 @@
  * already handed out, so it is returned by whichever fetch reads it.
  *
  * A fetch first takes what is already queued. With nothing in hand it
- * sends a pull for one message that waits at the server, so a lone message
- * is returned as soon as it arrives rather than when a whole batch has
- * filled or the wait has run out. Then a no-wait pull requests the room
+ * sends a pull for one message that waits at the server. So a lone message
+ * is returned as soon as it arrives, not when a whole batch has filled or
+ * the wait has run out. Then a no-wait pull requests the room
  * left in the caller's array, which the server answers at once with what
  * it has. Reading stops once the array is full; messages that arrive after
  * that stay queued in the subscription for the next fetch, so nothing is
@@ -248,7 +248,7 @@ static int run_pull(fetch_t *f, bl_js_puller_t *p, size_t batch, int64_t wait_ms
 		return rc;
 
 	int64_t deadline = bl__nats_deadline(wait_ms > 0 ? wait_ms + FETCH_GRACE_MS : p->nats->request_timeout_ms);
-	/* A waiting pull asks for one message, and any message in hand (an earlier pull's too) ends its wait. */
+	/* A waiting pull requests one message, and any message in hand (an earlier pull's too) ends its wait. */
 	while (!f->done && f->count < f->cap && !(wait_ms > 0 && f->count > before)) {
 		int64_t left = bl__nats_remaining(deadline);
 		if (left == 0)
