@@ -219,6 +219,11 @@ int bl_test_nats_start_with(bl_test_nats_server_t *srv, const char *extra_config
 	if (strlen(extra_config) >= sizeof srv->extra_config)
 		return fail(srv, -E2BIG, "extra configuration of %zu bytes is too long", strlen(extra_config));
 	strcpy(srv->extra_config, extra_config);
+
+	/* Look first, so that a skipped test leaves no folder behind. */
+	char exe[PATH_MAX];
+	if (!find_server(exe, sizeof exe))
+		return fail(srv, -ENOENT, "nats-server not found ($BL_NATS_SERVER, PATH, /usr/sbin, /usr/bin)");
 	const char *tmp = getenv("TMPDIR");
 	snprintf(srv->dir, sizeof srv->dir, "%s/bl-nats-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
 	if (!mkdtemp(srv->dir))
