@@ -46,6 +46,10 @@ static const error_entry_t errno_names[] = {
 	{-ETIMEDOUT, "ETIMEDOUT", NULL}, {-ECONNREFUSED, "ECONNREFUSED", NULL},
 	{-ECONNRESET, "ECONNRESET", NULL}, {-ECANCELED, "ECANCELED", NULL},
 	{-EOVERFLOW, "EOVERFLOW", NULL}, {-EFBIG, "EFBIG", NULL},
+	/* The NATS client layer's codes. */
+	{-ENOTCONN, "ENOTCONN", NULL}, {-ESTALE, "ESTALE", NULL},   {-EREMOTEIO, "EREMOTEIO", NULL},
+	{-EPROTO, "EPROTO", NULL},     {-ENOTSUP, "ENOTSUP", NULL}, {-EHOSTUNREACH, "EHOSTUNREACH", NULL},
+	{-EMSGSIZE, "EMSGSIZE", NULL},
 };
 
 static const error_entry_t *find(const error_entry_t *table, size_t n, int code)
