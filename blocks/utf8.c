@@ -38,11 +38,29 @@ static size_t sequence_len(const uint8_t *s, size_t left)
 	return n;
 }
 
+/* Return whether the 64 bytes at s are all ASCII. The loop has no branch,
+ * so the compiler can turn it into a few vector instructions. */
+static bool ascii_block(const uint8_t *s)
+{
+	uint64_t any = 0;
+	for (size_t k = 0; k < 64; k += 8) {
+		uint64_t word;
+		memcpy(&word, s + k, sizeof word);
+		any |= word;
+	}
+	return (any & UINT64_C(0x8080808080808080)) == 0;
+}
+
 bool bl__utf8_is_valid(const uint8_t *s, size_t len)
 {
 	size_t i = 0;
 
 	while (i < len) {
+		/* Text is mostly ASCII: test 64 bytes at once while it is. */
+		if (len - i >= 64 && ascii_block(s + i)) {
+			i += 64;
+			continue;
+		}
 		if (len - i >= 8) {
 			uint64_t word;
 			memcpy(&word, s + i, sizeof word);
