@@ -5,8 +5,9 @@
 #include <beamline/blocks.h>
 
 extern const bl_block_t bl__kernel_block;
+extern const bl_block_t bl__http_block;
 
-static const bl_block_t *const blocks[] = {&bl__kernel_block};
+static const bl_block_t *const blocks[] = {&bl__kernel_block, &bl__http_block};
 
 const bl_block_t *bl_block_find(const char *name)
 {
