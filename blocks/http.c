@@ -24,7 +24,7 @@ static int usable_service(bl_http_service_t **out, const bl_block_env_t *env, bl
 
 static int http_prepare(json_t *params, const bl_block_env_t *env, uint64_t *mem_estimate, bl_error_t *err)
 {
-	bl_http_service_t *svc;
+	bl_http_service_t *svc = NULL;
 	http_params_t p;
 
 	int rc = usable_service(&svc, env, err);
@@ -55,7 +55,7 @@ static int report_now(bl_block_done_fn done, void *ctx, int code, const char *er
 
 static int http_start(json_t *params, const bl_block_env_t *env, bl_block_done_fn done, void *ctx)
 {
-	bl_http_service_t *svc;
+	bl_http_service_t *svc = NULL;
 	http_params_t p;
 	bl_error_t err;
 

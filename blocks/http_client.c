@@ -263,7 +263,7 @@ static void finish_error(client_t *c, http_request_t *req, int code, const char 
 {
 	http_attempt_t a = {.code = code, .error_code = error_code, .retryable = retryable, .field = field};
 
-	snprintf(a.message, sizeof a.message, "%s", message);
+	snprintf(a.message, sizeof a.message, "%.*s", (int)sizeof a.message - 1, message);
 	finish(c, req, NULL, &a);
 }
 
