@@ -166,50 +166,52 @@ static json_t *load_params(http_fixture_t *f, const char *params_json)
 	return params;
 }
 
-int http_fixture_prepare(http_fixture_t *f, const char *params_json, bl_error_t *err)
-{
-	uint64_t mem = 0;
-	json_t *params = load_params(f, params_json);
-	const bl_block_t *block = bl_block_find("http");
-
-	cr_assert_not_null(block, "no http block in the registry");
-	int rc = block->prepare(params, &f->env, &mem, err);
-	json_decref(params);
-	return rc;
-}
-
-typedef struct waiter {
+struct http_waiter {
 	bl_latch_t latch;
 	bl_block_outcome_t *outcome;
-} waiter_t;
+	json_t *params;
+};
 
 static void on_done(void *ctx, bl_block_outcome_t *outcome)
 {
-	waiter_t *w = ctx;
+	http_waiter_t *w = ctx;
 	w->outcome = outcome;
 	bl_latch_count_down(&w->latch);
 }
 
-bl_block_outcome_t *http_fixture_run(http_fixture_t *f, const char *params_json, unsigned cancel_after_ms)
+http_waiter_t *http_fixture_start(http_fixture_t *f, const char *params_json)
 {
 	bl_error_t err = {0};
 	uint64_t mem = 0;
-	waiter_t w = {0};
-	json_t *params = load_params(f, params_json);
+	http_waiter_t *w = calloc(1, sizeof *w);
 	const bl_block_t *block = bl_block_find("http");
 
+	cr_assert_not_null(w);
 	cr_assert_not_null(block, "no http block in the registry");
-	int rc = block->prepare(params, &f->env, &mem, &err);
+	w->params = load_params(f, params_json);
+	int rc = block->prepare(w->params, &f->env, &mem, &err);
 	cr_assert_eq(rc, 0, "prepare refused %s: %s (%s)", params_json, err.message, err.field);
 
-	bl_latch_init(&w.latch, 1);
-	cr_assert_eq(block->start(params, &f->env, on_done, &w), 0);
-	if (cancel_after_ms && bl_latch_wait_for(&w.latch, cancel_after_ms) != 0)
-		bl_cancel_hook_fire(f->hook);
-	cr_assert_eq(bl_latch_wait_for(&w.latch, 20000), 0, "no outcome within 20 s for %s", params_json);
-	json_decref(params);
-	cr_assert_not_null(w.outcome, "the block reported no outcome (out of memory)");
-	return w.outcome;
+	bl_latch_init(&w->latch, 1);
+	cr_assert_eq(block->start(w->params, &f->env, on_done, w), 0);
+	return w;
+}
+
+bl_block_outcome_t *http_fixture_wait(http_waiter_t *w, unsigned cancel_after_ms, bl_cancel_hook_t *hook)
+{
+	if (cancel_after_ms && bl_latch_wait_for(&w->latch, cancel_after_ms) != 0)
+		bl_cancel_hook_fire(hook);
+	cr_assert_eq(bl_latch_wait_for(&w->latch, 20000), 0, "no outcome within 20 s");
+	bl_block_outcome_t *o = w->outcome;
+	json_decref(w->params);
+	free(w);
+	cr_assert_not_null(o, "the block reported no outcome (out of memory)");
+	return o;
+}
+
+bl_block_outcome_t *http_fixture_run(http_fixture_t *f, const char *params_json, unsigned cancel_after_ms)
+{
+	return http_fixture_wait(http_fixture_start(f, params_json), cancel_after_ms, f->hook);
 }
 
 int http_fixture_count(http_fixture_t *f, const char *key, double *times, int n)

@@ -55,8 +55,16 @@ void http_fixture_fini(http_fixture_t *f);
  */
 bl_block_outcome_t *http_fixture_run(http_fixture_t *f, const char *params_json, unsigned cancel_after_ms);
 
-/* Run prepare on `params_json` and return its code, with *err filled. */
-int http_fixture_prepare(http_fixture_t *f, const char *params_json, bl_error_t *err);
+/* A job started by http_fixture_start(). */
+typedef struct http_waiter http_waiter_t;
+
+/* Prepare and start one http job without waiting; `params_json` as for
+ * http_fixture_run(). Returns the handle to wait on. */
+http_waiter_t *http_fixture_start(http_fixture_t *f, const char *params_json);
+
+/* Wait up to 20 s for the job's outcome and free the handle; with
+ * `cancel_after_ms` > 0, fire `hook` when no outcome came in that time. */
+bl_block_outcome_t *http_fixture_wait(http_waiter_t *w, unsigned cancel_after_ms, bl_cancel_hook_t *hook);
 
 /* GET /count?key=KEY from the second server (its own breaker host, so an
  * open breaker on the first does not block it): the number of

@@ -683,3 +683,53 @@ Test(blocks_http, cancel_during_backoff, .timeout = 60)
 	cr_assert_eq(http_fixture_count(&f, "cbo", NULL, 0), 1);
 	http_fixture_fini(&f);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Many at once, and shutdown                                                */
+/* ------------------------------------------------------------------------ */
+
+/* 64 jobs in flight at once, spread over both client actors, half of them
+ * held 50 ms by the server: every one succeeds with its own body. */
+Test(blocks_http, many_concurrent_requests, .timeout = 60)
+{
+	enum { JOBS = 64 };
+	http_fixture_t f;
+	http_waiter_t *w[JOBS];
+	http_fixture_init(&f, NULL);
+
+	for (int i = 0; i < JOBS; i++) {
+		char params[128];
+		snprintf(params, sizeof params, "{\"url\": \"http://127.0.0.1:PORT/%s\"}",
+			 i % 2 ? "slow?ms=50" : "json");
+		w[i] = http_fixture_start(&f, params);
+	}
+	for (int i = 0; i < JOBS; i++) {
+		bl_block_outcome_t *o = http_fixture_wait(w[i], 0, NULL);
+		assert_ok(o);
+		json_t *body = json_object_get(result_of(o), "body");
+		if (i % 2)
+			cr_assert_eq(int_at(body, "slept_ms"), 50, "job %d got the wrong body", i);
+		else
+			cr_assert_str_eq(str_at(body, "name"), "beamline", "job %d got the wrong body", i);
+		bl_block_outcome_free(&o);
+	}
+	http_fixture_fini(&f);
+}
+
+/* Stopping the service with a request in flight reports it "shutdown",
+ * retryable, rather than dropping it. */
+Test(blocks_http, service_stop_reports_in_flight_request, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+	http_waiter_t *w = http_fixture_start(&f, "{\"url\": \"http://127.0.0.1:PORT/slow?ms=10000\"}");
+	usleep(200 * 1000);
+
+	bl_http_service_stop(f.services.http);
+	bl_block_outcome_t *o = http_fixture_wait(w, 0, NULL);
+
+	assert_error(o, "shutdown");
+	cr_assert(o->retryable);
+	bl_block_outcome_free(&o);
+	http_fixture_fini(&f);
+}
