@@ -35,9 +35,9 @@ typedef enum http_breaker_pass {
 
 /* How a request ended, as far as the breaker cares. */
 typedef enum http_breaker_verdict {
-	HTTP_BREAKER_SUCCESS, /* the host answered */
+	HTTP_BREAKER_SUCCESS, /* the host responded */
 	HTTP_BREAKER_FAILURE, /* connect error, timeout, 5xx */
-	HTTP_BREAKER_NEUTRAL  /* says nothing about the host */
+	HTTP_BREAKER_NEUTRAL  /* no evidence about the host either way */
 } http_breaker_verdict_t;
 
 /*

@@ -5,7 +5,7 @@
  * back-off waits, and reports each request once.
  *
  * curl's socket interface is driven from the I/O pool:
- * - CURLMOPT_SOCKETFUNCTION tells which sockets to watch. Each watched
+ * - CURLMOPT_SOCKETFUNCTION reports which sockets to watch. Each watched
  *   socket has one one-shot poll (bl_io_poll_fd) in flight; when it
  *   completes, the client calls curl_multi_socket_action() and arms the
  *   poll again if curl still wants the socket. When curl changes what it
@@ -163,8 +163,8 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 	if (!msg)
 		return -1;
 	*(uint64_t *)bl_msg_payload(msg) = c->timer_gen;
-	/* curl asks for 0 ms to be called back soon, but never from inside
-	 * this callback: a message to itself runs after the current one. */
+	/* A timeout of 0 ms means "call back soon", but curl must not be called
+	 * from inside this callback, so the client sends itself a message. */
 	if (timeout_ms == 0)
 		return bl_send(c->self, &msg) == 0 ? 0 : -1;
 	if (bl_send_after(&c->timer, c->self, &msg, (uint64_t)timeout_ms) < 0)
@@ -219,8 +219,8 @@ static void unlink_request(client_t *c, http_request_t *req)
 	req->prev = req->next = NULL;
 }
 
-/* What a failed request still tells: how many attempts it made and the
- * last status, if any. The engine keeps results of successful jobs only,
+/* The result of a failed request: how many attempts it made and the last
+ * status, if any. The engine keeps results of successful jobs only,
  * so this serves tests and anyone calling the block directly. */
 static json_t *failure_result(const http_request_t *req, const http_attempt_t *a)
 {

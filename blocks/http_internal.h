@@ -34,8 +34,8 @@ json_t *http_json_unconst(const json_t *obj);
 int http_json_uint(const json_t *obj, const char *key, const char *path, uint64_t min, uint64_t max, uint64_t *out,
 		   bl_error_t *err);
 
-/* Refuse a key of `obj` that is not in `known` (NULL-terminated): the error
- * names it as `prefix` + key and says `what` ("unknown parameter").
+/* Reject a key of `obj` that is not in `known` (NULL-terminated): the error
+ * names it as `prefix` + key, followed by `what` ("unknown parameter").
  * Returns 0 or BL_EINVAL. */
 int http_json_check_keys(const json_t *obj, const char *const *known, const char *prefix, const char *what,
 			 bl_error_t *err);
@@ -74,7 +74,7 @@ void http_config_clear(http_config_t *cfg);
 /* ------------------------------------------------------------------------ */
 
 typedef enum http_response_mode {
-	HTTP_RESPONSE_AUTO, /* JSON when the content type says so */
+	HTTP_RESPONSE_AUTO, /* JSON when the Content-Type names JSON */
 	HTTP_RESPONSE_JSON,
 	HTTP_RESPONSE_RAW
 } http_response_mode_t;
@@ -105,7 +105,7 @@ typedef struct http_params {
 /*
  * Check `params` against `cfg` and fill *out. Returns 0, or BL_EINVAL /
  * BL_EFORMAT / BL_ENOMEM with *err naming the field ("params.url"). On
- * failure *out holds nothing to free.
+ * failure *out has nothing to free.
  */
 int http_params_parse(http_params_t *out, const json_t *params, const http_config_t *cfg, bl_error_t *err);
 
@@ -159,7 +159,7 @@ struct http_request {
 	bool waiting;                  /* backing off before the next attempt */
 	bl_timer_id_t backoff_timer;
 	unsigned attempts;
-	http_breaker_pass_t pass;      /* what the breaker said for this attempt */
+	http_breaker_pass_t pass;      /* the breaker's decision for this attempt */
 
 	/* The current attempt's response. */
 	char *body;
@@ -217,10 +217,10 @@ typedef struct http_attempt {
 void http_attempt_judge(http_attempt_t *out, http_request_t *req, CURLcode result, uint64_t now_ns);
 
 /*
- * Decide the wait before another attempt: returns the milliseconds (0 is
- * a valid wait), or -1 when the request must not be retried (no attempts
- * left, not transient, a method that is not idempotent after the request
- * went out, or no time left for the wait). `random` is a uniform 64-bit
+ * Decide the wait before another attempt. Returns the milliseconds (0 is a
+ * valid wait), or -1 when the request must not be retried: no attempts
+ * left, a failure that is not transient, a method that is not idempotent
+ * after the request went out, or no time left for the wait. `random` is a uniform 64-bit
  * value for the jitter.
  */
 int64_t http_retry_wait_ms(const http_request_t *req, const http_attempt_t *a, uint64_t now_ns, uint64_t random);

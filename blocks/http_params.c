@@ -181,7 +181,7 @@ static int parse_response(http_params_t *p, const json_t *v, bl_error_t *err)
 		p->response = HTTP_RESPONSE_RAW;
 	else
 		return bl_error_set(err, BL_EINVAL, "params.response", "params.response: expected \"json\", \"raw\" or "
-				    "\"auto\" (JSON when the content type says so)");
+				    "\"auto\" (JSON when the Content-Type names JSON)");
 	return 0;
 }
 

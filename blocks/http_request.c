@@ -1,6 +1,6 @@
 /*
  * One HTTP request: its easy handle and the callbacks through which curl
- * hands over the response and asks to open sockets. The socket callback is
+ * hands over the response and opens sockets. The socket callback is
  * the address guard: it sees the address curl is about to connect to on
  * every hop, after DNS, so neither a redirect nor a name that resolves
  * differently the second time gets past it.

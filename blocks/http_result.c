@@ -1,6 +1,6 @@
 /*
  * The result of an http job: status, headers, body and timing. The body is
- * parsed JSON when the job asks for it or the content type says so, text
+ * parsed JSON when the job requests it or the Content-Type names JSON, text
  * when it is valid UTF-8 without NUL bytes, and base64 otherwise.
  */
 #include <stdio.h>

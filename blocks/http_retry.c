@@ -2,7 +2,7 @@
  * How an attempt ended and whether to try again. The block retries only
  * transient failures: connect errors and the statuses 429, 502, 503 and
  * 504. A request that may have reached the server is retried only when its
- * method is idempotent or the job allows it; a failed connect never sent
+ * method is idempotent or the job allows it. A failed connect never sent
  * anything, so it is retried whatever the method.
  */
 #include <errno.h>
@@ -33,7 +33,11 @@ static void judge_status(http_attempt_t *a, http_request_t *req, int64_t now_s)
 	const http_params_t *p = &req->params;
 
 	a->request_sent = true;
-	a->verdict = status >= 500 ? HTTP_BREAKER_FAILURE : status == 429 ? HTTP_BREAKER_NEUTRAL : HTTP_BREAKER_SUCCESS;
+	a->verdict = HTTP_BREAKER_SUCCESS;
+	if (status >= 500)
+		a->verdict = HTTP_BREAKER_FAILURE;
+	else if (status == 429)
+		a->verdict = HTTP_BREAKER_NEUTRAL; /* the host is up, only busy */
 	a->transient = is_transient_status(status);
 	if (a->transient && req->retry_after[0])
 		(void)http_retry_after_parse(req->retry_after, now_s, &a->retry_after_ms);

@@ -2,7 +2,7 @@
  * The http block against a real HTTP/1.1 server on 127.0.0.1 (tests/
  * support/http_server.py): bodies, timeouts, retries, the circuit breaker,
  * the size and redirect limits, the address guard and cancellation.
- * Unless a test says otherwise the service allows 127.0.0.1/32 only.
+ * The service allows 127.0.0.1/32 only, except where a test sets its own config.
  */
 #define _DEFAULT_SOURCE /* usleep */
 
@@ -203,7 +203,7 @@ Test(blocks_http, response_headers_are_selected, .timeout = 60)
 /* Timeouts                                                                  */
 /* ------------------------------------------------------------------------ */
 
-/* A server that answers after 3 s, with a 300 ms timeout: "timeout" well
+/* A server that responds after 3 s, with a 300 ms timeout: "timeout" well
  * before the answer would have come. */
 Test(blocks_http, total_timeout_ends_slow_request, .timeout = 60)
 {
@@ -333,8 +333,8 @@ Test(blocks_http, status_is_result_when_not_failing, .timeout = 60)
 	http_fixture_fini(&f);
 }
 
-/* A POST may have had its effect: a 503 is not retried unless the job
- * says so. */
+/* A POST may have had its effect, so a 503 is not retried unless the job
+ * allows it. */
 Test(blocks_http, post_is_retried_only_when_allowed, .timeout = 60)
 {
 	http_fixture_t f;
@@ -469,10 +469,10 @@ static bl_block_outcome_t *get_status(http_fixture_t *f, int status)
 }
 
 /*
- * Breaker of 2 failures in 10 s with a 400 ms cool-down: two 500s open it;
- * the third request fails fast without reaching the server; after the
- * cool-down one trial goes through, fails and reopens it; after another
- * cool-down a successful trial closes it, so a 500 is seen again.
+ * A breaker of 2 failures in 10 s with a 400 ms cool-down. Two 500s open
+ * it, and the third request fails fast without reaching the server. After
+ * the cool-down one trial goes through, fails and reopens it. After
+ * another cool-down a successful trial closes it, so a 500 is seen again.
  */
 Test(blocks_http, breaker_opens_half_opens_and_closes, .timeout = 60)
 {
@@ -644,7 +644,7 @@ Test(blocks_http, loopback_allowed_when_listed, .timeout = 60)
 /* Cancellation                                                              */
 /* ------------------------------------------------------------------------ */
 
-/* A request to a server that answers after 10 s, cancelled through the
+/* A request to a server that responds after 10 s, cancelled through the
  * job's cancel hook after 300 ms, ends "cancelled" at once. */
 Test(blocks_http, cancel_hook_ends_request, .timeout = 60)
 {

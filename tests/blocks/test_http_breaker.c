@@ -26,8 +26,8 @@ static void fail_at(http_breakers_t *set, const char *host, uint64_t now)
 	http_breakers_record(set, host, pass, HTTP_BREAKER_FAILURE, now);
 }
 
-/* Three failures within 1 s open the breaker, for that host only; it
- * refuses for the 500 ms cool-down and says how long is left. */
+/* Three failures within 1 s open the breaker, for that host only. It
+ * rejects requests for the 500 ms cool-down and reports the time left. */
 Test(blocks_http_breaker, opens_after_failures_within_window)
 {
 	http_breakers_t *set = make();

@@ -53,7 +53,7 @@ static const char *error_code_of(json_t *r)
 
 /*
  * Four jobs: a GET that succeeds, a POST echoed back, a 404 that fails
- * with http_status, and a request to a server that answers after 10 s
+ * with http_status, and a request to a server that responds after 10 s
  * under a job timeout of 400 ms, which ends "timeout" while the run as a
  * whole finishes in well under 10 s.
  */
