@@ -8,14 +8,16 @@
 
 #include "http_internal.h"
 
-/* Return the service, or fail with the reason it cannot run jobs. */
-static int usable_service(bl_http_service_t **out, const bl_block_env_t *env, bl_error_t *err)
+/* Return the service, or fail with the reason it cannot run jobs. Without
+ * `need_io` a service with no I/O pool will do: prepare only checks the
+ * parameters, and start reports the missing pool as "io_unavailable". */
+static int usable_service(bl_http_service_t **out, const bl_block_env_t *env, bool need_io, bl_error_t *err)
 {
 	bl_http_service_t *svc = env->services ? env->services->http : NULL;
 
 	if (!svc)
 		return bl_error_set(err, BL_EINVAL, NULL, "the http service is not set up");
-	if (!env->io_pool || svc->n_clients == 0)
+	if (need_io && (!env->io_pool || svc->n_clients == 0))
 		return bl_error_set(err, -ENOSYS, NULL,
 				    "the http block needs the I/O pool, and the kernel refuses io_uring to this process");
 	*out = svc;
@@ -27,7 +29,7 @@ static int http_prepare(json_t *params, const bl_block_env_t *env, uint64_t *mem
 	bl_http_service_t *svc = NULL;
 	http_params_t p;
 
-	int rc = usable_service(&svc, env, err);
+	int rc = usable_service(&svc, env, false, err);
 	if (rc < 0)
 		return rc;
 	rc = http_params_parse(&p, params, &svc->cfg, err);
@@ -59,7 +61,7 @@ static int http_start(json_t *params, const bl_block_env_t *env, bl_block_done_f
 	http_params_t p;
 	bl_error_t err;
 
-	int rc = usable_service(&svc, env, &err);
+	int rc = usable_service(&svc, env, true, &err);
 	if (rc < 0)
 		return report_now(done, ctx, rc, rc == -ENOSYS ? "io_unavailable" : "not_configured", &err);
 	rc = http_params_parse(&p, params, &svc->cfg, &err);

@@ -640,6 +640,74 @@ Test(blocks_http, loopback_allowed_when_listed, .timeout = 60)
 	http_fixture_fini(&f);
 }
 
+/* A host name goes through curl's resolver. "localhost" resolves to
+ * 127.0.0.1 (and, on some systems, ::1, which the guard refuses before
+ * curl falls back to 127.0.0.1). */
+Test(blocks_http, host_name_is_resolved_then_guarded, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+
+	bl_block_outcome_t *o = http_fixture_run(&f, "{\"url\": \"http://localhost:PORT/json\"}", 0);
+
+	assert_ok(o);
+	cr_assert_eq(int_at(result_of(o), "status"), 200);
+	bl_block_outcome_free(&o);
+	http_fixture_fini(&f);
+}
+
+/* An IPv6 loopback literal is refused with 127.0.0.1/32 listed. */
+Test(blocks_http, ipv6_loopback_is_refused, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+
+	bl_block_outcome_t *o = http_fixture_run(&f, "{\"url\": \"http://[::1]:PORT/json\"}", 0);
+
+	assert_error(o, "address_not_allowed");
+	cr_assert_not_null(strstr(o->error.message, "::1, a loopback address"), "message: %s", o->error.message);
+	bl_block_outcome_free(&o);
+	http_fixture_fini(&f);
+}
+
+/* HEAD returns the status and headers with an empty body; DELETE goes out
+ * with its method. */
+Test(blocks_http, head_and_delete, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+
+	bl_block_outcome_t *head =
+		http_fixture_run(&f, "{\"method\": \"HEAD\", \"url\": \"http://127.0.0.1:PORT/json\"}", 0);
+	bl_block_outcome_t *del =
+		http_fixture_run(&f, "{\"method\": \"DELETE\", \"url\": \"http://127.0.0.1:PORT/echo\"}", 0);
+
+	assert_ok(head);
+	cr_assert_eq(int_at(result_of(head), "status"), 200);
+	cr_assert_eq(int_at(result_of(head), "body_bytes"), 0);
+	cr_assert_not_null(json_object_get(json_object_get(result_of(head), "headers"), "content-length"));
+	assert_ok(del);
+	cr_assert_str_eq(str_at(json_object_get(result_of(del), "body"), "method"), "DELETE");
+	bl_block_outcome_free(&head);
+	bl_block_outcome_free(&del);
+	http_fixture_fini(&f);
+}
+
+/* https to a server that speaks plain HTTP fails the TLS handshake: a
+ * transfer failure, reported rather than hung. */
+Test(blocks_http, https_to_plain_server_fails_handshake, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+
+	bl_block_outcome_t *o = http_fixture_run(
+		&f, "{\"url\": \"https://127.0.0.1:PORT/json\", \"timeout_ms\": 5000, \"retry\": {\"max_attempts\": 1}}", 0);
+
+	assert_error(o, "transfer_failed");
+	bl_block_outcome_free(&o);
+	http_fixture_fini(&f);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Cancellation                                                              */
 /* ------------------------------------------------------------------------ */

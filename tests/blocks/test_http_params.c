@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "http_internal.h"
+#include <beamline/services.h>
 
 static json_t *parse_json(const char *text)
 {
@@ -231,4 +232,38 @@ Test(blocks_http_params, retry_after_values)
 	cr_assert_eq(ms, 0, "a date in the past means no wait");
 	cr_assert_eq(http_retry_after_parse("12abc", now, &ms), -1);
 	cr_assert_eq(http_retry_after_parse("soon", now, &ms), -1);
+}
+
+static void keep_outcome(void *ctx, bl_block_outcome_t *o)
+{
+	*(bl_block_outcome_t **)ctx = o;
+}
+
+/* A service made without an I/O pool (the kernel refuses io_uring): the
+ * parameters still pass prepare, and start reports "io_unavailable" at
+ * once instead of queueing a request nobody would run. */
+Test(blocks_http_params, start_without_io_pool_reports_io_unavailable)
+{
+	bl_block_services_t services = {0};
+	bl_block_env_t env = {.services = &services, .data_dir = -1};
+	bl_block_outcome_t *o = NULL;
+	bl_error_t err = {0};
+	uint64_t mem = 0;
+	json_t *params = parse_json("{\"url\": \"http://127.0.0.1:1/\"}");
+	const bl_block_t *block = bl_block_find("http");
+	cr_assert_not_null(block);
+	cr_assert_eq(bl_http_service_new(&services.http, NULL, NULL, &err), 0, "%s", err.message);
+
+	int prepared = block->prepare(params, &env, &mem, &err);
+	int started = block->start(params, &env, keep_outcome, &o);
+
+	cr_assert_eq(prepared, 0, "prepare: %s", err.message);
+	cr_assert_gt(mem, 0);
+	cr_assert_eq(started, 0);
+	cr_assert_not_null(o, "start reported nothing");
+	cr_assert_str_eq(o->error_code, "io_unavailable");
+	bl_block_outcome_free(&o);
+	json_decref(params);
+	bl_http_service_stop(services.http);
+	bl_http_service_free(&services.http);
 }
