@@ -4,7 +4,7 @@
 # run of beamline-engine with an http jobs file.
 bl_add_criterion_tests(NAME test_blocks_http_addr
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_http_addr.c
-  LIBS bl_blocks LABELS blocks)
+  LIBS bl_blocks LABELS blocks tsan)
 target_include_directories(test_blocks_http_addr PRIVATE ${PROJECT_SOURCE_DIR}/blocks)
 
 bl_add_criterion_tests(NAME test_blocks_http_breaker
@@ -14,18 +14,18 @@ target_include_directories(test_blocks_http_breaker PRIVATE ${PROJECT_SOURCE_DIR
 
 bl_add_criterion_tests(NAME test_blocks_http_params
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_http_params.c
-  LIBS bl_blocks LABELS blocks)
+  LIBS bl_blocks LABELS blocks tsan)
 target_include_directories(test_blocks_http_params PRIVATE ${PROJECT_SOURCE_DIR}/blocks)
 
 bl_add_criterion_tests(NAME test_blocks_http
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_http.c ${CMAKE_CURRENT_LIST_DIR}/http_fixture.c
-  LIBS bl_blocks LABELS blocks integration TIMEOUT 120)
+  LIBS bl_blocks LABELS blocks integration tsan TIMEOUT 120)
 target_compile_definitions(test_blocks_http PRIVATE BL_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 
 bl_add_criterion_tests(NAME test_blocks_http_run
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_http_run.c ${CMAKE_CURRENT_LIST_DIR}/http_fixture.c
           ${PROJECT_SOURCE_DIR}/tests/engine/cli_harness.c
-  LIBS bl_blocks LABELS blocks integration TIMEOUT 120)
+  LIBS bl_blocks LABELS blocks integration tsan TIMEOUT 120)
 target_include_directories(test_blocks_http_run PRIVATE ${PROJECT_SOURCE_DIR}/tests/engine)
 target_compile_definitions(test_blocks_http_run PRIVATE BL_SOURCE_DIR="${PROJECT_SOURCE_DIR}"
   BL_ENGINE_PATH="$<TARGET_FILE:beamline-engine>")
