@@ -212,14 +212,16 @@ static int configure(http_request_t *req)
 	SET(CURLOPT_OPENSOCKETDATA, req);
 	SET(CURLOPT_ERRORBUFFER, req->errbuf);
 	SET(CURLOPT_PRIVATE, req);
-	if (strcmp(p->method, "HEAD") == 0) {
+	/* A custom method sticks through redirects, so POST is left to curl,
+	 * which turns it into GET after a 303 as RFC 9110 expects. */
+	bool is_post = strcmp(p->method, "POST") == 0;
+	if (strcmp(p->method, "HEAD") == 0)
 		SET(CURLOPT_NOBODY, 1L);
-	} else if (strcmp(p->method, "GET") != 0 || p->body) {
+	else if (!is_post && (strcmp(p->method, "GET") != 0 || p->body))
 		SET(CURLOPT_CUSTOMREQUEST, p->method);
-		if (p->body || strcmp(p->method, "POST") == 0) {
-			SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);
-			SET(CURLOPT_POSTFIELDS, p->body ? p->body : "");
-		}
+	if (p->body || is_post) {
+		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);
+		SET(CURLOPT_POSTFIELDS, p->body ? p->body : "");
 	}
 #undef SET
 	return rc == CURLE_OK ? 0 : BL_EINVAL;

@@ -580,6 +580,22 @@ Test(blocks_http, redirect_to_other_port_is_followed, .timeout = 60)
 	http_fixture_fini(&f);
 }
 
+/* A POST answered by a 302 is followed with a GET, as curl and browsers
+ * do, rather than sending the body again to the new location. */
+Test(blocks_http, post_redirect_is_followed_with_get, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+
+	bl_block_outcome_t *o = http_fixture_run(
+		&f, "{\"method\": \"POST\", \"url\": \"http://127.0.0.1:PORT/redirect?to=/echo\", \"body\": \"x\"}", 0);
+
+	assert_ok(o);
+	cr_assert_str_eq(str_at(json_object_get(result_of(o), "body"), "method"), "GET");
+	bl_block_outcome_free(&o);
+	http_fixture_fini(&f);
+}
+
 /* The guard is checked again on each hop: a redirect from the allowed
  * 127.0.0.1 to 127.0.0.2 (loopback, not listed) is refused, and so is a
  * redirect to a scheme other than http and https. */
