@@ -121,6 +121,9 @@ void http_attempt_judge(http_attempt_t *a, http_request_t *req, CURLcode result,
 	memset(a, 0, sizeof *a);
 	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &a->status);
 
+	/* NOTE: when a name resolves to several addresses, the guard refused
+	 * one and the others failed to connect, the refusal is what is
+	 * reported: it is the failure the operator can act on. */
 	if (req->refused[0] && result == CURLE_COULDNT_CONNECT) {
 		fail(a, -EACCES, "address_not_allowed", false, HTTP_BREAKER_NEUTRAL);
 		a->field = "params.url";
