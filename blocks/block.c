@@ -7,10 +7,12 @@
 
 extern const bl_block_t bl__kernel_block;
 extern const bl_block_t bl__fs_block;
+extern const bl_block_t bl__http_block;
 extern const bl_block_t bl__human_block;
 extern const bl_block_t bl__sql_block;
 
-static const bl_block_t *const blocks[] = {&bl__kernel_block, &bl__fs_block, &bl__sql_block, &bl__human_block};
+static const bl_block_t *const blocks[] = {&bl__kernel_block, &bl__fs_block, &bl__http_block, &bl__sql_block,
+					   &bl__human_block};
 
 const bl_block_t *bl_block_find(const char *name)
 {

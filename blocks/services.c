@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <beamline/http_service.h>
 #include <beamline/services.h>
 
 #include "fs_run.h"
@@ -24,9 +25,25 @@ typedef struct section {
 	void (*close)(bl_block_services_t *s);
 } section_t;
 
+static int open_http(bl_block_services_t *s, const json_t *config, const bl_services_setup_t *setup, bl_error_t *err)
+{
+	return bl_http_service_new(&s->http, config, setup->io_pool, err);
+}
+
+static void stop_http(bl_block_services_t *s)
+{
+	bl_http_service_stop(s->http);
+}
+
+static void close_http(bl_block_services_t *s)
+{
+	bl_http_service_free(&s->http);
+}
+
 /* The engine reads "admin" itself; it is listed so that it is not an
  * unknown section. */
 static const section_t sections[] = {
+	{"http", open_http, stop_http, close_http},
 	{"fs", bl__fs_config_open, NULL, bl__fs_config_close},
 	{"approvals", bl__approvals_open, bl__approvals_stop, bl__approvals_close},
 	{"sql", bl__sql_service_open, bl__sql_service_stop, bl__sql_service_close},
