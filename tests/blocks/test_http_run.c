@@ -136,3 +136,49 @@ Test(blocks_http_run, bad_config_key_is_named, .timeout = 60)
 	snprintf(cleanup, sizeof cleanup, "rm -rf %s", dir);
 	cr_assert_eq(system(cleanup), 0);
 }
+
+/*
+ * I/O jobs do not take the places of compute jobs: with one CPU worker
+ * (two compute places), four requests that each wait 3 s do not keep a
+ * kernel job of another tenant waiting.
+ */
+Test(blocks_http_run, slow_requests_leave_kernels_room, .timeout = 90)
+{
+	http_server_t server = {0};
+	char dir[] = "/tmp/bl-http-run-XXXXXX";
+	char jobs_path[64], config_path[64], jobs[1024], line[256];
+	cli_result_t r;
+
+	http_server_start(&server);
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(jobs_path, sizeof jobs_path, "%s/jobs.jsonl", dir);
+	snprintf(config_path, sizeof config_path, "%s/config.json", dir);
+	write_file(config_path, "{\"http\": {\"allow\": [\"127.0.0.1/32\"]}}");
+	jobs[0] = '\0';
+	for (int i = 0; i < 4; i++) {
+		snprintf(line, sizeof line,
+			 "{\"id\": \"slow%d\", \"tenant\": \"t\", \"block\": \"http\","
+			 " \"params\": {\"url\": \"http://127.0.0.1:%d/slow?ms=3000\"}}\n",
+			 i, server.port);
+		strcat(jobs, line);
+	}
+	strcat(jobs, "{\"id\": \"noop\", \"tenant\": \"k\", \"block\": \"kernel\", \"params\": {\"kernel\": \"noop\"}}\n");
+	write_file(jobs_path, jobs);
+	const char *args[] = {"run",	 jobs_path,  "--config", config_path,	"--data-dir", dir,
+			      "--no-gpu", "--workers", "1",	     "--no-progress", NULL};
+
+	cli_run(&r, args, NULL);
+
+	cr_assert_eq(r.status, 0, "exit status %d, stderr:\n%s", r.status, r.err);
+	cr_assert_eq(strncmp(r.out, "{\"id\":\"noop\"", 12), 0, "the kernel job's result is not first:\n%s", r.out);
+	json_t *noop = result_for(r.out, "noop");
+	json_int_t queued_us = json_integer_value(json_object_get(json_object_get(noop, "timing_us"), "queued"));
+	cr_assert_lt(queued_us, 1000000, "the kernel job queued %lld us behind the requests", (long long)queued_us);
+
+	json_decref(noop);
+	cli_result_free(&r);
+	http_server_stop(&server);
+	char cleanup[128];
+	snprintf(cleanup, sizeof cleanup, "rm -rf %s", dir);
+	cr_assert_eq(system(cleanup), 0);
+}
