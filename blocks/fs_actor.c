@@ -28,9 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "base64.h"
+#include <beamline/base64.h>
 #include "fs_run.h"
-#include "utf8.h"
+#include <beamline/utf8.h>
 
 enum { MSG_BEGIN = 1, MSG_CANCEL = 2 };
 
@@ -176,7 +176,7 @@ static int begin_get(fs_job_t *job, bl_error_t *err)
 static int encode(json_t **content, const char **encoding, fs_job_t *job, bl_error_t *err)
 {
 	if (job->p.encoding != FS_ENCODING_BASE64) {
-		if (bl__utf8_is_valid(job->buf, job->len)) {
+		if (bl_utf8_is_valid(job->buf, job->len)) {
 			*content = json_stringn_nocheck((const char *)job->buf, job->len);
 			*encoding = "utf8";
 			return *content ? 0 : bl_error_set(err, BL_ENOMEM, NULL, "out of memory for '%s'", job->p.path);
@@ -186,11 +186,11 @@ static int encode(json_t **content, const char **encoding, fs_job_t *job, bl_err
 					    "'%s' is not valid UTF-8 text; request \"encoding\": \"base64\"", job->p.path);
 	}
 
-	char *text = malloc(bl__base64_encoded_len(job->len) + 1);
+	char *text = malloc(bl_base64_encoded_len(job->len) + 1);
 	if (!text)
 		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory encoding '%s'", job->p.path);
-	bl__base64_encode(text, job->buf, job->len);
-	*content = json_stringn_nocheck(text, bl__base64_encoded_len(job->len));
+	bl_base64_encode(text, job->buf, job->len);
+	*content = json_stringn_nocheck(text, bl_base64_encoded_len(job->len));
 	*encoding = "base64";
 	free(text);
 	return *content ? 0 : bl_error_set(err, BL_ENOMEM, NULL, "out of memory encoding '%s'", job->p.path);
@@ -257,7 +257,7 @@ static int take_content(fs_job_t *job, bl_error_t *err)
 	if (!job->buf)
 		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory decoding %llu bytes",
 				    (unsigned long long)job->len);
-	bl__base64_decode(job->buf, job->p.content, job->p.content_len);
+	bl_base64_decode(job->buf, job->p.content, job->p.content_len);
 	job->data = job->buf;
 	return 0;
 }

@@ -6,7 +6,7 @@
 #include <limits.h>
 #include <string.h>
 
-#include "base64.h"
+#include <beamline/base64.h>
 #include "fs_run.h"
 
 static const char *const op_names[] = {"get", "put", "list", "stat", "delete"};
@@ -207,7 +207,7 @@ static int parse_content(fs_params_t *out, json_t *params, const bl_fs_limits_t 
 	out->data_len = out->content_len;
 
 	if (out->encoding == FS_ENCODING_BASE64 &&
-	    bl__base64_check(&out->data_len, out->content, out->content_len, &bad_at) < 0)
+	    bl_base64_check(&out->data_len, out->content, out->content_len, &bad_at) < 0)
 		return bl_error_set(err, BL_EINVAL, "params.content", "not valid base64 (RFC 4648, padded) at offset %zu",
 				    bad_at);
 	if (out->data_len > lim->max_op_bytes)

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <beamline/base64.h>
+
 #include "http_internal.h"
 
 /* Return whether a Content-Type names JSON: application/json or any
@@ -19,29 +21,6 @@ static bool is_json_type(const char *type)
 	size_t len = strcspn(type, "; \t");
 	return (len == 16 && strncasecmp(type, "application/json", 16) == 0) ||
 	       (len > 5 && strncasecmp(type + len - 5, "+json", 5) == 0);
-}
-
-static char *base64(const unsigned char *data, size_t len)
-{
-	static const char digits[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	char *out = malloc((len + 2) / 3 * 4 + 1);
-	char *o = out;
-
-	if (!out)
-		return NULL;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t v = (uint32_t)data[i] << 16;
-		if (i + 1 < len)
-			v |= (uint32_t)data[i + 1] << 8;
-		if (i + 2 < len)
-			v |= data[i + 2];
-		*o++ = digits[(v >> 18) & 63];
-		*o++ = digits[(v >> 12) & 63];
-		*o++ = i + 1 < len ? digits[(v >> 6) & 63] : '=';
-		*o++ = i + 2 < len ? digits[v & 63] : '=';
-	}
-	*o = '\0';
-	return out;
 }
 
 /* Put the body into `result` as "body" and "body_encoding". Returns 0, or
@@ -73,7 +52,7 @@ static int add_body(json_t *result, http_request_t *req, http_attempt_t *a)
 	} else if (!memchr(body, '\0', req->body_len) && (value = json_stringn(body, req->body_len))) {
 		encoding = "text";
 	} else {
-		char *text = base64((const unsigned char *)body, req->body_len);
+		char *text = bl_base64_encode_new(body, req->body_len, NULL);
 		value = text ? json_string(text) : NULL;
 		free(text);
 		encoding = "base64";

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include <beamline/base64.h>
+
 int sql_result_init(sql_result_t *r, uint64_t max_rows, uint64_t max_bytes)
 {
 	*r = (sql_result_t){.max_rows = max_rows, .max_bytes = max_bytes};
@@ -57,25 +59,10 @@ json_t *sql_result_take(sql_result_t *r)
 
 json_t *sql_json_base64(const unsigned char *data, size_t len)
 {
-	static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-	size_t out_len = (len + 2) / 3 * 4;
-	char *out = malloc(out_len + 1);
+	size_t o;
+	char *out = bl_base64_encode_new(data, len, &o);
 	if (!out)
 		return NULL;
-
-	size_t o = 0;
-	for (size_t i = 0; i < len; i += 3) {
-		uint32_t chunk = (uint32_t)data[i] << 16;
-		if (i + 1 < len)
-			chunk |= (uint32_t)data[i + 1] << 8;
-		if (i + 2 < len)
-			chunk |= data[i + 2];
-		out[o++] = alphabet[chunk >> 18 & 63];
-		out[o++] = alphabet[chunk >> 12 & 63];
-		out[o++] = i + 1 < len ? alphabet[chunk >> 6 & 63] : '=';
-		out[o++] = i + 2 < len ? alphabet[chunk & 63] : '=';
-	}
-	out[o] = '\0';
 
 	json_t *s = json_stringn_nocheck(out, o);
 	free(out);

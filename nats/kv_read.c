@@ -11,6 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <beamline/base64.h>
+
 #include "kv_read.h"
 
 /* Days from 1970-01-01 to a date of the proleptic Gregorian calendar. */
@@ -82,49 +84,6 @@ static int read_direct(bl_kv_entry_t **out, bl_kv_t *kv, const char *key, const 
 	return *out ? 0 : bl__nats_fail(err, BL_ENOMEM, key, "out of memory for key %s", key);
 }
 
-static int base64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Decode standard base64 (padding optional) into a fresh NUL-terminated buffer; NULL on bad input. */
-static char *base64_decode(const char *text, size_t *len)
-{
-	size_t n = strlen(text);
-	char *out = malloc(n / 4 * 3 + 4);
-	if (!out)
-		return NULL;
-	uint32_t bits = 0;
-	int nbits = 0;
-	size_t used = 0;
-	for (size_t i = 0; i < n && text[i] != '='; i++) {
-		int v = base64_value(text[i]);
-		if (v < 0) {
-			free(out);
-			return NULL;
-		}
-		bits = (bits << 6) | (uint32_t)v;
-		nbits += 6;
-		if (nbits >= 8) {
-			nbits -= 8;
-			out[used++] = (char)((bits >> nbits) & 0xff);
-		}
-	}
-	out[used] = '\0';
-	*len = used;
-	return out;
-}
-
 /* The operation named in a raw header block ("NATS/1.0\r\nKV-Operation: DEL\r\n\r\n"). */
 static bl_kv_op_t op_in_header_block(const char *block)
 {
@@ -150,8 +109,8 @@ static int entry_from_message(bl_kv_entry_t **out, const json_t *message, const 
 	const char *data = json_string_value(json_object_get(message, "data"));
 	const char *headers = json_string_value(json_object_get(message, "hdrs"));
 	size_t len = 0, hlen = 0;
-	char *value = base64_decode(data ? data : "", &len);
-	char *block = headers ? base64_decode(headers, &hlen) : NULL;
+	char *value = (char *)bl_base64_decode_new(data ? data : "", data ? strlen(data) : 0, &len);
+	char *block = headers ? (char *)bl_base64_decode_new(headers, strlen(headers), &hlen) : NULL;
 	if (!value || (headers && !block)) {
 		free(value);
 		free(block);

@@ -14,7 +14,3 @@ bl_add_criterion_tests(NAME test_blocks_fs_run
 target_include_directories(test_blocks_fs_run PRIVATE ${PROJECT_SOURCE_DIR}/tests/engine)
 target_compile_definitions(test_blocks_fs_run PRIVATE BL_ENGINE_PATH="$<TARGET_FILE:beamline-engine>")
 add_dependencies(test_blocks_fs_run beamline-engine)
-bl_add_criterion_tests(NAME test_blocks_fs_codec
-  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_fs_codec.c
-  LIBS bl_blocks LABELS blocks)
-target_include_directories(test_blocks_fs_codec PRIVATE ${PROJECT_SOURCE_DIR}/blocks)

@@ -1,6 +1,6 @@
 /* UTF-8 validation for the fs block's text content. */
-#ifndef BL_BLOCKS_UTF8_H
-#define BL_BLOCKS_UTF8_H
+#ifndef BEAMLINE_UTF8_H
+#define BEAMLINE_UTF8_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -11,6 +11,6 @@
  * overlong forms, no surrogates, nothing above U+10FFFF. NUL bytes are
  * allowed. Runs of ASCII are checked eight bytes at a time.
  */
-bool bl__utf8_is_valid(const uint8_t *s, size_t len);
+bool bl_utf8_is_valid(const uint8_t *s, size_t len);
 
 #endif

@@ -1,5 +1,5 @@
 /* UTF-8 validation (utf8.h). */
-#include "utf8.h"
+#include <beamline/utf8.h>
 
 #include <string.h>
 
@@ -51,7 +51,7 @@ static bool ascii_block(const uint8_t *s)
 	return (any & UINT64_C(0x8080808080808080)) == 0;
 }
 
-bool bl__utf8_is_valid(const uint8_t *s, size_t len)
+bool bl_utf8_is_valid(const uint8_t *s, size_t len)
 {
 	size_t i = 0;
 

@@ -1,18 +1,18 @@
 /*
- * The fs block's codecs. Base64 round trips for every length and
- * refuses malformed text. The UTF-8 check accepts well-formed text and
+ * Text codecs. Base64 round trips for every length and rejects malformed
+ * text. The UTF-8 check accepts well-formed text and
  * refuses each kind of malformed sequence.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "base64.h"
-#include "utf8.h"
+#include <beamline/base64.h>
+#include <beamline/utf8.h>
 
 /* Lengths 0 to 300 cover every tail (0, 1, 2 bytes past a multiple of
  * three) and several full 8-byte ASCII words. */
-Test(blocks_fs_codec, base64_round_trips_every_length)
+Test(util_codec, base64_round_trips_every_length)
 {
 	uint8_t data[300], back[300];
 	char text[405];
@@ -22,27 +22,27 @@ Test(blocks_fs_codec, base64_round_trips_every_length)
 	for (size_t n = 0; n <= sizeof data; n++) {
 		uint64_t decoded;
 		size_t bad_at;
-		bl__base64_encode(text, data, n);
-		cr_assert_eq(strlen(text), bl__base64_encoded_len(n));
-		cr_assert_eq(bl__base64_check(&decoded, text, strlen(text), &bad_at), 0, "length %zu refused at %zu", n,
+		bl_base64_encode(text, data, n);
+		cr_assert_eq(strlen(text), bl_base64_encoded_len(n));
+		cr_assert_eq(bl_base64_check(&decoded, text, strlen(text), &bad_at), 0, "length %zu refused at %zu", n,
 			     bad_at);
 		cr_assert_eq(decoded, n);
-		bl__base64_decode(back, text, strlen(text));
+		bl_base64_decode(back, text, strlen(text));
 		cr_assert_eq(memcmp(back, data, n), 0, "length %zu came back different", n);
 	}
 }
 
-Test(blocks_fs_codec, base64_known_values)
+Test(util_codec, base64_known_values)
 {
 	char text[16];
-	bl__base64_encode(text, (const uint8_t *)"foobar", 6);
+	bl_base64_encode(text, (const uint8_t *)"foobar", 6);
 	cr_assert_str_eq(text, "Zm9vYmFy");
-	bl__base64_encode(text, (const uint8_t *)"fo", 2);
+	bl_base64_encode(text, (const uint8_t *)"fo", 2);
 	cr_assert_str_eq(text, "Zm8=");
 }
 
 /* Each case names where the first fault is. */
-Test(blocks_fs_codec, base64_refuses_malformed_text)
+Test(util_codec, base64_refuses_malformed_text)
 {
 	static const struct {
 		const char *text;
@@ -59,25 +59,25 @@ Test(blocks_fs_codec, base64_refuses_malformed_text)
 	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
 		uint64_t n;
 		size_t bad_at = 999;
-		cr_assert_eq(bl__base64_check(&n, cases[i].text, strlen(cases[i].text), &bad_at), -1, "accepted '%s'",
+		cr_assert_eq(bl_base64_check(&n, cases[i].text, strlen(cases[i].text), &bad_at), -1, "accepted '%s'",
 			     cases[i].text);
 		cr_assert_eq(bad_at, cases[i].bad_at, "'%s': expected offset %zu, got %zu", cases[i].text,
 			     cases[i].bad_at, bad_at);
 	}
 }
 
-Test(blocks_fs_codec, utf8_accepts_well_formed_text)
+Test(util_codec, utf8_accepts_well_formed_text)
 {
 	static const char *const good[] = {
 		"", "plain ascii text longer than one word", "caf\xc3\xa9", "\xe2\x82\xac uro", "\xf0\x9f\x98\x80",
 		"\xf4\x8f\xbf\xbf", "\xed\x9f\xbf",
 	};
 	for (size_t i = 0; i < sizeof good / sizeof *good; i++)
-		cr_assert(bl__utf8_is_valid((const uint8_t *)good[i], strlen(good[i])), "refused case %zu", i);
-	cr_assert(bl__utf8_is_valid((const uint8_t *)"a\0b", 3), "a NUL byte is valid UTF-8");
+		cr_assert(bl_utf8_is_valid((const uint8_t *)good[i], strlen(good[i])), "refused case %zu", i);
+	cr_assert(bl_utf8_is_valid((const uint8_t *)"a\0b", 3), "a NUL byte is valid UTF-8");
 }
 
-Test(blocks_fs_codec, utf8_refuses_malformed_sequences)
+Test(util_codec, utf8_refuses_malformed_sequences)
 {
 	static const char *const bad[] = {
 		"\x80",             /* a continuation byte first */
@@ -91,5 +91,24 @@ Test(blocks_fs_codec, utf8_refuses_malformed_sequences)
 		"12345678\xff",     /* after a full ASCII word */
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++)
-		cr_assert(!bl__utf8_is_valid((const uint8_t *)bad[i], strlen(bad[i])), "accepted case %zu", i);
+		cr_assert(!bl_utf8_is_valid((const uint8_t *)bad[i], strlen(bad[i])), "accepted case %zu", i);
+}
+
+/* The allocating forms agree with the in-place ones and reject what the
+ * check rejects. */
+Test(util_codec, base64_new_round_trips)
+{
+	size_t text_len, back_len;
+	char *text = bl_base64_encode_new("foob", 4, &text_len);
+	cr_assert_str_eq(text, "Zm9vYg==");
+	cr_assert_eq(text_len, 8);
+
+	unsigned char *back = bl_base64_decode_new(text, text_len, &back_len);
+	cr_assert_not_null(back);
+	cr_assert_eq(back_len, 4);
+	cr_assert_str_eq((char *)back, "foob");
+	cr_assert_null(bl_base64_decode_new("Zm9vY", 5, &back_len));
+	cr_assert_null(bl_base64_decode_new("Zm9v Yg==", 9, &back_len));
+	free(text);
+	free(back);
 }

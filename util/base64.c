@@ -1,5 +1,7 @@
 /* Base64 encoding and strict decoding (base64.h). */
-#include "base64.h"
+#include <beamline/base64.h>
+
+#include <stdlib.h>
 
 static const char alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
@@ -19,12 +21,12 @@ static int value_of(char c)
 	return -1;
 }
 
-size_t bl__base64_encoded_len(size_t n)
+size_t bl_base64_encoded_len(size_t n)
 {
 	return (n + 2) / 3 * 4;
 }
 
-void bl__base64_encode(char *out, const uint8_t *in, size_t n)
+void bl_base64_encode(char *out, const uint8_t *in, size_t n)
 {
 	size_t i = 0;
 
@@ -92,7 +94,7 @@ static int check_last(const char *q, size_t at, size_t *bad_at)
 	return 3;
 }
 
-int bl__base64_check(uint64_t *out, const char *in, size_t n, size_t *bad_at)
+int bl_base64_check(uint64_t *out, const char *in, size_t n, size_t *bad_at)
 {
 	if (n % 4 != 0) {
 		*bad_at = n;
@@ -116,7 +118,7 @@ int bl__base64_check(uint64_t *out, const char *in, size_t n, size_t *bad_at)
 	return 0;
 }
 
-void bl__base64_decode(uint8_t *out, const char *in, size_t n)
+void bl_base64_decode(uint8_t *out, const char *in, size_t n)
 {
 	for (size_t i = 0; i < n; i += 4) {
 		uint32_t v = (uint32_t)value_of(in[i]) << 18 | (uint32_t)value_of(in[i + 1]) << 12;
@@ -130,4 +132,32 @@ void bl__base64_decode(uint8_t *out, const char *in, size_t n)
 		v |= (uint32_t)value_of(in[i + 3]);
 		*out++ = (uint8_t)v;
 	}
+}
+
+char *bl_base64_encode_new(const void *in, size_t n, size_t *out_len)
+{
+	size_t len = bl_base64_encoded_len(n);
+	char *out = malloc(len + 1);
+	if (!out)
+		return NULL;
+	bl_base64_encode(out, in, n);
+	if (out_len)
+		*out_len = len;
+	return out;
+}
+
+unsigned char *bl_base64_decode_new(const char *in, size_t n, size_t *out_len)
+{
+	uint64_t len;
+	size_t bad_at;
+
+	if (bl_base64_check(&len, in, n, &bad_at) < 0)
+		return NULL;
+	unsigned char *out = malloc((size_t)len + 1);
+	if (!out)
+		return NULL;
+	bl_base64_decode(out, in, n);
+	out[len] = '\0';
+	*out_len = (size_t)len;
+	return out;
 }
