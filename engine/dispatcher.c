@@ -96,8 +96,8 @@ static bool take_duplicate(dispatcher_t *d, job_state_t *js)
 			     js->job->id);
 		/* Not fail_job: that would record this job as the id's result. */
 		BL_LOG(BL_LOG_WARN, "dispatcher", "job_id_conflict", js->corr_id, err.message);
-		free(bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, BL_JOB_ERROR,
-					"duplicate_id_conflict", &err, false, js->cost));
+		free(bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, js->job->traceparent,
+					BL_JOB_ERROR, "duplicate_id_conflict", &err, false, js->cost));
 		bl__job_state_free(js);
 		return true;
 	}
@@ -136,8 +136,8 @@ static void fail_job(dispatcher_t *d, job_state_t *js, bl_job_status_t status, c
 {
 	BL_LOG(BL_LOG_WARN, "dispatcher", status == BL_JOB_REJECTED ? "job_rejected" : "job_invalid", js->corr_id,
 	       err->message, BL_LOG_S("code", code), BL_LOG_S("field", err->field));
-	char *line = bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, status, code, err,
-					retryable, js->cost);
+	char *line = bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, js->job->traceparent,
+					status, code, err, retryable, js->cost);
 	record_result(d, js, line, status);
 	free(line);
 	bl__job_state_free(js);

@@ -137,8 +137,9 @@ void *bl__msg_ptr(bl_msg_t *msg);
 char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost);
 
 /* Report a job that failed before running: status `status`, the error from
- * *err under `code`. Returns as bl__report. */
-char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block,
+ * *err under `code`; `traceparent` NULL for a line that is no job (it gets
+ * a new trace). Returns as bl__report. */
+char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block, const char *traceparent,
 			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable, size_t cost);
 
 /* Spawn the writer of a run (writer.c). */
