@@ -467,6 +467,8 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 		goto out;
 
 	bl_blas_single_threaded();
+	if (cfg->on_dispatcher)
+		cfg->on_dispatcher(ctx.dispatcher, cfg->on_dispatcher_arg);
 	uint64_t start = bl__run_now_ms();
 	BL_LOG(BL_LOG_INFO, "engine", "run_started", NULL, NULL, BL_LOG_S("jobs", cfg->jobs_path),
 	       BL_LOG_I("cpu_workers", bl_pool_worker_count(ctx.cpu)), BL_LOG_S("blas_core", bl_blas_core_name()));
