@@ -1,5 +1,6 @@
 #include <beamline/trace.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -27,10 +28,14 @@ static int check_hex(const char *text, size_t at, size_t len, const char *what, 
 	bool all_zero = true;
 
 	for (size_t i = at; i < at + len; i++) {
-		if (!is_lower_hex(text[i]))
+		if (!is_lower_hex(text[i]) && isprint((unsigned char)text[i]))
 			return bl_error_set(err, BL_EFORMAT, "traceparent",
 					    "the %s must be lowercase hexadecimal; character %zu is '%c'", what, i + 1,
 					    text[i]);
+		if (!is_lower_hex(text[i]))
+			return bl_error_set(err, BL_EFORMAT, "traceparent",
+					    "the %s must be lowercase hexadecimal; character %zu is byte 0x%02x", what,
+					    i + 1, (unsigned char)text[i]);
 		all_zero = all_zero && text[i] == '0';
 	}
 	if (all_zero && len > 2)

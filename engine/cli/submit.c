@@ -223,7 +223,9 @@ static int submit_all(submit_t *s, FILE *in)
 		s->lines++;
 		submit_line(s, line, (size_t)len, line_no);
 	}
-	int rc = ferror(in) ? -(errno ? errno : EIO) : 0;
+	int rc = 0;
+	if (ferror(in))
+		rc = errno ? -errno : -EIO;
 	free(line);
 	return rc;
 }

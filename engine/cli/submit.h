@@ -59,7 +59,7 @@ typedef struct submit {
 	uint64_t lines;         /* job lines read (blank lines excluded) */
 	uint64_t published;     /* stored as new jobs */
 	uint64_t duplicates;    /* the stream had the job already */
-	uint64_t waiting;       /* lines published and not yet answered */
+	uint64_t waiting;       /* lines published and still without a result */
 	uint64_t written;       /* result lines written */
 	uint64_t by_status[BL_JOB_CANCELLED + 1];
 	int write_error;        /* first output error, as -errno */

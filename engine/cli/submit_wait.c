@@ -8,7 +8,7 @@
  *
  * TODO(engine/cli): the consumers read every retained result and dead
  * letter of the tenant, not only this run's. With a results stream that
- * keeps millions of messages per tenant, waiting costs a full scan; a
+ * keeps millions of messages per tenant, waiting costs a full scan. A
  * last-by-subject get per job (STREAM.MSG.GET, not yet in the NATS layer)
  * would read one message each. Consumers of a run killed before its end
  * stay on the server until deleted.
@@ -100,10 +100,13 @@ void bl__submit_write(submit_t *s, json_t *result)
 	char *line = json_dumps(result, JSON_COMPACT | JSON_PRESERVE_ORDER);
 	const char *status = json_string_value(json_object_get(result, "status"));
 
-	if (!line || fprintf(s->out, "%s\n", line) < 0 || fflush(s->out) != 0) {
-		if (!s->write_error)
-			s->write_error = line ? -(errno ? errno : EIO) : BL_ENOMEM;
-	}
+	int rc = 0;
+	if (!line)
+		rc = BL_ENOMEM;
+	else if (fprintf(s->out, "%s\n", line) < 0 || fflush(s->out) != 0)
+		rc = errno ? -errno : -EIO;
+	if (rc < 0 && !s->write_error)
+		s->write_error = rc;
 	free(line);
 	s->written++;
 	for (int st = BL_JOB_OK; status && st <= BL_JOB_CANCELLED; st++) {
@@ -209,8 +212,8 @@ static void take_dead_letter(submit_t *s, const submit_tenant_t *t, const bl_js_
 		.tenant = job->tenant,
 		.status = BL_JOB_ERROR,
 		.error_code = "dead_lettered",
-		.error_message = "the job failed every attempt and went to the dead-letter queue; \"dlq\" holds its "
-				 "entry",
+		.error_message = "the job failed every attempt and went to the dead-letter queue; \"dlq\" contains "
+				 "its entry",
 		.traceparent = bl_js_msg_header(msg, "traceparent"),
 	};
 	json_t *result = own_result(&r);
@@ -262,7 +265,7 @@ static void time_out_rest(submit_t *s)
 void bl__submit_wait(submit_t *s)
 {
 	uint64_t deadline = now_ms() + s->opts->timeout_s * 1000u;
-	uint64_t shown = 0;
+	uint64_t progress_shown_ms = 0;
 	bool warned = false;
 
 	while (s->waiting > 0 && now_ms() < deadline) {
@@ -279,9 +282,9 @@ void bl__submit_wait(submit_t *s)
 			warned = warned || n < 0;
 			found += n > 0 ? n : 0;
 		}
-		if (s->opts->progress && now_ms() - shown >= 200) {
+		if (s->opts->progress && now_ms() - progress_shown_ms >= 200) {
 			show_progress(s, false);
-			shown = now_ms();
+			progress_shown_ms = now_ms();
 		}
 		if (found == 0) {
 			struct timespec pause = {.tv_nsec = IDLE_PAUSE_MS * 1000000L};
