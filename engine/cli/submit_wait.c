@@ -165,6 +165,14 @@ static void finish_job(submit_t *s, submit_job_t *job, json_t *result)
 	s->waiting -= job->copies;
 }
 
+/*
+ * NOTE: tenant names and ids may contain '.', which NATS reads as a token
+ * separator, so the subject of tenant "a" and id "b.c" equals that of
+ * tenant "a.b" and id "c". Both are submitted under their own key, and the
+ * filter of tenant "a" also delivers tenant "a.b"'s results: one of them
+ * then takes the other's result. The subject scheme itself would need to
+ * escape '.' to tell them apart.
+ */
 static void take_result(submit_t *s, const submit_tenant_t *t, const bl_js_msg_t *msg)
 {
 	const char *subject = bl_js_msg_subject(msg);
