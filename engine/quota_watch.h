@@ -6,6 +6,11 @@
  * every put and delete, and once the end of the values stored at start.
  * A value that does not parse is logged and skipped, so the tenant keeps
  * its previous quota.
+ *
+ * A service passes the changes to its dispatcher actor: on_change
+ * bl__dispatcher_quota_fn with arg the dispatcher (run_ctx.h). It starts
+ * the watch once the dispatcher runs, waits for the stored quotas before
+ * taking jobs, and stops the watch before the runtime is freed.
  */
 #ifndef BL_ENGINE_QUOTA_WATCH_H
 #define BL_ENGINE_QUOTA_WATCH_H
