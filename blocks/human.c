@@ -163,6 +163,8 @@ static json_t *build_request(const human_params_t *p, const bl_block_env_t *env,
 			      "created_ms", (json_int_t)now, "expires", expires, "expires_ms", (json_int_t)until);
 	if (r && p->details)
 		json_object_set_new(r, "details", json_deep_copy(p->details));
+	if (r && env->traceparent && env->traceparent[0])
+		json_object_set_new(r, "traceparent", json_string(env->traceparent));
 	return r;
 }
 

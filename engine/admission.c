@@ -1,6 +1,7 @@
 #include "admission.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,6 +13,8 @@ typedef struct queue {
 typedef struct bl_tenant_state {
 	char *name;
 	bl_quota_t quota;
+	bool live;                /* `quota` came from bl_admission_set_quota, not the table */
+	bool known;               /* the table or a live change names the tenant */
 	queue_t queues[BL_PRIORITY_COUNT];
 	size_t queued;
 	size_t running;
@@ -120,20 +123,31 @@ static int grow_index(bl_admission_t *adm)
 	return 0;
 }
 
-/* Find or create the state of `name`. Returns NULL with *err set when the
- * tenant is unknown and unknown tenants are rejected, or on BL_ENOMEM. */
+static bool rejects_unknown(const bl_admission_t *adm)
+{
+	return adm->quotas ? adm->quotas->reject_unknown : adm->cfg.reject_unknown_tenants;
+}
+
+/* The table's quota of `name`, or NULL when the table does not name it. */
+static const bl_quota_t *table_quota(const bl_admission_t *adm, const char *name)
+{
+	return adm->quotas ? bl_quota_table_find(adm->quotas, name) : NULL;
+}
+
+static const bl_quota_t *default_quota(const bl_admission_t *adm)
+{
+	return adm->quotas ? &adm->quotas->default_quota : &adm->cfg.default_quota;
+}
+
+/* Find or create the state of `name`, with the table's quota when it is
+ * new. Returns NULL with *err set on BL_ENOMEM. */
 static tenant_t *tenant_of(bl_admission_t *adm, const char *name, uint64_t now_ms, bl_error_t *err)
 {
 	tenant_t **slot = index_slot(adm, name);
 	if (*slot)
 		return *slot;
 
-	const bl_quota_t *quota = adm->quotas ? bl_quota_table_find(adm->quotas, name) : NULL;
-	bool reject = adm->quotas ? adm->quotas->reject_unknown : adm->cfg.reject_unknown_tenants;
-	if (!quota && reject) {
-		bl_error_set(err, BL_ELIMIT, "tenant", "tenant '%s' has no quota and unknown tenants are rejected", name);
-		return NULL;
-	}
+	const bl_quota_t *quota = table_quota(adm, name);
 
 	if ((adm->tenant_count + 1) * 2 > adm->index_size && grow_index(adm) != 0)
 		goto nomem;
@@ -151,7 +165,8 @@ static tenant_t *tenant_of(bl_admission_t *adm, const char *name, uint64_t now_m
 		free(t);
 		goto nomem;
 	}
-	t->quota = quota ? *quota : adm->quotas ? adm->quotas->default_quota : adm->cfg.default_quota;
+	t->quota = quota ? *quota : *default_quota(adm);
+	t->known = quota != NULL;
 	t->cpu_tokens = t->quota.cpu_ms_per_s;
 	t->cpu_refilled_ms = now_ms;
 	adm->tenants[adm->tenant_count++] = t;
@@ -172,6 +187,99 @@ static void refill(tenant_t *t, uint64_t now_ms)
 	double gained = (double)(now_ms - t->cpu_refilled_ms) * t->quota.cpu_ms_per_s / 1000.0;
 	t->cpu_tokens = fmin(t->cpu_tokens + gained, (double)t->quota.cpu_ms_per_s);
 	t->cpu_refilled_ms = now_ms;
+}
+
+/* Move the tenant's CPU budget to a new rate: a budget that was unlimited
+ * starts full, and no budget exceeds one second's worth of the new rate. */
+static void change_cpu_rate(tenant_t *t, uint32_t rate, uint64_t now_ms)
+{
+	refill(t, now_ms);
+	if (t->quota.cpu_ms_per_s == 0)
+		t->cpu_tokens = rate;
+	else
+		t->cpu_tokens = fmin(t->cpu_tokens, (double)rate);
+	t->cpu_refilled_ms = now_ms;
+}
+
+static void drop_from_queue(bl_admission_t *adm, tenant_t *t, queue_t *q, bl_admission_entry_t **link);
+
+/* Take out of the tenant's queues every entry whose memory estimate alone
+ * exceeds mem_bytes: it could never start. Returns them as a list. */
+static bl_admission_entry_t *take_unfit(bl_admission_t *adm, tenant_t *t)
+{
+	bl_admission_entry_t *unfit = NULL;
+
+	if (t->quota.mem_bytes == 0)
+		return NULL;
+	for (unsigned c = 0; c < BL_PRIORITY_COUNT; c++) {
+		bl_admission_entry_t **link = &t->queues[c].head;
+		while (*link) {
+			bl_admission_entry_t *e = *link;
+			if (e->mem_estimate <= t->quota.mem_bytes) {
+				link = &e->next;
+				continue;
+			}
+			drop_from_queue(adm, t, &t->queues[c], link);
+			e->next = unfit;
+			unfit = e;
+		}
+	}
+	return unfit;
+}
+
+/* Give the tenant `quota` from now on; *unfit gets the queued entries
+ * that the new quota can never start. */
+static int apply_quota(bl_admission_t *adm, tenant_t *t, const bl_quota_t *quota, uint64_t now_ms,
+		       bl_admission_entry_t **unfit)
+{
+	change_cpu_rate(t, quota->cpu_ms_per_s, now_ms);
+	t->quota = *quota;
+	if (t->deficit > (int64_t)quota->weight)
+		t->deficit = quota->weight;
+
+	bl_admission_entry_t *list = take_unfit(adm, t);
+	if (unfit)
+		*unfit = list;
+	int count = 0;
+	for (bl_admission_entry_t *e = list; e; e = e->next)
+		count++;
+	return count;
+}
+
+int bl_admission_set_quota(bl_admission_t *adm, const char *tenant, const bl_quota_t *quota, uint64_t now_ms,
+			   bl_admission_entry_t **unfit, bl_error_t *err)
+{
+	if (unfit)
+		*unfit = NULL;
+	if (quota->max_concurrent == 0 || quota->max_queued == 0 || quota->weight == 0)
+		return bl_error_set(err, BL_EINVAL, "quota",
+				    "max_concurrent, max_queued and weight must be at least 1 (tenant '%s')", tenant);
+
+	tenant_t *t = tenant_of(adm, tenant, now_ms, err);
+	if (!t)
+		return err ? err->code : BL_ENOMEM;
+	t->live = true;
+	t->known = true;
+	return apply_quota(adm, t, quota, now_ms, unfit);
+}
+
+int bl_admission_unset_quota(bl_admission_t *adm, const char *tenant, uint64_t now_ms, bl_admission_entry_t **unfit)
+{
+	if (unfit)
+		*unfit = NULL;
+	tenant_t *t = *index_slot(adm, tenant);
+	if (!t || !t->live)
+		return 0;
+
+	const bl_quota_t *quota = table_quota(adm, tenant);
+	t->live = false;
+	t->known = quota != NULL;
+	return apply_quota(adm, t, quota ? quota : default_quota(adm), now_ms, unfit);
+}
+
+const bl_quota_t *bl_admission_entry_quota(const bl_admission_entry_t *entry)
+{
+	return entry->tenant ? &entry->tenant->quota : NULL;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -201,9 +309,18 @@ static bl_admission_entry_t *pop(queue_t *q)
 int bl_admission_enqueue(bl_admission_t *adm, bl_admission_entry_t *entry, const char *tenant, uint64_t now_ms,
 			 bl_error_t *err)
 {
+	/* Checked before a state is made, so that jobs of unknown tenants
+	 * cannot grow the tenant index. */
+	tenant_t *known_state = *index_slot(adm, tenant);
+	bool known = known_state ? known_state->known : table_quota(adm, tenant) != NULL;
+	if (!known && rejects_unknown(adm))
+		return bl_error_set(err, BL_ELIMIT, "tenant",
+				    "tenant '%s' has no quota and unknown tenants are rejected; give it a quota",
+				    tenant);
+
 	tenant_t *t = tenant_of(adm, tenant, now_ms, err);
 	if (!t)
-		return err ? err->code : BL_ELIMIT;
+		return err ? err->code : BL_ENOMEM;
 
 	if (t->queued >= t->quota.max_queued)
 		return bl_error_set(err, BL_ELIMIT, "tenant",
@@ -337,6 +454,21 @@ void bl_admission_finish(bl_admission_t *adm, bl_admission_entry_t *entry, doubl
 		t->deficit = 0;
 }
 
+/* Unlink the entry at *link (in queue `q` of tenant `t`). */
+static void drop_from_queue(bl_admission_t *adm, tenant_t *t, queue_t *q, bl_admission_entry_t **link)
+{
+	bl_admission_entry_t *e = *link;
+
+	*link = e->next;
+	if (q->tail == e) {
+		/* The new tail is the entry whose `next` field `link` is, or none. */
+		q->tail = q->head ? (bl_admission_entry_t *)((char *)link - offsetof(bl_admission_entry_t, next)) : NULL;
+	}
+	e->next = NULL;
+	t->queued--;
+	adm->queued--;
+}
+
 bool bl_admission_remove(bl_admission_t *adm, bl_admission_entry_t *entry)
 {
 	tenant_t *t = entry->tenant;
@@ -344,21 +476,13 @@ bool bl_admission_remove(bl_admission_t *adm, bl_admission_entry_t *entry)
 		return false;
 
 	queue_t *q = &t->queues[entry->priority];
-	bl_admission_entry_t **p = &q->head;
-	bl_admission_entry_t *prev = NULL;
-	while (*p && *p != entry) {
-		prev = *p;
-		p = &(*p)->next;
-	}
-	if (!*p)
+	bl_admission_entry_t **link = &q->head;
+	while (*link && *link != entry)
+		link = &(*link)->next;
+	if (!*link)
 		return false;
 
-	*p = entry->next;
-	if (q->tail == entry)
-		q->tail = prev;
-	entry->next = NULL;
-	t->queued--;
-	adm->queued--;
+	drop_from_queue(adm, t, q, link);
 	return true;
 }
 

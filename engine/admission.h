@@ -19,6 +19,22 @@
  * would exceed `mem_bytes`. A job is rejected at enqueue when its tenant
  * already queues `max_queued` jobs, or when its memory estimate alone
  * exceeds `mem_bytes`.
+ *
+ * Live quotas. bl_admission_set_quota replaces a tenant's quota while jobs
+ * are queued and running; running jobs always keep running. Each field
+ * takes effect at once, for the next admission decision:
+ * - max_concurrent: lowered, no new job of the tenant starts until fewer
+ *   than the new value run; raised, queued jobs may start at once.
+ * - max_queued: lowered, the jobs already queued stay queued, and new jobs
+ *   are rejected until the queue is below the new value.
+ * - weight: the next turns of deficit round robin grant the new weight;
+ *   credit above it is cut to it.
+ * - cpu_ms_per_s: the budget keeps what the tenant has left, at most one
+ *   second's worth of the new rate; from unlimited it starts full; 0
+ *   lifts the limit.
+ * - mem_bytes: running jobs keep their reservation; a queued job starts
+ *   only when it fits beside them; a queued job whose estimate alone
+ *   exceeds the new value is taken out and handed back, to be rejected.
  */
 #ifndef BL_ENGINE_ADMISSION_H
 #define BL_ENGINE_ADMISSION_H
@@ -76,6 +92,31 @@ void bl_admission_finish(bl_admission_t *adm, bl_admission_entry_t *entry, doubl
 /* Remove a queued (not running) entry, for cancellation. Returns whether it
  * was queued. */
 bool bl_admission_remove(bl_admission_t *adm, bl_admission_entry_t *entry);
+
+/*
+ * Give `tenant` the quota *quota (copied) from now on, overriding the
+ * table's, and count it as known (unknown tenants may be rejected). *unfit
+ * (when not NULL) gets the list, linked by `next`, of queued entries that
+ * the new mem_bytes can never start; they are no longer queued and the
+ * caller rejects them. Returns how many there are, BL_EINVAL for a quota
+ * with max_concurrent, max_queued or weight 0, or BL_ENOMEM. Owner thread
+ * only, like every call here.
+ */
+int bl_admission_set_quota(bl_admission_t *adm, const char *tenant, const bl_quota_t *quota, uint64_t now_ms,
+			   bl_admission_entry_t **unfit, bl_error_t *err);
+
+/*
+ * Drop the quota bl_admission_set_quota gave `tenant`: it goes back to the
+ * table's quota for it, else to the default quota, and is unknown again
+ * when the table does not name it (queued jobs stay; new ones are
+ * rejected when unknown tenants are). *unfit and the return value as for
+ * bl_admission_set_quota; a tenant without a live quota is left alone (0).
+ */
+int bl_admission_unset_quota(bl_admission_t *adm, const char *tenant, uint64_t now_ms, bl_admission_entry_t **unfit);
+
+/* The current quota of a queued or running entry's tenant (borrowed until
+ * the next change), or NULL for an entry never queued. */
+const bl_quota_t *bl_admission_entry_quota(const bl_admission_entry_t *entry);
 
 /* Return when a job held back only by a spent CPU budget becomes eligible
  * (ms), or UINT64_MAX when nothing waits for a budget. */

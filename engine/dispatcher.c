@@ -96,8 +96,8 @@ static bool take_duplicate(dispatcher_t *d, job_state_t *js)
 			     js->job->id);
 		/* Not fail_job: that would record this job as the id's result. */
 		BL_LOG(BL_LOG_WARN, "dispatcher", "job_id_conflict", js->corr_id, err.message);
-		free(bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, BL_JOB_ERROR,
-					"duplicate_id_conflict", &err, false, js->cost));
+		free(bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, js->job->traceparent,
+					BL_JOB_ERROR, "duplicate_id_conflict", &err, false, js->cost));
 		bl__job_state_free(js);
 		return true;
 	}
@@ -136,8 +136,8 @@ static void fail_job(dispatcher_t *d, job_state_t *js, bl_job_status_t status, c
 {
 	BL_LOG(BL_LOG_WARN, "dispatcher", status == BL_JOB_REJECTED ? "job_rejected" : "job_invalid", js->corr_id,
 	       err->message, BL_LOG_S("code", code), BL_LOG_S("field", err->field));
-	char *line = bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, status, code, err,
-					retryable, js->cost);
+	char *line = bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, js->job->traceparent,
+					status, code, err, retryable, js->cost);
 	record_result(d, js, line, status);
 	free(line);
 	bl__job_state_free(js);
@@ -180,6 +180,8 @@ static void start_job(dispatcher_t *d, job_state_t *js)
 	bl_actor_t *actor;
 	bl_error_t err = {0};
 
+	/* The quota may have changed since the job was read. */
+	js->env.device_mem_limit = bl_admission_entry_quota(&js->entry)->mem_bytes;
 	int rc = hold_folder(d, js, &err);
 	if (rc < 0) {
 		bl_admission_finish(d->adm, &js->entry, 0, bl__run_now_ms());
@@ -324,6 +326,77 @@ static void admit(dispatcher_t *d, job_state_t *js)
 		fail_job(d, js, BL_JOB_REJECTED, rc == BL_ENOMEM ? "engine_error" : "quota_exceeded", &err, rc == BL_ENOMEM);
 }
 
+/* Reject the queued jobs a new quota can never start (admission.h). */
+static void reject_unfit(dispatcher_t *d, bl_admission_entry_t *unfit, const char *tenant)
+{
+	while (unfit) {
+		bl_admission_entry_t *next = unfit->next;
+		job_state_t *js = unfit->job;
+		bl_error_t err = {0};
+		bl_error_set(&err, BL_ELIMIT, "params",
+			     "the job needs about %llu bytes of memory, and tenant '%s' now has a quota mem_bytes of %llu",
+			     (unsigned long long)unfit->mem_estimate, tenant,
+			     (unsigned long long)bl_admission_entry_quota(unfit)->mem_bytes);
+		fail_job(d, js, BL_JOB_REJECTED, "quota_exceeded", &err, false);
+		unfit = next;
+	}
+}
+
+static void change_quota(dispatcher_t *d, const bl_quota_change_t *c)
+{
+	bl_admission_entry_t *unfit = NULL;
+	bl_error_t err = {0};
+	uint64_t now = bl__run_now_ms();
+	int rc = 0;
+
+	if (c->kind == BL_QUOTA_READY) {
+		BL_LOG(BL_LOG_INFO, "dispatcher", "quotas_loaded", NULL, "the live quotas stored at start are applied");
+		return;
+	}
+	if (c->kind == BL_QUOTA_PUT)
+		rc = bl_admission_set_quota(d->adm, c->tenant, &c->quota, now, &unfit, &err);
+	else
+		rc = bl_admission_unset_quota(d->adm, c->tenant, now, &unfit);
+	if (rc < 0) {
+		BL_LOG(BL_LOG_ERROR, "dispatcher", "quota_change_failed", NULL, err.message, BL_LOG_S("tenant", c->tenant));
+		return;
+	}
+
+	if (c->kind == BL_QUOTA_DELETE)
+		BL_LOG(BL_LOG_INFO, "dispatcher", "quota_removed", NULL,
+		       "the tenant's live quota was deleted; the quota file's or the default quota applies",
+		       BL_LOG_S("tenant", c->tenant), BL_LOG_I("jobs_rejected", rc));
+	else
+		BL_LOG(BL_LOG_INFO, "dispatcher", "quota_changed", NULL, NULL, BL_LOG_S("tenant", c->tenant),
+		       BL_LOG_I("max_concurrent", c->quota.max_concurrent),
+		       BL_LOG_I("max_queued", c->quota.max_queued), BL_LOG_I("weight", c->quota.weight),
+		       BL_LOG_I("cpu_ms_per_s", c->quota.cpu_ms_per_s), BL_LOG_I("mem_bytes", c->quota.mem_bytes),
+		       BL_LOG_I("jobs_rejected", rc));
+	reject_unfit(d, unfit, c->tenant);
+}
+
+int bl__dispatcher_send_quota(bl_actor_t *dispatcher, const bl_quota_change_t *change)
+{
+	bl_quota_change_t *copy = malloc(sizeof *copy);
+	if (!copy)
+		return BL_ENOMEM;
+
+	*copy = *change;
+	int rc = bl__send_ptr(dispatcher, MSG_QUOTA, copy);
+	if (rc < 0)
+		free(copy);
+	return rc;
+}
+
+void bl__dispatcher_quota_fn(const bl_quota_change_t *change, void *dispatcher)
+{
+	int rc = bl__dispatcher_send_quota(dispatcher, change);
+	if (rc < 0)
+		BL_LOG(BL_LOG_ERROR, "dispatcher", "quota_change_lost", NULL,
+		       "cannot pass a quota change to the dispatcher; the tenant keeps its previous quota",
+		       BL_LOG_S("tenant", change->tenant), BL_LOG_S("err_name", bl_err_name(rc)));
+}
+
 static void job_done(dispatcher_t *d, job_state_t *js)
 {
 	bl_admission_finish(d->adm, &js->entry, js->cpu_ms, bl__run_now_ms());
@@ -355,6 +428,10 @@ static int dispatcher_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	case MSG_TICK:
 		d->tick_pending = false;
 		break;
+	case MSG_QUOTA:
+		change_quota(d, bl__msg_ptr(msg));
+		free(bl__msg_ptr(msg));
+		break;
 	default:
 		break;
 	}
@@ -379,6 +456,8 @@ static void dispatcher_discard(bl_msg_t *msg)
 {
 	if (msg->type == MSG_JOB || msg->type == MSG_JOB_DONE)
 		bl__job_state_free(bl__msg_ptr(msg));
+	if (msg->type == MSG_QUOTA)
+		free(bl__msg_ptr(msg));
 }
 
 const bl_behaviour_t bl__dispatcher_behaviour = {

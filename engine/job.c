@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <beamline/job.h>
+#include <beamline/trace.h>
 
 #include "job_limits.h"
 
@@ -24,7 +25,7 @@
 static const char *const priority_names[BL_PRIORITY_COUNT] = {"critical", "high", "normal", "low"};
 
 static const char *const job_fields[] = {
-	"id", "tenant", "priority", "block", "params", "timeout_ms", "deadline", "retry",
+	"id", "tenant", "priority", "block", "params", "timeout_ms", "deadline", "retry", "traceparent",
 };
 
 static const char *const retry_fields[] = {"max_attempts", "backoff_ms", "max_backoff_ms"};
@@ -547,6 +548,21 @@ static int take_retry(const json_t *v, const bl_job_limits_t *lim, bl_job_retry_
 	return 0;
 }
 
+static int take_traceparent(const json_t *v, bl_job_t *job, bl_error_t *err)
+{
+	if (!v)
+		return 0;
+	if (!json_is_string(v))
+		return bl_error_set(err, BL_EFORMAT, "traceparent", "expected a W3C traceparent string, got %s",
+				    type_phrase(v));
+
+	bl_trace_t trace;
+	int rc = bl_trace_parse(&trace, json_string_value(v), err);
+	if (rc == 0)
+		memcpy(job->traceparent, trace.traceparent, sizeof job->traceparent);
+	return rc;
+}
+
 static int require(const json_t *root, const char *field, const json_t **out, bl_error_t *err)
 {
 	*out = json_object_get(root, field);
@@ -563,7 +579,7 @@ static int fill_job(const json_t *root, const bl_job_limits_t *lim, bl_job_t *jo
 	int rc;
 
 	if ((rc = reject_unknown(root, "", job_fields, sizeof job_fields / sizeof *job_fields,
-				 "id, tenant, priority, block, params, timeout_ms, deadline and retry", err)))
+				 "id, tenant, priority, block, params, timeout_ms, deadline, retry and traceparent", err)))
 		return rc;
 	if ((rc = require(root, "id", &v, err)) || (rc = take_name(v, "id", lim, &job->id, err)))
 		return rc;
@@ -582,7 +598,9 @@ static int fill_job(const json_t *root, const bl_job_limits_t *lim, bl_job_t *jo
 		return rc;
 	if ((rc = take_deadline(json_object_get(root, "deadline"), job, err)))
 		return rc;
-	return take_retry(json_object_get(root, "retry"), lim, &job->retry, err);
+	if ((rc = take_retry(json_object_get(root, "retry"), lim, &job->retry, err)))
+		return rc;
+	return take_traceparent(json_object_get(root, "traceparent"), job, err);
 }
 
 static void clear_name(char *buf, size_t size)

@@ -62,6 +62,7 @@ static void report(job_state_t *js, bl_job_status_t status, const bl_block_outco
 		.attempts = js->attempts,
 		.pool = o ? o->pool : NULL,
 		.device = o ? o->device : NULL,
+		.traceparent = js->job->traceparent,
 		.queued_us = js->queued_us,
 		.run_us = js->run_ns / 1000u,
 	};
@@ -120,7 +121,7 @@ static void on_start(job_actor_t *ja, bl_actor_t *self)
 	bl_msg_t *timeout = bl_msg_new(MSG_TIMEOUT, 0);
 	js->timer_set = timeout && bl_send_after(&js->timer, self, &timeout, left) == 0;
 	BL_LOG(BL_LOG_DEBUG, "job", "job_started", js->corr_id, NULL, BL_LOG_S("block", js->job->block),
-	       BL_LOG_I("timeout_ms", left));
+	       BL_LOG_I("timeout_ms", left), BL_LOG_S("traceparent", js->job->traceparent));
 	start_block(ja, self);
 }
 
@@ -155,12 +156,13 @@ static void on_outcome(job_actor_t *ja, bl_actor_t *self, bl_block_outcome_t *o)
 	} else if (o->code == 0) {
 		report(js, BL_JOB_OK, o, NULL, NULL, NULL);
 	} else if (o->rejected) {
-		BL_LOG(BL_LOG_WARN, "job", "job_rejected", js->corr_id, o->error.message, BL_LOG_S("code", o->error_code));
+		BL_LOG(BL_LOG_WARN, "job", "job_rejected", js->corr_id, o->error.message, BL_LOG_S("code", o->error_code),
+		       BL_LOG_S("traceparent", js->job->traceparent));
 		report(js, BL_JOB_REJECTED, o, o->error_code, o->error.message, o->error.field);
 	} else if (o->retryable && js->attempts < js->job->retry.max_attempts) {
 		uint64_t wait = backoff_ms(&js->job->retry, js->attempts + 1);
 		BL_LOG(BL_LOG_WARN, "job", "job_retry", js->corr_id, o->error.message, BL_LOG_I("attempt", js->attempts),
-		       BL_LOG_I("backoff_ms", wait));
+		       BL_LOG_I("backoff_ms", wait), BL_LOG_S("traceparent", js->job->traceparent));
 		bl_block_outcome_free(&o);
 		bl_msg_t *retry = bl_msg_new(MSG_RETRY, 0);
 		if (retry && bl_send_after(NULL, self, &retry, wait) == 0)
@@ -170,7 +172,7 @@ static void on_outcome(job_actor_t *ja, bl_actor_t *self, bl_block_outcome_t *o)
 		return;
 	} else {
 		BL_LOG(BL_LOG_WARN, "job", "job_failed", js->corr_id, o->error.message, BL_LOG_S("code", o->error_code),
-		       BL_LOG_S("field", o->error.field));
+		       BL_LOG_S("field", o->error.field), BL_LOG_S("traceparent", js->job->traceparent));
 		report(js, BL_JOB_ERROR, o, o->error_code, o->error.message, o->error.field);
 	}
 	bl_block_outcome_free(&o);
@@ -187,7 +189,7 @@ static void on_timeout(job_actor_t *ja, bl_actor_t *self)
 	uint64_t limit = js->job->timeout_ms ? js->job->timeout_ms : js->ctx->cfg->default_timeout_ms;
 	char message[128];
 	snprintf(message, sizeof message, "the job ran out of time (timeout %llu ms)", (unsigned long long)limit);
-	BL_LOG(BL_LOG_WARN, "job", "job_timeout", js->corr_id, message);
+	BL_LOG(BL_LOG_WARN, "job", "job_timeout", js->corr_id, message, BL_LOG_S("traceparent", js->job->traceparent));
 
 	js->timed_out = true;
 	bl_cancel_hook_fire(js->cancel_hook);

@@ -32,8 +32,7 @@ static int read_uint(uint64_t *out, json_t *value, const char *field, uint64_t m
 	return 0;
 }
 
-/* Apply the fields of one quota object on top of *q. */
-static int parse_quota(bl_quota_t *q, json_t *obj, const char *path, bl_error_t *err)
+int bl_quota_parse(bl_quota_t *q, json_t *obj, const char *path, bl_error_t *err)
 {
 	char field[BL_ERROR_FIELD_MAX];
 	const char *key;
@@ -112,7 +111,7 @@ static int parse_tenants(bl_quota_table_t *t, json_t *tenants, bl_error_t *err)
 		}
 
 		e->quota = t->default_quota;
-		rc = parse_quota(&e->quota, value, field, err);
+		rc = bl_quota_parse(&e->quota, value, field, err);
 		if (rc < 0)
 			return rc;
 		e->tenant = strdup(name);
@@ -144,7 +143,7 @@ int bl_quota_table_parse(bl_quota_table_t **out, json_t *root, bl_error_t *err)
 	}
 	/* "default" first: tenant entries inherit from it. */
 	if (rc == 0 && json_object_get(root, "default"))
-		rc = parse_quota(&t->default_quota, json_object_get(root, "default"), "default", err);
+		rc = bl_quota_parse(&t->default_quota, json_object_get(root, "default"), "default", err);
 	if (rc == 0 && json_object_get(root, "unknown_tenants"))
 		rc = parse_policy(&t->reject_unknown, json_object_get(root, "unknown_tenants"), err);
 	if (rc == 0 && json_object_get(root, "tenants"))
@@ -177,6 +176,30 @@ int bl_quota_table_load(bl_quota_table_t **out, const char *path, bl_error_t *er
 		bl_error_prefix(err, "quota file '%s', %s: ", path, err->field[0] ? err->field : "top level");
 		snprintf(err->field, sizeof err->field, "--quotas");
 	}
+	return rc;
+}
+
+int bl_quota_value_parse(bl_quota_t *out, const char *tenant, const char *text, size_t len,
+			 const bl_quota_t *defaults, bl_error_t *err)
+{
+	bl_job_limits_t limits;
+	json_error_t jerr;
+
+	bl_job_limits_init(&limits);
+	int rc = bl_job_check_name(tenant, strlen(tenant), limits.max_name_bytes, "tenant", err);
+	if (rc < 0)
+		return rc;
+
+	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!root)
+		return bl_error_set(err, BL_EFORMAT, tenant, "the quota of tenant '%s' is not valid JSON at column %d: %s",
+				    tenant, jerr.column, jerr.text);
+
+	bl_quota_t q = *defaults;
+	rc = bl_quota_parse(&q, root, tenant, err);
+	json_decref(root);
+	if (rc == 0)
+		*out = q;
 	return rc;
 }
 

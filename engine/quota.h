@@ -35,6 +35,40 @@ typedef struct bl_quota {
  * limit, weight 1. */
 void bl_quota_init(bl_quota_t *q);
 
+/*
+ * Apply the fields of the quota object `obj` (borrowed) on top of *q:
+ * fields it does not name keep their value in *q. `path` prefixes the
+ * field in errors ("tenants.acme" gives "tenants.acme.weight"). Returns 0,
+ * or BL_EFORMAT naming the field, with *q possibly changed in part.
+ */
+int bl_quota_parse(bl_quota_t *q, json_t *obj, const char *path, bl_error_t *err);
+
+/*
+ * Parse one tenant's quota stored as JSON text (`len` bytes, borrowed), as
+ * a tenant entry of the quota file: fields it leaves out come from
+ * *defaults. `tenant` must be a valid tenant name (bl_job_check_name).
+ * Returns 0 with *out written, or BL_EFORMAT/BL_ELIMIT with *err naming
+ * the field ("acme.max_queued"), *out untouched.
+ */
+int bl_quota_value_parse(bl_quota_t *out, const char *tenant, const char *text, size_t len,
+			 const bl_quota_t *defaults, bl_error_t *err);
+
+/* Longest tenant name a quota change carries, in bytes. */
+#define BL_QUOTA_TENANT_MAX 255
+
+typedef enum bl_quota_change_kind {
+	BL_QUOTA_PUT = 0, /* the tenant's quota is now `quota` */
+	BL_QUOTA_DELETE,  /* the tenant's live quota is gone: back to the table's */
+	BL_QUOTA_READY,   /* every quota stored when the watch began has been delivered */
+} bl_quota_change_kind_t;
+
+/* One change of a tenant's quota at run time; `tenant` is "" for BL_QUOTA_READY. */
+typedef struct bl_quota_change {
+	bl_quota_change_kind_t kind;
+	char tenant[BL_QUOTA_TENANT_MAX + 1];
+	bl_quota_t quota; /* for BL_QUOTA_PUT: complete, the default filled in */
+} bl_quota_change_t;
+
 typedef struct bl_quota_entry {
 	char *tenant;
 	bl_quota_t quota;

@@ -156,7 +156,8 @@ char *bl_job_result_encode(const bl_job_result_t *r)
 	ok = ok && set_error(obj, r);
 	if (ok && r->attempts > 0)
 		ok = json_object_set_new(obj, "attempts", json_integer(r->attempts)) == 0;
-	ok = ok && set_text(obj, "pool", r->pool) && set_text(obj, "device", r->device) && set_timing(obj, r);
+	ok = ok && set_text(obj, "pool", r->pool) && set_text(obj, "device", r->device) &&
+	     set_text(obj, "traceparent", r->traceparent) && set_timing(obj, r);
 
 	char *line = ok ? json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(obj);

@@ -77,8 +77,15 @@ void bl__job_state_free(job_state_t *js)
 
 char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost)
 {
+	/* Every result carries a trace context; a line that never became a
+	 * job gets a trace of its own. */
+	bl_job_result_t traced = *r;
+	bl_trace_t fresh;
+	if ((!r->traceparent || !r->traceparent[0]) && bl_trace_new(&fresh) == 0)
+		traced.traceparent = fresh.traceparent;
+
 	result_item_t *item = calloc(1, sizeof *item);
-	char *line = bl_job_result_encode(r);
+	char *line = bl_job_result_encode(&traced);
 	char *copy = line ? strdup(line) : NULL;
 	if (!item || !line || !copy) {
 		free(item);
@@ -101,12 +108,13 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 	return copy;
 }
 
-char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block,
+char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block, const char *traceparent,
 			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable, size_t cost)
 {
 	bl_job_result_t r = {
 		.id = id,
 		.tenant = tenant,
+		.traceparent = traceparent,
 		.status = status,
 		.error_code = code,
 		.error_field = err->field[0] ? err->field : NULL,
@@ -193,10 +201,15 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 			bl_error_set(&err, BL_ENOMEM, NULL, "out of memory reading the job");
 		bl_error_prefix(&err, "line %lu: ", line_no);
 		BL_LOG(BL_LOG_WARN, "reader", "job_invalid", NULL, err.message, BL_LOG_S("field", err.field));
-		free(bl__report_failure(ctx, id, tenant, NULL, BL_JOB_ERROR, "invalid_job", &err, false, len));
+		free(bl__report_failure(ctx, id, tenant, NULL, NULL, BL_JOB_ERROR, "invalid_job", &err, false, len));
 		bl_job_free(&job);
 		return;
 	}
+
+	/* Keep the job's own trace context, else start one. */
+	bl_trace_t trace;
+	if (!job->traceparent[0] && bl_trace_new(&trace) == 0)
+		memcpy(job->traceparent, trace.traceparent, sizeof job->traceparent);
 
 	js->ctx = ctx;
 	js->job = job;
@@ -217,6 +230,7 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 	js->env.corr_id = js->corr_id;
 	js->env.tenant = job->tenant;
 	js->env.job_id = job->id;
+	js->env.traceparent = job->traceparent;
 	js->env.timeout_ms = job->timeout_ms ? job->timeout_ms : ctx->cfg->default_timeout_ms;
 	js->env.io_pool = ctx->io;
 	js->env.blocking_pool = ctx->blocking;
@@ -224,14 +238,14 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 	js->env.cancel_hook = js->cancel_hook = bl_cancel_hook_new(&js->cancel);
 	if (!js->cancel_hook) {
 		bl_error_set(&err, BL_ENOMEM, NULL, "out of memory queueing the job");
-		free(bl__report_failure(ctx, job->id, job->tenant, job->block, BL_JOB_ERROR, "engine_error", &err, true,
+		free(bl__report_failure(ctx, job->id, job->tenant, job->block, job->traceparent, BL_JOB_ERROR, "engine_error", &err, true,
 					len));
 		bl__job_state_free(js);
 		return;
 	}
 	if (bl__send_ptr(ctx->dispatcher, MSG_JOB, js) < 0) {
 		bl_error_set(&err, BL_ENOMEM, NULL, "out of memory queueing the job");
-		free(bl__report_failure(ctx, job->id, job->tenant, job->block, BL_JOB_ERROR, "engine_error", &err, true,
+		free(bl__report_failure(ctx, job->id, job->tenant, job->block, job->traceparent, BL_JOB_ERROR, "engine_error", &err, true,
 					len));
 		bl__job_state_free(js);
 	}
@@ -453,6 +467,8 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 		goto out;
 
 	bl_blas_single_threaded();
+	if (cfg->on_dispatcher)
+		cfg->on_dispatcher(ctx.dispatcher, cfg->on_dispatcher_arg);
 	uint64_t start = bl__run_now_ms();
 	BL_LOG(BL_LOG_INFO, "engine", "run_started", NULL, NULL, BL_LOG_S("jobs", cfg->jobs_path),
 	       BL_LOG_I("cpu_workers", bl_pool_worker_count(ctx.cpu)), BL_LOG_S("blas_core", bl_blas_core_name()));

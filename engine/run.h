@@ -14,6 +14,7 @@
 #include <beamline/error.h>
 #include <beamline/job.h>
 #include <beamline/kernels.h>
+#include <beamline/sched.h>
 
 typedef struct bl_run_config {
 	const char *jobs_path;       /* "-" reads standard input */
@@ -39,6 +40,12 @@ typedef struct bl_run_config {
 	const char *state_dir;       /* state that survives a restart; NULL: DATA_DIR/.beamline */
 	unsigned io_workers;         /* io_uring rings, one I/O pool worker each */
 	unsigned blocking_workers;   /* workers that may block (SQLite) */
+	/* Called once on the calling thread when the actors run, before the
+	 * first job is read, with the dispatcher actor (borrowed until
+	 * bl_run_jobs returns): to give it live quota changes
+	 * (bl__dispatcher_quota_fn). NULL: none. */
+	void (*on_dispatcher)(bl_actor_t *dispatcher, void *arg);
+	void *on_dispatcher_arg;
 } bl_run_config_t;
 
 /* Fill *cfg with defaults: data dir ".", one CPU worker per core, timeout

@@ -31,6 +31,7 @@ enum {
 	MSG_JOB_DONE,       /* payload: job_state_t *; the job actor has stopped */
 	MSG_INPUT_END,      /* no more jobs */
 	MSG_TICK,           /* a CPU budget refilled */
+	MSG_QUOTA,          /* payload: bl_quota_change_t *, owned by the message */
 	/* to a job actor */
 	MSG_START,
 	MSG_OUTCOME,        /* payload: bl_block_outcome_t * (may be NULL: out of memory) */
@@ -136,8 +137,9 @@ void *bl__msg_ptr(bl_msg_t *msg);
 char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost);
 
 /* Report a job that failed before running: status `status`, the error from
- * *err under `code`. Returns as bl__report. */
-char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block,
+ * *err under `code`; `traceparent` NULL for a line that is no job (it gets
+ * a new trace). Returns as bl__report. */
+char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block, const char *traceparent,
 			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable, size_t cost);
 
 /* Spawn the writer of a run (writer.c). */
@@ -171,6 +173,19 @@ void bl__services_stop(run_ctx_t *ctx);
 
 /* Spawn the dispatcher of a run (dispatcher.c). */
 int bl__dispatcher_spawn(bl_actor_t **out, run_ctx_t *ctx, bl_error_t *err);
+
+/*
+ * Send the dispatcher `dispatcher` (borrowed) a copy of *change, which it
+ * applies to its admission on its own thread (admission.h says what each
+ * field does to queued and running jobs). Any thread. Returns 0, BL_ENOMEM,
+ * or bl_send's error once the actor has stopped.
+ */
+int bl__dispatcher_send_quota(bl_actor_t *dispatcher, const bl_quota_change_t *change);
+
+/* A quota watch callback (quota_watch.h) that passes each change to the
+ * dispatcher actor `dispatcher` (a bl_actor_t *, borrowed) with
+ * bl__dispatcher_send_quota; a change that cannot be sent is logged. */
+void bl__dispatcher_quota_fn(const bl_quota_change_t *change, void *dispatcher);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t bl__run_now_ms(void);

@@ -37,6 +37,13 @@ int bl__approve_main(int argc, char **argv);
  * standard output. Returns 0, EXIT_USAGE or EXIT_RUN_FAILED. */
 int bl__approvals_main(int argc, char **argv);
 
+/*
+ * Run `beamline-engine submit JOBS.jsonl --nats URL ...`; argv[1] is
+ * "submit". Publishes the jobs and writes their results (submit.c).
+ * Returns 0, EXIT_JOBS_FAILED, EXIT_USAGE or EXIT_RUN_FAILED.
+ */
+int bl__submit_main(int argc, char **argv);
+
 /* Print the document bl__devices_main builds ({"cpu", "blas", "opencl"})
  * for a person. Borrows `doc`. */
 void bl__devices_print(const json_t *doc, FILE *to);

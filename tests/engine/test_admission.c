@@ -270,3 +270,226 @@ Test(engine_admission, removed_job_never_runs, .timeout = 10)
 	cr_assert_null(none, "nothing else is queued");
 	teardown(&f);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Quotas changed at run time                                                */
+/* ------------------------------------------------------------------------ */
+
+/* A quota equal to the fixture's default, to change one field at a time. */
+static bl_quota_t generous(const fixture_t *f)
+{
+	return f->quotas->default_quota;
+}
+
+/* Lowering max_concurrent below the running count stops no running job:
+ * with 3 running and the limit at 2, nothing starts until two finish (one
+ * left running, so a 4th starts), and raising it to 10 starts the 5th at
+ * once although 2 run. */
+Test(engine_admission, live_max_concurrent_lowered, .timeout = 10)
+{
+	static const char *const names[] = {"t"};
+	static const uint32_t weights[] = {1};
+	fixture_t f = setup(names, weights, 1, 1000000);
+	for (int i = 0; i < 5; i++)
+		enqueue(&f, "t", BL_PRIORITY_NORMAL, 0);
+	bl_admission_entry_t *running[3];
+	for (int i = 0; i < 3; i++)
+		running[i] = bl_admission_next(f.adm, 0);
+	bl_quota_t q = generous(&f);
+	q.max_concurrent = 2;
+
+	int rc = bl_admission_set_quota(f.adm, "t", &q, 0, NULL, NULL);
+	bl_admission_entry_t *held = bl_admission_next(f.adm, 0);
+	bl_admission_finish(f.adm, running[0], 0, 0);
+	bl_admission_entry_t *still_held = bl_admission_next(f.adm, 0);
+	bl_admission_finish(f.adm, running[1], 0, 0);
+	bl_admission_entry_t *started = bl_admission_next(f.adm, 0);
+
+	cr_assert_eq(rc, 0, "set_quota returned %d", rc);
+	cr_assert_eq(bl_admission_running(f.adm), 2, "expected 2 running, got %zu", bl_admission_running(f.adm));
+	cr_assert_null(held, "3 running against a limit of 2: nothing may start");
+	cr_assert_null(still_held, "2 running against a limit of 2: nothing may start");
+	cr_assert_not_null(started, "1 running against a limit of 2: one job must start");
+
+	q.max_concurrent = 10;
+	cr_assert_eq(bl_admission_set_quota(f.adm, "t", &q, 0, NULL, NULL), 0);
+	cr_assert_not_null(bl_admission_next(f.adm, 0), "raised to 10: the 5th job must start");
+	cr_assert_eq(bl_admission_queued(f.adm), 0, "expected nothing queued, got %zu", bl_admission_queued(f.adm));
+	teardown(&f);
+}
+
+/* Lowering max_queued below the queue keeps the 5 queued jobs (all still
+ * start) and rejects the next one with the new limit in the message. */
+Test(engine_admission, live_max_queued_lowered, .timeout = 10)
+{
+	static const char *const names[] = {"t"};
+	static const uint32_t weights[] = {1};
+	fixture_t f = setup(names, weights, 1, 1000000);
+	for (int i = 0; i < 5; i++)
+		enqueue(&f, "t", BL_PRIORITY_NORMAL, 0);
+	bl_quota_t q = generous(&f);
+	q.max_queued = 2;
+	bl_admission_entry_t extra = {.priority = BL_PRIORITY_NORMAL};
+	bl_error_t err = {0};
+
+	cr_assert_eq(bl_admission_set_quota(f.adm, "t", &q, 0, NULL, NULL), 0);
+	int rc = bl_admission_enqueue(f.adm, &extra, "t", 0, &err);
+
+	cr_assert_eq(rc, BL_ELIMIT, "expected BL_ELIMIT, got %d", rc);
+	cr_assert(strstr(err.message, "max_queued is 2"), "message must give the new limit: %s", err.message);
+	cr_assert_eq(bl_admission_queued(f.adm), 5, "the 5 queued jobs stay, got %zu", bl_admission_queued(f.adm));
+	for (int i = 0; i < 5; i++)
+		cr_assert_not_null(bl_admission_next(f.adm, 0), "queued job %d must still start", i);
+	teardown(&f);
+}
+
+/* A new weight applies to the next turns: equal weights changed to 3:1
+ * before any pick give 300 and 100 of 400 picks, as a table with 3:1. */
+Test(engine_admission, live_weight_changes_share, .timeout = 10)
+{
+	static const char *const names[] = {"heavy", "light"};
+	static const uint32_t weights[] = {1, 1};
+	fixture_t f = setup(names, weights, 2, 1000000);
+	for (int i = 0; i < 400; i++) {
+		enqueue(&f, "heavy", BL_PRIORITY_NORMAL, 0);
+		enqueue(&f, "light", BL_PRIORITY_NORMAL, 0);
+	}
+	bl_quota_t q = generous(&f);
+	q.weight = 3;
+	int heavy = 0;
+
+	cr_assert_eq(bl_admission_set_quota(f.adm, "heavy", &q, 0, NULL, NULL), 0);
+	for (int i = 0; i < 400; i++) {
+		bl_admission_entry_t *e = bl_admission_next(f.adm, 1);
+		cr_assert_not_null(e, "pick %d found nothing", i);
+		heavy += strcmp(e->job, "heavy") == 0;
+		bl_admission_finish(f.adm, e, 0, 1);
+	}
+
+	cr_assert_eq(heavy, 300, "heavy got %d of 400 picks, expected 300", heavy);
+	teardown(&f);
+}
+
+/* A CPU budget set at run time holds the tenant back once spent: 100 ms
+ * per second, charged 200 ms, leaves a debt of 100 ms, so nothing starts
+ * at once; lifting the limit (0) starts the next job at once. */
+Test(engine_admission, live_cpu_budget_set_and_lifted, .timeout = 10)
+{
+	static const char *const names[] = {"t"};
+	static const uint32_t weights[] = {1};
+	fixture_t f = setup(names, weights, 1, 1000000);
+	enqueue(&f, "t", BL_PRIORITY_NORMAL, 0);
+	enqueue(&f, "t", BL_PRIORITY_NORMAL, 0);
+	bl_quota_t q = generous(&f);
+	q.cpu_ms_per_s = 100;
+
+	cr_assert_eq(bl_admission_set_quota(f.adm, "t", &q, 0, NULL, NULL), 0);
+	bl_admission_entry_t *first = bl_admission_next(f.adm, 0);
+	cr_assert_not_null(first, "a fresh budget of 100 ms must start the first job");
+	bl_admission_finish(f.adm, first, 200, 0);
+	bl_admission_entry_t *held = bl_admission_next(f.adm, 0);
+	uint64_t refill = bl_admission_next_refill(f.adm, 0);
+	q.cpu_ms_per_s = 0;
+	cr_assert_eq(bl_admission_set_quota(f.adm, "t", &q, 0, NULL, NULL), 0);
+	bl_admission_entry_t *second = bl_admission_next(f.adm, 0);
+
+	cr_assert_null(held, "a spent budget must hold the second job back");
+	cr_assert(refill > 0 && refill != UINT64_MAX, "a refill time must be known, got %llu",
+		  (unsigned long long)refill);
+	cr_assert_not_null(second, "with the limit lifted the second job must start");
+	teardown(&f);
+}
+
+/* Lowering mem_bytes to 500 hands back the queued job that needs 1000
+ * bytes (it could never start) and keeps the one that needs 100. */
+Test(engine_admission, live_mem_lowered_hands_back_unfit, .timeout = 10)
+{
+	static const char *const names[] = {"t"};
+	static const uint32_t weights[] = {1};
+	fixture_t f = setup(names, weights, 1, 1000000);
+	bl_admission_entry_t small = {.priority = BL_PRIORITY_NORMAL, .mem_estimate = 100};
+	bl_admission_entry_t big = {.priority = BL_PRIORITY_NORMAL, .mem_estimate = 1000};
+	cr_assert_eq(bl_admission_enqueue(f.adm, &big, "t", 0, NULL), 0);
+	cr_assert_eq(bl_admission_enqueue(f.adm, &small, "t", 0, NULL), 0);
+	bl_quota_t q = generous(&f);
+	q.mem_bytes = 500;
+	bl_admission_entry_t *unfit = NULL;
+
+	int rc = bl_admission_set_quota(f.adm, "t", &q, 0, &unfit, NULL);
+	bl_admission_entry_t *next = bl_admission_next(f.adm, 0);
+
+	cr_assert_eq(rc, 1, "expected 1 job handed back, got %d", rc);
+	cr_assert_eq(unfit, &big, "the 1000-byte job must be handed back");
+	cr_assert_null(unfit->next, "only one job is unfit");
+	cr_assert_eq(next, &small, "the 100-byte job must still start");
+	cr_assert_null(bl_admission_next(f.adm, 0), "nothing else is queued");
+	teardown(&f);
+}
+
+/* Deleting a live quota goes back to the default: with max_queued 1 the
+ * second job is rejected; after the delete it is accepted. */
+Test(engine_admission, live_quota_unset_uses_default, .timeout = 10)
+{
+	static const char *const names[] = {"other"};
+	static const uint32_t weights[] = {1};
+	fixture_t f = setup(names, weights, 1, 1000000);
+	bl_quota_t q = generous(&f);
+	q.max_queued = 1;
+	bl_admission_entry_t a = {.priority = BL_PRIORITY_NORMAL}, b = a, c = a;
+
+	cr_assert_eq(bl_admission_set_quota(f.adm, "t", &q, 0, NULL, NULL), 0);
+	cr_assert_eq(bl_admission_enqueue(f.adm, &a, "t", 0, NULL), 0);
+	int limited = bl_admission_enqueue(f.adm, &b, "t", 0, NULL);
+	bl_admission_unset_quota(f.adm, "t", 0, NULL);
+	int after = bl_admission_enqueue(f.adm, &c, "t", 0, NULL);
+
+	cr_assert_eq(limited, BL_ELIMIT, "max_queued 1 must reject the second job, got %d", limited);
+	cr_assert_eq(after, 0, "the default quota must accept it, got %d", after);
+	cr_assert_eq(bl_admission_entry_quota(&c)->max_queued, f.quotas->default_quota.max_queued,
+		     "expected the default max_queued %u, got %u", f.quotas->default_quota.max_queued,
+		     bl_admission_entry_quota(&c)->max_queued);
+	teardown(&f);
+}
+
+/* With unknown tenants rejected, a live quota admits a tenant the table
+ * does not name, and deleting it rejects new jobs again while the job
+ * already queued still starts. */
+Test(engine_admission, live_quota_unset_rejects_unknown, .timeout = 10)
+{
+	static const char *const names[] = {"other"};
+	static const uint32_t weights[] = {1};
+	fixture_t f = setup(names, weights, 1, 1000000);
+	f.quotas->reject_unknown = true;
+	bl_quota_t q = generous(&f);
+	bl_admission_entry_t a = {.priority = BL_PRIORITY_NORMAL}, b = a;
+	bl_error_t err = {0};
+
+	cr_assert_eq(bl_admission_set_quota(f.adm, "newcomer", &q, 0, NULL, NULL), 0);
+	int accepted = bl_admission_enqueue(f.adm, &a, "newcomer", 0, NULL);
+	bl_admission_unset_quota(f.adm, "newcomer", 0, NULL);
+	int rejected = bl_admission_enqueue(f.adm, &b, "newcomer", 0, &err);
+	bl_admission_entry_t *next = bl_admission_next(f.adm, 0);
+
+	cr_assert_eq(accepted, 0, "a live quota must admit the tenant, got %d", accepted);
+	cr_assert_eq(rejected, BL_ELIMIT, "after the delete the tenant is unknown, got %d", rejected);
+	cr_assert(strstr(err.message, "'newcomer' has no quota"), "message must name the tenant: %s", err.message);
+	cr_assert_eq(next, &a, "the job queued before the delete must still start");
+	teardown(&f);
+}
+
+/* A quota with max_concurrent 0 would block the tenant for good; it is refused. */
+Test(engine_admission, live_quota_zero_limit_refused, .timeout = 10)
+{
+	static const char *const names[] = {"t"};
+	static const uint32_t weights[] = {1};
+	fixture_t f = setup(names, weights, 1, 1000000);
+	bl_quota_t q = generous(&f);
+	q.max_concurrent = 0;
+	bl_error_t err = {0};
+
+	int rc = bl_admission_set_quota(f.adm, "t", &q, 0, NULL, &err);
+
+	cr_assert_eq(rc, BL_EINVAL, "expected BL_EINVAL, got %d", rc);
+	cr_assert(strstr(err.message, "max_concurrent"), "message must name the field: %s", err.message);
+	teardown(&f);
+}

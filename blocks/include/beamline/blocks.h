@@ -116,6 +116,9 @@ typedef struct bl_block_env {
 	const char *corr_id;                          /* for logs */
 	const char *tenant;                           /* for messages */
 	const char *job_id;                           /* for messages and approval ids */
+	const char *traceparent;                      /* the job's W3C trace context (beamline/trace.h), for
+	                                               * approval requests and outbound requests; NULL or
+	                                               * "" for none */
 	uint64_t timeout_ms;                          /* the job's time limit: its "timeout_ms", else the
 	                                               * run's default; 0: none */
 } bl_block_env_t;

@@ -8,14 +8,15 @@
  *     "block": "kernel", "params": { ... },
  *     "timeout_ms": 30000,                                    (optional)
  *     "deadline": "2026-12-04T21:00:00Z",                     (optional, RFC 3339)
- *     "retry": { "max_attempts": 3, "backoff_ms": 100, "max_backoff_ms": 10000 } }
+ *     "retry": { "max_attempts": 3, "backoff_ms": 100, "max_backoff_ms": 10000 },
+ *     "traceparent": "00-<32 hex>-<16 hex>-<2 hex>" }                (optional, W3C)
  *
  * A result is one JSON object:
  *
  *   { "id": ..., "tenant": ..., "status": "ok" | "error" | "timeout" |
  *     "rejected" | "cancelled", "result": { ... },
  *     "error": { "code": "...", "message": "...", "field": "...", "retryable": false },
- *     "attempts": 1, "pool": "cpu", "device": "...",
+ *     "attempts": 1, "pool": "cpu", "device": "...", "traceparent": "00-...",
  *     "timing_us": { "queued": ..., "run": ... } }
  *
  * Parsing never trusts its input: the text is checked against the limits
@@ -34,6 +35,7 @@
 #include <jansson.h>
 
 #include <beamline/error.h>
+#include <beamline/trace.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -90,6 +92,9 @@ typedef struct bl_job {
 	bool has_deadline;
 	int64_t deadline_ms;    /* Unix time in ms, when has_deadline */
 	bl_job_retry_t retry;
+	/* The W3C trace context: the job's "traceparent", or one the engine
+	 * set (from a NATS header, or a new trace); "" when neither yet. */
+	char traceparent[BL_TRACEPARENT_LEN + 1];
 } bl_job_t;
 
 /*
@@ -111,6 +116,8 @@ typedef struct bl_job {
  *   Unix time has no leap seconds.
  * - "retry": an object with only the members of bl_job_retry_t, each
  *   optional; the backoffs are integers from 0 to max_timeout_ms.
+ * - "traceparent": a W3C traceparent, version 00 (beamline/trace.h); an
+ *   invalid one is an error naming the field, not silently replaced.
  * An optional field is either absent or of its type: null is rejected.
  * Unknown fields are rejected at the top level and in "retry", so a typo
  * such as "timeout" for "timeout_ms" is reported rather than ignored.
@@ -169,6 +176,7 @@ typedef struct bl_job_result {
 	unsigned attempts;
 	const char *pool;         /* "cpu", "gpu", "io", or NULL */
 	const char *device;       /* NULL for none */
+	const char *traceparent;  /* the job's trace context; NULL or "" for none */
 	uint64_t queued_us;
 	uint64_t run_us;
 } bl_job_result_t;
