@@ -1,9 +1,9 @@
 /*
- * The files of deploy/, read by the programs that use them: the alert
- * rules and scrape config by promtool, the NATS config by nats-server,
- * the engine configs by the admin section's own parser, and the
- * dashboard's and rules' queries against the metrics docs/metrics.md
- * lists.
+ * The files of deploy/, read by the programs that use them. promtool
+ * checks the alert rules and the scrape config, nats-server the NATS
+ * config, and the engine's parser the admin sections of the configs. The
+ * dashboard's and the rules' queries must name only metrics that
+ * docs/metrics.md lists.
  */
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "admin.h"
 
@@ -89,6 +90,30 @@ Test(deploy, nats_config_is_valid, .timeout = 30)
 	int rc = run("nats-server -t -c '" DEPLOY "nats/nats-server.conf'", out, sizeof out);
 
 	cr_expect_eq(rc, 0, "nats-server -t exited %d:\n%s", rc, out);
+}
+
+/* systemd accepts the unit: every directive known, every value valid.
+ * `verify` also wants the ExecStart program installed, so a copy of the
+ * unit that starts /bin/true instead is checked. */
+Test(deploy, systemd_unit_verifies, .timeout = 60)
+{
+	char out[4096], dir[] = "/tmp/bl-unit-XXXXXX", path[64], command[256];
+	if (run("command -v systemd-analyze", out, sizeof out) != 0)
+		cr_skip_test("systemd-analyze is not installed (Debian package systemd)");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, sizeof path, "%s/beamline-engine.service", dir);
+	snprintf(command, sizeof command,
+		 "sed 's|^ExecStart=/usr/local/bin/beamline-engine|ExecStart=/bin/true|' '%s' > '%s'",
+		 DEPLOY "systemd/beamline-engine.service", path);
+	cr_assert_eq(run(command, out, sizeof out), 0, "%s", out);
+
+	snprintf(command, sizeof command, "systemd-analyze verify '%s'", path);
+	int rc = run(command, out, sizeof out);
+
+	cr_expect_eq(rc, 0, "systemd-analyze verify exited %d:\n%s", rc, out);
+	cr_expect_eq(out[0], '\0', "systemd-analyze verify warned:\n%s", out);
+	unlink(path);
+	rmdir(dir);
 }
 
 /* The engine.json embedded in the ConfigMap: the lines after

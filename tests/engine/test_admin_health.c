@@ -75,8 +75,8 @@ static bool waiting_for_streams(void *ctx, char *reason, size_t size)
 	return false;
 }
 
-/* /metrics answers without a token by default, in the text format with
- * its Content-Type; other methods get 405. */
+/* /metrics returns the text format with its Content-Type, without a token
+ * by default. Other methods get 405. */
 Test(engine_admin_health, metrics_served_as_text, .timeout = 30)
 {
 	fixture_t f;
@@ -118,8 +118,8 @@ Test(engine_admin_health, metrics_token_when_required, .timeout = 30)
 }
 
 /* /ready follows the readiness function: 503 with no function at all,
- * 503 with the function's reason, then 200 once it says ready. /health is
- * 200 throughout. */
+ * 503 with the function's reason, then 200 once it returns true. /health
+ * is 200 throughout. */
 Test(engine_admin_health, ready_follows_readiness_function, .timeout = 30)
 {
 	fixture_t f;

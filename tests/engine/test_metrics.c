@@ -94,8 +94,8 @@ Test(engine_metrics, histogram_buckets_are_cumulative)
 	bl_metrics_free(&r);
 }
 
-/* A metric without labels has its one series from registration, at 0; a
- * gauge goes down as well as up; a counter ignores negative and NaN adds
+/* A metric without labels has its one series from registration, at 0. A
+ * gauge goes down as well as up. A counter ignores negative and NaN adds
  * and keeps fractional ones. */
 Test(engine_metrics, gauge_and_counter_values)
 {
@@ -279,8 +279,8 @@ Test(engine_metrics, collector_runs_before_render)
 }
 
 /* The engine's set counts a finished job by tenant, block and status, its
- * run time by block and pool, and the device kernel time in its result;
- * a quota rejection by the quota named in admission's error. */
+ * run time by block and pool, and the device kernel time in its result.
+ * It counts a quota rejection by the quota named in admission's error. */
 Test(engine_metrics, engine_set_counts_jobs_and_rejections)
 {
 	bl_engine_metrics_t *m;

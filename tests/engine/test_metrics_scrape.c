@@ -1,8 +1,8 @@
 /*
  * /metrics, /health and /ready of a running `beamline-engine run` with an
- * "admin" section, and the scraped text checked by promtool (fetched by
- * the fetch_promtool setup test; the test is skipped, saying why, when it
- * could not be fetched).
+ * "admin" section, and the scraped text checked by promtool. The
+ * fetch_promtool setup test fetches promtool; when it could not, the
+ * promtool test is skipped and says why.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -134,8 +134,8 @@ Test(engine_metrics_scrape, scrape_passes_promtool, .timeout = 120)
 	stop(&f);
 }
 
-/* The running engine is alive and, with its pools running, ready; both
- * answer without a token. */
+/* The running engine is alive and, with its pools running, ready. Neither
+ * route needs the token. */
 Test(engine_metrics_scrape, health_and_ready_of_a_run, .timeout = 60)
 {
 	fixture_t f;
