@@ -69,17 +69,28 @@ static void put_escaped(text_t *t, const char *s, bool quote)
 	}
 }
 
-/* Append `v` as the exposition format writes numbers: +Inf, -Inf, NaN, or
- * the shortest of %.15g and %.17g that reads back as the same double. */
+/* Write `v` as the exposition format writes numbers: +Inf, -Inf, NaN, or
+ * %.15g when that reads back as the same double, else %.17g (which
+ * always does). */
+static void format_number(char *buf, size_t size, double v)
+{
+	if (isnan(v)) {
+		snprintf(buf, size, "NaN");
+		return;
+	}
+	if (isinf(v)) {
+		snprintf(buf, size, "%s", v > 0 ? "+Inf" : "-Inf");
+		return;
+	}
+	snprintf(buf, size, "%.15g", v);
+	if (strtod(buf, NULL) != v)
+		snprintf(buf, size, "%.17g", v);
+}
+
 static void put_number(text_t *t, double v)
 {
 	char buf[40];
-	if (isnan(v))
-		snprintf(buf, sizeof buf, "NaN");
-	else if (isinf(v))
-		snprintf(buf, sizeof buf, "%s", v > 0 ? "+Inf" : "-Inf");
-	else if (snprintf(buf, sizeof buf, "%.15g", v), strtod(buf, NULL) != v)
-		snprintf(buf, sizeof buf, "%.17g", v);
+	format_number(buf, sizeof buf, v);
 	puts_text(t, buf);
 }
 
@@ -128,10 +139,7 @@ static void put_histogram(text_t *t, const bl_metric_series_t *s)
 
 	for (unsigned i = 0; i <= m->bucket_count; i++) {
 		total += atomic_load_explicit(&s->buckets[i], memory_order_relaxed);
-		if (i == m->bucket_count)
-			snprintf(le, sizeof le, "+Inf");
-		else if (snprintf(le, sizeof le, "%.15g", m->buckets[i]), strtod(le, NULL) != m->buckets[i])
-			snprintf(le, sizeof le, "%.17g", m->buckets[i]);
+		format_number(le, sizeof le, i == m->bucket_count ? INFINITY : m->buckets[i]);
 		put_sample(t, s, "_bucket", le, (double)total);
 	}
 	put_sample(t, s, "_sum", NULL, bl__metric_load_double(&s->bits));
@@ -185,6 +193,8 @@ int bl_metrics_render(bl_metrics_t *r, char **out, size_t *len)
 	for (size_t i = 0; i < r->collector_count; i++)
 		r->collectors[i].fn(r->collectors[i].ctx);
 	reserve(&t, 0);
+	if (!t.failed)
+		t.data[0] = '\0';
 	for (size_t i = 0; i < r->count; i++)
 		put_metric(&t, r->metrics[i]);
 	pthread_mutex_unlock(&r->render_lock);

@@ -319,3 +319,44 @@ Test(engine_metrics, engine_set_counts_jobs_and_rejections)
 	json_decref(result);
 	bl_engine_metrics_free(&m);
 }
+
+/* A registry without metrics renders as empty text, not as garbage. */
+Test(engine_metrics, empty_registry_renders_empty)
+{
+	bl_metrics_t *r;
+	cr_assert_eq(bl_metrics_new(&r), 0);
+
+	char *text = render(r);
+
+	cr_expect_str_eq(text, "");
+	free(text);
+	bl_metrics_free(&r);
+}
+
+/* Numbers are written as short as reads back exactly: 0.1 as "0.1", not
+ * "0.10000000000000001"; 1/3 with all 17 digits; infinities as +Inf and
+ * -Inf, the format's spelling. */
+Test(engine_metrics, numbers_render_exactly)
+{
+	static const char *const labels[] = {"case", NULL};
+	static const char *const names[] = {"tenth", "third", "up", "down"};
+	const double values[] = {0.1, 1.0 / 3.0, INFINITY, -INFINITY};
+	const char *expected[] = {"0.1", "0.33333333333333331", "+Inf", "-Inf"};
+	bl_metrics_t *r;
+	cr_assert_eq(bl_metrics_new(&r), 0);
+	bl_metric_t *g = add_metric(r, "value", BL_METRIC_GAUGE, labels);
+
+	for (int i = 0; i < 4; i++) {
+		const char *v[] = {names[i]};
+		bl_metric_set(bl_metric_series(g, v), values[i]);
+	}
+	char *text = render(r);
+
+	for (int i = 0; i < 4; i++) {
+		char line[96];
+		snprintf(line, sizeof line, "value{case=\"%s\"} %s\n", names[i], expected[i]);
+		cr_expect_not_null(strstr(text, line), "missing %s in:\n%s", line, text);
+	}
+	free(text);
+	bl_metrics_free(&r);
+}
