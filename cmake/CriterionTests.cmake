@@ -18,7 +18,7 @@ set(_bl_sanitizer_reports "ERROR: LeakSanitizer;ERROR: AddressSanitizer;WARNING:
 
 # bl_add_criterion_tests(NAME <exe> SOURCES <files...> LIBS <targets...>
 #                        [LABELS <labels...>] [TIMEOUT <seconds>]
-#                        [ENVIRONMENT <NAME=value...>])
+#                        [ENVIRONMENT <NAME=value...>] [FIXTURES <names...>])
 #
 # Builds one Criterion test program and registers every Test(suite, name) in
 # its sources as a CTest entry of its own, so ctest reports, times out and
@@ -29,12 +29,15 @@ set(_bl_sanitizer_reports "ERROR: LeakSanitizer;ERROR: AddressSanitizer;WARNING:
 # status: Criterion 2.4 prints a LeakSanitizer report from the test process
 # and still exits 0.
 #
+# FIXTURES names CTest fixtures (FIXTURES_SETUP of another test) that each
+# test needs; ctest then runs their setup first.
+#
 # A test that calls cr_skip_test() is reported by ctest as skipped. The
 # stand-in runner exits with 77 for it. Criterion 2.4 exits with 0 and, with
 # --ascii, prints only its summary line, which then reads "Tested: 0" (as it
 # also does for a test with .disabled = true).
 function(bl_add_criterion_tests)
-  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENVIRONMENT" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS;ENVIRONMENT;FIXTURES" ${ARGN})
   if(NOT ARG_TIMEOUT)
     set(ARG_TIMEOUT 300)
   endif()
@@ -68,6 +71,9 @@ function(bl_add_criterion_tests)
                            ${skip_property})
       if(ARG_ENVIRONMENT)
         set_tests_properties(${suite}.${name} PROPERTIES ENVIRONMENT "${ARG_ENVIRONMENT}")
+      endif()
+      if(ARG_FIXTURES)
+        set_tests_properties(${suite}.${name} PROPERTIES FIXTURES_REQUIRED "${ARG_FIXTURES}")
       endif()
       math(EXPR found "${found} + 1")
     endforeach()

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,6 +46,11 @@ struct bl_admin {
 	unsigned route_count;
 	struct MHD_Daemon *daemon;
 	uint16_t port;
+
+	/* The readiness function may be replaced while requests run. */
+	pthread_mutex_t ready_lock;
+	bl_admin_ready_fn ready_fn;
+	void *ready_ctx;
 };
 
 /* One request in progress: its route and its body so far. */
@@ -150,6 +156,20 @@ static enum MHD_Result send_json(struct MHD_Connection *c, unsigned status, json
 	return ok;
 }
 
+/* Send a handler's text body as it is. */
+static enum MHD_Result send_text(struct MHD_Connection *c, bl_admin_response_t *res)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(res->text_len, res->text, MHD_RESPMEM_MUST_FREE);
+	if (!r) {
+		free(res->text);
+		return MHD_NO;
+	}
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, res->content_type ? res->content_type : "text/plain");
+	enum MHD_Result ok = MHD_queue_response(c, res->status, r);
+	MHD_destroy_response(r);
+	return ok;
+}
+
 static enum MHD_Result send_error(struct MHD_Connection *c, unsigned status, const char *code, const char *message)
 {
 	bl_admin_response_t res = {0};
@@ -246,6 +266,10 @@ static enum MHD_Result finish(struct MHD_Connection *c, const pending_t *p, cons
 	if (!p->route->prefix)
 		req.rest = "";
 	p->route->handler(p->route->ctx, &req, &res);
+	if (res.text) {
+		json_decref(res.body);
+		return send_text(c, &res);
+	}
 	return send_json(c, res.status, res.body);
 }
 
@@ -296,6 +320,7 @@ int bl_admin_new(bl_admin_t **out, const bl_admin_config_t *cfg, bl_error_t *err
 		free(a);
 		return rc;
 	}
+	pthread_mutex_init(&a->ready_lock, NULL);
 	*out = a;
 	return 0;
 }
@@ -327,6 +352,32 @@ int bl_admin_start(bl_admin_t *a, bl_error_t *err)
 	BL_LOG(BL_LOG_INFO, "admin", "admin_listening", NULL, NULL, BL_LOG_S("host", a->cfg.host),
 	       BL_LOG_I("port", a->port));
 	return 0;
+}
+
+void bl_admin_set_ready_fn(bl_admin_t *admin, bl_admin_ready_fn fn, void *ctx)
+{
+	pthread_mutex_lock(&admin->ready_lock);
+	admin->ready_fn = fn;
+	admin->ready_ctx = ctx;
+	pthread_mutex_unlock(&admin->ready_lock);
+}
+
+/* The function is called under the lock, so a caller that replaces it
+ * knows the old one is no longer running once bl_admin_set_ready_fn
+ * returns. */
+bool bl_admin_is_ready(bl_admin_t *admin, char *reason, size_t size)
+{
+	pthread_mutex_lock(&admin->ready_lock);
+	bool ready = admin->ready_fn && admin->ready_fn(admin->ready_ctx, reason, size);
+	if (!admin->ready_fn)
+		snprintf(reason, size, "no readiness check is installed");
+	pthread_mutex_unlock(&admin->ready_lock);
+	return ready;
+}
+
+const bl_admin_config_t *bl_admin_config(const bl_admin_t *admin)
+{
+	return &admin->cfg;
 }
 
 uint16_t bl_admin_port(const bl_admin_t *admin)
@@ -361,6 +412,7 @@ void bl_admin_free(bl_admin_t **admin)
 	if (a->token)
 		memset(a->token, 0, a->token_len);
 	free(a->token);
+	pthread_mutex_destroy(&a->ready_lock);
 	free(a);
 	*admin = NULL;
 }

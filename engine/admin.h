@@ -2,14 +2,15 @@
  * The admin HTTP endpoint: a small router on libmicrohttpd, listening on
  * loopback unless the config allows otherwise. Handlers are registered
  * per path; each returns a status and a JSON body. Today it serves
- * the approvals (admin_approvals.c); /metrics, /health and /ready of the
- * service mode register the same way.
+ * the approvals (admin_approvals.c) and /metrics, /health and /ready
+ * (admin_health.c).
  *
  * Config section "admin":
  *   { "listen": "127.0.0.1:8481",        (port 0: any free port, logged)
  *     "token_file": "/etc/beamline/admin.token",
  *     "allow_non_loopback": false,
- *     "max_body_bytes": 65536 }
+ *     "max_body_bytes": 65536,
+ *     "metrics_require_token": false }   (true: /metrics needs the token too)
  *
  * Every route registered with `needs_token` requires the header
  * "Authorization: Bearer TOKEN", with TOKEN the token file's content
@@ -38,6 +39,7 @@ typedef struct bl_admin_config {
 	char token_file[4096];
 	bool allow_non_loopback;
 	size_t max_body_bytes;
+	bool metrics_require_token;
 } bl_admin_config_t;
 
 /*
@@ -56,10 +58,15 @@ typedef struct bl_admin_request {
 	size_t body_len;
 } bl_admin_request_t;
 
-/* A handler's response: `body` is taken by the router (NULL: empty). */
+/* A handler's response: `body` is taken by the router (NULL: empty).
+ * A handler that answers with other than JSON sets `text` instead (taken,
+ * freed with free()) and its `content_type` (a static string). */
 typedef struct bl_admin_response {
 	unsigned status;
 	json_t *body;
+	char *text;
+	size_t text_len;
+	const char *content_type;
 } bl_admin_response_t;
 
 typedef void (*bl_admin_handler_fn)(void *ctx, const bl_admin_request_t *req, bl_admin_response_t *res);
@@ -89,6 +96,21 @@ int bl_admin_route(bl_admin_t *admin, const char *path, bool needs_token, bl_adm
 /* Start listening. Returns 0, or a negative code with *err naming
  * "admin.listen". */
 int bl_admin_start(bl_admin_t *admin, bl_error_t *err);
+
+/* Whether the engine is ready for work. On false, the function writes
+ * why into `reason` (`size` bytes), for the /ready response. Runs on the
+ * endpoint's thread, so it must not block for long. */
+typedef bool (*bl_admin_ready_fn)(void *ctx, char *reason, size_t size);
+
+/* Make `fn(ctx)` (ctx borrowed until replaced or the endpoint is freed)
+ * decide /ready; NULL means never ready. Any thread, at any time. */
+void bl_admin_set_ready_fn(bl_admin_t *admin, bl_admin_ready_fn fn, void *ctx);
+
+/* Ask the readiness function; on false, *reason says why. Any thread. */
+bool bl_admin_is_ready(bl_admin_t *admin, char *reason, size_t size);
+
+/* Return the config the endpoint was made with; borrowed. */
+const bl_admin_config_t *bl_admin_config(const bl_admin_t *admin);
 
 /* Return the port the endpoint listens on; 0 before it starts. */
 uint16_t bl_admin_port(const bl_admin_t *admin);

@@ -84,7 +84,8 @@ static int take_bool(const json_t *section, const char *key, const char *field, 
 
 static int check_keys(const json_t *section, bl_error_t *err)
 {
-	static const char *const known[] = {"listen", "token_file", "allow_non_loopback", "max_body_bytes", NULL};
+	static const char *const known[] = {"listen",	      "token_file",	       "allow_non_loopback",
+					    "max_body_bytes", "metrics_require_token", NULL};
 	const char *key;
 	json_t *v;
 	json_t *object;
@@ -100,7 +101,8 @@ static int check_keys(const json_t *section, bl_error_t *err)
 			continue;
 		snprintf(field, sizeof field, "admin.%s", key);
 		return bl_error_set(err, BL_EINVAL, field,
-				    "unknown key; known: listen, token_file, allow_non_loopback, max_body_bytes");
+				    "unknown key; known: listen, token_file, allow_non_loopback, max_body_bytes, "
+				    "metrics_require_token");
 	}
 	return 0;
 }
@@ -116,6 +118,9 @@ int bl_admin_config_parse(bl_admin_config_t *cfg, const json_t *section, bl_erro
 	if (rc == 0)
 		rc = take_bool(section, "allow_non_loopback", "admin.allow_non_loopback", &cfg->allow_non_loopback,
 			       err);
+	if (rc == 0)
+		rc = take_bool(section, "metrics_require_token", "admin.metrics_require_token",
+			       &cfg->metrics_require_token, err);
 	if (rc < 0)
 		return rc;
 

@@ -10,6 +10,7 @@
 
 #include "dedupe.h"
 #include "log.h"
+#include "metrics_engine.h"
 #include "run_ctx.h"
 #include "tenant_dirs.h"
 
@@ -322,6 +323,8 @@ static void admit(dispatcher_t *d, job_state_t *js)
 	js->entry.priority = js->job->priority;
 	js->entry.mem_estimate = mem;
 	rc = bl_admission_enqueue(d->adm, &js->entry, js->job->tenant, bl__run_now_ms(), &err);
+	if (rc == BL_ELIMIT)
+		bl_engine_metrics_quota_rejected(d->ctx->metrics, js->job->tenant, &err);
 	if (rc < 0)
 		fail_job(d, js, BL_JOB_REJECTED, rc == BL_ENOMEM ? "engine_error" : "quota_exceeded", &err, rc == BL_ENOMEM);
 }
@@ -436,6 +439,7 @@ static int dispatcher_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 		break;
 	}
 	dispatch(d, self);
+	bl_engine_metrics_queue(d->ctx->metrics, bl_admission_queued(d->adm), bl_admission_running(d->adm));
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics_engine.h"
 #include "output.h"
 #include "run_ctx.h"
 
@@ -96,6 +97,7 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 		return NULL;
 	}
 
+	bl_engine_metrics_job_finished(ctx->metrics, r, block, run_ms);
 	item->line = line;
 	item->cost = cost;
 	item->status = r->status;

@@ -54,6 +54,7 @@ typedef struct run_ctx {
 	json_t *config;                 /* the --config document; NULL: defaults */
 	bl_block_services_t *services;  /* http, sql, approvals, fs limits */
 	struct bl_admin *admin;         /* the admin endpoint; NULL without an "admin" section */
+	struct bl_engine_metrics *metrics; /* updated from any thread; NULL: not counted */
 	char *state_dir;                /* owned */
 	bl_device_slot_t *device;       /* opened when a job first needs it */
 	bl_placement_t *placement;      /* measured run times for "device": "auto" */

@@ -12,7 +12,9 @@
 
 #include "admin.h"
 #include "admin_approvals.h"
+#include "admin_health.h"
 #include "log.h"
+#include "metrics_engine.h"
 #include "run_ctx.h"
 
 /* Config files larger than this are rejected before parsing. */
@@ -80,6 +82,30 @@ static void log_for_service(int level, const char *module, const char *event, co
 	bl_log_write((bl_log_level_t)level, module, event, corr_id, msg, out, n);
 }
 
+/* The local run's readiness: its pools run for as long as the endpoint
+ * does, since the endpoint starts after them and stops before them. */
+static bool pools_ready(void *arg, char *reason, size_t size)
+{
+	const run_ctx_t *ctx = arg;
+	if (ctx->rt && ctx->control && ctx->cpu)
+		return true;
+	snprintf(reason, size, "the worker pools are not running");
+	return false;
+}
+
+/* Make the metrics and report every pool of the run in them. */
+static int start_metrics(run_ctx_t *ctx, bl_error_t *err)
+{
+	bl_pool_t *pools[] = {ctx->control, ctx->cpu, ctx->gpu, ctx->io, ctx->blocking};
+
+	int rc = bl_engine_metrics_new(&ctx->metrics, err);
+	for (size_t i = 0; rc == 0 && i < sizeof pools / sizeof *pools; i++) {
+		if (pools[i] && bl_engine_metrics_watch_pool(ctx->metrics, pools[i]) < 0)
+			rc = bl_error_set(err, BL_ELIMIT, NULL, "too many pools for the metrics");
+	}
+	return rc;
+}
+
 /* Start the admin endpoint when the config has an "admin" section. */
 static int start_admin(run_ctx_t *ctx, bl_error_t *err)
 {
@@ -93,6 +119,10 @@ static int start_admin(run_ctx_t *ctx, bl_error_t *err)
 		rc = bl_admin_new(&ctx->admin, &cfg, err);
 	if (rc == 0 && bl__admin_approvals_register(ctx->admin, ctx->services->approvals) < 0)
 		rc = bl_error_set(err, BL_ELIMIT, "admin", "cannot register the approvals routes");
+	if (rc == 0 && bl__admin_health_register(ctx->admin, bl_engine_metrics_registry(ctx->metrics)) < 0)
+		rc = bl_error_set(err, BL_ELIMIT, "admin", "cannot register the /metrics, /health and /ready routes");
+	if (rc == 0)
+		bl_admin_set_ready_fn(ctx->admin, pools_ready, ctx);
 	if (rc == 0)
 		rc = bl_admin_start(ctx->admin, err);
 	if (rc < 0)
@@ -123,6 +153,8 @@ int bl__services_start(run_ctx_t *ctx, bl_error_t *err)
 	};
 	rc = bl_block_services_new(&ctx->services, &setup, err);
 	if (rc == 0)
+		rc = start_metrics(ctx, err);
+	if (rc == 0)
 		rc = start_admin(ctx, err);
 	if (rc < 0 && ctx->cfg->config_path)
 		bl_error_prefix(err, "%s: ", ctx->cfg->config_path);
@@ -139,6 +171,7 @@ void bl__services_quiesce(run_ctx_t *ctx)
 void bl__services_stop(run_ctx_t *ctx)
 {
 	bl_block_services_free(&ctx->services);
+	bl_engine_metrics_free(&ctx->metrics);
 	json_decref(ctx->config);
 	ctx->config = NULL;
 	free(ctx->state_dir);

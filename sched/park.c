@@ -126,9 +126,14 @@ static bool unlist_idle(bl__worker_t *w)
 
 static void sleep_until_notified(bl__worker_t *w)
 {
+	uint64_t began = bl__now_ns();
+
 	atomic_fetch_add_explicit(&w->parks, 1, memory_order_relaxed);
+	atomic_store_explicit(&w->park_began_ns, began, memory_order_relaxed);
 	while (atomic_load_explicit(&w->park_state, memory_order_acquire) != BL__PARK_NOTIFIED)
 		w->pool->ops->wait(w);
+	atomic_fetch_add_explicit(&w->parked_ns, bl__now_ns() - began, memory_order_relaxed);
+	atomic_store_explicit(&w->park_began_ns, 0, memory_order_relaxed);
 	atomic_fetch_add_explicit(&w->wakeups, 1, memory_order_relaxed);
 }
 

@@ -210,6 +210,7 @@ static bl_pool_t *new_pool(bl_runtime_t *rt, unsigned index, const bl_pool_confi
 	pool->rt = rt;
 	pool->index = index;
 	snprintf(pool->name, sizeof pool->name, "%s", cfg->name);
+	pool->started_ns = bl__now_ns();
 	pool->kind = cfg->kind;
 	pool->ops = pool_ops(cfg->kind);
 	pool->worker_count = cfg->workers ? cfg->workers : default_workers(rt);
@@ -362,8 +363,20 @@ static uint64_t load_counter(const uint64_t _Atomic *counter)
 	return atomic_load_explicit(counter, memory_order_relaxed);
 }
 
+/* Time `w` spent parked up to `now`. NOTE: the two counters are read
+ * apart, so a park that ends between the reads is counted twice or not at
+ * all for that one reading; the error is at most that park's length. */
+static uint64_t parked_ns(const bl__worker_t *w, uint64_t now)
+{
+	uint64_t done = load_counter(&w->parked_ns);
+	uint64_t began = load_counter(&w->park_began_ns);
+	return done + (began && began < now ? now - began : 0);
+}
+
 void bl_pool_stats(const bl_pool_t *pool, bl_pool_stats_t *out)
 {
+	uint64_t now = bl__now_ns();
+
 	memset(out, 0, sizeof *out);
 	for (unsigned i = 0; i < pool->worker_count; i++) {
 		const bl__worker_t *w = &pool->workers[i];
@@ -376,7 +389,9 @@ void bl_pool_stats(const bl_pool_t *pool, bl_pool_stats_t *out)
 		out->spawned += load_counter(&w->spawned);
 		out->exited += load_counter(&w->exited);
 		out->pinned += w->pinned;
+		out->parked_ns += parked_ns(w, now);
 	}
+	out->age_ns = now - pool->started_ns;
 	out->spawned += load_counter(&pool->outside_spawned);
 	out->exited += load_counter(&pool->outside_exited);
 }

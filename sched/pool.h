@@ -95,6 +95,10 @@ struct bl__worker {
 	uint64_t _Atomic wakeups;
 	uint64_t _Atomic spawned;
 	uint64_t _Atomic exited;
+	/* Nanoseconds spent parked in parks that ended, and the monotonic
+	 * time the park in progress began (0: not parked). */
+	uint64_t _Atomic parked_ns;
+	uint64_t _Atomic park_began_ns;
 
 	/* Parking; idle_next and idle_listed are guarded by the pool's
 	 * idle_lock. */
@@ -111,6 +115,7 @@ struct bl_pool {
 	bl_pool_kind_t kind;
 	const bl__pool_ops_t *ops;
 	unsigned worker_count;
+	uint64_t started_ns;    /* monotonic time the pool was made */
 	unsigned batch;
 	unsigned spin_rounds;
 	bool pin_workers;

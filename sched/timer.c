@@ -24,6 +24,13 @@ uint64_t bl__now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+uint64_t bl__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* The current time rounded up to the next whole millisecond. The wheel
  * fires a deadline once the rounded-down clock reaches it, so counting a
  * delay from the rounded-up time never fires early. */

@@ -71,4 +71,7 @@ int bl__timers_cancel(bl__timers_t *t, bl_timer_id_t id);
 /* Milliseconds on the monotonic clock. */
 uint64_t bl__now_ms(void);
 
+/* Nanoseconds on the monotonic clock. */
+uint64_t bl__now_ns(void);
+
 #endif

@@ -36,6 +36,7 @@ Test(engine_admin_config, bad_sections_name_the_key)
 		{"{\"token_file\": \"t\", \"listen\": \"192.168.1.5:8481\"}", "admin.listen"},
 		{"{\"token_file\": \"t\", \"listen\": 8481}", "admin.listen"},
 		{"{\"token_file\": \"t\", \"allow_non_loopback\": \"yes\"}", "admin.allow_non_loopback"},
+		{"{\"token_file\": \"t\", \"metrics_require_token\": 1}", "admin.metrics_require_token"},
 		{"{\"token_file\": \"t\", \"max_body_bytes\": 1}", "admin.max_body_bytes"},
 		{"{\"token_file\": \"t\", \"port\": 1}", "admin.port"},
 		{"[]", "admin"},
@@ -69,4 +70,18 @@ Test(engine_admin_config, loopback_and_allowed_addresses)
 	cr_assert_eq(parse("{\"token_file\": \"t\", \"listen\": \"0.0.0.0:8481\", \"allow_non_loopback\": true}", &cfg,
 			   &err),
 		     0, "%s", err.message);
+}
+
+/* /metrics is open by default, as Prometheus scrapes loopback without a
+ * token; "metrics_require_token": true closes it. */
+Test(engine_admin_config, metrics_token_is_optional)
+{
+	bl_admin_config_t cfg;
+	bl_error_t err = {0};
+
+	cr_assert_eq(parse("{\"token_file\": \"t\"}", &cfg, &err), 0, "%s", err.message);
+	cr_expect_not(cfg.metrics_require_token);
+	cr_assert_eq(parse("{\"token_file\": \"t\", \"metrics_require_token\": true}", &cfg, &err), 0, "%s",
+		     err.message);
+	cr_expect(cfg.metrics_require_token);
 }

@@ -172,3 +172,48 @@ Test(sched_park, cross_pool_messages_wake_workers, .timeout = 600)
 	bl_actor_release(&right);
 	bl_runtime_free(&rt);
 }
+
+static void spin_for_200ms(void *arg)
+{
+	struct timespec start, now;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &now);
+	while ((now.tv_sec - start.tv_sec) * 1000000000L + (now.tv_nsec - start.tv_nsec) < 200000000L);
+	bl_latch_count_down(arg);
+}
+
+/*
+ * The pool's parked time and age give its busy share. Two workers idle
+ * for 300 ms are parked for most of 600 ms of worker time, a park in
+ * progress included; then one task busy for 200 ms keeps one worker out
+ * of its park, so parked time grows by at most the elapsed worker time
+ * less those 200 ms. The bounds leave room for a loaded machine.
+ */
+Test(sched_park, stats_report_parked_time, .timeout = 60)
+{
+	bl_runtime_t *rt = NULL;
+	bl_pool_t *pool = sleepy_pool(&rt, "parked", 2);
+	bl_pool_stats_t idle, busy;
+	bl_latch_t done;
+	struct timespec nap = {0, 300000000L};
+
+	nanosleep(&nap, NULL);
+	bl_pool_stats(pool, &idle);
+	bl_latch_init(&done, 1);
+	cr_assert_eq(bl_pool_submit(pool, spin_for_200ms, &done), 0);
+	cr_assert_eq(bl_latch_wait_for(&done, 10000), 0);
+	bl_pool_stats(pool, &busy);
+
+	cr_expect_geq(idle.age_ns, 300000000u, "age %llu ns after a 300 ms sleep", (unsigned long long)idle.age_ns);
+	cr_expect_leq(idle.parked_ns, 2 * idle.age_ns, "parked %llu ns of %llu ns of worker time",
+		      (unsigned long long)idle.parked_ns, (unsigned long long)(2 * idle.age_ns));
+	cr_expect_geq(idle.parked_ns, idle.age_ns, "two idle workers parked only %llu ns in %llu ns",
+		      (unsigned long long)idle.parked_ns, (unsigned long long)idle.age_ns);
+	uint64_t elapsed = 2 * (busy.age_ns - idle.age_ns);
+	cr_expect_geq(busy.parked_ns, idle.parked_ns, "parked time went down");
+	cr_expect_leq(busy.parked_ns - idle.parked_ns, elapsed - 200000000u,
+		      "parked %llu ns of %llu ns of worker time while one worker ran 200 ms",
+		      (unsigned long long)(busy.parked_ns - idle.parked_ns), (unsigned long long)elapsed);
+	bl_runtime_free(&rt);
+}

@@ -187,6 +187,8 @@ typedef struct bl_pool_stats {
 	uint64_t spawned;     /* actors spawned on this pool */
 	uint64_t exited;      /* actors of this pool that terminated */
 	uint64_t pinned;      /* workers bound to a core */
+	uint64_t parked_ns;   /* time workers spent asleep, a park in progress included */
+	uint64_t age_ns;      /* time since the pool was made */
 } bl_pool_stats_t;
 
 /* Fill *out with the counters of `pool`. */
