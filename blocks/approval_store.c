@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -219,6 +220,27 @@ static int check_request(const json_t *req, const char *name, bl_error_t *err)
 	return 0;
 }
 
+/* A decision file is read back into a job's result: refuse one that a
+ * person or a crash left without a decision word, decider, time or
+ * default flag of the right type. */
+static int check_decision(const json_t *d, const char *name, bl_error_t *err)
+{
+	bl_decision_t decision;
+	const char *word = json_string_value(json_object_get(d, "decision"));
+	const json_t *comment = json_object_get(d, "comment");
+
+	bool valid = word && bl_decision_parse(&decision, word) == 0;
+	valid = valid && json_is_string(json_object_get(d, "decided_by")) &&
+		json_is_string(json_object_get(d, "decided_at"));
+	valid = valid && json_is_boolean(json_object_get(d, "defaulted")) &&
+		(!comment || json_is_string(comment) || json_is_null(comment));
+	if (!valid)
+		return bl_error_set(err, BL_EFORMAT, name,
+				    "the decision lacks \"decision\" (approve or reject), \"decided_by\", "
+				    "\"decided_at\" or \"defaulted\", or has a \"comment\" that is not a string");
+	return 0;
+}
+
 /* Load request and decision of `id`. */
 static int load(bl_approval_store_t *s, const char *id, bl_approval_t *out, bl_error_t *err)
 {
@@ -235,6 +257,8 @@ static int load(bl_approval_store_t *s, const char *id, bl_approval_t *out, bl_e
 		rc = read_record(s, name, &out->decision, err);
 		if (rc == -ENOENT)
 			rc = 0;
+		else if (rc == 0)
+			rc = check_decision(out->decision, name, err);
 	}
 	if (rc < 0)
 		bl_approval_clear(out);
@@ -352,7 +376,8 @@ static json_t *sorted(json_t *list)
 	}
 	for (size_t i = 0; i < n; i++)
 		items[i] = json_array_get(list, i);
-	qsort(items, n, sizeof *items, compare_created);
+	if (n > 1)
+		qsort(items, n, sizeof *items, compare_created); /* items is NULL when n is 0 */
 	for (size_t i = 0; i < n; i++)
 		json_array_append(out, items[i]);
 	free(items);

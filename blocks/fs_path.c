@@ -71,6 +71,23 @@ int fs_open_beneath(int root, const char *path, int flags, bl_error_t *err)
 	return fd;
 }
 
+/* A path ending in '/' names a folder, as it does for the kernel: check
+ * that `name` in the open folder `dir` is one (a link is not followed).
+ * Returns `dir`, or closes it and returns -ENOTDIR or -ENOENT with *err set. */
+static int check_names_folder(int dir, const char *path, const char *name, bl_error_t *err)
+{
+	struct stat st;
+
+	if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+		return dir;
+
+	int rc = errno == ENOENT ? -ENOENT : -ENOTDIR;
+	close(dir);
+	if (rc == -ENOENT)
+		return bl_error_set(err, rc, "params.path", "'%s' was not found in the tenant folder", path);
+	return bl_error_set(err, rc, "params.path", "'%s' ends in '/', but '%s' is not a folder", path, name);
+}
+
 int fs_open_parent(int root, const char *path, char name[NAME_MAX + 1], bl_error_t *err)
 {
 	char folder[PATH_MAX];
@@ -91,7 +108,11 @@ int fs_open_parent(int root, const char *path, char name[NAME_MAX + 1], bl_error
 
 	memcpy(folder, path, start);
 	folder[start] = '\0';
-	return fs_open_beneath(root, folder, O_RDONLY | O_DIRECTORY, err);
+	int dir = fs_open_beneath(root, folder, O_RDONLY | O_DIRECTORY, err);
+	if (dir < 0 || path[len] != '/' || !name[0])
+		return dir;
+
+	return check_names_folder(dir, path, name, err);
 }
 
 static bool is_temp_name(const char *name)

@@ -75,7 +75,8 @@ int fs_open_beneath(int root, const char *path, int flags, bl_error_t *err);
  * beneath `root` (fs_open_beneath). Returns the folder's descriptor, to
  * be closed by the caller, and fills `name` with the last component. That
  * is "" when the path names the tenant folder itself, or "." for a path
- * ending in "/.".
+ * ending in "/.". A path ending in '/' must name an existing folder, else
+ * the call fails with -ENOTDIR or -ENOENT, as the kernel would.
  */
 int fs_open_parent(int root, const char *path, char name[NAME_MAX + 1], bl_error_t *err);
 

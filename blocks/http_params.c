@@ -107,6 +107,14 @@ static int add_header(http_params_t *p, const char *name, const char *value, bl_
 	return 0;
 }
 
+/* Content-Length and Transfer-Encoding frame the request: curl sets them
+ * from params.body, and a job's own value would let the body's bytes be
+ * read by the server as a second request. */
+static bool is_framing_header(const char *name)
+{
+	return strcasecmp(name, "content-length") == 0 || strcasecmp(name, "transfer-encoding") == 0;
+}
+
 static int parse_headers(http_params_t *p, const json_t *h, bool *has_content_type, bl_error_t *err)
 {
 	const char *name;
@@ -127,6 +135,9 @@ static int parse_headers(http_params_t *p, const json_t *h, bool *has_content_ty
 		const char *text = json_string_value(value);
 		if (!is_token(name))
 			return bl_error_set(err, BL_EINVAL, path, "%s: not a valid header name", path);
+		if (is_framing_header(name))
+			return bl_error_set(err, BL_EINVAL, path,
+					    "%s: the block sets this header from params.body; leave it out", path);
 		if (!text || strlen(text) != json_string_length(value) || strpbrk(text, "\r\n"))
 			return bl_error_set(err, BL_EINVAL, path,
 					    "%s: expected a string without line breaks or NUL characters", path);

@@ -107,9 +107,12 @@ static void judge_transfer(http_attempt_t *a, http_request_t *req, CURLcode resu
 	} else if (result == CURLE_WRITE_ERROR) {
 		/* The write callback ran out of memory. */
 		fail(a, BL_ENOMEM, "out_of_memory", true, HTTP_BREAKER_NEUTRAL);
-	} else if (result == CURLE_UNSUPPORTED_PROTOCOL) {
-		/* Only a redirect can get here: the URL's own scheme was checked. */
+	} else if (result == CURLE_UNSUPPORTED_PROTOCOL && a->status >= 300 && a->status < 400) {
+		/* The URL's own scheme was checked, so this is a redirect's. */
 		fail(a, BL_EINVAL, "redirect_not_allowed", false, HTTP_BREAKER_SUCCESS);
+	} else if (result == CURLE_UNSUPPORTED_PROTOCOL) {
+		/* No status line (HTTP/0.9) or a status below 100: not HTTP. */
+		fail(a, -EPROTO, "invalid_response", false, HTTP_BREAKER_FAILURE);
 	} else {
 		fail(a, -EIO, "transfer_failed", true, HTTP_BREAKER_FAILURE);
 	}

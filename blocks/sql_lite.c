@@ -203,11 +203,34 @@ static int check_progress(void *arg)
 	return 0;
 }
 
-/* Refuse to open or name another database file from SQL. */
+/* Pragmas that reach past the job's own handle when they set a value: the
+ * heap limits and temporary folders are the whole process's (a tenant's
+ * hard_heap_limit would starve every other tenant's SQLite), and the
+ * journal and locking modes are the file's. */
+static bool is_shared_pragma(const char *name)
+{
+	static const char *const shared[] = {"hard_heap_limit", "soft_heap_limit", "temp_store_directory",
+					     "data_store_directory", "journal_mode", "locking_mode"};
+
+	for (size_t i = 0; i < sizeof shared / sizeof *shared; i++) {
+		if (strcasecmp(name, shared[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Refuse to open or name another database file from SQL, to change what
+ * other handles share, or to read fts3_tokenizer's pointers. */
 static int authorize(void *arg, int action, const char *a, const char *b, const char *c, const char *d)
 {
-	(void)arg, (void)a, (void)b, (void)c, (void)d;
-	return action == SQLITE_ATTACH || action == SQLITE_DETACH ? SQLITE_DENY : SQLITE_OK;
+	(void)arg, (void)c, (void)d;
+	if (action == SQLITE_ATTACH || action == SQLITE_DETACH)
+		return SQLITE_DENY;
+	if (action == SQLITE_PRAGMA && a && b && is_shared_pragma(a))
+		return SQLITE_DENY;
+	if (action == SQLITE_FUNCTION && b && strcasecmp(b, "fts3_tokenizer") == 0)
+		return SQLITE_DENY;
+	return SQLITE_OK;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -273,11 +296,12 @@ static int open_handle(lite_run_t *run)
 	}
 	sqlite3_extended_result_codes(run->db, 1);
 	sqlite3_limit(run->db, SQLITE_LIMIT_ATTACHED, 0);
-	sqlite3_set_authorizer(run->db, authorize, NULL);
 	sqlite3_db_config(run->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(run->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
 	if (run->embedded)
 		sqlite3_exec(run->db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+	/* Last: the authorizer refuses the journal mode pragma above. */
+	sqlite3_set_authorizer(run->db, authorize, NULL);
 	return 0;
 }
 

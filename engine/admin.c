@@ -72,7 +72,7 @@ static int load_token(bl_admin_t *a, bl_error_t *err)
 	struct stat st;
 	char buf[TOKEN_MAX_BYTES + 1];
 
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return bl_error_set(err, -errno, "admin.token_file", "cannot open %s: %s", path, strerror(errno));
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077)) {

@@ -253,6 +253,28 @@ int bl__approve_main(int argc, char **argv)
 	return status;
 }
 
+/* Print `text` padded to `width` bytes, with control characters (C0, DEL
+ * and the two-byte UTF-8 forms of C1) written as \xNN: a summary comes
+ * from a job, and escape sequences or line breaks in it could redraw the
+ * decider's terminal. */
+static void print_field(const char *text, int width)
+{
+	const unsigned char *s = (const unsigned char *)(text ? text : "");
+	int written = 0;
+
+	for (; *s; s++) {
+		bool c1 = s[0] == 0xC2 && s[1] >= 0x80 && s[1] <= 0x9F;
+		if (*s < 0x20 || *s == 0x7F || c1) {
+			written += printf("\\x%02X", c1 ? s[1] : *s);
+			s += c1;
+		} else {
+			putchar(*s);
+			written++;
+		}
+	}
+	printf("%*s", width > written ? width - written : 0, "");
+}
+
 /* Print the pending approvals as a table. */
 static void print_table(const json_t *list)
 {
@@ -267,10 +289,12 @@ static void print_table(const json_t *list)
 	printf("%-32s %-12s %-16s %s\n", "id", "expires in", "requested by", "summary");
 	json_array_foreach(list, i, a) {
 		int64_t left = (int64_t)json_integer_value(json_object_get(a, "expires_ms")) - now;
-		printf("%-32s %10llds %-16s %s\n", json_string_value(json_object_get(a, "id")),
-		       (long long)(left > 0 ? (left + 999) / 1000 : 0),
-		       json_string_value(json_object_get(a, "requested_by")),
-		       json_string_value(json_object_get(a, "summary")));
+		printf("%-32s %10llds ", json_string_value(json_object_get(a, "id")),
+		       (long long)(left > 0 ? (left + 999) / 1000 : 0));
+		print_field(json_string_value(json_object_get(a, "requested_by")), 16);
+		putchar(' ');
+		print_field(json_string_value(json_object_get(a, "summary")), 0);
+		putchar('\n');
 	}
 }
 

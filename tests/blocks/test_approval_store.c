@@ -248,6 +248,57 @@ Test(blocks_approval_store, list_pending_oldest_first)
 	fixture_fini(&f);
 }
 
+/* A folder with nothing pending lists an empty array. */
+Test(blocks_approval_store, list_of_empty_folder)
+{
+	fixture_t f;
+	json_t *list;
+	fixture_init(&f);
+
+	int rc = bl_approval_store_list(f.store, &list, NULL);
+
+	cr_assert_eq(rc, 0);
+	cr_assert(json_is_array(list), "expected an array");
+	cr_assert_eq(json_array_size(list), 0);
+	json_decref(list);
+	fixture_fini(&f);
+}
+
+/* A damaged decision file is refused with its name in err.field, rather
+ * than read back as a decision. */
+Test(blocks_approval_store, damaged_decision_is_refused)
+{
+	static const char *const damaged[] = {
+		"{\"id\":\"acme:x\",\"decision\":\"maybe\",\"decided_by\":\"a\","
+		"\"decided_at\":\"t\",\"defaulted\":false}",
+		"{\"id\":\"acme:x\",\"decision\":\"approve\",\"decided_by\":7,"
+		"\"decided_at\":\"t\",\"defaulted\":false}",
+		"{\"id\":\"acme:x\",\"decision\":\"approve\",\"decided_by\":\"a\",\"defaulted\":false}",
+		"{\"id\":\"acme:x\",\"decision\":\"approve\",\"decided_by\":\"a\",\"decided_at\":\"t\"}",
+		"{\"id\":\"acme:x\",\"decided_by\":\"a\",\"decided_at\":\"t\",\"defaulted\":false}",
+	};
+	fixture_t f;
+	char path[512];
+	fixture_init(&f);
+	post(&f, "acme:x", bl_approval_now_ms(), 60000);
+	snprintf(path, sizeof path, "%s/approvals/acme:x.decision.json", f.state);
+
+	for (size_t i = 0; i < sizeof damaged / sizeof *damaged; i++) {
+		bl_approval_t a;
+		bl_error_t err = {0};
+		FILE *out = fopen(path, "w");
+		cr_assert_not_null(out);
+		fputs(damaged[i], out);
+		fclose(out);
+
+		int rc = bl_approval_store_get(f.store, "acme:x", &a, &err);
+
+		cr_assert_lt(rc, 0, "%s was accepted", damaged[i]);
+		cr_assert_str_eq(err.field, "acme:x.decision.json");
+	}
+	fixture_fini(&f);
+}
+
 /* Ids are TENANT:JOB_ID of name characters, and fit a file name. */
 Test(blocks_approval_store, id_rules)
 {

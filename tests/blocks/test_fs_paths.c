@@ -281,3 +281,39 @@ Test(blocks_fs_paths, overlong_names_and_paths_are_refused, .timeout = 60)
 	expect_all_refused(&f, "abcd/efgh", "limit_exceeded");
 	fs_fixture_fini(&f);
 }
+
+/* A path ending in '/' names a folder: no operation acts on a file or a
+ * link by that name, so put cannot replace either, and both stay as they
+ * were. A folder named that way can still be described and deleted. */
+Test(blocks_fs_paths, trailing_slash_names_only_a_folder, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "a", "old", 3);
+	make_link(&f, "a", "lnk");
+	make_dir(&f, "sub");
+
+	expect_all_refused(&f, "a/", "not_found");
+	expect_all_refused(&f, "lnk/", "not_found");
+	expect_all_refused(&f, "a//", "not_found");
+
+	size_t len;
+	char *data = fs_read_file(f.tenant, "a", &len);
+	cr_assert(len == 3 && memcmp(data, "old", 3) == 0, "'a' changed");
+	free(data);
+	struct stat st;
+	char path[600];
+	snprintf(path, sizeof path, "%s/lnk", f.tenant);
+	cr_assert(lstat(path, &st) == 0 && S_ISLNK(st.st_mode), "'lnk' is no longer a link");
+
+	fs_outcome_t o;
+	fs_fixture_run(&f, &o, "{\"op\":\"stat\",\"path\":\"sub/\"}");
+	cr_assert_eq(o.code, 0, "stat sub/: %s", o.error.message);
+	fs_outcome_fini(&o);
+	fs_fixture_run(&f, &o, "{\"op\":\"delete\",\"path\":\"sub/\"}");
+	cr_assert_eq(o.code, 0, "delete sub/: %s", o.error.message);
+	fs_outcome_fini(&o);
+	snprintf(path, sizeof path, "%s/sub", f.tenant);
+	cr_assert_neq(access(path, F_OK), 0, "'sub' was not deleted");
+	fs_fixture_fini(&f);
+}

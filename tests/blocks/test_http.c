@@ -182,6 +182,25 @@ Test(blocks_http, invalid_json_body_fails, .timeout = 60)
 	http_fixture_fini(&f);
 }
 
+/* A response without a status line is an invalid response, not a refused
+ * redirect; a redirect to another scheme is still redirect_not_allowed. */
+Test(blocks_http, response_without_status_line_is_invalid, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+
+	bl_block_outcome_t *bare = http_fixture_run(&f, "{\"url\": \"http://127.0.0.1:PORT/http09\"}", 0);
+	bl_block_outcome_t *file = http_fixture_run(
+		&f, "{\"url\": \"http://127.0.0.1:PORT/redirect?to=file:///etc/passwd\"}", 0);
+
+	assert_error(bare, "invalid_response");
+	cr_assert_not(bare->retryable);
+	assert_error(file, "redirect_not_allowed");
+	bl_block_outcome_free(&bare);
+	bl_block_outcome_free(&file);
+	http_fixture_fini(&f);
+}
+
 /* Only the response headers a job names are returned. */
 Test(blocks_http, response_headers_are_selected, .timeout = 60)
 {

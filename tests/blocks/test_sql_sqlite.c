@@ -293,6 +293,39 @@ Test(blocks_sql_sqlite, tenant_cannot_reach_other_file, .timeout = 60)
 	sql_fixture_fini(&f);
 }
 
+/* A tenant cannot lower the process's SQLite heap limit for every other
+ * tenant, change its file's journal mode, or read fts3_tokenizer's
+ * pointers; reading a pragma still works. */
+Test(blocks_sql_sqlite, tenant_cannot_change_shared_settings, .timeout = 60)
+{
+	static const char *const refused[] = {
+		"{\"sql\": \"PRAGMA hard_heap_limit = 100000\"}",
+		"{\"sql\": \"PRAGMA soft_heap_limit = 1\"}",
+		"{\"sql\": \"PRAGMA temp_store_directory = '/tmp'\"}",
+		"{\"sql\": \"PRAGMA main.journal_mode = DELETE\"}",
+		"{\"sql\": \"PRAGMA locking_mode = EXCLUSIVE\"}",
+		"{\"sql\": \"SELECT fts3_tokenizer('simple')\"}",
+	};
+	sql_fixture_t f;
+	start(&f);
+
+	for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+		bl_block_outcome_t *o = sql_run(&f, "a", refused[i]);
+		cr_assert_str_eq(error_code(o), "sql_error", "%s was allowed", refused[i]);
+		bl_block_outcome_free(&o);
+	}
+	bl_block_outcome_t *mode = sql_run(&f, "a", "{\"sql\": \"PRAGMA journal_mode\"}");
+	bl_block_outcome_t *big = sql_run(&f, "b", "{\"sql\": \"SELECT length(randomblob(1000000))\"}");
+
+	assert_ok(mode);
+	cr_assert_str_eq(json_string_value(json_array_get(json_array_get(json_object_get(mode->result, "rows"), 0), 0)),
+			 "wal");
+	assert_ok(big);
+	bl_block_outcome_free(&mode);
+	bl_block_outcome_free(&big);
+	sql_fixture_fini(&f);
+}
+
 /* A tenant without a folder cannot use the embedded database; the error
  * says so on params.database. */
 Test(blocks_sql_sqlite, tenant_without_folder_is_refused, .timeout = 60)

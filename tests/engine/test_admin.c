@@ -311,6 +311,23 @@ Test(engine_admin, readable_token_file_refused, .timeout = 120)
 	fixture_fini(&f);
 }
 
+/* A FIFO in place of the token file is refused at once: opening it must
+ * not wait for a writer. */
+Test(engine_admin, fifo_token_file_refused, .timeout = 120)
+{
+	fixture_t f;
+	fixture_init(&f, "127.0.0.1:0");
+	unlink(f.token);
+	cr_assert_eq(mkfifo(f.token, 0600), 0, "mkfifo %s", f.token);
+
+	char *err = refused_run(&f);
+
+	cr_assert_not_null(strstr(err, "admin.token_file"), "stderr: %s", err);
+	cr_assert_not_null(strstr(err, "regular file"), "stderr: %s", err);
+	free(err);
+	fixture_fini(&f);
+}
+
 /* So does a token file with nothing but white space. */
 Test(engine_admin, empty_token_refused, .timeout = 120)
 {

@@ -443,6 +443,32 @@ Test(engine_human_cli, approvals_lists_pending, .timeout = 120)
 	test_dir_remove(f.dir);
 }
 
+/* The table shows control characters of a summary as \xNN, so a job
+ * cannot clear or redraw the decider's terminal or add fake rows. */
+Test(engine_human_cli, approvals_table_escapes_control_characters, .timeout = 120)
+{
+	fixture_t f;
+	engine_child_t run;
+	cli_result_t r;
+	fixture_init(&f, "{\"id\":\"j1\",\"tenant\":\"acme\",\"block\":\"human\",\"params\":{\"summary\":"
+			 "\"a\\u001b[2Jb\\r\\nc\\u009bd\",\"requested_by\":\"ci\\u0007\",\"expires_in_ms\":30000}}\n");
+	start_run(&run, &f, "run", NULL);
+	wait_for_request(&f, "acme:j1");
+
+	const char *args[] = {"approvals", "--data-dir", f.data, NULL};
+	cli_run(&r, args, NULL);
+	child_kill(&run);
+
+	cr_assert_eq(r.status, 0);
+	cr_assert_null(strchr(r.out, 0x1B), "an escape character was printed: %s", r.out);
+	cr_assert_null(strchr(r.out, '\r'), "a carriage return was printed: %s", r.out);
+	cr_assert_null(strchr(r.out, 0x07), "a bell was printed: %s", r.out);
+	cr_assert_null(strstr(r.out, "\xC2\x9B"), "a C1 control was printed: %s", r.out);
+	cr_assert_not_null(strstr(r.out, "a\\x1B[2Jb\\x0D\\x0Ac\\x9Bd"), "summary not escaped: %s", r.out);
+	cli_result_free(&r);
+	test_dir_remove(f.dir);
+}
+
 /* 200 parked jobs hold no thread: the engine keeps the threads of its
  * pools (well under 40 here) and a kernel job queued after them finishes
  * first, while every approval is still pending. The quota lets all 201

@@ -139,6 +139,9 @@ class Handler(BaseHTTPRequestHandler):
             self.send(200, bytes(range(256)), "application/octet-stream")
         elif path == "/text":
             self.send(200, "plain text, caf\u00e9", "text/plain; charset=utf-8")
+        elif path == "/http09":
+            self.close_connection = True
+            self.wfile.write(b"a body without a status line")
         elif path == "/bad-json":
             self.send(200, "{not json", "application/json")
         else:
