@@ -188,14 +188,14 @@ def main():
     hole, fillers = blackhole()
     ports = [s.server_address[1] for s in servers] + [hole.getsockname()[1]]
 
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    threading.Thread(target=lambda: (sys.stdin.read(), done.set()), daemon=True).start()
+    # Exit at once on either signal. A SIGTERM handler that set an Event
+    # could deadlock: it runs on the main thread, which may hold the
+    # Event's lock just then (waking up because stdin closed).
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    threading.Thread(target=lambda: (sys.stdin.read(), os._exit(0)), daemon=True).start()
     print("PORTS %d %d %d" % tuple(ports), flush=True)
-    done.wait()
-    for server in servers:
-        server.shutdown()
-    os._exit(0)
+    while True:
+        signal.pause()
 
 
 if __name__ == "__main__":
