@@ -642,6 +642,11 @@ static void on_guard(pg_run_t *run, bl_actor_t *self)
 	} else if (run->phase == PHASE_SETTING || run->phase == PHASE_QUERYING) {
 		sql_fail(&run->failure, BL_ETIMEDOUT, "timeout", true, NULL, "no answer from the server within %llu ms",
 			 (unsigned long long)(run->req.timeout_ms + GUARD_GRACE_MS));
+		/* The server's own timeout did not end the statement: a job may
+		 * have turned it off for the session (set_config looks like any
+		 * SELECT). Cancel it, so that closing the connection does not
+		 * leave it running on the server. */
+		send_cancel(run, self, CANCEL_JOB);
 	} else {
 		return;
 	}

@@ -127,6 +127,36 @@ Test(blocks_sql_pg, statement_timeout_keeps_connection, .timeout = 120)
 	sql_fixture_fini(&f);
 }
 
+/*
+ * A job can turn the server's timeout off for its session with set_config,
+ * which looks like any SELECT. The next statement on that connection still
+ * ends "timeout" (at the block's own deadline), and it is cancelled on the
+ * server rather than left running there.
+ */
+Test(blocks_sql_pg, timeout_holds_after_set_config, .timeout = 120)
+{
+	sql_fixture_t f;
+	start_shared(&f, 1);
+
+	bl_block_outcome_t *off = sql_run(&f, "a", "{\"database\": \"main\", \"sql\": \"SELECT "
+						   "set_config('statement_timeout', '0', false)\", \"timeout_ms\": 200}");
+	bl_block_outcome_t *slow = sql_run(&f, "a", "{\"database\": \"main\", \"sql\": \"SELECT pg_sleep(30)\", "
+						    "\"timeout_ms\": 200}");
+	nanosleep(&(struct timespec){.tv_nsec = 500000000}, NULL);
+	bl_block_outcome_t *left = sql_run(&f, "a", "{\"database\": \"main\", \"sql\": \"SELECT count(*) FROM "
+						    "pg_stat_activity WHERE state = 'active' AND query LIKE '%pg_sleep(30)%' "
+						    "AND pid <> pg_backend_pid()\"}");
+
+	assert_ok(off);
+	cr_assert_str_eq(error_code(slow), "timeout", "got %s: %s", error_code(slow), slow->error.message);
+	assert_ok(left);
+	cr_assert_eq(json_integer_value(sql_cell(left, 0, 0)), 0, "the timed-out statement still runs on the server");
+	bl_block_outcome_free(&off);
+	bl_block_outcome_free(&slow);
+	bl_block_outcome_free(&left);
+	sql_fixture_fini(&f);
+}
+
 /* Eight jobs on a pool of one connection all succeed: the ones that find
  * it lent wait in the queue, and every one runs on the same backend. */
 Test(blocks_sql_pg, pool_of_one_queues_jobs, .timeout = 120)
