@@ -182,6 +182,10 @@ static int fail_sqlite(lite_run_t *run, int rc, const char *field)
 				"the database is locked by another writer: %s", message);
 	if (primary == SQLITE_NOMEM)
 		return sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "SQLite: %s", message);
+	if (primary == SQLITE_TOOBIG)
+		return sql_fail(&run->failure, BL_ELIMIT, "limit_exceeded", false, NULL,
+				"SQLite: %s (a value may not be longer than sql.max_result_bytes, %llu bytes)", message,
+				(unsigned long long)run->svc->max_result_bytes);
 	if (primary == SQLITE_IOERR || primary == SQLITE_CANTOPEN || primary == SQLITE_FULL ||
 	    primary == SQLITE_CORRUPT || primary == SQLITE_READONLY || primary == SQLITE_NOTADB)
 		return sql_fail(&run->failure, -EIO, "io_error", primary == SQLITE_IOERR, NULL, "SQLite: %s", message);
@@ -296,6 +300,11 @@ static int open_handle(lite_run_t *run)
 	}
 	sqlite3_extended_result_codes(run->db, 1);
 	sqlite3_limit(run->db, SQLITE_LIMIT_ATTACHED, 0);
+	/* No value may grow past what one result may hold, so that one job
+	 * cannot build gigabytes (randomblob, printf) that it could never
+	 * return: SQLite fails such a statement with SQLITE_TOOBIG. */
+	sqlite3_limit(run->db, SQLITE_LIMIT_LENGTH,
+		      run->svc->max_result_bytes < INT_MAX ? (int)run->svc->max_result_bytes : INT_MAX);
 	sqlite3_db_config(run->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
 	sqlite3_db_config(run->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
 	if (run->embedded)

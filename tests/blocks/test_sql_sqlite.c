@@ -229,6 +229,25 @@ Test(blocks_sql_sqlite, row_cap_truncates, .timeout = 60)
 	sql_fixture_fini(&f);
 }
 
+/* No value may grow past sql.max_result_bytes, so a job cannot make
+ * SQLite build a value it could never return; smaller ones still work. */
+Test(blocks_sql_sqlite, values_past_result_cap_refused, .timeout = 60)
+{
+	sql_fixture_t f;
+	sql_fixture_init(&f);
+	sql_fixture_start(&f, "{\"sql\": {\"max_result_bytes\": 65536}}");
+
+	bl_block_outcome_t *big = sql_run(&f, "a", "{\"sql\": \"SELECT length(randomblob(900000000)) AS n\"}");
+	bl_block_outcome_t *small = sql_run(&f, "a", "{\"sql\": \"SELECT length(randomblob(60000)) AS n\"}");
+
+	cr_assert_str_eq(error_code(big), "limit_exceeded", "got %s: %s", error_code(big), big->error.message);
+	cr_assert(strstr(big->error.message, "max_result_bytes"), "%s", big->error.message);
+	assert_ok(small);
+	bl_block_outcome_free(&big);
+	bl_block_outcome_free(&small);
+	sql_fixture_fini(&f);
+}
+
 /* An endless statement ends "timeout" near its timeout_ms, and the
  * database serves the next job. */
 Test(blocks_sql_sqlite, endless_statement_times_out, .timeout = 60)
