@@ -836,3 +836,19 @@ Test(blocks_http, service_stop_reports_in_flight_request, .timeout = 60)
 	bl_block_outcome_free(&o);
 	http_fixture_fini(&f);
 }
+
+/* A user name and password in the URL never appear in an error message. */
+Test(blocks_http, credentials_in_url_are_hidden, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, QUICK_CONFIG);
+
+	bl_block_outcome_t *o = http_fixture_run(&f, "{\"url\": \"http://bob:s3cret@127.0.0.1:PORT/nope\"}", 0);
+
+	assert_error(o, "http_status");
+	cr_assert_null(strstr(o->error.message, "s3cret"), "the password shows: %s", o->error.message);
+	cr_assert_null(strstr(o->error.message, "bob"), "the user name shows: %s", o->error.message);
+	cr_assert_not_null(strstr(o->error.message, "http://***@127.0.0.1:"), "%s", o->error.message);
+	bl_block_outcome_free(&o);
+	http_fixture_fini(&f);
+}
