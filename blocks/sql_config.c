@@ -199,6 +199,16 @@ typedef struct db_spec {
 	const json_t *tenants;
 } db_spec_t;
 
+/* Whether a job could name `tenant` (the job format's rule for tenant
+ * names), so that a misspelt entry is an error rather than dead config. */
+static bool valid_tenant_name(const char *tenant)
+{
+	size_t len = strlen(tenant);
+	if (len == 0 || len > 128 || tenant[0] == '.')
+		return false;
+	return strspn(tenant, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+}
+
 static int add_target(sql_database_t *db, const db_spec_t *spec, const char *tenant, const json_t *entry,
 		      bl_error_t *err)
 {
@@ -211,6 +221,11 @@ static int add_target(sql_database_t *db, const db_spec_t *spec, const char *ten
 	snprintf(field, sizeof field, "%s.tenants.%s", spec->field, tenant ? tenant : "");
 	if (!tenant)
 		snprintf(field, sizeof field, "%s", spec->field);
+	if (tenant && !valid_tenant_name(tenant))
+		return bl_error_set(err, BL_EINVAL, field,
+				    "'%s' cannot be a tenant's name: expected 1 to 128 characters from [A-Za-z0-9._-], "
+				    "not starting with '.'",
+				    tenant);
 	if (entry && !json_is_object(entry))
 		return bl_error_set(err, BL_EINVAL, field, "expected an object");
 	if (entry && db->driver == SQL_DRIVER_POSTGRES) {

@@ -38,6 +38,9 @@ Test(blocks_sql_config, bad_configs_name_the_key)
 		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"postgres\", \"dsn\": \"host=127.0.0.1\", "
 		 "\"tenants\": {\"a\": {\"user\": \"u\"}}}}}}",
 		 "sql.databases.x.tenants.a"},
+		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"postgres\", \"dsn\": \"host=127.0.0.1\", "
+		 "\"tenants\": {\"../x\": {}}}}}}",
+		 "sql.databases.x.tenants.../x"},
 		{"{\"sql\": {\"databases\": {\"x\": {\"driver\": \"sqlite\", \"path\": \"rel.db\", \"shared\": "
 		 "true}}}}",
 		 "sql.databases.x"},
