@@ -184,15 +184,16 @@ static int take_name(const json_t *v, const char *field, const bl_job_limits_t *
 	return *out ? 0 : bl_error_set(err, BL_ENOMEM, field, "out of memory while copying the field");
 }
 
-/* A tenant's name is its folder's name beneath the data folder; names
- * starting with a dot are kept for the engine's own state (.beamline). */
+/* A tenant's name is its folder's name beneath the data folder, where the
+ * engine keeps its own state in ".beamline", and one token of NATS
+ * subjects (beamline.jobs.v1.TENANT), which dots separate: so no dot. */
 static int check_tenant_name(const char *tenant, bl_error_t *err)
 {
-	if (tenant[0] != '.')
+	if (!strchr(tenant, '.'))
 		return 0;
 	return bl_error_set(err, BL_EFORMAT, "tenant",
-			    "expected a tenant name that does not start with '.', got \"%s\"; such names are kept for "
-			    "the engine's own folders",
+			    "expected a tenant name without '.', got \"%s\"; a dot would split the tenant's NATS "
+			    "subjects, and names starting with one are kept for the engine's own folders",
 			    tenant);
 }
 
