@@ -448,6 +448,8 @@ static int dispatcher_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 		break;
 	}
 	dispatch(d, self);
+	atomic_store_explicit(&d->ctx->jobs_running, bl_admission_running(d->adm), memory_order_relaxed);
+	atomic_store_explicit(&d->ctx->jobs_queued, bl_admission_queued(d->adm), memory_order_relaxed);
 	return 0;
 }
 

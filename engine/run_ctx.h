@@ -83,6 +83,9 @@ typedef struct run_ctx {
 	uint64_t _Atomic written;
 	uint64_t _Atomic by_status[BL_JOB_CANCELLED + 1];
 	uint64_t _Atomic read;
+	/* Written by the dispatcher after each message, for status requests. */
+	uint64_t _Atomic jobs_running;
+	uint64_t _Atomic jobs_queued;
 	bl_run_summary_t summary;  /* writer-owned until `finished` opens */
 	double *run_ms;            /* run times of the jobs that ran; writer-owned */
 	size_t run_ms_count;

@@ -5,6 +5,7 @@
  *   beamline-engine devices [--json]
  *   beamline-engine approve ID --decision approve|reject ...
  *   beamline-engine approvals [--json]
+ *   beamline-engine serve --config FILE
  */
 #include <errno.h>
 #include <stdint.h>
@@ -24,6 +25,7 @@ static void usage(FILE *to)
 	      "       beamline-engine devices [--json]\n"
 	      "       beamline-engine approve ID --decision approve|reject [--by NAME] [--comment TEXT]\n"
 	      "       beamline-engine approvals [--json]\n"
+	      "       beamline-engine serve --config FILE [--log-level LEVEL]\n"
 	      "       beamline-engine --help\n"
 	      "\n"
 	      "Runs one job per line of JOBS.jsonl (\"-\" reads standard input) and writes one\n"
@@ -77,7 +79,8 @@ static void usage(FILE *to)
 	      "devices lists the CPU, the OpenBLAS kernels and the OpenCL devices;\n"
 	      "beamline-engine devices --help says more.\n"
 	      "approve decides a human job's pending approval, approvals lists them;\n"
-	      "beamline-engine approve --help says more.\n",
+	      "beamline-engine approve --help says more.\n"
+	      "serve runs jobs from NATS JetStream; beamline-engine serve --help says more.\n",
 	      to);
 }
 
@@ -293,6 +296,7 @@ static const struct {
 	{"devices", bl__devices_main},
 	{"approve", bl__approve_main},
 	{"approvals", bl__approvals_main},
+	{"serve", bl__serve_main},
 };
 
 /*
@@ -331,7 +335,7 @@ int main(int argc, char **argv)
 
 	if (argc >= 2)
 		fprintf(stderr,
-			"beamline-engine: unknown command '%s'; the commands are run, devices, approve and approvals\n",
+			"beamline-engine: unknown command '%s'; the commands are run, serve, devices, approve and approvals\n",
 			argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

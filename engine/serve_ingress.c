@@ -1,0 +1,280 @@
+/*
+ * The fetch thread: pulls deliveries from the durable consumer in batches
+ * no larger than the in-flight table's free slots, checks each one, and
+ * hands good jobs to the dispatcher. It also sends the in-progress acks
+ * of running jobs.
+ *
+ * A thread of its own rather than an actor: every call here blocks on the
+ * network (the fetch, the results lookup), and an actor would hold a pool
+ * worker for as long. One thread keeps the puller single-threaded, as
+ * js.h requires.
+ *
+ * Each delivery is one attempt. Checks, in order, each failure acked
+ * after its dead letter is stored, so a bad message never stalls the
+ * consumer: the job parses within the limits (invalid_job), its tenant is
+ * the subject's tenant token (tenant_mismatch), tenant and id make a
+ * results subject (name_not_subject_safe), the delivery count does not
+ * exceed the job's attempts (attempts_exhausted: the engine died in
+ * earlier attempts). Then a stored result means the job already ran: ack
+ * without running it.
+ */
+#define _DEFAULT_SOURCE /* usleep */
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "serve_ctx.h"
+
+/* The longest a fetch waits for the first message, so a drain is noticed soon. */
+#define FETCH_WAIT_MAX_MS 500
+
+/* NAK delay for a delivery of a job that is in flight here already, or that
+ * cannot be checked now (the results lookup failed). */
+#define BUSY_NAK_MS 1000
+
+/* Pause after a failed fetch (the server away), before the next. */
+#define FETCH_ERROR_PAUSE_MS 250
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int64_t unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int bl__serve_parse_job(serve_t *s, const char *text, size_t len, bl_job_t **job, bl_error_t *err)
+{
+	const bl_job_limits_t *lim = &s->cfg->run.job_limits;
+	if (len > lim->max_bytes)
+		return bl_error_set(err, BL_ELIMIT, NULL, "the job is %zu bytes, over the %zu-byte limit (engine.max_job_bytes)",
+				    len, lim->max_bytes);
+	return bl_job_parse(job, text, len, lim, NULL, NULL, 0, err);
+}
+
+/* The tenant token of a jobs subject, "" when the subject has none. */
+static const char *subject_tenant(const char *subject)
+{
+	size_t n = strlen(SERVE_JOBS_PREFIX);
+	return strncmp(subject, SERVE_JOBS_PREFIX, n) == 0 ? subject + n : "";
+}
+
+/* Dead-letter the delivery and ack it; when the dead letter cannot be
+ * stored, NAK it so that it comes back later. Takes `msg`. */
+static void reject(serve_t *s, bl_js_msg_t *msg, const char *tenant, const char *id, const char *reason,
+		   const char *message, const json_t *attempts)
+{
+	if (bl__serve_dead_letter(s, msg, tenant, id, reason, message, attempts) == 0)
+		bl_js_ack(msg, NULL);
+	else
+		bl_js_nak(msg, (int64_t)BUSY_NAK_MS * 1000000, NULL);
+	bl_js_msg_free(msg);
+}
+
+static void nak_later(serve_t *s, bl_js_msg_t *msg, uint64_t delay_ms)
+{
+	bl_js_nak(msg, (int64_t)delay_ms * 1000000, NULL);
+	bl_js_msg_free(msg);
+	atomic_fetch_add(&s->state.naks, 1);
+}
+
+/* The checks that need only the message and the parsed job. Returns true
+ * when the job may go on; otherwise the message was dead-lettered. */
+static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigned max_attempts)
+{
+	char message[512];
+	const char *tenant = subject_tenant(bl_js_msg_subject(msg));
+	unsigned attempt = (unsigned)bl_js_msg_meta(msg)->delivered;
+
+	if (strcmp(tenant, job->tenant) != 0) {
+		snprintf(message, sizeof message, "the job's tenant '%s' is not the subject's tenant '%s' (subject %s)",
+			 job->tenant, tenant, bl_js_msg_subject(msg));
+		reject(s, msg, tenant, job->id, "tenant_mismatch", message, NULL);
+		return false;
+	}
+	if (!bl__serve_names_subject_safe(job->tenant, job->id)) {
+		snprintf(message, sizeof message,
+			 "tenant '%s' or id '%s' cannot form the results subject: the tenant may not contain '.', the id "
+			 "may not start or end with '.' or contain '..'",
+			 job->tenant, job->id);
+		reject(s, msg, job->tenant, job->id, "name_not_subject_safe", message, NULL);
+		return false;
+	}
+	if (attempt > max_attempts) {
+		json_t *attempts = bl__serve_attempts_load(s, job->tenant, job->id);
+		snprintf(message, sizeof message,
+			 "delivery %u of a job allowed %u attempts: earlier attempts ended without a result (the engine "
+			 "running them stopped)",
+			 attempt, max_attempts);
+		reject(s, msg, job->tenant, job->id, "attempts_exhausted", message, attempts);
+		bl__serve_attempts_forget(s, job->tenant, job->id);
+		json_decref(attempts);
+		return false;
+	}
+	return true;
+}
+
+/* Whether tenant/id has a stored result; if so the delivery is acked. On
+ * a failed lookup the delivery is NAKed, since running it blind could run
+ * it twice. */
+static bool answered_already(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job)
+{
+	char *stored = NULL;
+	int rc = bl__serve_result_lookup(s, job->tenant, job->id, &stored);
+	free(stored);
+	if (rc == -ENOENT)
+		return false;
+
+	if (rc == 0) {
+		atomic_fetch_add(&s->state.duplicates, 1);
+		BL_LOG(BL_LOG_INFO, "serve", "job_duplicate", NULL, "the job has a stored result; acked without running",
+		       BL_LOG_S("tenant", job->tenant), BL_LOG_S("id", job->id));
+		bl_js_ack(msg, NULL);
+		bl_js_msg_free(msg);
+	} else {
+		BL_LOG(BL_LOG_WARN, "serve", "result_lookup_failed", NULL, "cannot look up the job's result; retried later",
+		       BL_LOG_S("tenant", job->tenant), BL_LOG_S("id", job->id), BL_LOG_I("err", rc));
+		nak_later(s, msg, BUSY_NAK_MS);
+	}
+	return true;
+}
+
+/* Put the job in the table and hand it to the dispatcher. Takes msg and *job. */
+static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_attempts, size_t len)
+{
+	bl_error_t err = {0};
+	serve_job_t entry = {
+		.msg = msg,
+		.attempt = (unsigned)bl_js_msg_meta(msg)->delivered,
+		.max_attempts = max_attempts,
+		.retry = (*job)->retry,
+		.started_unix_ms = unix_ms(),
+		.progress_ms = mono_ms(),
+	};
+	snprintf(entry.tenant, sizeof entry.tenant, "%s", (*job)->tenant);
+	snprintf(entry.id, sizeof entry.id, "%s", (*job)->id);
+
+	int64_t ticket = bl__serve_table_add(&s->table, &entry);
+	if (ticket < 0) {
+		/* -EEXIST: the same job runs here now; its result will answer this delivery later. */
+		BL_LOG(BL_LOG_INFO, "serve", "job_in_flight", NULL, "the same job is running; delivery handed back",
+		       BL_LOG_S("tenant", entry.tenant), BL_LOG_S("id", entry.id));
+		nak_later(s, msg, BUSY_NAK_MS);
+		bl_job_free(job);
+		return;
+	}
+
+	/* Each delivery is one attempt: the job actor must not retry on its own. */
+	(*job)->retry.max_attempts = 1;
+	atomic_fetch_add(&s->state.jobs_received, 1);
+	if (bl__job_submit(&s->ctx, job, len, (uint64_t)ticket, &err) < 0) {
+		serve_job_t taken;
+		if (bl__serve_table_take(&s->table, (uint64_t)ticket, &taken)) {
+			nak_later(s, taken.msg, BUSY_NAK_MS);
+			taken.msg = NULL;
+			bl__serve_job_release(&taken);
+		}
+		bl_job_free(job);
+	}
+}
+
+/* Check one delivery and run it, or answer it at once. Takes `msg`. */
+static void take_delivery(serve_t *s, bl_js_msg_t *msg)
+{
+	bl_error_t err = {0};
+	bl_job_t *job = NULL;
+	size_t len = bl_js_msg_len(msg);
+
+	int rc = bl__serve_parse_job(s, bl_js_msg_data(msg), len, &job, &err);
+	if (rc < 0) {
+		char message[700];
+		snprintf(message, sizeof message, "%s%s%s", err.field[0] ? err.field : "", err.field[0] ? ": " : "",
+			 err.message);
+		reject(s, msg, subject_tenant(bl_js_msg_subject(msg)), "", rc == BL_ELIMIT ? "job_too_large" : "invalid_job",
+		       message, NULL);
+		return;
+	}
+
+	unsigned max_attempts = job->retry.max_attempts_given ? job->retry.max_attempts : s->cfg->max_attempts;
+	if (check_job(s, msg, job, max_attempts) && !answered_already(s, msg, job))
+		submit(s, msg, &job, max_attempts, len);
+	bl_job_free(&job);
+}
+
+/* The consumer vanished (a server that lost its store): set it up again. */
+static void recover_consumer(serve_t *s)
+{
+	bl_error_t err = {0};
+	atomic_store(&s->state.streams_verified, false);
+	if (bl__serve_setup_streams(s, &err) == 0) {
+		atomic_store(&s->state.streams_verified, true);
+		return;
+	}
+	BL_LOG(BL_LOG_ERROR, "serve", "setup_failed", NULL, err.message, BL_LOG_S("object", err.field));
+	usleep(FETCH_ERROR_PAUSE_MS * 1000);
+}
+
+static void *fetch_loop(void *arg)
+{
+	serve_t *s = arg;
+	size_t cap = s->cfg->fetch_batch;
+	bl_js_msg_t **msgs = calloc(cap, sizeof *msgs);
+	uint64_t progress_every = (uint64_t)s->cfg->ack_wait_ms / 3;
+	int64_t wait_ms = s->cfg->ack_wait_ms / 4 < FETCH_WAIT_MAX_MS ? s->cfg->ack_wait_ms / 4 : FETCH_WAIT_MAX_MS;
+
+	while (msgs && !atomic_load(&s->stopping)) {
+		bl__serve_table_progress(&s->table, mono_ms(), progress_every);
+
+		/* Pull no more than the free slots: nothing waits in a buffer of ours. */
+		size_t room = bl__serve_table_free_slots(&s->table);
+		if (room == 0) {
+			bl__serve_table_wait(&s->table, (uint64_t)wait_ms);
+			continue;
+		}
+		bl_nats_error_t nerr = {0};
+		int n = bl_js_fetch(s->puller, msgs, room < cap ? room : cap, wait_ms, &nerr);
+		if (n == -ENOENT) {
+			recover_consumer(s);
+			continue;
+		}
+		if (n < 0) {
+			usleep(FETCH_ERROR_PAUSE_MS * 1000);
+			continue;
+		}
+		for (int i = 0; i < n; i++)
+			take_delivery(s, msgs[i]);
+	}
+	free(msgs);
+	return NULL;
+}
+
+int bl__serve_ingress_start(serve_t *s, bl_error_t *err)
+{
+	bl_nats_error_t nerr = {0};
+	int rc = bl_js_puller_new(&s->puller, s->nats, SERVE_STREAM_JOBS, SERVE_CONSUMER, &nerr);
+	if (rc < 0)
+		return bl_error_set(err, rc, SERVE_CONSUMER, "cannot make the puller: %s", nerr.error.message);
+
+	rc = pthread_create(&s->fetcher, NULL, fetch_loop, s);
+	if (rc != 0)
+		return bl_error_set(err, -rc, NULL, "cannot start the fetch thread: %s", strerror(rc));
+	s->fetcher_started = true;
+	return 0;
+}
+
+void bl__serve_ingress_join(serve_t *s)
+{
+	if (s->fetcher_started)
+		pthread_join(s->fetcher, NULL);
+	s->fetcher_started = false;
+}
