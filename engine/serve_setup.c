@@ -74,7 +74,7 @@ int bl__serve_setup_streams(serve_t *s, bl_error_t *err)
 				   cfg->results_max_age_ms, true, err);
 	if (rc == 0)
 		rc = ensure_stream(s, SERVE_STREAM_DLQ, SERVE_DLQ_PREFIX ">", BL_JS_RETENTION_LIMITS, cfg->dlq_max_age_ms,
-				   false, err);
+				   true, err);
 	if (rc < 0)
 		return rc;
 
