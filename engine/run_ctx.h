@@ -62,7 +62,7 @@ typedef struct run_ctx {
 	/* The result sink: any actor that takes MSG_RESULT and frees the item.
 	 * The writer (writer.c) for the jobs file; serve_sink.c in service mode. */
 	bl_actor_t *writer;
-	/* The dispatcher answers a repeated job id from the first job's result
+	/* The dispatcher replies to a repeated job id with the first job's result
 	 * (dedupe.h). Off in service mode, where the results stream does that. */
 	bool dedupe_ids;
 	bl_quota_table_t *quotas;

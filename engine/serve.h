@@ -54,7 +54,7 @@ typedef struct bl_serve_config {
 	int64_t publish_retry_ms; /* how long a result publish is retried while the server is away */
 
 	/* Engine. */
-	unsigned max_in_flight;   /* jobs taken and not yet answered, per instance */
+	unsigned max_in_flight;   /* jobs taken whose result has not gone out yet, per instance */
 	unsigned result_publishers;
 	bl_run_config_t run;      /* pools, folders, limits; strings point into `root` */
 
@@ -76,7 +76,8 @@ void bl_serve_config_free(bl_serve_config_t *cfg);
 
 /*
  * Run the service until SIGTERM or SIGINT, then drain. Takes over those
- * signals for the process. Returns 0 after a drain, or a negative code
+ * signals for the process: call it before starting any thread that does
+ * not block them, or such a thread may take the signal. Returns 0 after a drain, or a negative code
  * with *err when setup failed (the server unreachable, a stream that
  * exists with other settings, the runtime not startable).
  */

@@ -2,14 +2,14 @@
  * The request-reply side of the service mode, on cnats's subscription
  * threads:
  *
- *   beamline.engine.v1.execute  (queue group beamline-engine) a job;
- *       answered with its result once it ran, or at once with a stored
- *       result of the same tenant/id. Results of requests are not stored.
- *   beamline.engine.v1.status   every instance answers: instance id,
- *       uptime, jobs in flight, running and queued, pools, counters.
- *   beamline.engine.v1.cancel   {"tenant": ..., "id": ...}; only the
- *       instance that holds the job answers, after asking the dispatcher to
- *       cancel it. A job no instance holds gets no answer.
+ *   beamline.engine.v1.execute  (queue group beamline-engine) a job. The
+ *       reply is its result once it ran, or at once a stored result of the
+ *       same tenant/id. Results of requests are not stored.
+ *   beamline.engine.v1.status   every instance replies with its id,
+ *       uptime, jobs in flight, running and queued, pools and counters.
+ *   beamline.engine.v1.cancel   {"tenant": ..., "id": ...}. Only the
+ *       instance that holds the job replies, after asking the dispatcher to
+ *       cancel it. A job that no instance holds gets no reply.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -56,7 +56,7 @@ static void reply_error(serve_t *s, const char *reply, const char *tenant, const
 	free(line);
 }
 
-/* Take an execute request as a job, or answer it at once. */
+/* Take an execute request as a job, or reply at once. */
 static void execute(serve_t *s, natsMsg *msg)
 {
 	const char *reply = natsMsg_GetReply(msg);

@@ -3,7 +3,7 @@
  *
  *   serve.c          lifecycle: connect, set up, start, wait for a signal, drain
  *   serve_setup.c    streams, consumer and buckets: create or verify
- *   serve_table.c    the jobs taken and not yet answered (the in-flight table)
+ *   serve_table.c    the jobs taken whose result has not gone out yet (the in-flight table)
  *   serve_ingress.c  the fetch thread: pull, check, hand jobs to the dispatcher
  *   serve_control.c  execute, status and cancel requests (cnats threads)
  *   serve_sink.c     the result sink actors: store, ack, NAK, dead-letter, reply
@@ -46,7 +46,7 @@
 /* Names are at most 128 bytes (bl_job_limits_t.max_name_bytes). */
 #define SERVE_NAME_MAX 129
 
-/* One job taken from a delivery or a request and not yet answered. */
+/* One job taken from a delivery or a request whose result has not gone out yet. */
 typedef struct serve_job {
 	uint64_t ticket;            /* 0: the slot is free */
 	char tenant[SERVE_NAME_MAX];
@@ -185,7 +185,7 @@ int bl__serve_control_start(serve_t *s, bl_error_t *err);
 void bl__serve_control_stop_execute(serve_t *s);
 void bl__serve_control_stop(serve_t *s);
 
-/* Answer a request with `text` (borrowed). */
+/* Reply to a request with `text` (borrowed). */
 void bl__serve_reply(serve_t *s, const char *reply, const char *text);
 
 /* --- serve_sink.c --- */

@@ -29,7 +29,7 @@
 #include "log.h"
 #include "serve_ctx.h"
 
-/* The longest a fetch waits for the first message, so a drain is noticed soon. */
+/* Maximum wait of a fetch for its first message, so that a drain is noticed soon. */
 #define FETCH_WAIT_MAX_MS 500
 
 /* NAK delay for a delivery of a job that is in flight here already, or that
@@ -166,7 +166,7 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 
 	int64_t ticket = bl__serve_table_add(&s->table, &entry);
 	if (ticket < 0) {
-		/* -EEXIST: the same job runs here now; its result will answer this delivery later. */
+		/* -EEXIST: the same job runs here now. Once its result is stored, this delivery comes back and is acked. */
 		BL_LOG(BL_LOG_INFO, "serve", "job_in_flight", NULL, "the same job is running; delivery handed back",
 		       BL_LOG_S("tenant", entry.tenant), BL_LOG_S("id", entry.id));
 		nak_later(s, msg, BUSY_NAK_MS);
@@ -188,7 +188,7 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 	}
 }
 
-/* Check one delivery and run it, or answer it at once. Takes `msg`. */
+/* Check one delivery, then run it or settle it at once (ack, NAK or dead letter). Takes `msg`. */
 static void take_delivery(serve_t *s, bl_js_msg_t *msg)
 {
 	bl_error_t err = {0};

@@ -1,5 +1,5 @@
 /*
- * What the admin endpoint of a serving engine reads: liveness, readiness
+ * The state that the admin endpoint of a serving engine reads: liveness, readiness
  * and counters. All of it is atomics, safe to read from any thread while
  * the service runs.
  */
@@ -18,8 +18,8 @@ typedef struct bl_serve_state {
 	atomic_bool draining;         /* SIGTERM or SIGINT came: no new jobs are taken */
 	uint64_t _Atomic jobs_received;  /* deliveries and requests taken */
 	uint64_t _Atomic results_stored; /* results published to BEAMLINE_RESULTS */
-	uint64_t _Atomic replies_sent;   /* answers to execute requests */
-	uint64_t _Atomic duplicates;     /* jobs answered from an existing result */
+	uint64_t _Atomic replies_sent;   /* replies to execute requests */
+	uint64_t _Atomic duplicates;     /* jobs acked or replied to from a stored result */
 	uint64_t _Atomic dead_letters;   /* entries published to BEAMLINE_DLQ */
 	uint64_t _Atomic naks;           /* deliveries handed back for a later attempt */
 } bl_serve_state_t;

@@ -1,6 +1,5 @@
 /*
- * What the service mode reads and writes in JetStream besides the jobs:
- * results (looked up before a job runs, stored before it is acked), dead
+ * The service mode's other JetStream traffic besides the jobs: results (looked up before a job runs, stored before it is acked), dead
  * letters, and the errors of earlier attempts in the KV bucket
  * beamline_attempts, keyed "<tenant>.<id>".
  */

@@ -1,6 +1,6 @@
 /*
  * The in-flight table of the service mode: one slot per job taken from a
- * delivery or a request and not yet answered. Its size is the engine's
+ * delivery or a request whose result has not gone out yet. Its size is the engine's
  * admission capacity for the service (engine.max_in_flight), so the fetch
  * thread pulls only as many messages as there are free slots and nothing
  * is buffered beyond it.

@@ -2,6 +2,8 @@
  * beamline-engine serve --config FILE [--log-level LEVEL]: the service mode
  * (engine/serve.h, docs/serve.md).
  */
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,6 +84,13 @@ int bl__serve_main(int argc, char **argv)
 		return EXIT_RUN_FAILED;
 	}
 
+	/* The log writer is a thread too: it must start with SIGTERM and SIGINT
+	 * blocked, or it could take the signal meant for the drain and die. */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	bl_log_start(level, STDERR_FILENO);
 	int rc = bl_serve_run(&cfg, &err);
 	if (rc < 0)

@@ -305,3 +305,28 @@ Test(engine_serve, sigterm_drains, .timeout = 60)
 	free(log);
 	serve_harness_fini(&h);
 }
+
+/* A BEAMLINE_JOBS that exists with other settings is reported by name and
+ * left unchanged, and serve exits with status 3. */
+Test(engine_serve, mismatching_stream_not_overwritten, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	bl_nats_error_t err = {0};
+	const char *subjects[] = {"beamline.jobs.v1.>"};
+	bl_js_stream_config_t other = {.name = "BEAMLINE_JOBS", .subjects = subjects, .nsubjects = 1};
+	serve_harness_init(&h, "", "");
+	cr_assert_eq(bl_js_stream_ensure(h.nats, &other, NULL, &err), 1, "cannot make the stream: %s", err.error.message);
+
+	const char *args[] = {"serve", "--config", h.config_path, NULL};
+	child_start(&engine, h.dir, "engine", args);
+
+	cr_assert(child_wait(&engine, 20000), "serve did not exit");
+	cr_assert_eq(engine.status, 3, "expected exit status 3, got %d", engine.status);
+	char *log = test_file_read(engine.err_path);
+	cr_assert_not_null(strstr(log, "BEAMLINE_JOBS"), "the error names the stream:\n%s", log);
+	cr_assert_not_null(strstr(log, "retention"), "the error names the field:\n%s", log);
+	free(log);
+	cr_assert_eq(bl_js_stream_ensure(h.nats, &other, NULL, &err), 0, "the stream is unchanged");
+	serve_harness_fini(&h);
+}
