@@ -82,6 +82,8 @@ static int connect_nats(serve_t *s, bl_error_t *err)
 		.request_timeout_ms = cfg->request_timeout_ms,
 		/* A service keeps trying for as long as it runs. */
 		.max_reconnects = -1,
+		/* Replies to execute requests must not wait for cnats's flusher. */
+		.send_asap = true,
 		.on_event = on_nats_event,
 		.on_event_arg = s,
 	};

@@ -30,6 +30,8 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+/* The connection sends each publish at once (send_asap), so the reply
+ * leaves now rather than when cnats's flusher thread next runs. */
 void bl__serve_reply(serve_t *s, const char *reply, const char *text)
 {
 	natsStatus ns = natsConnection_Publish(bl_nats_raw(s->nats), reply, text, (int)strlen(text));

@@ -110,6 +110,9 @@ int64_t bl__serve_table_add(serve_table_t *t, const serve_job_t *job);
  * reply). Returns false when the ticket is not in the table (drained). */
 bool bl__serve_table_take(serve_table_t *t, uint64_t ticket, serve_job_t *out);
 
+/* As bl__serve_table_take, but only when the job is a request (it has a reply subject). */
+bool bl__serve_table_take_request(serve_table_t *t, uint64_t ticket, serve_job_t *out);
+
 /* Copy the job of tenant/id into *out without taking it. Returns whether it is there. */
 bool bl__serve_table_find(serve_table_t *t, const char *tenant, const char *id, serve_job_t *out);
 
@@ -140,6 +143,25 @@ bool bl__serve_names_subject_safe(const char *tenant, const char *id);
  * negative code (the server away).
  */
 int bl__serve_result_lookup(serve_t *s, const char *tenant, const char *id, char **out);
+
+/* Results lookups of a whole batch at once, for the fetch thread. */
+typedef struct serve_lookup {
+	void *sub;        /* natsSubscription * on "<inbox>.*.*", synchronous */
+	char *inbox;      /* owned */
+	uint64_t round;   /* replies of an earlier round are dropped */
+} serve_lookup_t;
+
+/* Subscribe for batch lookups. Returns 0 or a negative code. */
+int bl__serve_lookup_init(serve_t *s, serve_lookup_t *l);
+void bl__serve_lookup_destroy(serve_lookup_t *l);
+
+/*
+ * Look up the stored results of `n` jobs with one round trip: every
+ * request goes out before the first reply is read. found[i] is 0 when job
+ * i has a result, -ENOENT when it has none, or another negative code when
+ * the lookup failed (no reply within request_timeout_ms).
+ */
+void bl__serve_lookup_many(serve_t *s, serve_lookup_t *l, bl_job_t *const *jobs, int *found, size_t n);
 
 /* Publish a result line to BEAMLINE_RESULTS with Nats-Msg-Id tenant/id,
  * retried while the server is away, up to publish_retry_ms. Returns 0 or a

@@ -124,29 +124,22 @@ static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigne
 	return true;
 }
 
-/* Whether tenant/id has a stored result; if so the delivery is acked. On
- * a failed lookup the delivery is NAKed, since running it blind could run
- * it twice. */
-static bool answered_already(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job)
+/* Settle a delivery by its results lookup: a stored result means the job
+ * ran already, so ack it; a failed lookup NAKs it, since running the job
+ * without the check could run it twice. Takes `msg`. */
+static void settle_found(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, int found)
 {
-	char *stored = NULL;
-	int rc = bl__serve_result_lookup(s, job->tenant, job->id, &stored);
-	free(stored);
-	if (rc == -ENOENT)
-		return false;
-
-	if (rc == 0) {
+	if (found == 0) {
 		atomic_fetch_add(&s->state.duplicates, 1);
 		BL_LOG(BL_LOG_INFO, "serve", "job_duplicate", NULL, "the job has a stored result; acked without running",
 		       BL_LOG_S("tenant", job->tenant), BL_LOG_S("id", job->id));
 		bl_js_ack(msg, NULL);
 		bl_js_msg_free(msg);
-	} else {
-		BL_LOG(BL_LOG_WARN, "serve", "result_lookup_failed", NULL, "cannot look up the job's result; retried later",
-		       BL_LOG_S("tenant", job->tenant), BL_LOG_S("id", job->id), BL_LOG_I("err", rc));
-		nak_later(s, msg, BUSY_NAK_MS);
+		return;
 	}
-	return true;
+	BL_LOG(BL_LOG_WARN, "serve", "result_lookup_failed", NULL, "cannot look up the job's result; retried later",
+	       BL_LOG_S("tenant", job->tenant), BL_LOG_S("id", job->id), BL_LOG_I("err", found));
+	nak_later(s, msg, BUSY_NAK_MS);
 }
 
 /* Put the job in the table and hand it to the dispatcher. Takes msg and *job. */
@@ -188,8 +181,18 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 	}
 }
 
-/* Check one delivery, then run it or settle it at once (ack, NAK or dead letter). Takes `msg`. */
-static void take_delivery(serve_t *s, bl_js_msg_t *msg)
+/* Deliveries of one fetch that passed their checks, waiting for the results lookup. */
+typedef struct batch {
+	bl_js_msg_t **msgs;
+	bl_job_t **jobs;
+	unsigned *max_attempts;
+	int *found;
+	size_t count;
+} batch_t;
+
+/* Check one delivery. A bad one is dead-lettered at once; a good one joins
+ * the batch for the results lookup. Takes `msg`. */
+static void check_delivery(serve_t *s, batch_t *b, bl_js_msg_t *msg)
 {
 	bl_error_t err = {0};
 	bl_job_t *job = NULL;
@@ -206,9 +209,52 @@ static void take_delivery(serve_t *s, bl_js_msg_t *msg)
 	}
 
 	unsigned max_attempts = job->retry.max_attempts_given ? job->retry.max_attempts : s->cfg->max_attempts;
-	if (check_job(s, msg, job, max_attempts) && !answered_already(s, msg, job))
-		submit(s, msg, &job, max_attempts, len);
-	bl_job_free(&job);
+	if (!check_job(s, msg, job, max_attempts)) {
+		bl_job_free(&job);
+		return;
+	}
+	b->msgs[b->count] = msg;
+	b->jobs[b->count] = job;
+	b->max_attempts[b->count] = max_attempts;
+	b->count++;
+}
+
+/* Check every delivery of a fetch, look up their results together, then
+ * run those without one. Takes the messages. */
+static void take_batch(serve_t *s, serve_lookup_t *lookup, batch_t *b, bl_js_msg_t **msgs, int n)
+{
+	b->count = 0;
+	for (int i = 0; i < n; i++)
+		check_delivery(s, b, msgs[i]);
+	if (b->count == 0)
+		return;
+
+	bl__serve_lookup_many(s, lookup, b->jobs, b->found, b->count);
+	for (size_t i = 0; i < b->count; i++) {
+		if (b->found[i] == -ENOENT)
+			submit(s, b->msgs[i], &b->jobs[i], b->max_attempts[i], bl_js_msg_len(b->msgs[i]));
+		else
+			settle_found(s, b->msgs[i], b->jobs[i], b->found[i]);
+		bl_job_free(&b->jobs[i]);
+	}
+}
+
+static int batch_init(batch_t *b, size_t cap)
+{
+	b->msgs = calloc(cap, sizeof *b->msgs);
+	b->jobs = calloc(cap, sizeof *b->jobs);
+	b->max_attempts = calloc(cap, sizeof *b->max_attempts);
+	b->found = calloc(cap, sizeof *b->found);
+	b->count = 0;
+	return b->msgs && b->jobs && b->max_attempts && b->found ? 0 : BL_ENOMEM;
+}
+
+static void batch_destroy(batch_t *b)
+{
+	free(b->msgs);
+	free(b->jobs);
+	free(b->max_attempts);
+	free(b->found);
 }
 
 /* The consumer vanished (a server that lost its store): set it up again. */
@@ -229,10 +275,23 @@ static void *fetch_loop(void *arg)
 	serve_t *s = arg;
 	size_t cap = s->cfg->fetch_batch;
 	bl_js_msg_t **msgs = calloc(cap, sizeof *msgs);
+	batch_t batch;
+	serve_lookup_t lookup;
 	uint64_t progress_every = (uint64_t)s->cfg->ack_wait_ms / 3;
 	int64_t wait_ms = s->cfg->ack_wait_ms / 4 < FETCH_WAIT_MAX_MS ? s->cfg->ack_wait_ms / 4 : FETCH_WAIT_MAX_MS;
 
-	while (msgs && !atomic_load(&s->stopping)) {
+	int rc = batch_init(&batch, cap);
+	if (rc == 0)
+		rc = bl__serve_lookup_init(s, &lookup);
+	if (rc < 0 || !msgs) {
+		BL_LOG(BL_LOG_ERROR, "serve", "fetch_thread_failed", NULL, "cannot start fetching; no jobs are taken",
+		       BL_LOG_I("err", rc));
+		free(msgs);
+		batch_destroy(&batch);
+		return NULL;
+	}
+
+	while (!atomic_load(&s->stopping)) {
 		bl__serve_table_progress(&s->table, mono_ms(), progress_every);
 
 		/* Pull no more than the free slots: nothing waits in a buffer of ours. */
@@ -251,9 +310,10 @@ static void *fetch_loop(void *arg)
 			usleep(FETCH_ERROR_PAUSE_MS * 1000);
 			continue;
 		}
-		for (int i = 0; i < n; i++)
-			take_delivery(s, msgs[i]);
+		take_batch(s, &lookup, &batch, msgs, n);
 	}
+	bl__serve_lookup_destroy(&lookup);
+	batch_destroy(&batch);
 	free(msgs);
 	return NULL;
 }

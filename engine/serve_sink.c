@@ -4,15 +4,15 @@
  * of `result_publishers` sink actors on the "results" pool, whose workers
  * may block: each result is a publish that waits for the stream's ack.
  *
- * For a delivery, a sink:
+ * The router replies to requests itself (reply_now). For a delivery, a sink:
  *   - stores the result (Nats-Msg-Id tenant/id) and only then acks;
  *   - for a retryable error before the last attempt, records the attempt's
  *     error in beamline_attempts and NAKs with a back-off delay;
  *   - for a retryable error on the last attempt, publishes the job with
  *     every attempt to BEAMLINE_DLQ and then acks.
  * A result that cannot be stored leaves the delivery unacked: it comes
- * back after ack_wait, finds no result, and runs again. For a request, a
- * sink replies with the result; it is not stored.
+ * back after ack_wait, finds no result, and runs again. The result of a
+ * request is not stored.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -130,6 +130,24 @@ static int sink_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	return 0;
 }
 
+/*
+ * Reply to a request here, on the control pool: with send_asap the reply
+ * is one write, so it does not need a sink's blocking worker, and skipping
+ * the hop to a sink saves the requester a thread wake-up. Returns whether
+ * the item was a request's result.
+ */
+static bool reply_now(serve_t *s, const result_item_t *item)
+{
+	serve_job_t job;
+	if (!bl__serve_table_take_request(&s->table, item->ticket, &job))
+		return false;
+
+	bl__serve_reply(s, job.reply, item->line);
+	atomic_fetch_add(&s->state.replies_sent, 1);
+	bl__serve_job_release(&job);
+	return true;
+}
+
 static int router_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 {
 	serve_t *s = ((sink_init_t *)state)->s;
@@ -138,6 +156,10 @@ static int router_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	if (msg->type != MSG_RESULT)
 		return 0;
 	result_item_t *item = bl__msg_ptr(msg);
+	if (reply_now(s, item)) {
+		free_item(item);
+		return 0;
+	}
 	if (bl__send_ptr(s->sinks[item->ticket % s->nsinks], MSG_RESULT, item) < 0) {
 		BL_LOG(BL_LOG_ERROR, "serve", "result_lost", NULL, "out of memory passing a result on; the job runs again");
 		free_item(item);

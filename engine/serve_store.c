@@ -50,6 +50,94 @@ int bl__serve_result_lookup(serve_t *s, const char *tenant, const char *id, char
 	return *out ? 0 : BL_ENOMEM;
 }
 
+int bl__serve_lookup_init(serve_t *s, serve_lookup_t *l)
+{
+	natsInbox *inbox = NULL;
+	char subject[160];
+
+	memset(l, 0, sizeof *l);
+	if (natsInbox_Create(&inbox) != NATS_OK)
+		return BL_ENOMEM;
+	l->inbox = strdup(inbox);
+	natsInbox_Destroy(inbox);
+	if (!l->inbox)
+		return BL_ENOMEM;
+	snprintf(subject, sizeof subject, "%s.*.*", l->inbox);
+	natsSubscription *sub = NULL;
+	if (natsConnection_SubscribeSync(&sub, bl_nats_raw(s->nats), subject) != NATS_OK)
+		return -ENOTCONN;
+	l->sub = sub;
+	return 0;
+}
+
+void bl__serve_lookup_destroy(serve_lookup_t *l)
+{
+	natsSubscription_Destroy(l->sub);
+	free(l->inbox);
+	memset(l, 0, sizeof *l);
+}
+
+/* The index of the current round's request that `subject` ("<inbox>.<round>.<i>") replies to, or -1. */
+static long reply_index(const serve_lookup_t *l, const char *subject, size_t n)
+{
+	size_t len = strlen(l->inbox);
+	char *end;
+	if (strncmp(subject, l->inbox, len) != 0 || subject[len] != '.')
+		return -1;
+	unsigned long long round = strtoull(subject + len + 1, &end, 10);
+	if (round != l->round || *end != '.')
+		return -1;
+	unsigned long i = strtoul(end + 1, &end, 10);
+	return *end == '\0' && i < n ? (long)i : -1;
+}
+
+/* 0 for a stored result, -ENOENT for the server's "no message", -EREMOTEIO otherwise. */
+static int lookup_outcome(natsMsg *reply)
+{
+	const char *status = NULL;
+	if (natsMsg_GetDataLength(reply) > 0 || natsMsgHeader_Get(reply, "Status", &status) != NATS_OK)
+		return 0;
+	return atoi(status) == 404 ? -ENOENT : -EREMOTEIO;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void bl__serve_lookup_many(serve_t *s, serve_lookup_t *l, bl_job_t *const *jobs, int *found, size_t n)
+{
+	natsConnection *nc = bl_nats_raw(s->nats);
+	char api[600], reply[200];
+	size_t waiting = 0;
+
+	l->round++;
+	for (size_t i = 0; i < n; i++) {
+		snprintf(api, sizeof api, "$JS.API.DIRECT.GET.%s.%s%s.%s", SERVE_STREAM_RESULTS, SERVE_RESULTS_PREFIX,
+			 jobs[i]->tenant, jobs[i]->id);
+		snprintf(reply, sizeof reply, "%s.%llu.%zu", l->inbox, (unsigned long long)l->round, i);
+		/* The connection sends each publish at once (send_asap), so no flush is needed. */
+		bool sent = natsConnection_PublishRequestString(nc, api, reply, "") == NATS_OK;
+		found[i] = sent ? -ETIMEDOUT : -ENOTCONN;
+		waiting += sent;
+	}
+
+	int64_t deadline = mono_ms() + s->cfg->request_timeout_ms;
+	while (waiting > 0 && mono_ms() < deadline) {
+		natsMsg *msg = NULL;
+		if (natsSubscription_NextMsg(&msg, l->sub, deadline - mono_ms()) != NATS_OK)
+			break;
+		long i = reply_index(l, natsMsg_GetSubject(msg), n);
+		if (i >= 0 && found[i] == -ETIMEDOUT) {
+			found[i] = lookup_outcome(msg);
+			waiting--;
+		}
+		natsMsg_Destroy(msg);
+	}
+}
+
 static uint64_t now_ms(void)
 {
 	struct timespec ts;

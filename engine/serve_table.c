@@ -133,6 +133,22 @@ bool bl__serve_table_take(serve_table_t *t, uint64_t ticket, serve_job_t *out)
 	return found;
 }
 
+bool bl__serve_table_take_request(serve_table_t *t, uint64_t ticket, serve_job_t *out)
+{
+	bool found = false;
+	if (ticket == 0)
+		return false;
+
+	pthread_mutex_lock(&t->lock);
+	serve_job_t *j = &t->slots[(ticket - 1) % t->capacity];
+	if (j->ticket == ticket && j->reply) {
+		take_locked(t, j, out);
+		found = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
 bool bl__serve_table_find(serve_table_t *t, const char *tenant, const char *id, serve_job_t *out)
 {
 	pthread_mutex_lock(&t->lock);

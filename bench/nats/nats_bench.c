@@ -154,15 +154,19 @@ static void on_echo(natsConnection *nc, natsSubscription *sub, natsMsg *msg, voi
 	natsMsg_Destroy(msg);
 }
 
+/* A plain cnats connection that sends each reply at once (no flusher delay). */
 static int cmd_echo(const char *url)
 {
-	bl_nats_t *nats = connect_to(url);
+	natsOptions *opts = NULL;
+	natsConnection *nc = NULL;
 	natsSubscription *sub = NULL;
-	if (natsConnection_QueueSubscribe(&sub, bl_nats_raw(nats), "bench.echo", "bench", on_echo, NULL) != NATS_OK) {
-		fprintf(stderr, "beamline-nats-bench: cannot subscribe to bench.echo\n");
+	if (natsOptions_Create(&opts) != NATS_OK || natsOptions_SetURL(opts, url) != NATS_OK ||
+	    natsOptions_SetSendAsap(opts, true) != NATS_OK || natsConnection_Connect(&nc, opts) != NATS_OK ||
+	    natsConnection_QueueSubscribe(&sub, nc, "bench.echo", "bench", on_echo, NULL) != NATS_OK) {
+		fprintf(stderr, "beamline-nats-bench: cannot serve bench.echo on %s\n", url);
 		return 1;
 	}
-	natsConnection_Flush(bl_nats_raw(nats));
+	natsConnection_Flush(nc);
 	printf("echo_ready\n");
 	fflush(stdout);
 	pause();
@@ -194,6 +198,8 @@ static int cmd_latency(const char *url, const char *subject, long n)
 			fprintf(stderr, "beamline-nats-bench: request %ld to %s failed: %s\n", i, subject, natsStatus_GetText(s));
 			return 1;
 		}
+		if (i == n - 1 && getenv("BENCH_SHOW_REPLY"))
+			fprintf(stderr, "last reply: %.*s\n", natsMsg_GetDataLength(reply), natsMsg_GetData(reply));
 		natsMsg_Destroy(reply);
 	}
 	qsort(us, (size_t)n, sizeof *us, compare_double);
