@@ -216,6 +216,13 @@ int bl__serve_control_start(serve_t *s, bl_error_t *err)
 	if (ns != NATS_OK)
 		return bl_error_set(err, -ENOTCONN, NULL, "cannot subscribe to the control subjects: %s",
 				    natsStatus_GetText(ns));
+
+	/* Once the server has answered a ping it has the subscriptions, so a
+	 * request sent after serve_started is logged finds a responder. */
+	bl_nats_error_t nerr = {0};
+	int rc = bl_nats_flush(s->nats, s->cfg->request_timeout_ms, &nerr);
+	if (rc < 0)
+		return bl_error_set(err, rc, NULL, "cannot subscribe to the control subjects: %s", nerr.error.message);
 	return 0;
 }
 

@@ -96,6 +96,15 @@ uint64_t serve_wait_count(serve_harness_t *h, const char *stream, uint64_t count
 	return n;
 }
 
+uint64_t serve_wait_empty(serve_harness_t *h, const char *stream, int timeout_ms)
+{
+	long long until = now_ms() + timeout_ms;
+	uint64_t n;
+	while ((n = serve_stream_count(h, stream)) > 0 && now_ms() < until)
+		sleep_ms(20);
+	return n;
+}
+
 /* A direct get: `suffix` after the stream name, `body` the request. */
 static json_t *direct_get(serve_harness_t *h, const char *stream, const char *suffix, const char *body)
 {

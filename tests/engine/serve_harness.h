@@ -51,6 +51,10 @@ uint64_t serve_stream_count(serve_harness_t *h, const char *stream);
 /* Wait up to `timeout_ms` until `stream` holds at least `count` messages; returns the count then. */
 uint64_t serve_wait_count(serve_harness_t *h, const char *stream, uint64_t count, int timeout_ms);
 
+/* Wait up to `timeout_ms` until `stream` holds no messages (acks reach the
+ * work queue a little after the results they follow); returns the count then. */
+uint64_t serve_wait_empty(serve_harness_t *h, const char *stream, int timeout_ms);
+
 /* The stored result of tenant/id, parsed (owned), or NULL. */
 json_t *serve_result(serve_harness_t *h, const char *tenant, const char *id);
 

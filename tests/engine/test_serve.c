@@ -58,14 +58,14 @@ Test(engine_serve, jobs_in_results_out, .timeout = 60)
 	cr_assert(strstr(text, "[0.0,2.0,0.0,4.0]") || strstr(text, "[0,2,0,4]"), "relu output missing: %s", text);
 	free(text);
 	json_decref(m);
-	uint64_t left = serve_stream_count(&h, "BEAMLINE_JOBS");
+	uint64_t left = serve_wait_empty(&h, "BEAMLINE_JOBS", 5000);
 	cr_assert_eq(left, 0, "acked jobs leave the work queue; %llu left", (unsigned long long)left);
 
 	stop_engine(&engine);
 	serve_harness_fini(&h);
 }
 
-/* A postgres database nobody listens for: every attempt fails with the
+/* A postgres address where no server listens: every attempt fails with the
  * retryable connection_failed. */
 #define DEAD_PG_SECTION                                                                                     \
 	", \"sql\": {\"connect_timeout_ms\": 500, \"databases\": {\"pg\": {\"driver\": \"postgres\", "        \
@@ -102,7 +102,7 @@ Test(engine_serve, retryable_failure_dead_lettered, .timeout = 60)
 	}
 	cr_assert_str_eq(str(json_object_get(entry, "job"), "id"), "f1");
 	cr_assert_null(serve_result(&h, "acme", "f1"), "a dead-lettered job has no result");
-	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_JOBS"), 0, "the delivery was acked");
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the delivery was acked");
 	json_decref(entry);
 
 	stop_engine(&engine);
@@ -147,7 +147,7 @@ Test(engine_serve, bad_messages_dead_lettered, .timeout = 60)
 	json_t *r = serve_result(&h, "acme", "good");
 	cr_assert_str_eq(str(r, "status"), "ok");
 	json_decref(r);
-	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_JOBS"), 0, "every message was acked");
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "every message was acked");
 
 	stop_engine(&engine);
 	serve_harness_fini(&h);
@@ -181,7 +181,7 @@ Test(engine_serve, duplicates_run_once, .timeout = 60)
 	cr_assert_eq(json_integer_value(json_object_get(counters, "received")), 1, "the job ran once");
 	cr_assert_eq(json_integer_value(json_object_get(counters, "duplicates")), 1, "the resubmission was a duplicate");
 	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_RESULTS"), 1, "one result");
-	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_JOBS"), 0, "the resubmission was acked");
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the resubmission was acked");
 	json_decref(st);
 
 	stop_engine(&engine);
@@ -259,7 +259,7 @@ Test(engine_serve, cancel_running_job, .timeout = 60)
 	cr_assert_eq(n, 1, "the cancelled job has a result");
 	json_t *r = serve_result(&h, "acme", "c1");
 	cr_assert_str_eq(str(r, "status"), "cancelled");
-	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_JOBS"), 0, "the cancelled job was acked");
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the cancelled job was acked");
 	json_decref(r);
 	json_decref(reply);
 
@@ -328,5 +328,40 @@ Test(engine_serve, mismatching_stream_not_overwritten, .timeout = 60)
 	cr_assert_not_null(strstr(log, "retention"), "the error names the field:\n%s", log);
 	free(log);
 	cr_assert_eq(bl_js_stream_ensure(h.nats, &other, NULL, &err), 0, "the stream is unchanged");
+	serve_harness_fini(&h);
+}
+
+/* A job that runs 3 s with a 1 s ack_wait is kept by in-progress acks:
+ * it is delivered once, runs once, and nothing is handed back. */
+Test(engine_serve, in_progress_acks_keep_long_job, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	bl_js_consumer_state_t cs = {0};
+	serve_harness_init(&h, ", \"consumer\": {\"ack_wait_ms\": 1000}", "");
+	serve_start(&h, &engine, "engine");
+
+	serve_publish(&h, "acme",
+		      "{\"id\":\"p1\",\"tenant\":\"acme\",\"block\":\"human\",\"timeout_ms\":60000,\"params\":{\"summary\":"
+		      "\"wait\",\"requested_by\":\"test\",\"expires_in_ms\":3000,\"default_decision\":\"approve\"}}",
+		      NULL);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
+	json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 5000);
+
+	cr_assert_eq(n, 1, "the job has its result");
+	json_t *r = serve_result(&h, "acme", "p1");
+	cr_assert_str_eq(str(r, "status"), "ok");
+	json_decref(r);
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the delivery was acked");
+	cr_assert_eq(bl_js_consumer_state(h.nats, "BEAMLINE_JOBS", "beamline-engine", &cs, NULL), 0);
+	cr_assert_eq(cs.num_redelivered, 0, "no redelivery, got %llu", (unsigned long long)cs.num_redelivered);
+	cr_assert_eq(cs.delivered_consumer_seq, 1, "delivered once, got %llu",
+		     (unsigned long long)cs.delivered_consumer_seq);
+	json_t *counters = json_object_get(st, "counters");
+	cr_assert_eq(json_integer_value(json_object_get(counters, "received")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(counters, "naks")), 0);
+	json_decref(st);
+
+	stop_engine(&engine);
 	serve_harness_fini(&h);
 }

@@ -15,7 +15,7 @@
 #define JOBS 60
 
 /*
- * Human jobs that nobody decides: each waits 300 to 700 ms for its
+ * Human jobs that no one decides: each waits 300 to 700 ms for its
  * approval to expire, then takes the default decision, so the jobs are in
  * flight long enough for the kill and the restart to catch some of them.
  * Each instance keeps its approvals in its own state folder.
