@@ -46,13 +46,6 @@ bool bl_serve_alive(const bl_serve_state_t *st)
 	return st && atomic_load(&st->pools_running);
 }
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Log the event and keep `connected` current; on a cnats thread. */
 static void on_nats_event(const bl_nats_event_t *event, void *arg)
 {
@@ -155,13 +148,13 @@ static int wait_for_signal(const sigset_t *set)
 /* Steps 2 and 3 of the drain. */
 static void drain(serve_t *s)
 {
-	uint64_t deadline = mono_ms() + (uint64_t)s->cfg->drain_timeout_ms;
+	uint64_t deadline = bl__run_now_ms() + (uint64_t)s->cfg->drain_timeout_ms;
 	uint64_t progress_every = (uint64_t)s->cfg->ack_wait_ms / 3;
 	serve_job_t job;
 	unsigned handed_back = 0;
 
-	while (bl__serve_table_free_slots(&s->table) < s->table.capacity && mono_ms() < deadline) {
-		bl__serve_table_progress(&s->table, mono_ms(), progress_every);
+	while (bl__serve_table_free_slots(&s->table) < s->table.capacity && bl__run_now_ms() < deadline) {
+		bl__serve_table_progress(&s->table, bl__run_now_ms(), progress_every);
 		usleep(DRAIN_POLL_MS * 1000);
 	}
 	while (bl__serve_table_take_any(&s->table, &job)) {
@@ -222,7 +215,7 @@ int bl_serve_run(const bl_serve_config_t *cfg, bl_error_t *err)
 	pthread_cond_init(&s.ctx.room, NULL);
 	bl_latch_init(&s.ctx.finished, 1);
 	make_instance_id(&s);
-	s.started_ms = mono_ms();
+	s.started_ms = bl__run_now_ms();
 
 	int rc = connect_nats(&s, err);
 	if (rc == 0)

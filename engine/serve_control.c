@@ -23,13 +23,6 @@
 
 enum { SUB_EXECUTE = 0, SUB_STATUS, SUB_CANCEL };
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* The connection sends each publish at once (send_asap), so the reply
  * leaves now rather than when cnats's flusher thread next runs. */
 void bl__serve_reply(serve_t *s, const char *reply, const char *text)
@@ -134,7 +127,7 @@ static void status(serve_t *s, natsMsg *msg)
 
 	json_t *r = json_pack(
 		"{s:s, s:f, s:b, s:b, s:{s:I, s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I, s:I, s:I, s:I}}", "instance",
-		s->instance, "uptime_s", (double)(mono_ms() - s->started_ms) / 1000.0, "ready", bl_serve_ready(st),
+		s->instance, "uptime_s", (double)(bl__run_now_ms() - s->started_ms) / 1000.0, "ready", bl_serve_ready(st),
 		"draining", atomic_load(&st->draining), "jobs", "in_flight",
 		(json_int_t)(s->table.capacity - bl__serve_table_free_slots(&s->table)), "running",
 		(json_int_t)atomic_load(&s->ctx.jobs_running), "queued", (json_int_t)atomic_load(&s->ctx.jobs_queued),
@@ -157,6 +150,11 @@ static void cancel(serve_t *s, natsMsg *msg)
 	const char *tenant = json_string_value(json_object_get(req, "tenant"));
 	const char *id = json_string_value(json_object_get(req, "id"));
 
+	/* NOTE: a job whose message to the dispatcher is still in its mailbox
+	 * is in the table but not yet admitted, so the dispatcher ignores the
+	 * cancel although the reply says "cancelling"; the job then runs to
+	 * its result. The window is one mailbox hop; a fix would keep the
+	 * cancel in the dispatcher until the job arrives. */
 	if (tenant && id && bl__serve_table_find(&s->table, tenant, id, &found)) {
 		size_t size = strlen(tenant) + strlen(id) + 2;
 		char *corr_id = malloc(size);

@@ -133,6 +133,9 @@ int bl__serve_setup_streams(serve_t *s, bl_error_t *err);
 
 /* --- serve_store.c --- */
 
+/* Milliseconds since the Unix epoch, for the times in dead letters. */
+int64_t bl__serve_unix_ms(void);
+
 /* Whether tenant and id make valid subject tokens (no empty token, no
  * wildcard): "a..b" or ".a" do not. */
 bool bl__serve_names_subject_safe(const char *tenant, const char *id);

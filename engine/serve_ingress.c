@@ -39,20 +39,6 @@
 /* Pause after a failed fetch (the server away), before the next. */
 #define FETCH_ERROR_PAUSE_MS 250
 
-static uint64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int64_t unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int bl__serve_parse_job(serve_t *s, const char *text, size_t len, bl_job_t **job, bl_error_t *err)
 {
 	const bl_job_limits_t *lim = &s->cfg->run.job_limits;
@@ -151,8 +137,8 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 		.attempt = (unsigned)bl_js_msg_meta(msg)->delivered,
 		.max_attempts = max_attempts,
 		.retry = (*job)->retry,
-		.started_unix_ms = unix_ms(),
-		.progress_ms = mono_ms(),
+		.started_unix_ms = bl__serve_unix_ms(),
+		.progress_ms = bl__run_now_ms(),
 	};
 	snprintf(entry.tenant, sizeof entry.tenant, "%s", (*job)->tenant);
 	snprintf(entry.id, sizeof entry.id, "%s", (*job)->id);
@@ -292,7 +278,7 @@ static void *fetch_loop(void *arg)
 	}
 
 	while (!atomic_load(&s->stopping)) {
-		bl__serve_table_progress(&s->table, mono_ms(), progress_every);
+		bl__serve_table_progress(&s->table, bl__run_now_ms(), progress_every);
 
 		/* Pull no more than the free slots: nothing waits in a buffer of ours. */
 		size_t room = bl__serve_table_free_slots(&s->table);

@@ -32,13 +32,6 @@ static void free_item(result_item_t *item)
 	free(item);
 }
 
-static int64_t unix_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* This attempt as a record of the attempts list: its number, error, and timing. */
 static json_t *attempt_record(const serve_t *s, const serve_job_t *job, const char *line)
 {
@@ -47,7 +40,7 @@ static json_t *attempt_record(const serve_t *s, const serve_job_t *job, const ch
 	json_t *timing = json_object_get(r, "timing_us");
 	json_t *rec = json_pack("{s:i, s:s, s:I, s:I}", "attempt", (int)job->attempt, "instance", s->instance,
 				"started_unix_ms", (json_int_t)job->started_unix_ms, "ended_unix_ms",
-				(json_int_t)unix_ms());
+				(json_int_t)bl__serve_unix_ms());
 	if (rec && error)
 		json_object_set(rec, "error", error);
 	if (rec && timing)

@@ -22,6 +22,13 @@
 /* Pause between tries of a publish while the server is away. */
 #define PUBLISH_RETRY_PAUSE_MS 250
 
+int64_t bl__serve_unix_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 bool bl__serve_names_subject_safe(const char *tenant, const char *id)
 {
 	size_t n = strlen(id);
@@ -100,13 +107,6 @@ static int lookup_outcome(natsMsg *reply)
 	return atoi(status) == 404 ? -ENOENT : -EREMOTEIO;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void bl__serve_lookup_many(serve_t *s, serve_lookup_t *l, bl_job_t *const *jobs, int *found, size_t n)
 {
 	natsConnection *nc = bl_nats_raw(s->nats);
@@ -124,10 +124,10 @@ void bl__serve_lookup_many(serve_t *s, serve_lookup_t *l, bl_job_t *const *jobs,
 		waiting += sent;
 	}
 
-	int64_t deadline = mono_ms() + s->cfg->request_timeout_ms;
-	while (waiting > 0 && mono_ms() < deadline) {
+	uint64_t deadline = bl__run_now_ms() + (uint64_t)s->cfg->request_timeout_ms;
+	while (waiting > 0 && bl__run_now_ms() < deadline) {
 		natsMsg *msg = NULL;
-		if (natsSubscription_NextMsg(&msg, l->sub, deadline - mono_ms()) != NATS_OK)
+		if (natsSubscription_NextMsg(&msg, l->sub, (int64_t)(deadline - bl__run_now_ms())) != NATS_OK)
 			break;
 		long i = reply_index(l, natsMsg_GetSubject(msg), n);
 		if (i >= 0 && found[i] == -ETIMEDOUT) {
@@ -138,13 +138,6 @@ void bl__serve_lookup_many(serve_t *s, serve_lookup_t *l, bl_job_t *const *jobs,
 	}
 }
 
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* Publish, trying again while the connection is away (or the ack times
  * out), for up to publish_retry_ms. The message id makes a repeat of a
  * publish that was stored after all a no-op. */
@@ -152,13 +145,13 @@ static int publish_retrying(serve_t *s, const char *subject, const char *data, c
 			    bl_nats_error_t *nerr)
 {
 	bl_js_publish_opts_t opts = {.msg_id = msg_id};
-	uint64_t until = now_ms() + (uint64_t)s->cfg->publish_retry_ms;
+	uint64_t until = bl__run_now_ms() + (uint64_t)s->cfg->publish_retry_ms;
 	int rc;
 
 	for (;;) {
 		rc = bl_js_publish(s->nats, subject, data, strlen(data), &opts, NULL, nerr);
 		bool transient = rc == -ETIMEDOUT || rc == -ENOTCONN || rc == -ECONNREFUSED || rc == -ENOENT;
-		if (rc == 0 || !transient || now_ms() >= until)
+		if (rc == 0 || !transient || bl__run_now_ms() >= until)
 			return rc;
 		usleep(PUBLISH_RETRY_PAUSE_MS * 1000);
 	}
