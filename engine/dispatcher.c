@@ -34,6 +34,7 @@ typedef struct dispatcher {
 	 * first once a place frees. */
 	bl_admission_entry_t *held[BL_LOAD_KINDS];
 	bool tick_pending;
+	job_state_t *live; /* admitted jobs, for cancel requests */
 	bl_tenant_dirs_t dirs;
 	bl_dedupe_t dedupe;
 } dispatcher_t;
@@ -84,6 +85,9 @@ static void fail_job(dispatcher_t *d, job_state_t *js, bl_job_status_t status, c
  * (now, or when the first job finishes) and freed. */
 static bool take_duplicate(dispatcher_t *d, job_state_t *js)
 {
+	if (!d->ctx->dedupe_ids)
+		return false;
+
 	uint64_t fingerprint = bl_dedupe_fingerprint(js->job);
 	bl_dedupe_entry_t *first = bl_dedupe_lookup(&d->dedupe, js->job, fingerprint);
 	if (!first)
@@ -98,7 +102,7 @@ static bool take_duplicate(dispatcher_t *d, job_state_t *js)
 		/* Not fail_job: that would record this job as the id's result. */
 		BL_LOG(BL_LOG_WARN, "dispatcher", "job_id_conflict", js->corr_id, err.message);
 		free(bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, js->job->traceparent,
-					BL_JOB_ERROR, "duplicate_id_conflict", &err, false, js->cost));
+					BL_JOB_ERROR, "duplicate_id_conflict", &err, false, js->cost, js->ticket));
 		bl__job_state_free(js);
 		return true;
 	}
@@ -118,6 +122,9 @@ static bool take_duplicate(dispatcher_t *d, job_state_t *js)
  * that waited. The last answer releases all their text from the window. */
 static void record_result(dispatcher_t *d, job_state_t *js, const char *line, bl_job_status_t status)
 {
+	if (!d->ctx->dedupe_ids)
+		return;
+
 	bl_dedupe_finish(&d->dedupe, js->job, line, status);
 	bl_dedupe_entry_t *first = bl_dedupe_get(&d->dedupe, js->job);
 	if (!first)
@@ -129,16 +136,56 @@ static void record_result(dispatcher_t *d, job_state_t *js, const char *line, bl
 }
 
 /* ------------------------------------------------------------------------ */
+/* Admitted jobs, for cancel requests                                         */
+/* ------------------------------------------------------------------------ */
+
+static void live_add(dispatcher_t *d, job_state_t *js)
+{
+	js->live_next = d->live;
+	js->live_prev = NULL;
+	if (d->live)
+		d->live->live_prev = js;
+	d->live = js;
+	js->live = true;
+}
+
+static void live_remove(dispatcher_t *d, job_state_t *js)
+{
+	if (!js->live)
+		return;
+	if (js->live_prev)
+		js->live_prev->live_next = js->live_next;
+	else
+		d->live = js->live_next;
+	if (js->live_next)
+		js->live_next->live_prev = js->live_prev;
+	js->live = false;
+}
+
+static job_state_t *live_find(const dispatcher_t *d, const char *corr_id)
+{
+	for (job_state_t *js = d->live; js; js = js->live_next) {
+		if (strcmp(js->corr_id, corr_id) == 0)
+			return js;
+	}
+	return NULL;
+}
+
+/* ------------------------------------------------------------------------ */
 /* Admission and dispatch                                                    */
 /* ------------------------------------------------------------------------ */
 
 static void fail_job(dispatcher_t *d, job_state_t *js, bl_job_status_t status, const char *code, const bl_error_t *err,
 		     bool retryable)
 {
-	BL_LOG(BL_LOG_WARN, "dispatcher", status == BL_JOB_REJECTED ? "job_rejected" : "job_invalid", js->corr_id,
+	const char *event = status == BL_JOB_REJECTED	? "job_rejected"
+			    : status == BL_JOB_CANCELLED ? "job_cancelled"
+							 : "job_invalid";
+	BL_LOG(BL_LOG_WARN, "dispatcher", event, js->corr_id,
 	       err->message, BL_LOG_S("code", code), BL_LOG_S("field", err->field));
 	char *line = bl__report_failure(d->ctx, js->job->id, js->job->tenant, js->job->block, js->job->traceparent,
-					status, code, err, retryable, js->cost);
+					status, code, err, retryable, js->cost, js->ticket);
+	live_remove(d, js);
 	record_result(d, js, line, status);
 	free(line);
 	bl__job_state_free(js);
@@ -325,8 +372,11 @@ static void admit(dispatcher_t *d, job_state_t *js)
 	rc = bl_admission_enqueue(d->adm, &js->entry, js->job->tenant, bl__run_now_ms(), &err);
 	if (rc == BL_ELIMIT)
 		bl_engine_metrics_quota_rejected(d->ctx->metrics, js->job->tenant, &err);
-	if (rc < 0)
+	if (rc < 0) {
 		fail_job(d, js, BL_JOB_REJECTED, rc == BL_ENOMEM ? "engine_error" : "quota_exceeded", &err, rc == BL_ENOMEM);
+		return;
+	}
+	live_add(d, js);
 }
 
 /* Reject the queued jobs a new quota can never start (admission.h). */
@@ -405,8 +455,41 @@ static void job_done(dispatcher_t *d, job_state_t *js)
 	bl_admission_finish(d->adm, &js->entry, js->cpu_ms, bl__run_now_ms());
 	d->running[js->block->load]--;
 	let_go_of_folder(d, js);
+	live_remove(d, js);
 	record_result(d, js, js->result_line, js->result_status);
 	bl__job_state_free(js);
+}
+
+/*
+ * Cancel the admitted job `corr_id` ("tenant/id"): a queued or held job
+ * gets its "cancelled" result at once; a running one is told through its
+ * actor, which reports "cancelled" and stops the block. An unknown id, or
+ * a job that already finished, is ignored.
+ */
+static void cancel_job(dispatcher_t *d, const char *corr_id)
+{
+	bl_error_t err;
+	job_state_t *js = live_find(d, corr_id);
+	if (!js)
+		return;
+
+	if (js->actor) {
+		bl_send_u64(js->actor, MSG_CANCEL, 0);
+		return;
+	}
+	bool was_held = false;
+	for (int load = 0; load < BL_LOAD_KINDS; load++) {
+		if (d->held[load] == &js->entry) {
+			d->held[load] = NULL;
+			was_held = true;
+		}
+	}
+	if (was_held)
+		bl_admission_finish(d->adm, &js->entry, 0, bl__run_now_ms());
+	else if (!bl_admission_remove(d->adm, &js->entry))
+		return;
+	bl_error_set(&err, BL_ECANCELED, NULL, "the job was cancelled before it started");
+	fail_job(d, js, BL_JOB_CANCELLED, "cancelled", &err, false);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -428,6 +511,12 @@ static int dispatcher_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	case MSG_JOB_DONE:
 		job_done(d, bl__msg_ptr(msg));
 		break;
+	case MSG_CANCEL: {
+		char *corr_id = bl__msg_ptr(msg);
+		cancel_job(d, corr_id);
+		free(corr_id);
+		break;
+	}
 	case MSG_TICK:
 		d->tick_pending = false;
 		break;
@@ -440,6 +529,8 @@ static int dispatcher_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	}
 	dispatch(d, self);
 	bl_engine_metrics_queue(d->ctx->metrics, bl_admission_queued(d->adm), bl_admission_running(d->adm));
+	atomic_store_explicit(&d->ctx->jobs_running, bl_admission_running(d->adm), memory_order_relaxed);
+	atomic_store_explicit(&d->ctx->jobs_queued, bl_admission_queued(d->adm), memory_order_relaxed);
 	return 0;
 }
 
@@ -460,7 +551,7 @@ static void dispatcher_discard(bl_msg_t *msg)
 {
 	if (msg->type == MSG_JOB || msg->type == MSG_JOB_DONE)
 		bl__job_state_free(bl__msg_ptr(msg));
-	if (msg->type == MSG_QUOTA)
+	else if (msg->type == MSG_QUOTA || msg->type == MSG_CANCEL)
 		free(bl__msg_ptr(msg));
 }
 

@@ -545,7 +545,10 @@ static int take_retry(const json_t *v, const bl_job_limits_t *lim, bl_job_retry_
 				    "expected at least backoff_ms (%" PRIu64 "), got %" PRIu64, backoff, max_backoff);
 
 	*out = (bl_job_retry_t){
-		.max_attempts = (unsigned)attempts, .backoff_ms = backoff, .max_backoff_ms = max_backoff};
+		.max_attempts = (unsigned)attempts,
+		.backoff_ms = backoff,
+		.max_backoff_ms = max_backoff,
+		.max_attempts_given = json_object_get(v, "max_attempts") != NULL};
 	return 0;
 }
 

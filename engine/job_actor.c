@@ -66,7 +66,7 @@ static void report(job_state_t *js, bl_job_status_t status, const bl_block_outco
 		.queued_us = js->queued_us,
 		.run_us = js->run_ns / 1000u,
 	};
-	js->result_line = bl__report(js->ctx, &r, js->job->block, (double)js->run_ns / 1e6, js->cost);
+	js->result_line = bl__report(js->ctx, &r, js->job->block, (double)js->run_ns / 1e6, js->cost, js->ticket);
 	js->result_status = status;
 	js->reported = true;
 }
@@ -200,6 +200,23 @@ static void on_timeout(job_actor_t *ja, bl_actor_t *self)
 		finish(ja, self);
 }
 
+/* A cancel request: the result ("cancelled") goes out at once and the
+ * block is told to stop; as for a timeout, the job is handed back once
+ * its work has stopped. */
+static void on_cancel(job_actor_t *ja, bl_actor_t *self)
+{
+	job_state_t *js = ja->js;
+	if (js->reported)
+		return;
+
+	BL_LOG(BL_LOG_INFO, "job", "job_cancelled", js->corr_id, "the job was cancelled on request");
+	js->timed_out = true; /* the outcome still to come only means the work stopped */
+	bl_cancel_hook_fire(js->cancel_hook);
+	report(js, BL_JOB_CANCELLED, NULL, "cancelled", "the job was cancelled on request", NULL);
+	if (!ja->running)
+		finish(ja, self);
+}
+
 static int job_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 {
 	job_actor_t *ja = state;
@@ -215,6 +232,9 @@ static int job_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 		break;
 	case MSG_TIMEOUT:
 		on_timeout(ja, self);
+		break;
+	case MSG_CANCEL:
+		on_cancel(ja, self);
 		break;
 	case MSG_RETRY:
 		if (!ja->js->timed_out)

@@ -76,7 +76,8 @@ void bl__job_state_free(job_state_t *js)
 /* Results                                                                   */
 /* ------------------------------------------------------------------------ */
 
-char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost)
+char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost,
+		 uint64_t ticket)
 {
 	/* Every result carries a trace context; a line that never became a
 	 * job gets a trace of its own. */
@@ -100,7 +101,9 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 	bl_engine_metrics_job_finished(ctx->metrics, r, block, run_ms);
 	item->line = line;
 	item->cost = cost;
+	item->ticket = ticket;
 	item->status = r->status;
+	item->retryable = r->retryable;
 	snprintf(item->block, sizeof item->block, "%s", block ? block : "");
 	item->run_ms = run_ms;
 	if (bl__send_ptr(ctx->writer, MSG_RESULT, item) < 0) {
@@ -111,7 +114,8 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 }
 
 char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block, const char *traceparent,
-			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable, size_t cost)
+			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable, size_t cost,
+			 uint64_t ticket)
 {
 	bl_job_result_t r = {
 		.id = id,
@@ -123,7 +127,7 @@ char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, con
 		.error_message = err->message,
 		.retryable = retryable,
 	};
-	return bl__report(ctx, &r, block, -1, cost);
+	return bl__report(ctx, &r, block, -1, cost, ticket);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -197,60 +201,17 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 	if (too_long)
 		id[0] = tenant[0] = '\0';
 
-	job_state_t *js = rc == 0 ? calloc(1, sizeof *js) : NULL;
-	if (!js) {
-		if (rc == 0)
-			bl_error_set(&err, BL_ENOMEM, NULL, "out of memory reading the job");
-		bl_error_prefix(&err, "line %lu: ", line_no);
-		BL_LOG(BL_LOG_WARN, "reader", "job_invalid", NULL, err.message, BL_LOG_S("field", err.field));
-		free(bl__report_failure(ctx, id, tenant, NULL, NULL, BL_JOB_ERROR, "invalid_job", &err, false, len));
+	if (rc == 0 && (rc = bl__job_submit(ctx, &job, len, 0, &err)) == 0)
+		return;
+	if (job) {
+		free(bl__report_failure(ctx, job->id, job->tenant, job->block, job->traceparent, BL_JOB_ERROR, "engine_error",
+					&err, true, len, 0));
 		bl_job_free(&job);
 		return;
 	}
-
-	/* Keep the job's own trace context, else start one. */
-	bl_trace_t trace;
-	if (!job->traceparent[0] && bl_trace_new(&trace) == 0)
-		memcpy(job->traceparent, trace.traceparent, sizeof job->traceparent);
-
-	js->ctx = ctx;
-	js->job = job;
-	js->cost = len;
-	js->read_ms = bl__run_now_ms();
-	snprintf(js->corr_id, sizeof js->corr_id, "%s/%s", job->tenant, job->id);
-	js->env.cpu_pool = ctx->cpu;
-	js->env.gpu_pool = ctx->gpu;
-	js->env.device = ctx->device;
-	js->env.placement = ctx->placement;
-	const bl_quota_t *quota = bl_quota_table_find(ctx->quotas, job->tenant);
-	js->env.device_mem_limit = quota ? quota->mem_bytes : 0;
-	js->env.data_dir = -1;
-	js->env.npy_limits = &ctx->cfg->npy_limits;
-	js->env.json_limits = &ctx->cfg->json_limits;
-	js->env.inline_max_elements = ctx->cfg->inline_max_elements;
-	js->env.cancel = &js->cancel;
-	js->env.corr_id = js->corr_id;
-	js->env.tenant = job->tenant;
-	js->env.job_id = job->id;
-	js->env.traceparent = job->traceparent;
-	js->env.timeout_ms = job->timeout_ms ? job->timeout_ms : ctx->cfg->default_timeout_ms;
-	js->env.io_pool = ctx->io;
-	js->env.blocking_pool = ctx->blocking;
-	js->env.services = ctx->services;
-	js->env.cancel_hook = js->cancel_hook = bl_cancel_hook_new(&js->cancel);
-	if (!js->cancel_hook) {
-		bl_error_set(&err, BL_ENOMEM, NULL, "out of memory queueing the job");
-		free(bl__report_failure(ctx, job->id, job->tenant, job->block, job->traceparent, BL_JOB_ERROR, "engine_error", &err, true,
-					len));
-		bl__job_state_free(js);
-		return;
-	}
-	if (bl__send_ptr(ctx->dispatcher, MSG_JOB, js) < 0) {
-		bl_error_set(&err, BL_ENOMEM, NULL, "out of memory queueing the job");
-		free(bl__report_failure(ctx, job->id, job->tenant, job->block, job->traceparent, BL_JOB_ERROR, "engine_error", &err, true,
-					len));
-		bl__job_state_free(js);
-	}
+	bl_error_prefix(&err, "line %lu: ", line_no);
+	BL_LOG(BL_LOG_WARN, "reader", "job_invalid", NULL, err.message, BL_LOG_S("field", err.field));
+	free(bl__report_failure(ctx, id, tenant, NULL, NULL, BL_JOB_ERROR, "invalid_job", &err, false, len, 0));
 }
 
 /* Read every line; returns the number of results to expect. */
@@ -282,76 +243,6 @@ static uint64_t read_jobs(run_ctx_t *ctx, FILE *in)
 /* ------------------------------------------------------------------------ */
 /* Setting up and tearing down                                               */
 /* ------------------------------------------------------------------------ */
-
-/* The I/O pool, when the kernel offers io_uring (a container may forbid
- * it: the I/O blocks then fail their jobs, and the rest runs), and the
- * pool whose workers may block. */
-static int start_io_pools(run_ctx_t *ctx, bl_error_t *err)
-{
-	bl_pool_config_t cfg;
-
-	bl_pool_config_init(&cfg);
-	cfg.name = "io";
-	cfg.kind = BL_POOL_IO;
-	cfg.workers = ctx->cfg->io_workers;
-	cfg.pin_workers = false;
-	int rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->io);
-	if (rc == -ENOSYS || rc == -EPERM) {
-		BL_LOG(BL_LOG_WARN, "engine", "io_uring_unavailable", NULL,
-		       "the kernel refuses io_uring; the fs, http and sql blocks will fail their jobs",
-		       BL_LOG_S("reason", bl_strerror(rc)));
-		ctx->io = NULL;
-		rc = 0;
-	}
-	if (rc < 0)
-		return bl_error_set(err, rc, NULL, "cannot start the I/O pool: %s", bl_strerror(rc));
-
-	bl_pool_config_init(&cfg);
-	cfg.name = "blocking";
-	cfg.workers = ctx->cfg->blocking_workers;
-	cfg.pin_workers = false;
-	rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->blocking);
-	if (rc < 0)
-		return bl_error_set(err, rc, NULL, "cannot start the blocking pool: %s", bl_strerror(rc));
-	return 0;
-}
-
-static int start_runtime(run_ctx_t *ctx, bl_error_t *err)
-{
-	bl_pool_config_t cfg;
-	int rc = bl_runtime_new(&ctx->rt);
-	if (rc < 0)
-		return bl_error_set(err, rc, NULL, "cannot create the runtime: %s", bl_strerror(rc));
-
-	/* The control pool (admission, job actors, the writer) needs one
-	 * unpinned worker; compute runs on the pinned CPU pool. */
-	bl_pool_config_init(&cfg);
-	cfg.name = "control";
-	cfg.workers = 1;
-	cfg.pin_workers = false;
-	rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->control);
-	if (rc == 0) {
-		bl_pool_config_init(&cfg);
-		cfg.name = "cpu";
-		cfg.workers = ctx->cfg->cpu_workers;
-		rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->cpu);
-	}
-	if (rc == 0 && !ctx->cfg->no_gpu) {
-		/* Cheap while unused: its workers sleep until a job reaches the
-		 * device. */
-		bl_pool_config_init(&cfg);
-		cfg.name = "gpu";
-		cfg.kind = BL_POOL_GPU;
-		cfg.workers = ctx->cfg->gpu_queues;
-		cfg.pin_workers = false;
-		rc = bl_runtime_add_pool(ctx->rt, &cfg, &ctx->gpu);
-	}
-	if (rc == 0)
-		rc = start_io_pools(ctx, err);
-	else
-		bl_error_set(err, rc, NULL, "cannot start the worker pools: %s", bl_strerror(rc));
-	return rc;
-}
 
 static int start_actors(run_ctx_t *ctx, bl_error_t *err)
 {
@@ -429,7 +320,7 @@ static FILE *open_input(const char *path, struct stat *st, bl_error_t *err)
 
 int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_t *err)
 {
-	run_ctx_t ctx = {.cfg = cfg, .data_root = -1};
+	run_ctx_t ctx = {.cfg = cfg, .data_root = -1, .dedupe_ids = true};
 	bl_output_t output = {0};
 	struct stat input_st;
 	FILE *in = NULL;
@@ -460,7 +351,7 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 	if (rc == 0)
 		rc = bl__placement_start(&ctx, err);
 	if (rc == 0)
-		rc = start_runtime(&ctx, err);
+		rc = bl__runtime_start(&ctx, err);
 	if (rc == 0)
 		rc = bl__services_start(&ctx, err);
 	if (rc == 0)

@@ -29,6 +29,7 @@ enum {
 	/* to the dispatcher */
 	MSG_JOB = 1,        /* payload: job_state_t * */
 	MSG_JOB_DONE,       /* payload: job_state_t *; the job actor has stopped */
+	MSG_CANCEL,         /* payload: char *, "tenant/id" (owned); to a job actor: none */
 	MSG_INPUT_END,      /* no more jobs */
 	MSG_TICK,           /* a CPU budget refilled */
 	MSG_QUOTA,          /* payload: bl_quota_change_t *, owned by the message */
@@ -38,7 +39,7 @@ enum {
 	MSG_TIMEOUT,
 	MSG_RETRY,
 	/* to the writer */
-	MSG_RESULT,         /* payload: result_item_t * */
+	MSG_RESULT,         /* payload: result_item_t *; to any result sink */
 	MSG_EXPECT,         /* payload: uint64_t, the number of results to expect */
 	MSG_FLUSH,          /* flush the results written so far */
 };
@@ -60,7 +61,12 @@ typedef struct run_ctx {
 	bl_placement_t *placement;      /* measured run times for "device": "auto" */
 	char *placement_path;
 	bl_actor_t *dispatcher;
+	/* The result sink: any actor that takes MSG_RESULT and frees the item.
+	 * The writer (writer.c) for the jobs file; serve_sink.c in service mode. */
 	bl_actor_t *writer;
+	/* The dispatcher replies to a repeated job id with the first job's result
+	 * (dedupe.h). Off in service mode, where the results stream does that. */
+	bool dedupe_ids;
 	bl_quota_table_t *quotas;
 	int data_root;
 	FILE *out;
@@ -79,6 +85,9 @@ typedef struct run_ctx {
 	uint64_t _Atomic written;
 	uint64_t _Atomic by_status[BL_JOB_CANCELLED + 1];
 	uint64_t _Atomic read;
+	/* Written by the dispatcher after each message, for status requests. */
+	uint64_t _Atomic jobs_running;
+	uint64_t _Atomic jobs_queued;
 	bl_run_summary_t summary;  /* writer-owned until `finished` opens */
 	double *run_ms;            /* run times of the jobs that ran; writer-owned */
 	size_t run_ms_count;
@@ -96,6 +105,7 @@ typedef struct job_state {
 	bl_cancel_t cancel;
 	bl_cancel_hook_t *cancel_hook; /* fires `cancel` and tells an I/O block */
 	char corr_id[300]; /* tenant/id; both fit whole */
+	uint64_t ticket;   /* the job source's handle for the sink; 0 for the jobs file */
 	size_t cost;       /* bytes of job text, for the read-ahead window */
 	uint64_t read_ms;
 	uint64_t queued_us;         /* from reading to the first start */
@@ -105,11 +115,15 @@ typedef struct job_state {
 	double cpu_ms;
 	bl_timer_id_t timer;
 	bool timer_set;
-	bool timed_out;
+	bool timed_out;             /* timed out or cancelled: its result went out before the work stopped */
 	bool reported;              /* its result went to the writer */
 	char *result_line;          /* a copy of that result, for duplicates */
 	bl_job_status_t result_status;
 	bool holds_folder;          /* env.data_dir is held from the dispatcher's tenant_dirs */
+	/* The dispatcher's list of admitted jobs (queued, held or running), for cancel requests. */
+	struct job_state *live_prev;
+	struct job_state *live_next;
+	bool live;
 	bl_actor_t *actor;
 } job_state_t;
 
@@ -117,7 +131,9 @@ typedef struct job_state {
 typedef struct result_item {
 	char *line;                 /* owned; no newline */
 	size_t cost;                /* bytes of job text to release from the window */
+	uint64_t ticket;            /* job_state_t.ticket of the job */
 	bl_job_status_t status;
+	bool retryable;             /* the error may pass on a later attempt */
 	char block[32];
 	double run_ms;              /* < 0 when the job did not run */
 } result_item_t;
@@ -131,17 +147,32 @@ extern const bl_behaviour_t bl__writer_behaviour;
 int bl__send_ptr(bl_actor_t *to, uint32_t type, void *ptr);
 void *bl__msg_ptr(bl_msg_t *msg);
 
-/* Encode and send a result to the writer; `run_ms` < 0 when the job did
- * not run; `cost` is the job's text size, released from the read-ahead
- * window when the result is written. Returns an owned copy of the encoded line (for duplicates), or
+/* Encode and send a result to the result sink; `run_ms` < 0 when the job
+ * did not run; `cost` is the job's text size, released from the read-ahead
+ * window when the result is written; `ticket` is the job source's handle
+ * (job_state_t.ticket), passed through to the sink. Returns an owned copy of the encoded line (for duplicates), or
  * NULL when memory runs out; then the result is lost and logged. */
-char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost);
+char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost,
+		 uint64_t ticket);
 
 /* Report a job that failed before running: status `status`, the error from
  * *err under `code`; `traceparent` NULL for a line that is no job (it gets
  * a new trace). Returns as bl__report. */
 char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, const char *block, const char *traceparent,
-			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable, size_t cost);
+			 bl_job_status_t status, const char *code, const bl_error_t *err, bool retryable, size_t cost,
+			 uint64_t ticket);
+
+/*
+ * Make the state of `*job` and send it to the dispatcher: the job source's
+ * entry point. `cost` is its text size, `ticket` the source's handle for
+ * the sink (0: none). Returns 0 and takes *job (set to NULL), or BL_ENOMEM
+ * with *err set and *job still the caller's, to report. Any thread.
+ */
+int bl__job_submit(run_ctx_t *ctx, bl_job_t **job, size_t cost, uint64_t ticket, bl_error_t *err);
+
+/* Start the runtime and its pools into ctx (runtime_setup.c). Returns 0
+ * or a negative code with *err set. */
+int bl__runtime_start(run_ctx_t *ctx, bl_error_t *err);
 
 /* Spawn the writer of a run (writer.c). */
 int bl__writer_spawn(bl_actor_t **out, run_ctx_t *ctx);

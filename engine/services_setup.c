@@ -132,7 +132,8 @@ static int start_admin(run_ctx_t *ctx, bl_error_t *err)
 
 int bl__services_start(run_ctx_t *ctx, bl_error_t *err)
 {
-	int rc = ctx->cfg->config_path ? load_config(&ctx->config, ctx->cfg->config_path, err) : 0;
+	/* The service mode loads the file itself and leaves only the services' sections in ctx->config. */
+	int rc = ctx->cfg->config_path && !ctx->config ? load_config(&ctx->config, ctx->cfg->config_path, err) : 0;
 	if (rc < 0)
 		return rc;
 

@@ -216,6 +216,9 @@ static int set_options(bl_nats_t *nats, const bl_nats_config_t *config, bl_nats_
 	if (s != NATS_OK)
 		return bl__nats_status_fail(err, s, "ping_interval_ms", "invalid ping interval");
 
+	if (config->send_asap && (s = natsOptions_SetSendAsap(o, true)) != NATS_OK)
+		return bl__nats_status_fail(err, s, "send_asap", "cannot set send_asap");
+
 	s = natsOptions_SetCustomReconnectDelay(o, reconnect_delay, nats);
 	if (s == NATS_OK)
 		s = natsOptions_SetDisconnectedCB(o, on_disconnected, nats);

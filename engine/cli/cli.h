@@ -37,6 +37,11 @@ int bl__approve_main(int argc, char **argv);
  * standard output. Returns 0, EXIT_USAGE or EXIT_RUN_FAILED. */
 int bl__approvals_main(int argc, char **argv);
 
+/* Run `beamline-engine serve --config FILE`: the service mode until
+ * SIGTERM or SIGINT. Returns 0 after a drain, EXIT_USAGE or EXIT_RUN_FAILED
+ * (serve.c). */
+int bl__serve_main(int argc, char **argv);
+
 /*
  * Run `beamline-engine submit JOBS.jsonl --nats URL ...`; argv[1] is
  * "submit". Publishes the jobs and writes their results (submit.c).

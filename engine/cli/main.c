@@ -5,6 +5,7 @@
  *   beamline-engine devices [--json]
  *   beamline-engine approve ID --decision approve|reject ...
  *   beamline-engine approvals [--json]
+ *   beamline-engine serve --config FILE
  *   beamline-engine submit JOBS.jsonl --nats URL ...
  */
 #include <errno.h>
@@ -25,6 +26,7 @@ static void usage(FILE *to)
 	      "       beamline-engine devices [--json]\n"
 	      "       beamline-engine approve ID --decision approve|reject [--by NAME] [--comment TEXT]\n"
 	      "       beamline-engine approvals [--json]\n"
+	      "       beamline-engine serve --config FILE [--log-level LEVEL]\n"
 	      "       beamline-engine submit JOBS.jsonl --nats URL [--timeout-s N] [--output FILE]\n"
 	      "       beamline-engine --help\n"
 	      "\n"
@@ -80,6 +82,7 @@ static void usage(FILE *to)
 	      "beamline-engine devices --help says more.\n"
 	      "approve decides a human job's pending approval, approvals lists them;\n"
 	      "beamline-engine approve --help says more.\n"
+	      "serve runs jobs from NATS JetStream; beamline-engine serve --help says more.\n"
 	      "submit publishes jobs to engines serving on NATS and writes their results;\n"
 	      "beamline-engine submit --help says more.\n",
 	      to);
@@ -297,6 +300,7 @@ static const struct {
 	{"devices", bl__devices_main},
 	{"approve", bl__approve_main},
 	{"approvals", bl__approvals_main},
+	{"serve", bl__serve_main},
 	{"submit", bl__submit_main},
 };
 
@@ -336,7 +340,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2)
 		fprintf(stderr,
-			"beamline-engine: unknown command '%s'; the commands are run, devices, approve, approvals and submit\n",
+			"beamline-engine: unknown command '%s'; the commands are run, serve, submit, devices, approve and "
+			"approvals\n",
 			argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -80,6 +80,8 @@ typedef struct bl_job_retry {
 	uint64_t backoff_ms;     /* first wait between attempts; default 100 */
 	uint64_t max_backoff_ms; /* cap on the wait, >= backoff_ms; default
 				  * 10,000, or backoff_ms when that is larger */
+	bool max_attempts_given; /* the job set max_attempts (the service mode
+				  * then uses its default otherwise) */
 } bl_job_retry_t;
 
 typedef struct bl_job {

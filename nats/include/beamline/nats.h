@@ -107,6 +107,11 @@ typedef struct bl_nats_config {
 	 * 10 % jitter. Defaults 100 and 2000. */
 	int64_t reconnect_wait_ms;
 	int64_t reconnect_wait_max_ms;
+	/* Write each publish at once instead of leaving it to cnats's flusher
+	 * thread, which held each reply about 1 ms in bench/nats/run (cnats
+	 * 3.4.1): for a connection that replies to requests. Costs a write
+	 * per publish. */
+	bool send_asap;
 	/* Connection events; NULL to ignore them. */
 	bl_nats_event_fn on_event;
 	void *on_event_arg;

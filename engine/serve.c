@@ -1,0 +1,255 @@
+/*
+ * The service mode's lifecycle: connect, create or verify the streams,
+ * start the runtime, the result sinks, the fetch thread and the request
+ * handlers; then wait for SIGTERM or SIGINT and drain:
+ *
+ *   1. stop fetching and stop taking execute requests;
+ *   2. wait, up to drain_timeout_ms, for the jobs in flight to finish and
+ *      their results to be stored and acked (in-progress acks go on);
+ *   3. NAK every delivery still in flight, with no delay, so that another
+ *      instance takes it, and answer open requests with a retryable error;
+ *   4. stop the runtime and close the connection.
+ */
+#define _GNU_SOURCE /* gethostname, usleep */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "nats_events.h"
+#include "serve_ctx.h"
+
+/* How often the drain checks whether the jobs in flight are done. */
+#define DRAIN_POLL_MS 20
+
+static _Atomic(bl_serve_state_t *) current_state;
+
+bl_serve_state_t *bl_serve_state(void)
+{
+	return atomic_load(&current_state);
+}
+
+bool bl_serve_ready(const bl_serve_state_t *st)
+{
+	return st && atomic_load(&st->connected) && atomic_load(&st->streams_verified) &&
+	       atomic_load(&st->pools_running) && !atomic_load(&st->draining);
+}
+
+bool bl_serve_alive(const bl_serve_state_t *st)
+{
+	return st && atomic_load(&st->pools_running);
+}
+
+/* Log the event and keep `connected` current; on a cnats thread. */
+static void on_nats_event(const bl_nats_event_t *event, void *arg)
+{
+	serve_t *s = arg;
+	bl_engine_log_nats_event(event, NULL);
+	if (event->kind == BL_NATS_EVENT_DISCONNECTED || event->kind == BL_NATS_EVENT_CLOSED)
+		atomic_store(&s->state.connected, false);
+	else if (event->kind == BL_NATS_EVENT_RECONNECTED)
+		atomic_store(&s->state.connected, true);
+}
+
+static int connect_nats(serve_t *s, bl_error_t *err)
+{
+	const bl_serve_config_t *cfg = s->cfg;
+	bl_nats_error_t nerr = {0};
+	bl_nats_config_t nc = {
+		.urls = cfg->urls,
+		.nurls = cfg->nurls,
+		.name = cfg->name ? cfg->name : s->instance,
+		.creds_file = cfg->creds_file,
+		.nkey_seed_file = cfg->nkey_seed_file,
+		.nkey_public = cfg->nkey_public,
+		.tls_ca_file = cfg->tls_ca_file,
+		.tls_cert_file = cfg->tls_cert_file,
+		.tls_key_file = cfg->tls_key_file,
+		.connect_timeout_ms = cfg->connect_timeout_ms,
+		.request_timeout_ms = cfg->request_timeout_ms,
+		/* A service keeps trying for as long as it runs. */
+		.max_reconnects = -1,
+		/* Replies to execute requests must not wait for cnats's flusher. */
+		.send_asap = true,
+		.on_event = on_nats_event,
+		.on_event_arg = s,
+	};
+
+	int rc = bl_nats_connect(&s->nats, &nc, &nerr);
+	if (rc < 0) {
+		*err = nerr.error;
+		bl_error_prefix(err, "cannot connect to NATS: ");
+		return rc;
+	}
+	atomic_store(&s->state.connected, true);
+
+	rc = bl__serve_setup_streams(s, err);
+	if (rc == 0 && (rc = bl_kv_open(&s->attempts, s->nats, SERVE_BUCKET_ATTEMPTS, &nerr)) < 0)
+		bl_error_set(err, rc, SERVE_BUCKET_ATTEMPTS, "cannot open the bucket: %s", nerr.error.message);
+	if (rc == 0)
+		atomic_store(&s->state.streams_verified, true);
+	return rc;
+}
+
+/* The parts of the run context that the jobs file's run sets up in bl_run_jobs. */
+static int open_engine(serve_t *s, bl_error_t *err)
+{
+	const bl_run_config_t *run = &s->cfg->run;
+	run_ctx_t *ctx = &s->ctx;
+
+	ctx->data_root = open(run->data_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (ctx->data_root < 0)
+		return bl_error_set(err, -errno, run->data_dir, "cannot open the data folder: %s", strerror(errno));
+	int rc = run->quotas_path ? bl_quota_table_load(&ctx->quotas, run->quotas_path, err) : 0;
+	if (rc == 0 && !ctx->quotas && !(ctx->quotas = bl_quota_table_default()))
+		rc = bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	if (rc == 0)
+		rc = bl__placement_start(ctx, err);
+	if (rc == 0)
+		rc = bl__runtime_start(ctx, err);
+	ctx->config = json_incref(s->cfg->services);
+	if (rc == 0)
+		rc = bl__services_start(ctx, err);
+	if (rc == 0)
+		rc = bl__serve_table_init(&s->table, s->cfg->max_in_flight);
+	if (rc == 0)
+		rc = bl__serve_sinks_start(s, err);
+	if (rc == 0)
+		rc = bl__dispatcher_spawn(&ctx->dispatcher, ctx, err);
+	return rc;
+}
+
+static void make_instance_id(serve_t *s)
+{
+	char host[40] = "";
+	struct timespec ts;
+
+	gethostname(host, sizeof host - 1);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(s->instance, sizeof s->instance, "%s-%ld-%lx", host[0] ? host : "engine", (long)getpid(),
+		 (unsigned long)(ts.tv_nsec ^ ts.tv_sec) & 0xffffff);
+}
+
+/* Wait for SIGTERM or SIGINT (blocked in every thread since setup). */
+static int wait_for_signal(const sigset_t *set)
+{
+	int sig;
+	while (sigwait(set, &sig) != 0)
+		;
+	return sig;
+}
+
+/* Steps 2 and 3 of the drain. */
+static void drain(serve_t *s)
+{
+	uint64_t deadline = bl__run_now_ms() + (uint64_t)s->cfg->drain_timeout_ms;
+	uint64_t progress_every = (uint64_t)s->cfg->ack_wait_ms / 3;
+	serve_job_t job;
+	unsigned handed_back = 0;
+
+	while (bl__serve_table_free_slots(&s->table) < s->table.capacity && bl__run_now_ms() < deadline) {
+		bl__serve_table_progress(&s->table, bl__run_now_ms(), progress_every);
+		usleep(DRAIN_POLL_MS * 1000);
+	}
+	while (bl__serve_table_take_any(&s->table, &job)) {
+		if (job.msg) {
+			bl_js_nak(job.msg, 0, NULL);
+		} else if (job.reply) {
+			bl_error_t err;
+			bl_error_set(&err, -ESHUTDOWN, NULL, "the engine stopped before the job finished; send it again");
+			bl_job_result_t r = {.id = job.id, .tenant = job.tenant, .status = BL_JOB_ERROR,
+					     .error_code = "engine_stopping", .error_message = err.message, .retryable = true};
+			char *line = bl_job_result_encode(&r);
+			if (line)
+				bl__serve_reply(s, job.reply, line);
+			free(line);
+		}
+		handed_back++;
+		bl__serve_job_release(&job);
+	}
+	bl_nats_flush(s->nats, 2000, NULL);
+	BL_LOG(BL_LOG_INFO, "serve", "serve_drained", NULL, NULL, BL_LOG_I("handed_back", handed_back));
+}
+
+static void shut_down(serve_t *s)
+{
+	atomic_store(&current_state, NULL);
+	bl__serve_control_stop(s);
+	bl__services_quiesce(&s->ctx);
+	if (s->ctx.rt) {
+		bl_runtime_free(&s->ctx.rt);
+		s->ctx.dispatcher = NULL;
+		s->ctx.writer = NULL;
+	}
+	free(s->sinks);
+	bl__services_stop(&s->ctx);
+	bl__placement_stop(&s->ctx);
+	bl__serve_table_destroy(&s->table);
+	bl_js_puller_free(s->puller);
+	bl_kv_free(s->attempts);
+	bl_nats_free(s->nats);
+	if (s->ctx.data_root >= 0)
+		close(s->ctx.data_root);
+	bl_quota_table_free(&s->ctx.quotas);
+}
+
+int bl_serve_run(const bl_serve_config_t *cfg, bl_error_t *err)
+{
+	serve_t s = {.cfg = cfg, .ctx = {.cfg = &cfg->run, .data_root = -1}};
+	sigset_t set;
+
+	/* Before any thread starts, so that every thread inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	pthread_mutex_init(&s.ctx.lock, NULL);
+	pthread_cond_init(&s.ctx.room, NULL);
+	bl_latch_init(&s.ctx.finished, 1);
+	make_instance_id(&s);
+	s.started_ms = bl__run_now_ms();
+
+	int rc = connect_nats(&s, err);
+	if (rc == 0)
+		rc = open_engine(&s, err);
+	if (rc == 0) {
+		atomic_store(&s.state.pools_running, true);
+		atomic_store(&current_state, &s.state);
+		rc = bl__serve_ingress_start(&s, err);
+	}
+	if (rc == 0)
+		rc = bl__serve_control_start(&s, err);
+	if (rc < 0) {
+		atomic_store(&s.stopping, true);
+		bl__serve_ingress_join(&s);
+		shut_down(&s);
+		return rc;
+	}
+
+	bl_blas_single_threaded();
+	BL_LOG(BL_LOG_INFO, "serve", "serve_started", NULL, NULL, BL_LOG_S("instance", s.instance),
+	       BL_LOG_I("cpu_workers", bl_pool_worker_count(s.ctx.cpu)), BL_LOG_I("max_in_flight", cfg->max_in_flight),
+	       BL_LOG_I("max_ack_pending", cfg->max_ack_pending));
+
+	int sig = wait_for_signal(&set);
+	BL_LOG(BL_LOG_INFO, "serve", "serve_draining", NULL, NULL, BL_LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
+	       BL_LOG_I("drain_timeout_ms", cfg->drain_timeout_ms));
+	atomic_store(&s.state.draining, true);
+	atomic_store(&s.stopping, true);
+	bl__serve_control_stop_execute(&s);
+	bl__serve_ingress_join(&s);
+	drain(&s);
+	shut_down(&s);
+	pthread_mutex_destroy(&s.ctx.lock);
+	pthread_cond_destroy(&s.ctx.room);
+	BL_LOG(BL_LOG_INFO, "serve", "serve_stopped", NULL, NULL, BL_LOG_S("instance", s.instance));
+	return 0;
+}

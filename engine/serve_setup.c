@@ -1,0 +1,96 @@
+/*
+ * The JetStream objects of the service mode, created when missing and
+ * verified when present; an existing object with other settings is
+ * reported field by field and never changed.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "log.h"
+#include "serve_ctx.h"
+
+#define MS_TO_NS(ms) ((int64_t)(ms) * 1000000)
+
+/* Log the outcome of one ensure call and turn a mismatch into the run's error. */
+static int report(const char *kind, const char *name, int rc, const bl_nats_error_t *nerr, bl_error_t *err)
+{
+	if (rc >= 0) {
+		BL_LOG(BL_LOG_INFO, "serve", rc == 1 ? "nats_object_created" : "nats_object_verified", NULL, NULL,
+		       BL_LOG_S("kind", kind), BL_LOG_S("name", name));
+		return 0;
+	}
+	if (rc == -EEXIST)
+		return bl_error_set(err, rc, name,
+				    "the %s exists with other settings (%s); it is left unchanged: change the config to "
+				    "match, or remove the %s",
+				    kind, nerr->error.message, kind);
+	return bl_error_set(err, rc, name, "cannot create or verify the %s: %s", kind, nerr->error.message);
+}
+
+static int ensure_stream(serve_t *s, const char *name, const char *subject, bl_js_retention_t retention,
+			 int64_t max_age_ms, bool allow_direct, bl_error_t *err)
+{
+	const char *subjects[] = {subject};
+	bl_nats_error_t nerr = {0};
+	bl_js_stream_config_t sc = {
+		.name = name,
+		.subjects = subjects,
+		.nsubjects = 1,
+		.retention = retention,
+		.storage = s->cfg->storage,
+		.duplicate_window_ns = MS_TO_NS(s->cfg->duplicate_window_ms),
+		.max_age_ns = MS_TO_NS(max_age_ms),
+		.replicas = s->cfg->replicas,
+		.allow_direct = allow_direct,
+	};
+
+	int rc = bl_js_stream_ensure(s->nats, &sc, NULL, &nerr);
+	return report("stream", name, rc, &nerr, err);
+}
+
+static int ensure_bucket(serve_t *s, const char *bucket, int64_t ttl_ms, bl_error_t *err)
+{
+	bl_nats_error_t nerr = {0};
+	bl_kv_config_t kc = {
+		.bucket = bucket,
+		.history = 1,
+		.ttl_ns = MS_TO_NS(ttl_ms),
+		.storage = s->cfg->storage,
+		.replicas = s->cfg->replicas,
+	};
+
+	int rc = bl_kv_bucket_ensure(s->nats, &kc, NULL, &nerr);
+	return report("bucket", bucket, rc, &nerr, err);
+}
+
+int bl__serve_setup_streams(serve_t *s, bl_error_t *err)
+{
+	const bl_serve_config_t *cfg = s->cfg;
+	bl_nats_error_t nerr = {0};
+
+	int rc = ensure_stream(s, SERVE_STREAM_JOBS, SERVE_JOBS_PREFIX ">", BL_JS_RETENTION_WORKQUEUE, 0, false, err);
+	if (rc == 0)
+		rc = ensure_stream(s, SERVE_STREAM_RESULTS, SERVE_RESULTS_PREFIX ">", BL_JS_RETENTION_LIMITS,
+				   cfg->results_max_age_ms, true, err);
+	if (rc == 0)
+		rc = ensure_stream(s, SERVE_STREAM_DLQ, SERVE_DLQ_PREFIX ">", BL_JS_RETENTION_LIMITS, cfg->dlq_max_age_ms,
+				   true, err);
+	if (rc < 0)
+		return rc;
+
+	bl_js_consumer_config_t cc = {
+		.stream = SERVE_STREAM_JOBS,
+		.durable = SERVE_CONSUMER,
+		.ack_wait_ns = MS_TO_NS(cfg->ack_wait_ms),
+		.max_deliver = cfg->max_deliver,
+		.max_ack_pending = cfg->max_ack_pending,
+	};
+	rc = report("consumer", SERVE_CONSUMER, bl_js_consumer_ensure(s->nats, &cc, NULL, &nerr), &nerr, err);
+	if (rc == 0)
+		rc = ensure_bucket(s, SERVE_BUCKET_QUOTAS, 0, err);
+	if (rc == 0)
+		rc = ensure_bucket(s, SERVE_BUCKET_APPROVALS, 0, err);
+	if (rc == 0)
+		rc = ensure_bucket(s, SERVE_BUCKET_ATTEMPTS, cfg->attempts_ttl_ms, err);
+	return rc;
+}

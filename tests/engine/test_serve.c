@@ -1,0 +1,367 @@
+/*
+ * The service mode end to end: `beamline-engine serve` children against a
+ * real nats-server on 127.0.0.1, fed through BEAMLINE_JOBS and
+ * beamline.engine.v1.execute, checked through BEAMLINE_RESULTS and
+ * BEAMLINE_DLQ.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "serve_harness.h"
+
+static const char *str(const json_t *obj, const char *key)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	return v ? v : "(missing)";
+}
+
+/* Send SIGTERM and expect exit status 0 within 15 s. */
+static void stop_engine(engine_child_t *c)
+{
+	kill(c->pid, SIGTERM);
+	cr_assert(child_wait(c, 15000), "the engine did not exit within 15 s of SIGTERM");
+	cr_assert_eq(c->status, 0, "the engine exited with %d after SIGTERM; its log:\n%s", c->status,
+		     test_file_read(c->err_path));
+}
+
+/* Three no-op jobs and a map job go in; four results with their outputs come out. */
+Test(engine_serve, jobs_in_results_out, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+
+	serve_publish(&h, "acme", NOOP_JOB("n1"), NULL);
+	serve_publish(&h, "acme", NOOP_JOB("n2"), NULL);
+	serve_publish(&h, "acme", NOOP_JOB("n3"), NULL);
+	serve_publish(&h, "acme",
+		      "{\"id\":\"m1\",\"tenant\":\"acme\",\"block\":\"kernel\",\"params\":{\"kernel\":\"map\","
+		      "\"device\":\"cpu\",\"inputs\":{\"x\":{\"data\":[-1.5,2,-3,4],\"dtype\":\"float32\"}},"
+		      "\"args\":{\"op\":\"relu\"}}}",
+		      NULL);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 4, 20000);
+
+	cr_assert_eq(n, 4, "expected 4 results, got %llu", (unsigned long long)n);
+	const char *ids[] = {"n1", "n2", "n3", "m1"};
+	for (int i = 0; i < 4; i++) {
+		json_t *r = serve_result(&h, "acme", ids[i]);
+		cr_assert_not_null(r, "no result for %s", ids[i]);
+		cr_assert_str_eq(str(r, "status"), "ok", "job %s: status %s", ids[i], str(r, "status"));
+		json_decref(r);
+	}
+	json_t *m = serve_result(&h, "acme", "m1");
+	char *text = json_dumps(m, JSON_COMPACT);
+	cr_assert(strstr(text, "[0.0,2.0,0.0,4.0]") || strstr(text, "[0,2,0,4]"), "relu output missing: %s", text);
+	free(text);
+	json_decref(m);
+	uint64_t left = serve_wait_empty(&h, "BEAMLINE_JOBS", 5000);
+	cr_assert_eq(left, 0, "acked jobs leave the work queue; %llu left", (unsigned long long)left);
+
+	stop_engine(&engine);
+	serve_harness_fini(&h);
+}
+
+/* A postgres address where no server listens: every attempt fails with the
+ * retryable connection_failed. */
+#define DEAD_PG_SECTION                                                                                     \
+	", \"sql\": {\"connect_timeout_ms\": 500, \"databases\": {\"pg\": {\"driver\": \"postgres\", "        \
+	"\"dsn\": \"host=127.0.0.1 port=1 dbname=x user=x\", \"shared\": true}}}"
+
+/* A job that fails retryably every time is delivered max_attempts (3)
+ * times, then lands in the DLQ with each attempt's error, and no result. */
+Test(engine_serve, retryable_failure_dead_lettered, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", DEAD_PG_SECTION);
+	serve_start(&h, &engine, "engine");
+
+	serve_publish(&h, "acme",
+		      "{\"id\":\"f1\",\"tenant\":\"acme\",\"block\":\"sql\",\"params\":{\"database\":\"pg\",\"sql\":\"SELECT 1\"},"
+		      "\"retry\":{\"max_attempts\":3,\"backoff_ms\":50,\"max_backoff_ms\":200}}",
+		      NULL);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_DLQ", 1, 30000);
+
+	cr_assert_eq(n, 1, "expected 1 dead letter, got %llu; log:\n%s", (unsigned long long)n,
+		     test_file_read(engine.err_path));
+	json_t *entry = serve_dead_letter(&h, "f1");
+	cr_assert_not_null(entry);
+	cr_assert_str_eq(str(entry, "reason"), "attempts_exhausted");
+	cr_assert_str_eq(str(entry, "tenant"), "acme");
+	json_t *attempts = json_object_get(entry, "attempts");
+	cr_assert_eq(json_array_size(attempts), 3, "expected 3 attempts, got %zu", json_array_size(attempts));
+	for (size_t i = 0; i < 3; i++) {
+		json_t *a = json_array_get(attempts, i);
+		cr_assert_eq(json_integer_value(json_object_get(a, "attempt")), (json_int_t)i + 1);
+		cr_assert_str_eq(str(json_object_get(a, "error"), "code"), "connection_failed", "attempt %zu", i + 1);
+		cr_assert(json_is_object(json_object_get(a, "timing_us")), "attempt %zu has no timing", i + 1);
+	}
+	cr_assert_str_eq(str(json_object_get(entry, "job"), "id"), "f1");
+	cr_assert_null(serve_result(&h, "acme", "f1"), "a dead-lettered job has no result");
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the delivery was acked");
+	json_decref(entry);
+
+	stop_engine(&engine);
+	serve_harness_fini(&h);
+}
+
+/* Malformed JSON, a job over max_job_bytes and a job published under
+ * another tenant go to the DLQ at once with their reasons; a good job
+ * published after them still runs. */
+Test(engine_serve, bad_messages_dead_lettered, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	char big[2048];
+	serve_harness_init(&h, "", "");
+	serve_config_write(&h, h.config_path, ", \"max_job_bytes\": 1024");
+	serve_start(&h, &engine, "engine");
+	memset(big, ' ', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	memcpy(big, NOOP_JOB("big"), strlen(NOOP_JOB("big")));
+
+	serve_publish(&h, "acme", "{\"id\": \"bad\", \"tenant\": ", NULL);
+	serve_publish(&h, "acme", big, NULL);
+	serve_publish(&h, "acme", "{\"id\":\"w1\",\"tenant\":\"globex\",\"block\":\"kernel\",\"params\":{\"kernel\":\"noop\"}}",
+		      NULL);
+	serve_publish(&h, "acme", NOOP_JOB("good"), NULL);
+	uint64_t results = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
+	uint64_t letters = serve_wait_count(&h, "BEAMLINE_DLQ", 3, 10000);
+
+	cr_assert_eq(results, 1, "the good job has its result");
+	cr_assert_eq(letters, 3, "expected 3 dead letters, got %llu", (unsigned long long)letters);
+	const char *reasons[] = {"invalid_job", "job_too_large", "tenant_mismatch"};
+	for (uint64_t seq = 1; seq <= 3; seq++) {
+		json_t *e = serve_stream_msg(&h, "BEAMLINE_DLQ", seq);
+		cr_assert_str_eq(str(e, "reason"), reasons[seq - 1], "dead letter %llu", (unsigned long long)seq);
+		cr_assert_neq(strlen(str(e, "message")), 0);
+		json_decref(e);
+	}
+	json_t *w = serve_dead_letter(&h, "w1");
+	cr_assert_not_null(strstr(str(w, "message"), "globex"), "the message names the job's tenant: %s", str(w, "message"));
+	json_decref(w);
+	json_t *r = serve_result(&h, "acme", "good");
+	cr_assert_str_eq(str(r, "status"), "ok");
+	json_decref(r);
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "every message was acked");
+
+	stop_engine(&engine);
+	serve_harness_fini(&h);
+}
+
+/* The same job published twice with one Nats-Msg-Id is stored once and
+ * runs once; published again with another id after its result exists, it
+ * is acked without running. The status counters show both. */
+Test(engine_serve, duplicates_run_once, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+
+	serve_publish(&h, "acme", NOOP_JOB("d1"), "acme/d1");
+	serve_publish(&h, "acme", NOOP_JOB("d1"), "acme/d1");
+	cr_assert_eq(serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000), 1);
+	serve_publish(&h, "acme", NOOP_JOB("d1"), "acme/d1-again");
+	long long until = now_ms() + 10000;
+	json_t *st = NULL;
+	while (now_ms() < until) {
+		json_decref(st);
+		st = serve_request(&h, "beamline.engine.v1.status", "", 2000);
+		if (json_integer_value(json_object_get(json_object_get(st, "counters"), "duplicates")) >= 1)
+			break;
+		sleep_ms(50);
+	}
+
+	json_t *counters = json_object_get(st, "counters");
+	cr_assert_eq(json_integer_value(json_object_get(counters, "received")), 1, "the job ran once");
+	cr_assert_eq(json_integer_value(json_object_get(counters, "duplicates")), 1, "the resubmission was a duplicate");
+	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_RESULTS"), 1, "one result");
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the resubmission was acked");
+	json_decref(st);
+
+	stop_engine(&engine);
+	serve_harness_fini(&h);
+}
+
+/* An execute request is answered with the job's result; a request that
+ * is not a job is answered with invalid_job; status names the instance. */
+Test(engine_serve, execute_request_replies, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+
+	json_t *r = serve_request(&h, "beamline.engine.v1.execute", NOOP_JOB("x1"), 10000);
+	json_t *bad = serve_request(&h, "beamline.engine.v1.execute", "{\"id\": 5}", 10000);
+	json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 5000);
+
+	cr_assert_not_null(r, "no reply to execute");
+	cr_assert_str_eq(str(r, "id"), "x1");
+	cr_assert_str_eq(str(r, "status"), "ok");
+	cr_assert_not_null(bad, "no reply to a bad request");
+	cr_assert_str_eq(str(bad, "status"), "error");
+	cr_assert_str_eq(str(json_object_get(bad, "error"), "code"), "invalid_job");
+	cr_assert_not_null(st, "no reply to status");
+	cr_assert_neq(strlen(str(st, "instance")), 0);
+	cr_assert(json_is_true(json_object_get(st, "ready")));
+	cr_assert_geq(json_array_size(json_object_get(st, "pools")), 3);
+	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_RESULTS"), 0, "results of requests are not stored");
+	json_decref(r);
+	json_decref(bad);
+	json_decref(st);
+
+	stop_engine(&engine);
+	serve_harness_fini(&h);
+}
+
+/* A human job waits for a decision that never comes. */
+#define WAITING_JOB(id)                                                                                      \
+	"{\"id\":\"" id "\",\"tenant\":\"acme\",\"block\":\"human\",\"timeout_ms\":60000,\"params\":{\"summary\":" \
+	"\"wait\",\"requested_by\":\"test\",\"expires_in_ms\":50000}}"
+
+/* Wait until the engine reports `running` jobs running. */
+static void wait_running(serve_harness_t *h, int running)
+{
+	long long until = now_ms() + 10000;
+	json_int_t now = -1;
+	while (now_ms() < until) {
+		json_t *st = serve_request(h, "beamline.engine.v1.status", "", 2000);
+		now = json_integer_value(json_object_get(json_object_get(st, "jobs"), "running"));
+		json_decref(st);
+		if (now == running)
+			return;
+		sleep_ms(50);
+	}
+	cr_assert_fail("expected %d jobs running, the engine reports %lld", running, (long long)now);
+}
+
+/* Cancelling a running job stores its result with status cancelled. */
+Test(engine_serve, cancel_running_job, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+	serve_publish(&h, "acme", WAITING_JOB("c1"), NULL);
+	wait_running(&h, 1);
+
+	json_t *reply = serve_request(&h, "beamline.engine.v1.cancel", "{\"tenant\":\"acme\",\"id\":\"c1\"}", 5000);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 10000);
+
+	cr_assert_not_null(reply, "no reply to cancel");
+	cr_assert_str_eq(str(reply, "status"), "cancelling");
+	cr_assert_eq(n, 1, "the cancelled job has a result");
+	json_t *r = serve_result(&h, "acme", "c1");
+	cr_assert_str_eq(str(r, "status"), "cancelled");
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the cancelled job was acked");
+	json_decref(r);
+	json_decref(reply);
+
+	stop_engine(&engine);
+	serve_harness_fini(&h);
+}
+
+/* SIGTERM with a job that cannot finish: the engine waits out
+ * drain_timeout_ms (1 s), NAKs the job so that it is delivered again at
+ * once rather than after its 30 s ack_wait, stores the finished job's
+ * result, and exits 0. */
+Test(engine_serve, sigterm_drains, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, ", \"drain_timeout_ms\": 1000", "");
+	serve_start(&h, &engine, "engine");
+	serve_publish(&h, "acme", WAITING_JOB("s1"), NULL);
+	serve_publish(&h, "acme", NOOP_JOB("s2"), NULL);
+	cr_assert_eq(serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 10000), 1);
+	wait_running(&h, 1);
+
+	long long start = now_ms();
+	stop_engine(&engine);
+	long long took = now_ms() - start;
+
+	cr_assert_geq(took, 900, "the drain waited %lld ms for the running job, expected about 1000", took);
+	bl_js_puller_t *puller = NULL;
+	bl_js_msg_t *msg = NULL;
+	cr_assert_eq(bl_js_puller_new(&puller, h.nats, "BEAMLINE_JOBS", "beamline-engine", NULL), 0);
+	int got = bl_js_fetch(puller, &msg, 1, 3000, NULL);
+	cr_assert_eq(got, 1, "the handed-back job is delivered again well before its 30 s ack_wait");
+	cr_assert_eq(bl_js_msg_meta(msg)->delivered, 2, "second delivery");
+	cr_assert_not_null(strstr(bl_js_msg_data(msg), "\"s1\""));
+	bl_js_msg_free(msg);
+	bl_js_puller_free(puller);
+	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_JOBS"), 1, "the unfinished job is still in the stream");
+	json_t *r = serve_result(&h, "acme", "s2");
+	cr_assert_str_eq(str(r, "status"), "ok");
+	json_decref(r);
+	char *log = test_file_read(engine.err_path);
+	cr_assert_not_null(strstr(log, "\"handed_back\":1"), "the log counts one job handed back:\n%s", log);
+	free(log);
+	serve_harness_fini(&h);
+}
+
+/* A BEAMLINE_JOBS that exists with other settings is reported by name and
+ * left unchanged, and serve exits with status 3. */
+Test(engine_serve, mismatching_stream_not_overwritten, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	bl_nats_error_t err = {0};
+	const char *subjects[] = {"beamline.jobs.v1.>"};
+	bl_js_stream_config_t other = {.name = "BEAMLINE_JOBS", .subjects = subjects, .nsubjects = 1};
+	serve_harness_init(&h, "", "");
+	cr_assert_eq(bl_js_stream_ensure(h.nats, &other, NULL, &err), 1, "cannot make the stream: %s", err.error.message);
+
+	const char *args[] = {"serve", "--config", h.config_path, NULL};
+	child_start(&engine, h.dir, "engine", args);
+
+	cr_assert(child_wait(&engine, 20000), "serve did not exit");
+	cr_assert_eq(engine.status, 3, "expected exit status 3, got %d", engine.status);
+	char *log = test_file_read(engine.err_path);
+	cr_assert_not_null(strstr(log, "BEAMLINE_JOBS"), "the error names the stream:\n%s", log);
+	cr_assert_not_null(strstr(log, "retention"), "the error names the field:\n%s", log);
+	free(log);
+	cr_assert_eq(bl_js_stream_ensure(h.nats, &other, NULL, &err), 0, "the stream is unchanged");
+	serve_harness_fini(&h);
+}
+
+/* A job that runs 3 s with a 1 s ack_wait is kept by in-progress acks:
+ * it is delivered once, runs once, and nothing is handed back. */
+Test(engine_serve, in_progress_acks_keep_long_job, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	bl_js_consumer_state_t cs = {0};
+	serve_harness_init(&h, ", \"consumer\": {\"ack_wait_ms\": 1000}", "");
+	serve_start(&h, &engine, "engine");
+
+	serve_publish(&h, "acme",
+		      "{\"id\":\"p1\",\"tenant\":\"acme\",\"block\":\"human\",\"timeout_ms\":60000,\"params\":{\"summary\":"
+		      "\"wait\",\"requested_by\":\"test\",\"expires_in_ms\":3000,\"default_decision\":\"approve\"}}",
+		      NULL);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
+	json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 5000);
+
+	cr_assert_eq(n, 1, "the job has its result");
+	json_t *r = serve_result(&h, "acme", "p1");
+	cr_assert_str_eq(str(r, "status"), "ok");
+	json_decref(r);
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the delivery was acked");
+	cr_assert_eq(bl_js_consumer_state(h.nats, "BEAMLINE_JOBS", "beamline-engine", &cs, NULL), 0);
+	cr_assert_eq(cs.num_redelivered, 0, "no redelivery, got %llu", (unsigned long long)cs.num_redelivered);
+	cr_assert_eq(cs.delivered_consumer_seq, 1, "delivered once, got %llu",
+		     (unsigned long long)cs.delivered_consumer_seq);
+	json_t *counters = json_object_get(st, "counters");
+	cr_assert_eq(json_integer_value(json_object_get(counters, "received")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(counters, "naks")), 0);
+	json_decref(st);
+
+	stop_engine(&engine);
+	serve_harness_fini(&h);
+}
