@@ -36,6 +36,14 @@ static void fill_env(run_ctx_t *ctx, job_state_t *js)
 	js->env.services = ctx->services;
 }
 
+void bl__job_take_trace(bl_job_t *job, const char *header)
+{
+	bl_trace_t trace;
+	if (job->traceparent[0] || !header || bl_trace_continue(&trace, header) < 0)
+		return;
+	memcpy(job->traceparent, trace.traceparent, sizeof job->traceparent);
+}
+
 int bl__job_submit(run_ctx_t *ctx, bl_job_t **job, size_t cost, uint64_t ticket, bl_error_t *err)
 {
 	job_state_t *js = calloc(1, sizeof *js);

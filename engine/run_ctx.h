@@ -170,6 +170,11 @@ char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, con
  */
 int bl__job_submit(run_ctx_t *ctx, bl_job_t **job, size_t cost, uint64_t ticket, bl_error_t *err);
 
+/* Give `job` the trace context of a message's "traceparent" header (NULL
+ * when absent) unless the job carries its own; an invalid header starts a
+ * new trace (intake.c). */
+void bl__job_take_trace(bl_job_t *job, const char *header);
+
 /* Start the runtime and its pools into ctx (runtime_setup.c). Returns 0
  * or a negative code with *err set. */
 int bl__runtime_start(run_ctx_t *ctx, bl_error_t *err);

@@ -21,12 +21,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "admin.h"
 #include "log.h"
 #include "nats_events.h"
+#include "quota_watch.h"
 #include "serve_ctx.h"
 
 /* How often the drain checks whether the jobs in flight are done. */
 #define DRAIN_POLL_MS 20
+
+/* How long serve waits for the stored quotas before it starts. */
+#define QUOTAS_READY_MS 10000
 
 static _Atomic(bl_serve_state_t *) current_state;
 
@@ -97,6 +102,37 @@ static int connect_nats(serve_t *s, bl_error_t *err)
 	return rc;
 }
 
+/* /ready: connected, streams verified, pools running, not draining. */
+static bool serve_ready(void *arg, char *reason, size_t size)
+{
+	const bl_serve_state_t *st = arg;
+
+	if (bl_serve_ready(st))
+		return true;
+	const char *why = !atomic_load(&st->connected)		? "not connected to NATS"
+			  : !atomic_load(&st->streams_verified) ? "the streams are not verified yet"
+			  : !atomic_load(&st->pools_running)	? "the worker pools are not running"
+								: "draining: no new jobs are taken";
+	snprintf(reason, size, "%s", why);
+	return false;
+}
+
+/* Watch the quotas bucket and pass each change to the dispatcher, and
+ * wait for the stored values before the first job is taken. */
+static int watch_quotas(serve_t *s, bl_error_t *err)
+{
+	bl_quota_watch_config_t cfg = {
+		.default_quota = s->ctx.quotas->default_quota,
+		.on_change = bl__dispatcher_quota_fn,
+		.arg = s->ctx.dispatcher,
+	};
+	int rc = bl_quota_watch_start(&s->quota_watch, s->nats, &cfg, err);
+	if (rc == 0 && bl_quota_watch_wait_ready(s->quota_watch, QUOTAS_READY_MS) < 0)
+		rc = bl_error_set(err, -ETIMEDOUT, "beamline_quotas",
+				  "the quotas bucket's stored values did not arrive within %d ms", QUOTAS_READY_MS);
+	return rc;
+}
+
 /* The parts of the run context that the jobs file's run sets up in bl_run_jobs. */
 static int open_engine(serve_t *s, bl_error_t *err)
 {
@@ -122,6 +158,10 @@ static int open_engine(serve_t *s, bl_error_t *err)
 		rc = bl__serve_sinks_start(s, err);
 	if (rc == 0)
 		rc = bl__dispatcher_spawn(&ctx->dispatcher, ctx, err);
+	if (rc == 0 && ctx->admin)
+		bl_admin_set_ready_fn(ctx->admin, serve_ready, &s->state);
+	if (rc == 0)
+		rc = watch_quotas(s, err);
 	return rc;
 }
 
@@ -181,6 +221,7 @@ static void shut_down(serve_t *s)
 {
 	atomic_store(&current_state, NULL);
 	bl__serve_control_stop(s);
+	bl_quota_watch_stop(&s->quota_watch);
 	bl__services_quiesce(&s->ctx);
 	if (s->ctx.rt) {
 		bl_runtime_free(&s->ctx.rt);

@@ -94,6 +94,10 @@ static void execute(serve_t *s, natsMsg *msg)
 		return;
 	}
 	atomic_fetch_add(&s->state.jobs_received, 1);
+	const char *traceparent = NULL;
+	if (natsMsgHeader_Get(msg, "traceparent", &traceparent) != NATS_OK)
+		traceparent = NULL;
+	bl__job_take_trace(job, traceparent);
 	if (bl__job_submit(&s->ctx, &job, len, (uint64_t)ticket, &err) < 0) {
 		serve_job_t taken;
 		if (bl__serve_table_take(&s->table, (uint64_t)ticket, &taken))

@@ -76,6 +76,7 @@ typedef struct serve {
 	bl_nats_t *nats;
 	bl_kv_t *attempts;          /* earlier attempts' errors, by tenant.id */
 	bl_js_puller_t *puller;
+	struct bl_quota_watch *quota_watch; /* live quotas from the KV bucket */
 	serve_table_t table;
 	pthread_t fetcher;
 	bool fetcher_started;

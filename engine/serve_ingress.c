@@ -155,6 +155,7 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 
 	/* Each delivery is one attempt: the job actor must not retry on its own. */
 	(*job)->retry.max_attempts = 1;
+	bl__job_take_trace(*job, bl_js_msg_header(msg, "traceparent"));
 	atomic_fetch_add(&s->state.jobs_received, 1);
 	if (bl__job_submit(&s->ctx, job, len, (uint64_t)ticket, &err) < 0) {
 		serve_job_t taken;

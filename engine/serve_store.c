@@ -14,6 +14,7 @@
 #include <nats/nats.h>
 
 #include "log.h"
+#include "metrics_engine.h"
 #include "serve_ctx.h"
 
 /* Job text kept in a dead letter; longer text is cut and marked. */
@@ -220,6 +221,7 @@ int bl__serve_dead_letter(serve_t *s, const bl_js_msg_t *msg, const char *tenant
 		return rc;
 	}
 	atomic_fetch_add(&s->state.dead_letters, 1);
+	bl_engine_metrics_dlq_add(s->ctx.metrics, tenant[0] ? tenant : "_unknown");
 	BL_LOG(BL_LOG_WARN, "serve", "job_dead_lettered", NULL, message, BL_LOG_S("reason", reason),
 	       BL_LOG_S("tenant", tenant), BL_LOG_S("id", id), BL_LOG_I("stream_seq", meta->stream_seq));
 	return 0;

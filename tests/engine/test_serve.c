@@ -9,6 +9,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <beamline/kv.h>
 
 #include "serve_harness.h"
 
@@ -362,6 +365,53 @@ Test(engine_serve, in_progress_acks_keep_long_job, .timeout = 60)
 	cr_assert_eq(json_integer_value(json_object_get(counters, "naks")), 0);
 	json_decref(st);
 
+	stop_engine(&engine);
+	serve_harness_fini(&h);
+}
+
+/*
+ * A job without a traceparent field takes the one of its message's
+ * header into its result, and a quota put in the beamline_quotas bucket
+ * while the engine runs applies to the next job: a memory quota of one
+ * byte rejects a map job.
+ */
+Test(engine_serve, header_trace_and_live_quota, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	bl_nats_error_t err = {0};
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+
+	const char *traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+	bl_nats_header_t header = {"traceparent", traceparent};
+	bl_js_publish_opts_t opts = {.headers = &header, .nheaders = 1};
+	const char *job = NOOP_JOB("traced");
+	cr_assert_eq(bl_js_publish(h.nats, "beamline.jobs.v1.acme", job, strlen(job), &opts, NULL, &err), 0, "%s",
+		     err.error.message);
+	cr_assert_eq(serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000), 1);
+	json_t *traced = serve_result(&h, "acme", "traced");
+	cr_assert_not_null(traced);
+	cr_assert_str_eq(str(traced, "traceparent"), traceparent);
+
+	bl_kv_t *quotas = NULL;
+	cr_assert_eq(bl_kv_open(&quotas, h.nats, "beamline_quotas", &err), 0, "%s", err.error.message);
+	const char *quota = "{\"mem_bytes\": 1}";
+	cr_assert_eq(bl_kv_put(quotas, "acme", quota, strlen(quota), NULL, &err), 0, "%s", err.error.message);
+	nanosleep(&(struct timespec){.tv_sec = 1}, NULL);
+	serve_publish(&h, "acme",
+		      "{\"id\":\"big\",\"tenant\":\"acme\",\"block\":\"kernel\",\"params\":{\"kernel\":\"map\","
+		      "\"device\":\"cpu\",\"inputs\":{\"x\":{\"data\":[1,2,3,4],\"dtype\":\"float32\"}},"
+		      "\"args\":{\"op\":\"relu\"}}}",
+		      NULL);
+	cr_assert_eq(serve_wait_count(&h, "BEAMLINE_RESULTS", 2, 20000), 2);
+	json_t *big = serve_result(&h, "acme", "big");
+	cr_assert_not_null(big);
+	cr_assert_str_eq(str(big, "status"), "rejected", "the live quota did not apply: %s", str(big, "status"));
+
+	json_decref(traced);
+	json_decref(big);
+	bl_kv_free(quotas);
 	stop_engine(&engine);
 	serve_harness_fini(&h);
 }
