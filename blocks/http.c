@@ -67,6 +67,11 @@ static int http_start(json_t *params, const bl_block_env_t *env, bl_block_done_f
 	rc = http_params_parse(&p, params, &svc->cfg, &err);
 	if (rc < 0)
 		return report_now(done, ctx, rc, rc == BL_ENOMEM ? "out_of_memory" : "invalid_params", &err);
+	if (http_params_add_trace(&p, env->traceparent) < 0) {
+		http_params_clear(&p);
+		bl_error_set(&err, BL_ENOMEM, NULL, "out of memory");
+		return report_now(done, ctx, BL_ENOMEM, "out_of_memory", &err);
+	}
 
 	http_request_t *req = http_request_new(svc, &p, env, done, ctx);
 	http_params_clear(&p);

@@ -109,6 +109,11 @@ typedef struct http_params {
  */
 int http_params_parse(http_params_t *out, const json_t *params, const http_config_t *cfg, bl_error_t *err);
 
+/* Add a "traceparent" header that continues the job's trace with a new
+ * parent id, unless the job sets that header itself or has no valid trace.
+ * Returns 0 or BL_ENOMEM. */
+int http_params_add_trace(http_params_t *p, const char *traceparent);
+
 /* Free what http_params_parse() allocated. */
 void http_params_clear(http_params_t *p);
 

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <beamline/trace.h>
+
 #include "http_internal.h"
 
 #define URL_MAX 8192u
@@ -276,6 +278,25 @@ static int parse_limits(http_params_t *p, const json_t *params, const http_confi
 	if (fail && !json_is_boolean(fail))
 		return bl_error_set(err, BL_EINVAL, "params.fail_on_status", "params.fail_on_status: expected true or false");
 	p->fail_on_status = !fail || json_is_true(fail);
+	return 0;
+}
+
+int http_params_add_trace(http_params_t *p, const char *traceparent)
+{
+	bl_trace_t parent, child;
+	char line[16 + BL_TRACEPARENT_LEN];
+
+	if (!traceparent || bl_trace_parse(&parent, traceparent, NULL) < 0 || bl_trace_child(&child, &parent) < 0)
+		return 0;
+	for (const struct curl_slist *h = p->headers; h; h = h->next) {
+		if (strncasecmp(h->data, "traceparent:", 12) == 0)
+			return 0; /* the job's own header wins */
+	}
+	snprintf(line, sizeof line, "traceparent: %s", child.traceparent);
+	struct curl_slist *list = curl_slist_append(p->headers, line);
+	if (!list)
+		return BL_ENOMEM;
+	p->headers = list;
 	return 0;
 }
 

@@ -852,3 +852,29 @@ Test(blocks_http, credentials_in_url_are_hidden, .timeout = 60)
 	bl_block_outcome_free(&o);
 	http_fixture_fini(&f);
 }
+
+/* The request continues the job's trace: same trace id and flags, a new
+ * parent id; a traceparent header the job sets itself wins. */
+Test(blocks_http, request_carries_job_trace, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+	f.env.traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+	bl_block_outcome_t *o = http_fixture_run(&f, "{\"url\": \"http://127.0.0.1:PORT/echo\"}", 0);
+	bl_block_outcome_t *own = http_fixture_run(
+		&f, "{\"url\": \"http://127.0.0.1:PORT/echo\", \"headers\": {\"traceparent\": \"mine\"}}", 0);
+
+	assert_ok(o);
+	const char *sent = str_at(json_object_get(json_object_get(result_of(o), "body"), "headers"), "traceparent");
+	cr_assert_eq(strlen(sent), 55, "traceparent sent: %s", sent);
+	cr_assert_eq(strncmp(sent, "00-0af7651916cd43dd8448eb211c80319c-", 36), 0, "another trace: %s", sent);
+	cr_assert_neq(strncmp(sent + 36, "b7ad6b7169203331", 16), 0, "the parent id was not renewed: %s", sent);
+	cr_assert_str_eq(sent + 52, "-01");
+	assert_ok(own);
+	cr_assert_str_eq(str_at(json_object_get(json_object_get(result_of(own), "body"), "headers"), "traceparent"),
+			 "mine");
+	bl_block_outcome_free(&o);
+	bl_block_outcome_free(&own);
+	http_fixture_fini(&f);
+}
