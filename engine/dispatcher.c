@@ -20,6 +20,9 @@
 /* I/O jobs running at once per I/O worker. */
 #define IO_JOBS_PER_WORKER 256u
 
+/* The error of jobs cancelled because the run was asked to stop. */
+#define STOPPING_MESSAGE "the engine was asked to stop (SIGTERM or SIGINT) before the job started"
+
 /* A refill more than this far away is worth a warning: jobs wait for it. */
 #define SLOW_REFILL_MS 1000
 
@@ -34,6 +37,7 @@ typedef struct dispatcher {
 	 * first once a place frees. */
 	bl_admission_entry_t *held[BL_LOAD_KINDS];
 	bool tick_pending;
+	bool stopping;     /* MSG_STOP came: jobs that arrive now are cancelled */
 	job_state_t *live; /* admitted jobs, for cancel requests */
 	bl_tenant_dirs_t dirs;
 	bl_dedupe_t dedupe;
@@ -340,6 +344,11 @@ static void admit(dispatcher_t *d, job_state_t *js)
 
 	if (take_duplicate(d, js))
 		return;
+	if (d->stopping) {
+		bl_error_set(&err, BL_ECANCELED, NULL, "%s", STOPPING_MESSAGE);
+		fail_job(d, js, BL_JOB_CANCELLED, "cancelled", &err, false);
+		return;
+	}
 
 	js->block = bl_block_find(js->job->block);
 	if (!js->block) {
@@ -466,17 +475,11 @@ static void job_done(dispatcher_t *d, job_state_t *js)
  * actor, which reports "cancelled" and stops the block. An unknown id, or
  * a job that already finished, is ignored.
  */
-static void cancel_job(dispatcher_t *d, const char *corr_id)
+/* Take a job that has not started out of admission and report it
+ * cancelled with `why`. Returns false when it was not queued. */
+static bool cancel_queued(dispatcher_t *d, job_state_t *js, const char *why)
 {
 	bl_error_t err;
-	job_state_t *js = live_find(d, corr_id);
-	if (!js)
-		return;
-
-	if (js->actor) {
-		bl_send_u64(js->actor, MSG_CANCEL, 0);
-		return;
-	}
 	bool was_held = false;
 	for (int load = 0; load < BL_LOAD_KINDS; load++) {
 		if (d->held[load] == &js->entry) {
@@ -487,9 +490,40 @@ static void cancel_job(dispatcher_t *d, const char *corr_id)
 	if (was_held)
 		bl_admission_finish(d->adm, &js->entry, 0, bl__run_now_ms());
 	else if (!bl_admission_remove(d->adm, &js->entry))
-		return;
-	bl_error_set(&err, BL_ECANCELED, NULL, "the job was cancelled before it started");
+		return false;
+	bl_error_set(&err, BL_ECANCELED, NULL, "%s", why);
 	fail_job(d, js, BL_JOB_CANCELLED, "cancelled", &err, false);
+	return true;
+}
+
+static void cancel_job(dispatcher_t *d, const char *corr_id)
+{
+	job_state_t *js = live_find(d, corr_id);
+	if (!js)
+		return;
+
+	if (js->actor) {
+		bl_send_u64(js->actor, MSG_CANCEL, 0);
+		return;
+	}
+	cancel_queued(d, js, "the job was cancelled before it started");
+}
+
+/* Cancel every job that has not started, and those that wait for a person
+ * (their requests stay pending for the next run); the others finish. From
+ * now on each job that arrives is cancelled too. */
+static void stop_queued(dispatcher_t *d)
+{
+	job_state_t *next;
+
+	d->stopping = true;
+	for (job_state_t *js = d->live; js; js = next) {
+		next = js->live_next;
+		if (!js->actor)
+			cancel_queued(d, js, STOPPING_MESSAGE);
+		else if (js->block->load == BL_LOAD_NONE)
+			bl_send_u64(js->actor, MSG_CANCEL, 0);
+	}
 }
 
 /* ------------------------------------------------------------------------ */
@@ -519,6 +553,9 @@ static int dispatcher_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	}
 	case MSG_TICK:
 		d->tick_pending = false;
+		break;
+	case MSG_STOP:
+		stop_queued(d);
 		break;
 	case MSG_QUOTA:
 		change_quota(d, bl__msg_ptr(msg));

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -181,8 +182,9 @@ static ssize_t read_line(FILE *in, char **buf, size_t *cap, size_t max, bool *to
 static void wait_for_room(run_ctx_t *ctx, size_t bytes)
 {
 	pthread_mutex_lock(&ctx->lock);
-	while (ctx->in_flight >= ctx->cfg->window ||
-	       (ctx->in_flight > 0 && ctx->in_flight_bytes + bytes > ctx->cfg->window_bytes))
+	while ((ctx->in_flight >= ctx->cfg->window ||
+		(ctx->in_flight > 0 && ctx->in_flight_bytes + bytes > ctx->cfg->window_bytes)) &&
+	       !atomic_load(&ctx->stop_requested))
 		pthread_cond_wait(&ctx->room, &ctx->lock);
 	ctx->in_flight++;
 	ctx->in_flight_bytes += bytes;
@@ -224,7 +226,11 @@ static uint64_t read_jobs(run_ctx_t *ctx, FILE *in)
 	unsigned long line_no = 0;
 	uint64_t jobs = 0;
 
-	while ((len = read_line(in, &buf, &cap, ctx->cfg->job_limits.max_bytes, &too_long)) >= 0 && !ferror(in)) {
+	/* NOTE: a stop takes effect at the next line, so an idle pipe that
+	 * stays open keeps the run waiting until a line arrives or a second
+	 * signal ends the process. */
+	while (!atomic_load(&ctx->stop_requested) &&
+	       (len = read_line(in, &buf, &cap, ctx->cfg->job_limits.max_bytes, &too_long)) >= 0 && !ferror(in)) {
 		line_no++;
 		/* Blank lines (and a trailing newline) are not jobs. */
 		if (!too_long && strspn(buf, " \t\r") == (size_t)len)
@@ -238,6 +244,97 @@ static uint64_t read_jobs(run_ctx_t *ctx, FILE *in)
 		ctx->read_error = -(errno ? errno : EIO);
 	free(buf);
 	return jobs;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Stopping on SIGTERM or SIGINT                                              */
+/* ------------------------------------------------------------------------ */
+
+/* The handler's end of the watcher's pipe, and the signals so far. A
+ * process runs one such watch at a time. */
+static int signal_pipe = -1;
+static volatile sig_atomic_t signals_seen;
+
+/* Async-signal-safe: count, hand the signal to the watcher, or end the
+ * process on the second one. */
+static void on_stop_signal(int sig)
+{
+	if (signals_seen++ > 0)
+		_exit(128 + sig);
+	unsigned char byte = (unsigned char)sig;
+	if (write(signal_pipe, &byte, 1) < 0) {
+		/* The pipe cannot be full with one byte in it. */
+	}
+}
+
+typedef struct signal_watch {
+	run_ctx_t *ctx;
+	pthread_t thread;
+	int pipe[2];
+	struct sigaction old_term, old_int;
+	bool started;
+} signal_watch_t;
+
+/* The watcher thread: waits for the first signal (or the stop byte 0). */
+static void *watch_signals(void *arg)
+{
+	signal_watch_t *w = arg;
+	run_ctx_t *ctx = w->ctx;
+	unsigned char sig = 0;
+
+	while (read(w->pipe[0], &sig, 1) < 0 && errno == EINTR)
+		;
+	if (sig == 0)
+		return NULL;
+	BL_LOG(BL_LOG_WARN, "engine", "run_stopping", NULL,
+	       "stopping: no further jobs are read, queued ones are cancelled, running ones finish; a second signal "
+	       "ends the process at once",
+	       BL_LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"));
+	atomic_store(&ctx->stop_requested, true);
+	bl_send_u64(ctx->dispatcher, MSG_STOP, 0);
+	pthread_mutex_lock(&ctx->lock);
+	pthread_cond_broadcast(&ctx->room);
+	pthread_mutex_unlock(&ctx->lock);
+	return NULL;
+}
+
+static void start_signal_watch(signal_watch_t *w, run_ctx_t *ctx)
+{
+	struct sigaction sa = {.sa_handler = on_stop_signal};
+
+	w->ctx = ctx;
+	if (!ctx->cfg->handle_signals || pipe2(w->pipe, O_CLOEXEC) != 0)
+		return;
+	signal_pipe = w->pipe[1];
+	signals_seen = 0;
+	sigemptyset(&sa.sa_mask);
+	if (pthread_create(&w->thread, NULL, watch_signals, w) != 0) {
+		close(w->pipe[0]);
+		close(w->pipe[1]);
+		return;
+	}
+	sigaction(SIGTERM, &sa, &w->old_term);
+	sigaction(SIGINT, &sa, &w->old_int);
+	w->started = true;
+}
+
+/* Put the old handlers back and end the watcher. A signal that comes
+ * after this gets the process's own handling. */
+static void stop_signal_watch(signal_watch_t *w)
+{
+	if (!w->started)
+		return;
+	sigaction(SIGTERM, &w->old_term, NULL);
+	sigaction(SIGINT, &w->old_int, NULL);
+	unsigned char stop = 0;
+	if (write(w->pipe[1], &stop, 1) < 0) {
+		/* The watcher already read a signal and ended. */
+	}
+	pthread_join(w->thread, NULL);
+	close(w->pipe[0]);
+	close(w->pipe[1]);
+	signal_pipe = -1;
+	w->started = false;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -321,6 +418,7 @@ static FILE *open_input(const char *path, struct stat *st, bl_error_t *err)
 int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_t *err)
 {
 	run_ctx_t ctx = {.cfg = cfg, .data_root = -1, .dedupe_ids = true};
+	signal_watch_t signals = {0};
 	bl_output_t output = {0};
 	struct stat input_st;
 	FILE *in = NULL;
@@ -358,6 +456,7 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 		rc = start_actors(&ctx, err);
 	if (rc < 0)
 		goto out;
+	start_signal_watch(&signals, &ctx);
 
 	bl_blas_single_threaded();
 	if (cfg->on_dispatcher)
@@ -369,6 +468,7 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 	bl_send_u64(ctx.dispatcher, MSG_INPUT_END, 0);
 	bl_send_u64(ctx.writer, MSG_EXPECT, jobs);
 	wait_for_results(&ctx);
+	stop_signal_watch(&signals);
 	if (ctx.read_error)
 		rc = bl_error_set(err, ctx.read_error, cfg->jobs_path, "cannot read the jobs file after %llu jobs: %s",
 				  (unsigned long long)jobs, strerror(-ctx.read_error));

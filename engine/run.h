@@ -40,6 +40,11 @@ typedef struct bl_run_config {
 	const char *state_dir;       /* state that survives a restart; NULL: DATA_DIR/.beamline */
 	unsigned io_workers;         /* io_uring rings, one I/O pool worker each */
 	unsigned blocking_workers;   /* workers that may block (SQLite) */
+	/* Handle SIGTERM and SIGINT during the run (the process's handlers
+	 * are replaced until it ends): the first stops reading and cancels
+	 * the queued jobs while the running ones finish and every result is
+	 * written; a second ends the process at once. */
+	bool handle_signals;
 	/* Called once on the calling thread when the actors run, before the
 	 * first job is read, with the dispatcher actor (borrowed until
 	 * bl_run_jobs returns): to give it live quota changes

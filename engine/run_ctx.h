@@ -42,6 +42,7 @@ enum {
 	MSG_RESULT,         /* payload: result_item_t *; to any result sink */
 	MSG_EXPECT,         /* payload: uint64_t, the number of results to expect */
 	MSG_FLUSH,          /* flush the results written so far */
+	MSG_STOP,           /* to the dispatcher: cancel queued jobs and every later one */
 };
 
 typedef struct run_ctx {
@@ -78,6 +79,7 @@ typedef struct run_ctx {
 	size_t in_flight;       /* jobs read and not yet written; guarded by lock */
 	size_t in_flight_bytes; /* their text; guarded by lock */
 	int read_error;         /* reading the jobs file failed, as -errno */
+	atomic_bool stop_requested; /* SIGTERM or SIGINT: read no further */
 
 	bl_latch_t finished;
 

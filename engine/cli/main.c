@@ -277,6 +277,8 @@ static int cmd_run(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
+	cfg.handle_signals = true;
+
 	bl_log_start(level, STDERR_FILENO);
 	int rc = bl_run_jobs(&cfg, &summary, &err);
 	bl_log_stop();

@@ -541,3 +541,33 @@ Test(engine_human_cli, results_show_while_a_job_waits, .timeout = 120)
 	child_kill(&run);
 	test_dir_remove(f.dir);
 }
+
+/* SIGTERM stops the run without losing a result: the job waiting for a
+ * person ends "cancelled" with its request still pending for the next run,
+ * the finished one keeps its result, and --output gets the whole file. */
+Test(engine_human_cli, sigterm_writes_every_result, .timeout = 120)
+{
+	fixture_t f;
+	engine_child_t run;
+	char out[400];
+	fixture_init(&f, "{\"id\":\"noop\",\"tenant\":\"acme\",\"block\":\"kernel\",\"params\":{\"kernel\":\"noop\"}}\n"
+			 HUMAN("wait", ",\"expires_in_ms\":50000"));
+	snprintf(out, sizeof out, "%s/results.jsonl", f.dir);
+	const char *extra[] = {"--output", out, NULL};
+	start_run(&run, &f, "run", extra);
+	wait_for_request(&f, "acme:wait");
+
+	kill(run.pid, SIGTERM);
+
+	cr_assert(child_wait(&run, 20000), "the run did not stop within 20 s of SIGTERM");
+	cr_assert_eq(run.status, 1, "exit status %d (1: some job did not succeed)", run.status);
+	char *text = test_file_read(out);
+	cr_assert_not_null(text, "no output file after SIGTERM");
+	cr_assert_not_null(strstr(text, "\"id\":\"noop\",\"tenant\":\"acme\",\"status\":\"ok\""), "%s", text);
+	cr_assert_not_null(strstr(text, "\"id\":\"wait\",\"tenant\":\"acme\",\"status\":\"cancelled\""), "%s", text);
+	char request[512];
+	request_path(request, sizeof request, &f, "acme:wait");
+	cr_assert(wait_for_path(request, 0), "the pending request is gone");
+	free(text);
+	test_dir_remove(f.dir);
+}
