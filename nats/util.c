@@ -11,7 +11,8 @@
 
 #include "internal.h"
 
-static void set_message(bl_nats_error_t *err, int code, const char *field, const char *fmt, va_list ap)
+__attribute__((format(printf, 4, 0))) static void set_message(bl_nats_error_t *err, int code, const char *field,
+							    const char *fmt, va_list ap)
 {
 	err->error.code = code;
 	snprintf(err->error.field, sizeof err->error.field, "%s", field ? field : "");
