@@ -109,11 +109,11 @@ static bool serve_ready(void *arg, char *reason, size_t size)
 
 	if (bl_serve_ready(st))
 		return true;
-	const char *why = !atomic_load(&st->connected)		? "not connected to NATS"
+	const char *cause = !atomic_load(&st->connected)		? "not connected to NATS"
 			  : !atomic_load(&st->streams_verified) ? "the streams are not verified yet"
 			  : !atomic_load(&st->pools_running)	? "the worker pools are not running"
 								: "draining: no new jobs are taken";
-	snprintf(reason, size, "%s", why);
+	snprintf(reason, size, "%s", cause);
 	return false;
 }
 
