@@ -157,7 +157,11 @@ static void fail_statement(pg_run_t *run, const PGresult *res)
 
 static PGconn *current_pg(const pg_run_t *run)
 {
-	return run->opening ? run->opening : run->conn ? run->conn->pg : NULL;
+	if (run->opening)
+		return run->opening;
+	if (run->conn)
+		return run->conn->pg;
+	return NULL;
 }
 
 static void wait_socket(pg_run_t *run, bl_actor_t *self, short events)

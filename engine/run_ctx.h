@@ -105,7 +105,7 @@ typedef struct job_state {
 	const bl_block_t *block;
 	bl_block_env_t env;
 	bl_cancel_t cancel;
-	bl_cancel_hook_t *cancel_hook; /* fires `cancel` and tells an I/O block */
+	bl_cancel_hook_t *cancel_hook; /* fires `cancel` and notifies an I/O block */
 	char corr_id[300]; /* tenant/id; both fit whole */
 	uint64_t ticket;   /* the job source's handle for the sink; 0 for the jobs file */
 	size_t cost;       /* bytes of job text, for the read-ahead window */
@@ -203,6 +203,12 @@ void bl__placement_stop(run_ctx_t *ctx);
  * (services_setup.c). Call with the pools running. Returns 0, or a
  * negative code with *err naming the config key or file at fault. */
 int bl__services_start(run_ctx_t *ctx, bl_error_t *err);
+
+/* Load the config file at `path`: a regular file of at most 1 MiB holding
+ * one JSON object. Returns 0 with *out owned (also on a non-object, for
+ * the caller to free), or a negative code with *err naming the file
+ * (services_setup.c). */
+int bl__config_load(json_t **out, const char *path, bl_error_t *err);
 
 /* Stop the services' threads and actors; the runtime must still run. */
 void bl__services_quiesce(run_ctx_t *ctx);

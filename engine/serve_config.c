@@ -2,15 +2,13 @@
  * The service mode's config file: the "nats" and "engine" sections, and
  * the other sections passed on to the block services.
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 
+#include "run_ctx.h"
 #include "serve.h"
 
-#define CONFIG_MAX_BYTES (1u << 20)
 #define DAY_MS (86400000LL)
 
 /* One section's keys, for the unknown-key check. */
@@ -300,30 +298,10 @@ static void set_defaults(bl_serve_config_t *cfg)
 	cfg->result_publishers = 4;
 }
 
-static int load_file(json_t **out, const char *path, bl_error_t *err)
-{
-	struct stat st;
-	json_error_t jerr;
-
-	if (stat(path, &st) != 0)
-		return bl_error_set(err, -errno, path, "cannot read the config file: %s", strerror(errno));
-	if (!S_ISREG(st.st_mode))
-		return bl_error_set(err, BL_EINVAL, path, "the config file is not a regular file");
-	if (st.st_size > CONFIG_MAX_BYTES)
-		return bl_error_set(err, BL_ELIMIT, path, "the config file is larger than %u bytes", CONFIG_MAX_BYTES);
-	*out = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-	if (!*out)
-		return bl_error_set(err, BL_EFORMAT, path, "the config file is not valid JSON: line %d, column %d: %s",
-				    jerr.line, jerr.column, jerr.text);
-	if (!json_is_object(*out))
-		return bl_error_set(err, BL_EFORMAT, path, "the config must be a JSON object of sections");
-	return 0;
-}
-
 int bl_serve_config_load(bl_serve_config_t *cfg, const char *path, bl_error_t *err)
 {
 	set_defaults(cfg);
-	int rc = load_file(&cfg->root, path, err);
+	int rc = bl__config_load(&cfg->root, path, err);
 	if (rc == 0)
 		rc = take_nats(cfg, json_object_get(cfg->root, "nats"), err);
 	if (rc == 0)

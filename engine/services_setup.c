@@ -20,7 +20,7 @@
 /* Config files larger than this are rejected before parsing. */
 #define CONFIG_MAX_BYTES (1u << 20)
 
-static int load_config(json_t **out, const char *path, bl_error_t *err)
+int bl__config_load(json_t **out, const char *path, bl_error_t *err)
 {
 	struct stat st;
 	json_error_t jerr;
@@ -37,6 +37,8 @@ static int load_config(json_t **out, const char *path, bl_error_t *err)
 	if (!*out)
 		return bl_error_set(err, BL_EFORMAT, path, "the config file is not valid JSON: line %d, column %d: %s",
 				    jerr.line, jerr.column, jerr.text);
+	if (!json_is_object(*out))
+		return bl_error_set(err, BL_EFORMAT, path, "the config must be a JSON object of sections");
 	return 0;
 }
 
@@ -133,7 +135,7 @@ static int start_admin(run_ctx_t *ctx, bl_error_t *err)
 int bl__services_start(run_ctx_t *ctx, bl_error_t *err)
 {
 	/* The service mode loads the file itself and leaves only the services' sections in ctx->config. */
-	int rc = ctx->cfg->config_path && !ctx->config ? load_config(&ctx->config, ctx->cfg->config_path, err) : 0;
+	int rc = ctx->cfg->config_path && !ctx->config ? bl__config_load(&ctx->config, ctx->cfg->config_path, err) : 0;
 	if (rc < 0)
 		return rc;
 

@@ -38,11 +38,11 @@
 extern "C" {
 #endif
 
-/* Longest approval id, in bytes: "ID.decision.json" must fit in a file
+/* Maximum approval id length, in bytes: "ID.decision.json" must fit in a file
  * name of 255 bytes. */
 #define BL_APPROVAL_ID_MAX 240
 
-/* Longest summary, "requested_by", "by" and comment, in bytes. */
+/* Maximum lengths, in bytes: of the summary; of "requested_by" and "by"; of the comment. */
 #define BL_APPROVAL_SUMMARY_MAX 4096
 #define BL_APPROVAL_NAME_MAX 256
 #define BL_APPROVAL_COMMENT_MAX 4096
