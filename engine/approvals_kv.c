@@ -134,7 +134,8 @@ static int key_of(char *out, size_t size, const char *id, bl_error_t *err)
 {
 	int rc = bl__approvals_kv_key(out, size, id);
 	if (rc < 0)
-		return bl_error_set(err, rc, "id", "the approval id \"%.64s\" is not \"TENANT:JOB_ID\" or is too long", id);
+		return bl_error_set(err, rc, "id", "the approval id \"%.64s\" is not \"TENANT:JOB_ID\" or is too long",
+				    id);
 	return 0;
 }
 
@@ -195,8 +196,9 @@ static void announce(kv_store_t *s, const json_t *request, const char *text)
 	natsMsg_Destroy(msg);
 	if (ns != NATS_OK)
 		BL_LOG(BL_LOG_WARN, "approvals", "approval_publish_failed", NULL,
-		       "cannot publish the approval request; it stays stored in the bucket", BL_LOG_S("approval_id", id),
-		       BL_LOG_S("subject", subject), BL_LOG_S("reason", natsStatus_GetText(ns)));
+		       "cannot publish the approval request; it stays stored in the bucket",
+		       BL_LOG_S("approval_id", id), BL_LOG_S("subject", subject),
+		       BL_LOG_S("reason", natsStatus_GetText(ns)));
 }
 
 /* ------------------------------------------------------------------------ */
@@ -268,8 +270,9 @@ static int decode_record(const bl_kv_entry_t *e, bl_approval_t *out, bl_error_t 
 	json_t *request = json_object_get(record, "request");
 	json_t *decision = json_object_get(record, "decision");
 
-	int rc = json_is_object(request) ? bl_approval_check_request(request, e->key, err)
-					 : bl_error_set(err, BL_EFORMAT, e->key, "the record has no \"request\" object");
+	int rc = json_is_object(request)
+			 ? bl_approval_check_request(request, e->key, err)
+			 : bl_error_set(err, BL_EFORMAT, e->key, "the record is not JSON with a \"request\" object");
 	if (rc == 0 && !json_is_null(decision))
 		rc = json_is_object(decision) ? bl_approval_check_decision(decision, e->key, err)
 					      : bl_error_set(err, BL_EFORMAT, e->key,

@@ -7,8 +7,9 @@
  * The watch delivers keys only (no values): a woken job reads its record
  * itself, so a spurious wake-up costs one read. While the watch fails
  * (the server away), it marks the store as unwatched, so waiting jobs
- * reread their record every approvals.rescan_ms until it recovers. The watch recreates its consumer from the last change it
- * delivered, so no decision is missed across a reconnection.
+ * reread their record every approvals.rescan_ms until it recovers. The
+ * watch recreates its consumer from the last change it delivered, so no
+ * decision is missed across a reconnection.
  */
 #include <errno.h>
 #include <pthread.h>

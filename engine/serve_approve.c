@@ -144,7 +144,8 @@ static int parse_request(json_t *body, approve_request_t *req, bl_error_t *err)
 	if (rc == 0)
 		rc = check_name(req->job_id, "id", false, err);
 	if (rc == 0 && bl_decision_parse(&req->in.decision, word) < 0)
-		rc = bl_error_set(err, BL_EFORMAT, "decision", "expected \"approve\" or \"reject\", got \"%.32s\"", word);
+		rc = bl_error_set(err, BL_EFORMAT, "decision", "expected \"approve\" or \"reject\", got \"%.32s\"",
+				  word);
 	if (rc == 0)
 		rc = bl_decision_input_check(&req->in, err);
 	if (rc == 0)
@@ -169,7 +170,8 @@ static void answer(serve_t *s, const char *reply, const approve_request_t *req, 
 		reply_with(s, reply, "unknown_approval", req, described, err, false);
 		return;
 	case -EEXIST:
-		bl_error_set(err, -EEXIST, NULL, "approval %s was already decided; the earlier decision stands", req->id);
+		bl_error_set(err, -EEXIST, NULL, "approval %s was already decided; the earlier decision stands",
+			     req->id);
 		reply_with(s, reply, "already_decided", req, described, err, false);
 		return;
 	case BL_ETIMEDOUT:
@@ -221,7 +223,8 @@ void bl__serve_approve(serve_t *s, const char *reply, const char *data, size_t l
 	if (!reply)
 		return; /* a publish, not a request: no one would read the outcome */
 	if (len > APPROVE_BODY_MAX) {
-		bl_error_set(&err, BL_ELIMIT, NULL, "the request is %zu bytes, over the limit of %u", len, APPROVE_BODY_MAX);
+		bl_error_set(&err, BL_ELIMIT, NULL, "the request is %zu bytes, over the limit of %u", len,
+			     APPROVE_BODY_MAX);
 		reply_with(s, reply, "invalid_request", &req, NULL, &err, false);
 		return;
 	}
@@ -234,7 +237,8 @@ void bl__serve_approve(serve_t *s, const char *reply, const char *data, size_t l
 		return;
 	}
 	if (parse_request(body, &req, &err) < 0) {
-		BL_LOG(BL_LOG_INFO, "serve", "approve_request_invalid", NULL, err.message, BL_LOG_S("field", err.field));
+		BL_LOG(BL_LOG_INFO, "serve", "approve_request_invalid", NULL, err.message,
+		       BL_LOG_S("field", err.field));
 		reply_with(s, reply, "invalid_request", &req, NULL, &err, false);
 	} else {
 		decide(s, reply, &req);

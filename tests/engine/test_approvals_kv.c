@@ -230,10 +230,12 @@ Test(engine_approvals_kv, first_decision_wins_across_connections, .timeout = 60)
 
 		int winner = racers[0].rc == 0 ? 0 : 1;
 		int loser = 1 - winner;
-		cr_assert_eq(racers[winner].rc, 0, "round %d: no decider won (%d, %d)", round, racers[0].rc, racers[1].rc);
+		cr_assert_eq(racers[winner].rc, 0, "round %d: no decider won (%d, %d)", round, racers[0].rc,
+			     racers[1].rc);
 		cr_assert_eq(racers[loser].rc, -EEXIST, "round %d: the loser got %d, expected -EEXIST", round,
 			     racers[loser].rc);
-		cr_assert_str_eq(racers[loser].seen_by, racers[winner].by, "round %d: the loser sees the winner", round);
+		cr_assert_str_eq(racers[loser].seen_by, racers[winner].by, "round %d: the loser sees the winner",
+				 round);
 		bl_approval_t a;
 		cr_assert_eq(bl_approval_store_get(f.store, id, &a, NULL), 0);
 		cr_assert_str_eq(json_string_value(json_object_get(a.decision, "decided_by")), racers[winner].by);

@@ -13,16 +13,21 @@
 #include <beamline/kv.h>
 #include <nats/nats.h>
 
+#include "http_client.h"
 #include "serve_harness.h"
 
 #define TRACE_ID "4bf92f3577b34da6a3ce929d0e0e4736"
 #define TRACEPARENT "00-" TRACE_ID "-00f067aa0ba902b7-01"
 
 /* A human job of tenant "acme" with a 2-minute timeout. */
-#define HUMAN_JOB(id, expires, fallback)                                                                             \
-	"{\"id\":\"" id "\",\"tenant\":\"acme\",\"block\":\"human\",\"timeout_ms\":120000,\"traceparent\":\"" TRACEPARENT \
-	"\",\"params\":{\"summary\":\"deploy " id "\",\"requested_by\":\"ci\",\"expires_in_ms\":" expires                 \
-	",\"default_decision\":\"" fallback "\"}}"
+#define HUMAN_JOB(id, expires, fallback) \
+	"{\"id\":\"" id "\",\"tenant\":\"acme\",\"block\":\"human\",\"timeout_ms\":120000," \
+	"\"traceparent\":\"" TRACEPARENT "\",\"params\":{\"summary\":\"deploy " id "\"," \
+	"\"requested_by\":\"ci\",\"expires_in_ms\":" expires ",\"default_decision\":\"" fallback "\"}}"
+
+/* An approve request's body. */
+#define DECISION(tenant, id, decision, by) \
+	"{\"tenant\":\"" tenant "\",\"id\":\"" id "\",\"decision\":\"" decision "\",\"by\":\"" by "\"}"
 
 static const char *str(const json_t *obj, const char *key)
 {
@@ -154,7 +159,8 @@ Test(engine_serve_approvals, first_decision_wins, .timeout = 60)
 		cr_assert_eq(natsConnection_PublishRequestString(nc, "beamline.engine.v1.approve", inbox[i], bodies[i]),
 			     NATS_OK);
 	for (int i = 0; i < 2; i++)
-		cr_assert_eq(natsSubscription_NextMsg(&answers[i], replies[i], 5000), NATS_OK, "no reply to decision %d", i);
+		cr_assert_eq(natsSubscription_NextMsg(&answers[i], replies[i], 5000), NATS_OK,
+			     "no reply to decision %d", i);
 	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
 
 	json_t *doc[2];
@@ -245,13 +251,13 @@ Test(engine_serve_approvals, expiry_and_bad_requests, .timeout = 60)
 		{"not json", "invalid_request", NULL},
 		{"[1]", "invalid_request", NULL},
 		{"{\"tenant\":\"acme\",\"decision\":\"approve\",\"by\":\"x\"}", "invalid_request", "id"},
-		{"{\"tenant\":\"acme\",\"id\":\"h4\",\"decision\":\"maybe\",\"by\":\"x\"}", "invalid_request", "decision"},
+		{DECISION("acme", "h4", "maybe", "x"), "invalid_request", "decision"},
 		{"{\"tenant\":\"acme\",\"id\":\"h4\",\"decision\":\"approve\"}", "invalid_request", "by"},
-		{"{\"tenant\":\"acme\",\"id\":\"h4\",\"decision\":\"approve\",\"by\":\"x\",\"why\":1}", "invalid_request",
-		 "why"},
-		{"{\"tenant\":\"a.b\",\"id\":\"h4\",\"decision\":\"approve\",\"by\":\"x\"}", "invalid_request", "tenant"},
-		{"{\"tenant\":\"acme\",\"id\":\"nope\",\"decision\":\"approve\",\"by\":\"x\"}", "unknown_approval", "id"},
-		{"{\"tenant\":\"acme\",\"id\":\"h4\",\"decision\":\"reject\",\"by\":\"late\"}", "already_decided", NULL},
+		{"{\"tenant\":\"acme\",\"id\":\"h4\",\"decision\":\"approve\",\"by\":\"x\",\"why\":1}",
+		 "invalid_request", "why"},
+		{DECISION("a.b", "h4", "approve", "x"), "invalid_request", "tenant"},
+		{DECISION("acme", "nope", "approve", "x"), "unknown_approval", "id"},
+		{DECISION("acme", "h4", "reject", "late"), "already_decided", NULL},
 	};
 	serve_harness_t h;
 	engine_child_t engine;
@@ -276,12 +282,81 @@ Test(engine_serve_approvals, expiry_and_bad_requests, .timeout = 60)
 		json_t *error = json_object_get(reply, "error");
 		cr_assert_str_eq(str(reply, "status"), cases[i].status, "%s: expected %s, got %s", cases[i].body,
 				 cases[i].status, str(reply, "status"));
-		cr_assert(json_is_string(json_object_get(error, "message")), "%s: the reply has a message", cases[i].body);
+		cr_assert(json_is_string(json_object_get(error, "message")), "%s: the reply has a message",
+			  cases[i].body);
 		if (cases[i].field)
 			cr_assert_str_eq(str(error, "field"), cases[i].field, "%s: the field at fault", cases[i].body);
 		json_decref(reply);
 	}
 
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+}
+
+/* Start the engine with an admin endpoint whose token is "secret"; returns its port. */
+static int start_with_admin(serve_harness_t *h, engine_child_t *engine)
+{
+	char token_path[600];
+	snprintf(token_path, sizeof token_path, "%s/token", h->dir);
+	test_file_write(token_path, "secret\n", 0600);
+	snprintf(h->extra_sections, sizeof h->extra_sections,
+		 ", \"admin\": {\"listen\": \"127.0.0.1:0\", \"token_file\": \"%s\"}", token_path);
+	serve_config_write(h, h->config_path, "");
+	serve_start(h, engine, "engine");
+
+	char *line = wait_for_err(engine, "\"event\":\"admin_listening\"", 10000);
+	cr_assert_not_null(line, "the engine did not log admin_listening");
+	char *port = strstr(line, "\"port\":");
+	cr_assert_not_null(port, "admin_listening has a port: %s", line);
+	int value = atoi(port + 7);
+	free(line);
+	return value;
+}
+
+/*
+ * The admin endpoint of a serving engine reads and decides the bucket's
+ * records: GET /approvals lists the pending request, POST decides it and
+ * resumes the job, and a second POST gets 409 with the first decision.
+ */
+Test(engine_serve_approvals, admin_endpoint_uses_bucket, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", "");
+	natsSubscription *sub = watch_requests(&h);
+	int port = start_with_admin(&h, &engine);
+	serve_publish(&h, "acme", HUMAN_JOB("h5", "60000", "reject"), NULL);
+	natsMsg *posted = next_request(sub, 20000);
+	cr_assert_not_null(posted, "no approval request was published");
+
+	http_reply_t list = http_request(port, "GET", "/approvals", "secret");
+	http_reply_t done = http_request_body(port, "POST", "/approvals/acme:h5", "secret",
+					      "{\"decision\":\"approve\",\"by\":\"dana\"}");
+	http_reply_t again = http_request_body(port, "POST", "/approvals/acme:h5", "secret",
+					       "{\"decision\":\"reject\",\"by\":\"erin\"}");
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
+
+	json_t *listed = json_loads(list.body, 0, NULL);
+	json_t *pending = json_object_get(listed, "approvals");
+	cr_assert_eq(list.status, 200, "GET /approvals: %ld %s", list.status, list.body);
+	cr_assert_eq(json_array_size(pending), 1, "one pending approval: %s", list.body);
+	cr_assert_str_eq(str(json_array_get(pending, 0), "id"), "acme:h5");
+	cr_assert_eq(done.status, 200, "the decision: %ld %s", done.status, done.body);
+	cr_assert_eq(again.status, 409, "a second decision: %ld %s", again.status, again.body);
+	cr_assert_not_null(strstr(again.body, "\"decided_by\":\"dana\""), "the first decision stands: %s", again.body);
+	cr_assert_eq(n, 1, "the job has its result");
+	json_t *r = serve_result(&h, "acme", "h5");
+	cr_assert_str_eq(str(json_object_get(r, "result"), "decided_by"), "dana");
+	json_t *stored = record(&h, "acme.h5");
+	cr_assert_str_eq(str(json_object_get(stored, "decision"), "decided_by"), "dana", "the bucket has the decision");
+	json_decref(stored);
+	json_decref(r);
+	json_decref(listed);
+	http_reply_free(&list);
+	http_reply_free(&done);
+	http_reply_free(&again);
+	natsMsg_Destroy(posted);
+	natsSubscription_Destroy(sub);
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
