@@ -360,3 +360,44 @@ Test(engine_serve_approvals, admin_endpoint_uses_bucket, .timeout = 60)
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
+
+/*
+ * The nats-server restarts while a job waits: the engine's bucket watch
+ * fails and recovers (or waiting jobs poll meanwhile), and a decision
+ * made after the restart still resumes the job.
+ */
+Test(engine_serve_approvals, server_restart_keeps_waiting_job, .timeout = 90)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	json_t *reply = NULL;
+	serve_harness_init(&h, "", "");
+	natsSubscription *sub = watch_requests(&h);
+	serve_start(&h, &engine, "engine");
+	serve_publish(&h, "acme", HUMAN_JOB("h6", "60000", "reject"), NULL);
+	natsMsg *posted = next_request(sub, 20000);
+	cr_assert_not_null(posted, "no approval request was published");
+
+	cr_assert_eq(bl_test_nats_stop(&h.server), 0, "cannot stop nats-server: %s", h.server.error);
+	cr_assert_eq(bl_test_nats_restart(&h.server), 0, "cannot restart nats-server: %s", h.server.error);
+	char *reconnected = wait_for_err(&engine, "nats_reconnected", 20000);
+	cr_assert_not_null(reconnected, "the engine did not reconnect; its log:\n%s", test_file_read(engine.err_path));
+	long long until = now_ms() + 20000;
+	const char *decision = DECISION("acme", "h6", "approve", "frank");
+	while (!reply && now_ms() < until)
+		reply = serve_request(&h, "beamline.engine.v1.approve", decision, 1000);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
+
+	cr_assert_not_null(reply, "no reply to the decision after the restart");
+	cr_assert_str_eq(str(reply, "status"), "decided", "the decision was applied");
+	cr_assert_eq(n, 1, "the job has its result");
+	json_t *r = serve_result(&h, "acme", "h6");
+	cr_assert_str_eq(str(json_object_get(r, "result"), "decided_by"), "frank");
+	json_decref(r);
+	json_decref(reply);
+	free(reconnected);
+	natsMsg_Destroy(posted);
+	natsSubscription_Destroy(sub);
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+}
