@@ -1,7 +1,7 @@
 /*
  * Approval records: ids, decision words, times, and the JSON that people
- * and clients see. The files themselves are read and written in
- * approval_store.c.
+ * and clients see, and the checks of stored records. The stores read and
+ * write them (approval_files.c, engine/approvals_kv.c).
  */
 #include <stdio.h>
 #include <string.h>
@@ -136,4 +136,31 @@ json_t *bl_approval_describe(const bl_approval_t *a)
 	}
 	json_object_set_new(d, "status", json_string(status));
 	return d;
+}
+
+int bl_approval_check_request(const json_t *req, const char *name, bl_error_t *err)
+{
+	if (!json_is_string(json_object_get(req, "id")) || !json_is_integer(json_object_get(req, "expires_ms")) ||
+	    !json_is_string(json_object_get(req, "default_decision")))
+		return bl_error_set(err, BL_EFORMAT, name,
+				    "the request lacks \"id\", \"expires_ms\" or \"default_decision\"");
+	return 0;
+}
+
+int bl_approval_check_decision(const json_t *d, const char *name, bl_error_t *err)
+{
+	bl_decision_t decision;
+	const char *word = json_string_value(json_object_get(d, "decision"));
+	const json_t *comment = json_object_get(d, "comment");
+
+	bool valid = word && bl_decision_parse(&decision, word) == 0;
+	valid = valid && json_is_string(json_object_get(d, "decided_by")) &&
+		json_is_string(json_object_get(d, "decided_at"));
+	valid = valid && json_is_boolean(json_object_get(d, "defaulted")) &&
+		(!comment || json_is_string(comment) || json_is_null(comment));
+	if (!valid)
+		return bl_error_set(err, BL_EFORMAT, name,
+				    "the decision lacks \"decision\" (approve or reject), \"decided_by\", "
+				    "\"decided_at\" or \"defaulted\", or has a \"comment\" that is not a string");
+	return 0;
 }

@@ -1,6 +1,7 @@
 /*
- * The approvals service: the "approvals" config section, the store opened
- * on first use, the folder watch, and the registry of waiting jobs.
+ * The approvals service: the "approvals" config section, the store (the
+ * folder, opened on first use, or the one the service mode hands over),
+ * the folder watch, and the registry of waiting jobs.
  *
  * Lock: `lock` guards the store pointer while it is being opened, the
  * waiter list and the watch actor handle. Opening the store (file I/O)
@@ -39,7 +40,7 @@ struct bl_approvals {
 	bl_service_log_fn log;
 
 	pthread_mutex_t lock;
-	bl_approval_store_t *store; /* opened on first use; guarded by lock */
+	bl_approval_store_t *store; /* opened on first use or handed over; guarded by lock */
 	int inotify_fd;             /* -1 until the watch starts */
 	bl_actor_t *watch;          /* guarded by lock */
 	bool stopped;               /* guarded by lock */
@@ -249,6 +250,28 @@ int bl_approvals_store(bl_approvals_t *a, bl_approval_store_t **out, bl_error_t 
 	*out = a->store;
 	pthread_mutex_unlock(&a->lock);
 	return rc;
+}
+
+int bl_approvals_use_store(bl_approvals_t *a, bl_approval_store_t **store)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&a->lock);
+	if (a->store) {
+		rc = -EBUSY;
+	} else {
+		a->store = *store;
+		*store = NULL;
+	}
+	pthread_mutex_unlock(&a->lock);
+	return rc;
+}
+
+void bl_approvals_set_watched(bl_approvals_t *a, bool watched)
+{
+	bool was = atomic_exchange(&a->watched, watched);
+	if (was && !watched)
+		bl__approvals_notify_all(a);
 }
 
 const bl_approvals_config_t *bl_approvals_config(const bl_approvals_t *a)

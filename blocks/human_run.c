@@ -2,13 +2,13 @@
  * One run of the human block, as an actor on the control pool.
  *
  * The actor holds no thread while it waits: it is only a mailbox until a
- * message arrives. File work (posting the request, reading or writing a
- * decision) runs as a task on the blocking pool, one at a time, and comes
- * back as RUN_TASK_DONE. Three things make the actor look at its
- * approval again:
- *   RUN_CHECK   the folder watch or the admin endpoint saw a decision for
- *               its id;
- *   RUN_RESCAN  without a folder watch, every rescan_ms;
+ * message arrives. Store work (posting the request, reading or writing a
+ * decision, in the folder or the bucket) runs as a task on the blocking
+ * pool, one at a time, and comes back as RUN_TASK_DONE. These messages
+ * make the actor look at its approval again:
+ *   RUN_CHECK   the folder watch, the bucket watch, the admin endpoint or
+ *               an approve request saw a decision for its id;
+ *   RUN_RESCAN  while nothing watches the store, every rescan_ms;
  *   RUN_EXPIRE  the request's expiry passed: the default decision is
  *               written, unless a person's decision got there first;
  *   RUN_CANCEL  the job timed out: the job's result is out already, and
@@ -297,7 +297,7 @@ static void on_task_done(human_run_t *run, bl_actor_t *self, store_task_t *t)
 	if (t->rc < 0) {
 		bool lost = t->rc == -ENOENT;
 		if (lost)
-			bl_error_set(&t->err, -ENOENT, NULL, "the approval %s was removed from the approvals folder",
+			bl_error_set(&t->err, -ENOENT, NULL, "the approval %s was removed from the approval store",
 				     run->id);
 		log_event(run, BL_SERVICE_LOG_WARN, "approval_store_failed", t->err.message,
 			  json_pack("{s:s, s:s}", "approval_id", run->id, "field", t->err.field));

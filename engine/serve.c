@@ -21,7 +21,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <beamline/services.h>
+
 #include "admin.h"
+#include "approvals_kv.h"
 #include "log.h"
 #include "nats_events.h"
 #include "quota_watch.h"
@@ -133,6 +136,24 @@ static int watch_quotas(serve_t *s, bl_error_t *err)
 	return rc;
 }
 
+/* Keep the human block's approvals in the bucket instead of the state
+ * folder, and watch the bucket for decisions made on any instance. */
+static int use_approvals_bucket(serve_t *s, bl_error_t *err)
+{
+	bl_approvals_t *service = s->ctx.services->approvals;
+	bl_approval_store_t *store = NULL;
+
+	if (!service)
+		return 0; /* no state folder: human jobs report the service missing */
+	int rc = bl__approvals_kv_open(&store, s->nats, SERVE_BUCKET_APPROVALS, err);
+	if (rc == 0 && bl_approvals_use_store(service, &store) < 0)
+		rc = bl_error_set(err, -EBUSY, SERVE_BUCKET_APPROVALS, "the approvals service has a store already");
+	bl_approval_store_free(&store);
+	if (rc == 0)
+		rc = bl__approvals_kv_watch_start(&s->approvals_watch, s->nats, service, SERVE_BUCKET_APPROVALS, err);
+	return rc;
+}
+
 /* The parts of the run context that the jobs file's run sets up in bl_run_jobs. */
 static int open_engine(serve_t *s, bl_error_t *err)
 {
@@ -152,6 +173,8 @@ static int open_engine(serve_t *s, bl_error_t *err)
 	ctx->config = json_incref(s->cfg->services);
 	if (rc == 0)
 		rc = bl__services_start(ctx, err);
+	if (rc == 0)
+		rc = use_approvals_bucket(s, err);
 	if (rc == 0)
 		rc = bl__serve_table_init(&s->table, s->cfg->max_in_flight);
 	if (rc == 0)
@@ -222,6 +245,7 @@ static void shut_down(serve_t *s)
 	atomic_store(&current_state, NULL);
 	bl__serve_control_stop(s);
 	bl_quota_watch_stop(&s->quota_watch);
+	bl__approvals_kv_watch_stop(&s->approvals_watch);
 	bl__services_quiesce(&s->ctx);
 	if (s->ctx.rt) {
 		bl_runtime_free(&s->ctx.rt);

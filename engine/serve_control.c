@@ -10,6 +10,8 @@
  *   beamline.engine.v1.cancel   {"tenant": ..., "id": ...}. Only the
  *       instance that holds the job replies, after asking the dispatcher to
  *       cancel it. A job that no instance holds gets no reply.
+ *   beamline.engine.v1.approve  (queue group beamline-engine) a decision
+ *       on an approval (serve_approve.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -21,7 +23,7 @@
 #include "log.h"
 #include "serve_ctx.h"
 
-enum { SUB_EXECUTE = 0, SUB_STATUS, SUB_CANCEL };
+enum { SUB_EXECUTE = 0, SUB_STATUS, SUB_CANCEL, SUB_APPROVE, SUB_COUNT };
 
 /* The connection sends each publish at once (send_asap), so the reply
  * leaves now rather than when cnats's flusher thread next runs. */
@@ -204,6 +206,14 @@ static void on_cancel(natsConnection *nc, natsSubscription *sub, natsMsg *msg, v
 	natsMsg_Destroy(msg);
 }
 
+static void on_approve(natsConnection *nc, natsSubscription *sub, natsMsg *msg, void *closure)
+{
+	(void)nc;
+	(void)sub;
+	bl__serve_approve(closure, natsMsg_GetReply(msg), natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg));
+	natsMsg_Destroy(msg);
+}
+
 int bl__serve_control_start(serve_t *s, bl_error_t *err)
 {
 	natsConnection *nc = bl_nats_raw(s->nats);
@@ -215,6 +225,9 @@ int bl__serve_control_start(serve_t *s, bl_error_t *err)
 	if (ns == NATS_OK)
 		ns = natsConnection_QueueSubscribe(&subs[SUB_EXECUTE], nc, SERVE_SUBJECT_EXECUTE, SERVE_QUEUE_GROUP,
 						   on_execute, s);
+	if (ns == NATS_OK)
+		ns = natsConnection_QueueSubscribe(&subs[SUB_APPROVE], nc, SERVE_SUBJECT_APPROVE, SERVE_QUEUE_GROUP,
+						   on_approve, s);
 	if (ns != NATS_OK)
 		return bl_error_set(err, -ENOTCONN, NULL, "cannot subscribe to the control subjects: %s",
 				    natsStatus_GetText(ns));
@@ -237,7 +250,7 @@ void bl__serve_control_stop_execute(serve_t *s)
 
 void bl__serve_control_stop(serve_t *s)
 {
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < SUB_COUNT; i++) {
 		natsSubscription *sub = s->subs[i];
 		if (!sub)
 			continue;

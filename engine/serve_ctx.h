@@ -5,7 +5,8 @@
  *   serve_setup.c    streams, consumer and buckets: create or verify
  *   serve_table.c    the jobs taken whose result has not gone out yet (the in-flight table)
  *   serve_ingress.c  the fetch thread: pull, check, hand jobs to the dispatcher
- *   serve_control.c  execute, status and cancel requests (cnats threads)
+ *   serve_control.c  execute, status, cancel and approve requests (cnats threads)
+ *   serve_approve.c  decisions on approvals, into the approvals bucket
  *   serve_sink.c     the result sink actors: store, ack, NAK, dead-letter, reply
  *   serve_store.c    results lookups and publishes, DLQ entries, attempt records
  *
@@ -41,6 +42,7 @@
 #define SERVE_SUBJECT_EXECUTE "beamline.engine.v1.execute"
 #define SERVE_SUBJECT_STATUS "beamline.engine.v1.status"
 #define SERVE_SUBJECT_CANCEL "beamline.engine.v1.cancel"
+#define SERVE_SUBJECT_APPROVE "beamline.engine.v1.approve"
 #define SERVE_QUEUE_GROUP "beamline-engine"
 
 /* Names are at most 128 bytes (bl_job_limits_t.max_name_bytes). */
@@ -77,6 +79,7 @@ typedef struct serve {
 	bl_kv_t *attempts;          /* earlier attempts' errors, by tenant.id */
 	bl_js_puller_t *puller;
 	struct bl_quota_watch *quota_watch; /* live quotas from the KV bucket */
+	struct bl_approvals_kv_watch *approvals_watch; /* wakes jobs whose approval changed */
 	serve_table_t table;
 	pthread_t fetcher;
 	bool fetcher_started;
@@ -84,7 +87,7 @@ typedef struct serve {
 	bl_pool_t *results_pool;
 	bl_actor_t **sinks;
 	unsigned nsinks;
-	void *subs[3];              /* natsSubscription *: execute, status, cancel */
+	void *subs[4];              /* natsSubscription *: execute, status, cancel, approve */
 	char instance[64];
 	uint64_t started_ms;
 } serve_t;
@@ -213,6 +216,13 @@ void bl__serve_control_stop(serve_t *s);
 
 /* Reply to a request with `text` (borrowed). */
 void bl__serve_reply(serve_t *s, const char *reply, const char *text);
+
+/* --- serve_approve.c --- */
+
+/* Decide an approval from the `len` bytes of an approve request's body
+ * (borrowed) and send the outcome to `reply`. On a cnats thread; blocks on
+ * the approvals bucket. */
+void bl__serve_approve(serve_t *s, const char *reply, const char *data, size_t len);
 
 /* --- serve_sink.c --- */
 

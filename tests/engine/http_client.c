@@ -25,6 +25,11 @@ static size_t collect(char *data, size_t size, size_t n, void *arg)
 
 http_reply_t http_request(int port, const char *method, const char *path, const char *token)
 {
+	return http_request_body(port, method, path, token, NULL);
+}
+
+http_reply_t http_request_body(int port, const char *method, const char *path, const char *token, const char *body_text)
+{
 	char url[512], auth[512];
 	buffer_t body = {0};
 	struct curl_slist *headers = NULL;
@@ -43,6 +48,10 @@ http_reply_t http_request(int port, const char *method, const char *path, const 
 	if (token) {
 		snprintf(auth, sizeof auth, "Authorization: Bearer %s", token);
 		headers = curl_slist_append(headers, auth);
+	}
+	if (body_text) {
+		headers = curl_slist_append(headers, "Content-Type: application/json");
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body_text);
 	}
 	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
 

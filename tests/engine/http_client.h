@@ -17,6 +17,9 @@ typedef struct http_reply {
  * "Authorization: Bearer TOKEN" unless `token` is NULL. */
 http_reply_t http_request(int port, const char *method, const char *path, const char *token);
 
+/* The same with `body` (borrowed; NULL for none) sent as application/json. */
+http_reply_t http_request_body(int port, const char *method, const char *path, const char *token, const char *body);
+
 void http_reply_free(http_reply_t *reply);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,4 +173,27 @@ json_t *serve_result_subjects(serve_harness_t *h)
 	json_t *subjects = json_incref(json_object_get(json_object_get(doc, "state"), "subjects"));
 	json_decref(doc);
 	return subjects ? subjects : json_object();
+}
+
+void serve_stop(engine_child_t *c)
+{
+	kill(c->pid, SIGTERM);
+	cr_assert(child_wait(c, 15000), "the engine did not exit within 15 s of SIGTERM");
+	cr_assert_eq(c->status, 0, "the engine exited with %d after SIGTERM; its log:\n%s", c->status,
+		     test_file_read(c->err_path));
+}
+
+void serve_wait_running(serve_harness_t *h, int running)
+{
+	long long until = now_ms() + 20000;
+	json_int_t now = -1;
+	while (now_ms() < until) {
+		json_t *st = serve_request(h, "beamline.engine.v1.status", "", 2000);
+		now = json_integer_value(json_object_get(json_object_get(st, "jobs"), "running"));
+		json_decref(st);
+		if (now == running)
+			return;
+		sleep_ms(50);
+	}
+	cr_assert_fail("expected %d jobs running, the engine reports %lld", running, (long long)now);
 }

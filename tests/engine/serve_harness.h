@@ -70,6 +70,13 @@ json_t *serve_result_subjects(serve_harness_t *h);
 /* Send `body` to `subject` as a request and parse the reply (owned), or NULL on timeout. */
 json_t *serve_request(serve_harness_t *h, const char *subject, const char *body, int timeout_ms);
 
+/* Send SIGTERM and expect exit status 0 within 15 s. */
+void serve_stop(engine_child_t *c);
+
+/* Wait up to 20 s until the engine reports `running` jobs running (the
+ * first status reply, so with one engine running). */
+void serve_wait_running(serve_harness_t *h, int running);
+
 /* A no-op kernel job of tenant "acme". */
 #define NOOP_JOB(id) "{\"id\":\"" id "\",\"tenant\":\"acme\",\"block\":\"kernel\",\"params\":{\"kernel\":\"noop\"}}"
 

@@ -5,7 +5,6 @@
  * BEAMLINE_DLQ.
  */
 #include <criterion/criterion.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,15 +18,6 @@ static const char *str(const json_t *obj, const char *key)
 {
 	const char *v = json_string_value(json_object_get(obj, key));
 	return v ? v : "(missing)";
-}
-
-/* Send SIGTERM and expect exit status 0 within 15 s. */
-static void stop_engine(engine_child_t *c)
-{
-	kill(c->pid, SIGTERM);
-	cr_assert(child_wait(c, 15000), "the engine did not exit within 15 s of SIGTERM");
-	cr_assert_eq(c->status, 0, "the engine exited with %d after SIGTERM; its log:\n%s", c->status,
-		     test_file_read(c->err_path));
 }
 
 /* Three no-op jobs and a map job go in; four results with their outputs come out. */
@@ -64,7 +54,7 @@ Test(engine_serve, jobs_in_results_out, .timeout = 60)
 	uint64_t left = serve_wait_empty(&h, "BEAMLINE_JOBS", 5000);
 	cr_assert_eq(left, 0, "acked jobs leave the work queue; %llu left", (unsigned long long)left);
 
-	stop_engine(&engine);
+	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
 
@@ -108,7 +98,7 @@ Test(engine_serve, retryable_failure_dead_lettered, .timeout = 60)
 	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the delivery was acked");
 	json_decref(entry);
 
-	stop_engine(&engine);
+	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
 
@@ -152,7 +142,7 @@ Test(engine_serve, bad_messages_dead_lettered, .timeout = 60)
 	json_decref(r);
 	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "every message was acked");
 
-	stop_engine(&engine);
+	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
 
@@ -187,7 +177,7 @@ Test(engine_serve, duplicates_run_once, .timeout = 60)
 	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the resubmission was acked");
 	json_decref(st);
 
-	stop_engine(&engine);
+	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
 
@@ -219,7 +209,7 @@ Test(engine_serve, execute_request_replies, .timeout = 60)
 	json_decref(bad);
 	json_decref(st);
 
-	stop_engine(&engine);
+	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
 
@@ -227,22 +217,6 @@ Test(engine_serve, execute_request_replies, .timeout = 60)
 #define WAITING_JOB(id)                                                                                      \
 	"{\"id\":\"" id "\",\"tenant\":\"acme\",\"block\":\"human\",\"timeout_ms\":60000,\"params\":{\"summary\":" \
 	"\"wait\",\"requested_by\":\"test\",\"expires_in_ms\":50000}}"
-
-/* Wait until the engine reports `running` jobs running. */
-static void wait_running(serve_harness_t *h, int running)
-{
-	long long until = now_ms() + 10000;
-	json_int_t now = -1;
-	while (now_ms() < until) {
-		json_t *st = serve_request(h, "beamline.engine.v1.status", "", 2000);
-		now = json_integer_value(json_object_get(json_object_get(st, "jobs"), "running"));
-		json_decref(st);
-		if (now == running)
-			return;
-		sleep_ms(50);
-	}
-	cr_assert_fail("expected %d jobs running, the engine reports %lld", running, (long long)now);
-}
 
 /* Cancelling a running job stores its result with status cancelled. */
 Test(engine_serve, cancel_running_job, .timeout = 60)
@@ -252,7 +226,7 @@ Test(engine_serve, cancel_running_job, .timeout = 60)
 	serve_harness_init(&h, "", "");
 	serve_start(&h, &engine, "engine");
 	serve_publish(&h, "acme", WAITING_JOB("c1"), NULL);
-	wait_running(&h, 1);
+	serve_wait_running(&h, 1);
 
 	json_t *reply = serve_request(&h, "beamline.engine.v1.cancel", "{\"tenant\":\"acme\",\"id\":\"c1\"}", 5000);
 	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 10000);
@@ -266,7 +240,7 @@ Test(engine_serve, cancel_running_job, .timeout = 60)
 	json_decref(r);
 	json_decref(reply);
 
-	stop_engine(&engine);
+	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
 
@@ -283,10 +257,10 @@ Test(engine_serve, sigterm_drains, .timeout = 60)
 	serve_publish(&h, "acme", WAITING_JOB("s1"), NULL);
 	serve_publish(&h, "acme", NOOP_JOB("s2"), NULL);
 	cr_assert_eq(serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 10000), 1);
-	wait_running(&h, 1);
+	serve_wait_running(&h, 1);
 
 	long long start = now_ms();
-	stop_engine(&engine);
+	serve_stop(&engine);
 	long long took = now_ms() - start;
 
 	cr_assert_geq(took, 900, "the drain waited %lld ms for the running job, expected about 1000", took);
@@ -365,7 +339,7 @@ Test(engine_serve, in_progress_acks_keep_long_job, .timeout = 60)
 	cr_assert_eq(json_integer_value(json_object_get(counters, "naks")), 0);
 	json_decref(st);
 
-	stop_engine(&engine);
+	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
 
@@ -412,6 +386,6 @@ Test(engine_serve, header_trace_and_live_quota, .timeout = 60)
 	json_decref(traced);
 	json_decref(big);
 	bl_kv_free(quotas);
-	stop_engine(&engine);
+	serve_stop(&engine);
 	serve_harness_fini(&h);
 }

@@ -18,7 +18,9 @@
  * Human jobs that no one decides: each waits 300 to 700 ms for its
  * approval to expire, then takes the default decision, so the jobs are in
  * flight long enough for the kill and the restart to catch some of them.
- * Each instance keeps its approvals in its own state folder.
+ * The approvals live in the shared bucket, so a job taken again after the
+ * kill finds the request its first delivery posted. Each instance still
+ * gets a state folder of its own.
  */
 Test(engine_serve_cluster, kill_and_restart_lose_nothing, .timeout = 110)
 {

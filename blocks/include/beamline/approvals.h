@@ -1,27 +1,30 @@
 /*
  * Approvals: the requests that human jobs post and the decisions people
- * make on them, kept as files in the state folder so that they survive a
- * restart and so that another process (`beamline-engine approve`) can
- * decide them.
+ * make on them, kept in a store that survives a restart and that another
+ * process can decide in.
  *
  * An approval's id is "TENANT:JOB_ID". Neither part may contain ':' (job
  * ids and tenant names use [A-Za-z0-9._-]), so the id names one job of one
  * tenant, and running the same job again finds the same approval.
  *
- * Each approval is two files in the approvals folder (STATE_DIR/approvals
- * unless the config names another subfolder):
+ * Two stores implement one interface (bl_approval_store_ops_t below):
  *
- *   ID.request.json   written once, when the job first posts the request;
- *   ID.decision.json  written once, by whoever decides first: a person
- *                     (approve command, admin endpoint) or the engine when
- *                     the request expires.
+ *   the approvals folder (approval_files.c), for `run` and the approve
+ *     command: STATE_DIR/approvals holds ID.request.json, written once
+ *     when the job first posts the request, and ID.decision.json, written
+ *     once by whoever decides first. Each file is written to a temporary
+ *     name, flushed, then linked to its name; link(2) fails when the name
+ *     exists, so the first decision wins even between processes;
+ *   the NATS key-value bucket beamline_approvals (engine/approvals_kv.c),
+ *     for `serve`: one record per approval, decided with a compare-and-set
+ *     on the record's revision, so the first decision wins across engine
+ *     instances.
  *
- * Both are written to a temporary file, flushed with fsync, then linked to
- * their name; link(2) fails when the name exists, so the first decision
- * wins even between processes, and no reader sees half a file.
- *
- * The store's functions do blocking file I/O: call them from a thread that
- * may block (the blocking pool, the admin endpoint's thread, the CLI).
+ * The request and decision logic (bl_approval_store_post, _decide, _list)
+ * is written once, in approval_store.c, over the interface's primitives.
+ * Every store function blocks on I/O: call them from a thread that may
+ * block (the blocking pool, the admin endpoint's thread, a cnats thread,
+ * the CLI).
  */
 #ifndef BEAMLINE_APPROVALS_H
 #define BEAMLINE_APPROVALS_H
@@ -91,6 +94,17 @@ int64_t bl_approval_expires_ms(const bl_approval_t *a);
  */
 json_t *bl_approval_describe(const bl_approval_t *a);
 
+/* Check a stored request for the fields every reader relies on: "id",
+ * "expires_ms" and "default_decision". Returns 0, or BL_EFORMAT with *err
+ * naming `name` (the file or key). */
+int bl_approval_check_request(const json_t *request, const char *name, bl_error_t *err);
+
+/* Check a stored decision, which is read back into a job's result: a
+ * decision word, "decided_by", "decided_at", "defaulted" and an optional
+ * string "comment". A person editing the store or a crash may leave one
+ * without them. Returns 0, or BL_EFORMAT with *err naming `name`. */
+int bl_approval_check_decision(const json_t *decision, const char *name, bl_error_t *err);
+
 /* What a decider supplies; strings borrowed. */
 typedef struct bl_decision_input {
 	bl_decision_t decision;
@@ -106,6 +120,44 @@ int bl_decision_input_check(const bl_decision_input_t *in, bl_error_t *err);
 typedef struct bl_approval_store bl_approval_store_t;
 
 /*
+ * The primitives a store implements. Each borrows its arguments and
+ * returns 0 or a negative code with *err (which may be NULL).
+ */
+typedef struct bl_approval_store_ops {
+	/* Store `request` as approval `id` unless `id` has a record. Returns
+	 * 0, or -EEXIST when it has one (nothing is written). */
+	int (*create)(bl_approval_store_t *store, const char *id, const json_t *request, bl_error_t *err);
+
+	/* Load approval `id` into *out (owned by the caller), and into
+	 * *version what `record` needs to detect a concurrent change (0 for a
+	 * store that needs none). Returns 0, -ENOENT when there is none, or
+	 * BL_EFORMAT for a damaged record. */
+	int (*load)(bl_approval_store_t *store, const char *id, bl_approval_t *out, uint64_t *version,
+		    bl_error_t *err);
+
+	/* Record `decision` for approval `id`, which was pending as `pending`
+	 * at `version`. Returns 0, or -EEXIST when the record changed since
+	 * (a decision got there first); nothing is written then. */
+	int (*record)(bl_approval_store_t *store, const char *id, const bl_approval_t *pending, uint64_t version,
+		      const json_t *decision, bl_error_t *err);
+
+	/* Return in *ids the ids of every stored approval, decided or not, as
+	 * an owned array of owned strings (free each, then the array), and
+	 * their number in *count. */
+	int (*list_ids)(bl_approval_store_t *store, char ***ids, size_t *count, bl_error_t *err);
+
+	/* Free the store; bl_approval_store_free calls it. */
+	void (*free)(bl_approval_store_t *store);
+} bl_approval_store_ops_t;
+
+/* The part of a store that every implementation starts with; an
+ * implementation's own struct has it as its first member. */
+struct bl_approval_store {
+	const bl_approval_store_ops_t *ops;
+	const char *where; /* the folder's path, or the bucket's name, for messages; owned by the store */
+};
+
+/*
  * Open the approvals folder STATE_DIR/SUBDIR, making both when `create`
  * is true. Returns 0 and an owned store (free with
  * bl_approval_store_free), or a negative errno / BL_ENOMEM with *err
@@ -117,7 +169,8 @@ int bl_approval_store_open(bl_approval_store_t **out, const char *state_dir, con
 /* Close the store. Takes *store; NULL is fine. */
 void bl_approval_store_free(bl_approval_store_t **store);
 
-/* Return the approvals folder's path; borrowed for the store's life. */
+/* Return the folder's path for the approvals folder, the bucket's name
+ * for the bucket; borrowed for the store's life. */
 const char *bl_approval_store_path(const bl_approval_store_t *store);
 
 /*
@@ -125,7 +178,7 @@ const char *bl_approval_store_path(const bl_approval_store_t *store);
  * docs/blocks/human.md) unless an approval with its id exists. *out
  * receives the stored approval: the new one, or the existing one with its
  * original expiry and any decision made meanwhile (*created false).
- * Returns 0, or a negative errno / BL_EFORMAT (a stored file is damaged)
+ * Returns 0, or a negative errno / BL_EFORMAT (a stored record is damaged)
  * with *err.
  */
 int bl_approval_store_post(bl_approval_store_t *store, const json_t *request, bl_approval_t *out, bool *created,
@@ -151,8 +204,8 @@ int bl_approval_store_decide(bl_approval_store_t *store, const char *id, const b
 
 /*
  * Return in *out a new array of the pending approvals (described as by
- * bl_approval_describe), oldest first. Damaged files are skipped. Returns
- * 0, or a negative errno / BL_ENOMEM with *err.
+ * bl_approval_describe), oldest first. Damaged records are skipped.
+ * Returns 0, or a negative errno / BL_ENOMEM with *err.
  */
 int bl_approval_store_list(bl_approval_store_t *store, json_t **out, bl_error_t *err);
 
@@ -200,6 +253,24 @@ int bl_approvals_store(bl_approvals_t *a, bl_approval_store_t **out, bl_error_t 
 /* Tell the jobs waiting on approval `id` that it may have been decided,
  * without waiting for the folder watch. Any thread. */
 void bl_approvals_notify(bl_approvals_t *a, const char *id);
+
+/*
+ * Make the service keep approvals in `*store` (taken; *store is set to
+ * NULL) instead of the approvals folder. The service mode calls it with
+ * the bucket store before the first job starts, and then reports
+ * decisions through bl_approvals_notify and bl_approvals_set_watched.
+ * Returns 0, or -EBUSY when the service has a store already (the store
+ * is then left to the caller). Any thread.
+ */
+int bl_approvals_use_store(bl_approvals_t *a, bl_approval_store_t **store);
+
+/*
+ * Record whether something reports every decision of the store through
+ * bl_approvals_notify. While nothing does, waiting jobs reread their
+ * approval every rescan_ms; turning it off wakes them all once. Any
+ * thread.
+ */
+void bl_approvals_set_watched(bl_approvals_t *a, bool watched);
 
 /* Return the service's configuration; borrowed. */
 const bl_approvals_config_t *bl_approvals_config(const bl_approvals_t *a);
