@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 void bl_dedupe_init(bl_dedupe_t *d, size_t budget)
 {
 	*d = (bl_dedupe_t){.budget = budget};
@@ -22,26 +24,6 @@ void bl_dedupe_clear(bl_dedupe_t *d)
 	d->kept_bytes = 0;
 }
 
-static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
-}
-
-/* The splitmix64 finaliser: spreads every input bit over the output. */
-static uint64_t mix(uint64_t x)
-{
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /*
  * Hash a JSON value without serialising it. An object's members are
  * summed, so their order does not matter, as in canonical JSON; array
@@ -50,7 +32,7 @@ static uint64_t mix(uint64_t x)
  */
 static uint64_t hash_value(json_t *v)
 {
-	uint64_t h = fnv1a(0xcbf29ce484222325ull, &(int){json_typeof(v)}, sizeof(int));
+	uint64_t h = bl__hash_fnv1a(BL_HASH_FNV1A_INIT, &(int){json_typeof(v)}, sizeof(int));
 
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
@@ -59,24 +41,24 @@ static uint64_t hash_value(json_t *v)
 		json_t *member;
 		uint64_t sum = 0;
 		json_object_keylen_foreach(v, key, key_len, member)
-			sum += mix(fnv1a(h, key, key_len) ^ hash_value(member));
-		return mix(h ^ sum);
+			sum += bl__hash_mix(bl__hash_fnv1a(h, key, key_len) ^ hash_value(member));
+		return bl__hash_mix(h ^ sum);
 	}
 	case JSON_ARRAY:
 		for (size_t i = 0; i < json_array_size(v); i++)
-			h = mix(h ^ hash_value(json_array_get(v, i)));
+			h = bl__hash_mix(h ^ hash_value(json_array_get(v, i)));
 		return h;
 	case JSON_STRING:
-		return mix(fnv1a(h, json_string_value(v), json_string_length(v)));
+		return bl__hash_mix(bl__hash_fnv1a(h, json_string_value(v), json_string_length(v)));
 	case JSON_INTEGER:
-		return mix(fnv1a(h, &(json_int_t){json_integer_value(v)}, sizeof(json_int_t)));
+		return bl__hash_mix(bl__hash_fnv1a(h, &(json_int_t){json_integer_value(v)}, sizeof(json_int_t)));
 	case JSON_REAL:
-		return mix(fnv1a(h, &(double){json_real_value(v)}, sizeof(double)));
+		return bl__hash_mix(bl__hash_fnv1a(h, &(double){json_real_value(v)}, sizeof(double)));
 	case JSON_TRUE:
 	case JSON_FALSE:
 	case JSON_NULL:
 	default:
-		return mix(h); /* true, false and null carry nothing beyond their type */
+		return bl__hash_mix(h); /* true, false and null carry nothing beyond their type */
 	}
 }
 
@@ -86,8 +68,8 @@ uint64_t bl_dedupe_fingerprint(const bl_job_t *job)
 	int len = snprintf(head, sizeof head, "%s|%d|%llu|", job->block, (int)job->priority,
 			   (unsigned long long)job->timeout_ms);
 	size_t head_len = len < 0 ? 0 : (size_t)len < sizeof head ? (size_t)len : sizeof head - 1;
-	uint64_t h = fnv1a(0xcbf29ce484222325ull, head, head_len);
-	return mix(h ^ hash_value(job->params));
+	uint64_t h = bl__hash_fnv1a(BL_HASH_FNV1A_INIT, head, head_len);
+	return bl__hash_mix(h ^ hash_value(job->params));
 }
 
 static void key_of(char *out, size_t size, const bl_job_t *job)

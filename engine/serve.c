@@ -63,6 +63,11 @@ static void on_nats_event(const bl_nats_event_t *event, void *arg)
 		atomic_store(&s->state.connected, false);
 	else if (event->kind == BL_NATS_EVENT_RECONNECTED)
 		atomic_store(&s->state.connected, true);
+
+	/* Results stored while the connection was away, or dropped by a slow
+	 * subscription (an asynchronous error), never reached the watch: the
+	 * index is not trusted until a new watch has caught up. */
+	bl__result_index_invalidate(&s->results_index);
 }
 
 static int connect_nats(serve_t *s, bl_error_t *err)
@@ -244,6 +249,7 @@ static void shut_down(serve_t *s)
 {
 	atomic_store(&current_state, NULL);
 	bl__serve_control_stop(s);
+	bl__serve_index_join(s);
 	bl_quota_watch_stop(&s->quota_watch);
 	bl__approvals_kv_watch_stop(&s->approvals_watch);
 	bl__services_quiesce(&s->ctx);
@@ -259,6 +265,7 @@ static void shut_down(serve_t *s)
 	bl_js_puller_free(s->puller);
 	bl_kv_free(s->attempts);
 	bl_nats_free(s->nats);
+	bl__result_index_destroy(&s->results_index);
 	if (s->ctx.data_root >= 0)
 		close(s->ctx.data_root);
 	bl_quota_table_free(&s->ctx.quotas);
@@ -282,7 +289,11 @@ int bl_serve_run(const bl_serve_config_t *cfg, bl_error_t *err)
 	make_instance_id(&s);
 	s.started_ms = bl__run_now_ms();
 
-	int rc = connect_nats(&s, err);
+	int rc = bl__serve_index_init(&s);
+	if (rc < 0)
+		bl_error_set(err, rc, NULL, "out of memory for the results index");
+	if (rc == 0)
+		rc = connect_nats(&s, err);
 	if (rc == 0)
 		rc = open_engine(&s, err);
 	if (rc == 0) {
@@ -290,6 +301,8 @@ int bl_serve_run(const bl_serve_config_t *cfg, bl_error_t *err)
 		atomic_store(&current_state, &s.state);
 		rc = bl__serve_ingress_start(&s, err);
 	}
+	if (rc == 0)
+		rc = bl__serve_index_start(&s, err);
 	if (rc == 0)
 		rc = bl__serve_control_start(&s, err);
 	if (rc < 0) {

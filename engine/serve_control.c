@@ -53,13 +53,34 @@ static void reply_error(serve_t *s, const char *reply, const char *tenant, const
 	free(line);
 }
 
+/*
+ * Reply with the job's stored result when BEAMLINE_RESULTS contains one,
+ * because a job whose result exists does not run again. The results
+ * index answers most misses without a round trip, and serve_index.c says
+ * when it can miss a result stored a moment ago. A failed lookup lets the
+ * job run. Returns whether the reply went out.
+ */
+static bool reply_stored(serve_t *s, const char *reply, const bl_job_t *job)
+{
+	char *stored = NULL;
+	if (!bl__result_index_may_hold(&s->results_index, job->tenant, job->id))
+		return false;
+
+	atomic_fetch_add(&s->state.result_lookups, 1);
+	if (bl__serve_result_lookup(s, job->tenant, job->id, &stored) < 0)
+		return false;
+	atomic_fetch_add(&s->state.duplicates, 1);
+	bl__serve_reply(s, reply, stored);
+	free(stored);
+	return true;
+}
+
 /* Take an execute request as a job, or reply at once. */
 static void execute(serve_t *s, natsMsg *msg)
 {
 	const char *reply = natsMsg_GetReply(msg);
 	bl_error_t err = {0};
 	bl_job_t *job = NULL;
-	char *stored = NULL;
 	size_t len = (size_t)natsMsg_GetDataLength(msg);
 
 	if (!reply)
@@ -74,10 +95,7 @@ static void execute(serve_t *s, natsMsg *msg)
 		bl_job_free(&job);
 		return;
 	}
-	if (bl__serve_result_lookup(s, job->tenant, job->id, &stored) == 0) {
-		atomic_fetch_add(&s->state.duplicates, 1);
-		bl__serve_reply(s, reply, stored);
-		free(stored);
+	if (reply_stored(s, reply, job)) {
 		bl_job_free(&job);
 		return;
 	}
@@ -114,6 +132,17 @@ static json_t *pool_json(const char *name, bl_pool_t *pool)
 	return json_pack("{s:s, s:i}", "name", name, "workers", pool ? (int)bl_pool_worker_count(pool) : 0);
 }
 
+/* Add the results index's state and the lookups of execute requests to the status reply `r` (NULL is fine). */
+static void add_index_status(serve_t *s, json_t *r)
+{
+	size_t keys = 0;
+	bool current = bl__result_index_is_current(&s->results_index, &keys);
+
+	json_object_set_new(json_object_get(r, "counters"), "result_lookups",
+			    json_integer((json_int_t)atomic_load(&s->state.result_lookups)));
+	json_object_set_new(r, "results_index", json_pack("{s:b, s:I}", "current", current, "keys", (json_int_t)keys));
+}
+
 static void status(serve_t *s, natsMsg *msg)
 {
 	const char *reply = natsMsg_GetReply(msg);
@@ -141,6 +170,7 @@ static void status(serve_t *s, natsMsg *msg)
 		(json_int_t)atomic_load(&st->jobs_received), "results_stored", (json_int_t)atomic_load(&st->results_stored),
 		"replies", (json_int_t)atomic_load(&st->replies_sent), "duplicates", (json_int_t)atomic_load(&st->duplicates),
 		"dead_letters", (json_int_t)atomic_load(&st->dead_letters), "naks", (json_int_t)atomic_load(&st->naks));
+	add_index_status(s, r);
 	char *text = r ? json_dumps(r, JSON_COMPACT) : NULL;
 	if (text)
 		bl__serve_reply(s, reply, text);

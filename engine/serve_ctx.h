@@ -9,11 +9,13 @@
  *   serve_approve.c  decisions on approvals, into the approvals bucket
  *   serve_sink.c     the result sink actors: store, ack, NAK, dead-letter, reply
  *   serve_store.c    results lookups and publishes, DLQ entries, attempt records
+ *   serve_index.c    the indexer thread: keeps the results index in step with BEAMLINE_RESULTS
  *
- * Threads: the fetch thread owns the puller; cnats calls the control
- * handlers on its own threads; the sink actors run on the "results" pool.
- * They meet only in the in-flight table (its own mutex) and the runtime's
- * mailboxes.
+ * Threads: the fetch thread owns the puller, and the indexer thread owns
+ * the results watch. cnats calls the control handlers on its own threads.
+ * The sink actors run on the "results" pool. They meet only in the
+ * in-flight table and the results index (each with its own mutex) and in
+ * the runtime's mailboxes.
  */
 #ifndef BL_ENGINE_SERVE_CTX_H
 #define BL_ENGINE_SERVE_CTX_H
@@ -25,6 +27,7 @@
 #include <beamline/kv.h>
 #include <beamline/nats.h>
 
+#include "result_index.h"
 #include "run_ctx.h"
 #include "serve.h"
 #include "serve_state.h"
@@ -87,6 +90,9 @@ typedef struct serve {
 	bl_pool_t *results_pool;
 	bl_actor_t **sinks;
 	unsigned nsinks;
+	result_index_t results_index; /* tenant/id keys with a stored result, for execute */
+	pthread_t indexer;
+	bool indexer_started;
 	void *subs[4];              /* natsSubscription *: execute, status, cancel, approve */
 	char instance[64];
 	uint64_t started_ms;
@@ -206,6 +212,19 @@ void bl__serve_ingress_join(serve_t *s);
 /* Parse and take one job: `text` of `len` bytes. Shared with the execute
  * handler. Returns 0 with *job owned, or a negative code with *err. */
 int bl__serve_parse_job(serve_t *s, const char *text, size_t len, bl_job_t **job, bl_error_t *err);
+
+/* --- serve_index.c --- */
+
+/* Make the empty results index. Call it before connecting, because
+ * connection events invalidate the index. Returns 0 or BL_ENOMEM. */
+int bl__serve_index_init(serve_t *s);
+
+/* Start the indexer thread, which ends once s->stopping is set. Returns 0
+ * or a negative code with *err set. */
+int bl__serve_index_start(serve_t *s, bl_error_t *err);
+
+/* Wait for the indexer thread to end (set s->stopping first). */
+void bl__serve_index_join(serve_t *s);
 
 /* --- serve_control.c --- */
 

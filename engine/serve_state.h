@@ -20,6 +20,7 @@ typedef struct bl_serve_state {
 	uint64_t _Atomic results_stored; /* results published to BEAMLINE_RESULTS */
 	uint64_t _Atomic replies_sent;   /* replies to execute requests */
 	uint64_t _Atomic duplicates;     /* jobs acked or replied to from a stored result */
+	uint64_t _Atomic result_lookups; /* execute requests that asked BEAMLINE_RESULTS for a stored result */
 	uint64_t _Atomic dead_letters;   /* entries published to BEAMLINE_DLQ */
 	uint64_t _Atomic naks;           /* deliveries handed back for a later attempt */
 } bl_serve_state_t;

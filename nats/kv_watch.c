@@ -25,6 +25,8 @@
 
 struct bl_kv_watch {
 	bl_kv_t *kv;
+	/* The handle made for a stream watch (bl_kv_watch_stream_new); NULL for a bucket's. */
+	bl_kv_t *own_kv;
 	char *filter;
 	bool headers_only;
 	int64_t heartbeat_ms;
@@ -168,11 +170,38 @@ int bl_kv_watch_new(bl_kv_watch_t **out, bl_kv_t *kv, const bl_kv_watch_opts_t *
 	return 0;
 }
 
+int bl_kv_watch_stream_new(bl_kv_watch_t **out, bl_nats_t *nats, const char *stream, const char *prefix,
+			   const bl_kv_watch_opts_t *opts, bl_nats_error_t *err)
+{
+	bl_kv_t *kv = calloc(1, sizeof *kv);
+	if (!kv)
+		return bl__nats_fail(err, BL_ENOMEM, stream, "out of memory for a watch on stream %s", stream);
+
+	/* The bucket name only labels errors, so the stream's name serves. */
+	kv->nats = nats;
+	kv->bucket = strdup(stream);
+	kv->stream = strdup(stream);
+	kv->prefix = strdup(prefix);
+	if (!kv->bucket || !kv->stream || !kv->prefix) {
+		bl_kv_free(kv);
+		return bl__nats_fail(err, BL_ENOMEM, stream, "out of memory for a watch on stream %s", stream);
+	}
+
+	int rc = bl_kv_watch_new(out, kv, opts, err);
+	if (rc < 0) {
+		bl_kv_free(kv);
+		return rc;
+	}
+	(*out)->own_kv = kv;
+	return 0;
+}
+
 void bl_kv_watch_free(bl_kv_watch_t *watch)
 {
 	if (!watch)
 		return;
 	drop_consumer(watch);
+	bl_kv_free(watch->own_kv);
 	free(watch->filter);
 	free(watch);
 }

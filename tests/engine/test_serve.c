@@ -213,6 +213,125 @@ Test(engine_serve, execute_request_replies, .timeout = 60)
 	serve_harness_fini(&h);
 }
 
+/* A result line as the engine stores it, with a field no run of the job produces. */
+#define STORED_RESULT(id) "{\"id\":\"" id "\",\"tenant\":\"acme\",\"status\":\"ok\",\"result\":{\"from\":\"stored\"}}"
+
+/* Store STORED_RESULT(id) in BEAMLINE_RESULTS as the sink would. */
+static void store_result(serve_harness_t *h, const char *id, const char *line)
+{
+	char subject[128], msg_id[128];
+	bl_nats_error_t err = {0};
+	snprintf(subject, sizeof subject, "beamline.results.v1.acme.%s", id);
+	snprintf(msg_id, sizeof msg_id, "acme/%s", id);
+	bl_js_publish_opts_t opts = {.msg_id = msg_id};
+	cr_assert_eq(bl_js_publish(h->nats, subject, line, strlen(line), &opts, NULL, &err), 0, "%s", err.error.message);
+}
+
+/* Wait up to `timeout_ms` until the engine's results index is current and
+ * contains at least `keys` keys. Returns the last status reply (owned). */
+static json_t *wait_index(serve_harness_t *h, json_int_t keys, int timeout_ms)
+{
+	long long until = now_ms() + timeout_ms;
+	json_t *st = NULL;
+	while (now_ms() < until) {
+		json_decref(st);
+		st = serve_request(h, "beamline.engine.v1.status", "", 2000);
+		json_t *index = json_object_get(st, "results_index");
+		if (json_is_true(json_object_get(index, "current")) &&
+		    json_integer_value(json_object_get(index, "keys")) >= keys)
+			return st;
+		sleep_ms(50);
+	}
+	char *text = st ? json_dumps(st, JSON_COMPACT) : NULL;
+	cr_assert_fail("the results index was not current with %lld keys within %d ms; last status: %s",
+		       (long long)keys, timeout_ms, text ? text : "(none)");
+	free(text);
+	return NULL;
+}
+
+static json_int_t counter(const json_t *status, const char *name)
+{
+	return json_integer_value(json_object_get(json_object_get(status, "counters"), name));
+}
+
+/*
+ * Execute requests and the results index. A result stored while the engine
+ * runs reaches its index. A request for that job gets the stored line
+ * after one lookup, and its "from" field proves that the job did not run.
+ * A request for a new job runs it without any lookup. A second engine
+ * started later loads the same key from the stream's existing messages.
+ */
+Test(engine_serve, execute_uses_results_index, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine, second;
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+	json_decref(wait_index(&h, 0, 10000));
+
+	store_result(&h, "s1", STORED_RESULT("s1"));
+	json_decref(wait_index(&h, 1, 10000));
+	json_t *stored = serve_request(&h, "beamline.engine.v1.execute", NOOP_JOB("s1"), 10000);
+	json_t *ran = serve_request(&h, "beamline.engine.v1.execute", NOOP_JOB("x2"), 10000);
+	json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 5000);
+
+	cr_assert_not_null(stored, "no reply to execute s1");
+	cr_assert_str_eq(str(json_object_get(stored, "result"), "from"), "stored", "s1 must be answered from the stream");
+	cr_assert_not_null(ran, "no reply to execute x2");
+	cr_assert_str_eq(str(ran, "status"), "ok");
+	cr_assert_null(json_object_get(json_object_get(ran, "result"), "from"), "x2 has no stored result and ran");
+	cr_assert_eq(counter(st, "received"), 1, "only x2 ran: received %lld", (long long)counter(st, "received"));
+	cr_assert_eq(counter(st, "duplicates"), 1, "s1 was a duplicate: %lld", (long long)counter(st, "duplicates"));
+	cr_assert_eq(counter(st, "result_lookups"), 1, "only s1 needed a lookup: %lld lookups",
+		     (long long)counter(st, "result_lookups"));
+	json_decref(stored);
+	json_decref(ran);
+	json_decref(st);
+	stop_engine(&engine);
+
+	serve_start(&h, &second, "second");
+	json_decref(wait_index(&h, 1, 10000));
+	stored = serve_request(&h, "beamline.engine.v1.execute", NOOP_JOB("s1"), 10000);
+
+	cr_assert_not_null(stored, "no reply to execute s1 from the second engine");
+	cr_assert_str_eq(str(json_object_get(stored, "result"), "from"), "stored",
+			 "the second engine must answer s1 from the stream");
+	json_decref(stored);
+	stop_engine(&second);
+	serve_harness_fini(&h);
+}
+
+/*
+ * Results stored while the connection was away never reach the old watch,
+ * so a reconnection sends the index back to the stream until a new watch
+ * has caught up. After a server restart, a result stored at once is in the
+ * index within 5 s. The old watch alone would notice its lost consumer only
+ * after three missed heartbeats (15 s).
+ */
+Test(engine_serve, results_index_rebuilt_after_reconnect, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+	json_decref(wait_index(&h, 0, 10000));
+
+	cr_assert_eq(bl_test_nats_stop(&h.server), 0, "%s", h.server.error);
+	cr_assert_eq(bl_test_nats_restart(&h.server), 0, "%s", h.server.error);
+	for (int i = 0; i < 100 && !bl_nats_is_connected(h.nats); i++)
+		sleep_ms(50);
+	cr_assert(bl_nats_is_connected(h.nats), "the test's connection did not come back within 5 s");
+	store_result(&h, "r1", STORED_RESULT("r1"));
+	json_decref(wait_index(&h, 1, 5000));
+	json_t *stored = serve_request(&h, "beamline.engine.v1.execute", NOOP_JOB("r1"), 10000);
+
+	cr_assert_not_null(stored, "no reply to execute r1");
+	cr_assert_str_eq(str(json_object_get(stored, "result"), "from"), "stored", "r1 must be answered from the stream");
+	json_decref(stored);
+	stop_engine(&engine);
+	serve_harness_fini(&h);
+}
+
 /* A human job waits for a decision that never comes. */
 #define WAITING_JOB(id)                                                                                      \
 	"{\"id\":\"" id "\",\"tenant\":\"acme\",\"block\":\"human\",\"timeout_ms\":60000,\"params\":{\"summary\":" \

@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -262,5 +263,71 @@ Test(nats_kv_watch, survives_server_restart, .fini = fixture_stop, .timeout = 60
 	bl_kv_entry_free(entry);
 	bl_kv_watch_free(w);
 	bl_kv_free(kv);
+	bl_nats_free(nats);
+}
+
+/* Make a plain stream "RESULTS" on "results.>", as BEAMLINE_RESULTS is: no bucket settings. */
+static void results_stream(bl_nats_t *nats)
+{
+	const char *subjects[] = {"results.>"};
+	bl_js_stream_config_t config = {.name = "RESULTS", .subjects = subjects, .nsubjects = 1};
+	bl_nats_error_t err = {0};
+	cr_assert_geq(bl_js_stream_ensure(nats, &config, NULL, &err), 0, "%s", err.error.message);
+}
+
+static void publish_result(bl_nats_t *nats, const char *subject)
+{
+	bl_nats_error_t err = {0};
+	cr_assert_eq(bl_js_publish(nats, subject, "{}", 2, NULL, NULL, &err), 0, "%s", err.error.message);
+}
+
+/* A watch on a plain stream delivers the key after the prefix of each
+ * message stored before it started, one per subject (two messages on
+ * results.acme.r1, one key), then the marker, then a message stored later.
+ * Headers only: the values come empty. */
+Test(nats_kv_watch, stream_watch_reports_subject_keys, .fini = fixture_stop, .timeout = 30)
+{
+	FIXTURE_START();
+	bl_nats_t *nats = fixture_connect();
+	results_stream(nats);
+	publish_result(nats, "results.acme.r1");
+	publish_result(nats, "results.acme.r1");
+	publish_result(nats, "results.globex.r2");
+	bl_kv_watch_opts_t opts = {.headers_only = true};
+	bl_kv_watch_t *w = NULL;
+	bl_nats_error_t err = {0};
+
+	cr_assert_eq(bl_kv_watch_stream_new(&w, nats, "RESULTS", "results.", &opts, &err), 0, "%s", err.error.message);
+	bl_kv_entry_t *first = next_entry(w, 2000);
+	bl_kv_entry_t *second = next_entry(w, 2000);
+	expect_marker(w);
+	publish_result(nats, "results.acme.r3");
+	bl_kv_entry_t *later = next_entry(w, 2000);
+
+	cr_assert_str_eq(first->key, "acme.r1", "first key: expected acme.r1, got %s", first->key);
+	cr_assert_str_eq(second->key, "globex.r2", "second key: expected globex.r2, got %s", second->key);
+	cr_assert_eq(first->op, BL_KV_PUT, "a stream message is a put");
+	cr_assert_eq(first->len, 0, "headers only: expected no value, got %zu bytes", first->len);
+	cr_assert_str_eq(later->key, "acme.r3", "later key: expected acme.r3, got %s", later->key);
+	bl_kv_entry_free(first);
+	bl_kv_entry_free(second);
+	bl_kv_entry_free(later);
+	bl_kv_watch_free(w);
+	bl_nats_free(nats);
+}
+
+/* A watch on a stream that does not exist fails with the server's not-found, naming the stream. */
+Test(nats_kv_watch, stream_watch_missing_stream_fails, .fini = fixture_stop, .timeout = 30)
+{
+	FIXTURE_START();
+	bl_nats_t *nats = fixture_connect();
+	bl_kv_watch_t *w = NULL;
+	bl_nats_error_t err = {0};
+
+	int rc = bl_kv_watch_stream_new(&w, nats, "NO_SUCH", "results.", NULL, &err);
+
+	cr_assert_eq(rc, -ENOENT, "expected -ENOENT, got %d (%s)", rc, err.error.message);
+	cr_assert_null(w, "no watch is returned on failure");
+	cr_assert_not_null(strstr(err.error.message, "NO_SUCH"), "the error names the stream: %s", err.error.message);
 	bl_nats_free(nats);
 }

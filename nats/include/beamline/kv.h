@@ -129,6 +129,19 @@ int bl_kv_watch_new(bl_kv_watch_t **out, bl_kv_t *kv, const bl_kv_watch_opts_t *
  */
 int bl_kv_watch_next(bl_kv_watch_t *watch, bl_kv_entry_t **out, int64_t timeout_ms, bl_nats_error_t *err);
 
+/*
+ * Start a watch, as bl_kv_watch_new does, on `stream`, a stream that need
+ * not be a bucket. Each message on a subject "<prefix><key>" is a put of
+ * <key>, unless a "KV-Operation" header makes it a delete. The stream must
+ * exist, and its subjects outside `prefix` are not watched. `stream` and
+ * `prefix` are borrowed and must not be NULL.
+ * `opts->keys` filters the keys after the prefix. Returns 0 with *out owned
+ * (free with bl_kv_watch_free) or a negative code; the watch uses `nats`
+ * (borrowed), which must outlive it.
+ */
+int bl_kv_watch_stream_new(bl_kv_watch_t **out, bl_nats_t *nats, const char *stream, const char *prefix,
+			   const bl_kv_watch_opts_t *opts, bl_nats_error_t *err);
+
 /* Stop a watch and free it (NULL is fine). */
 void bl_kv_watch_free(bl_kv_watch_t *watch);
 

@@ -1,0 +1,37 @@
+/*
+ * The engine's 64-bit hashing of small keys: FNV-1a over bytes, then the
+ * splitmix64 finaliser where the low bits must be well mixed (slot
+ * indexes, fingerprints). Neither function is keyed, so a caller that
+ * chooses the keys can make them collide on purpose.
+ */
+#ifndef BL_ENGINE_HASH_H
+#define BL_ENGINE_HASH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* The FNV-1a offset basis: the hash of no bytes. */
+#define BL_HASH_FNV1A_INIT 0xcbf29ce484222325ull
+
+/* Hash the `len` bytes at `data` (borrowed) with FNV-1a, continuing from `h`. */
+static inline uint64_t bl__hash_fnv1a(uint64_t h, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}
+
+/* Spread every input bit over the output (the splitmix64 finaliser). */
+static inline uint64_t bl__hash_mix(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+#endif
