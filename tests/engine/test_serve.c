@@ -287,7 +287,7 @@ Test(engine_serve, execute_uses_results_index, .timeout = 60)
 	json_decref(stored);
 	json_decref(ran);
 	json_decref(st);
-	stop_engine(&engine);
+	serve_stop(&engine);
 
 	serve_start(&h, &second, "second");
 	json_decref(wait_index(&h, 1, 10000));
@@ -297,7 +297,7 @@ Test(engine_serve, execute_uses_results_index, .timeout = 60)
 	cr_assert_str_eq(str(json_object_get(stored, "result"), "from"), "stored",
 			 "the second engine must answer s1 from the stream");
 	json_decref(stored);
-	stop_engine(&second);
+	serve_stop(&second);
 	serve_harness_fini(&h);
 }
 
@@ -328,7 +328,7 @@ Test(engine_serve, results_index_rebuilt_after_reconnect, .timeout = 60)
 	cr_assert_not_null(stored, "no reply to execute r1");
 	cr_assert_str_eq(str(json_object_get(stored, "result"), "from"), "stored", "r1 must be answered from the stream");
 	json_decref(stored);
-	stop_engine(&engine);
+	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
 
