@@ -258,10 +258,11 @@ static void print_table(FILE *to, const row_t *rows, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (rows[i].peer_censored || rows[i].ours_censored)
-			fprintf(to, "%s: %u of %zu peer runs and %u of %zu BeamLine runs hit the timeout; a median marked\n"
-			       "< or > is a bound from the timeout, and so is a ratio marked >.\n",
-			       rows[i].c->name, rows[i].peer_censored, rows[i].peer.count, rows[i].ours_censored,
-			       rows[i].ours.count);
+			fprintf(to,
+				"%s: %u of %zu peer runs and %u of %zu BeamLine runs hit the timeout; a median marked\n"
+				"< or > is a bound from the timeout, and so is a ratio marked >.\n",
+				rows[i].c->name, rows[i].peer_censored, rows[i].peer.count, rows[i].ours_censored,
+				rows[i].ours.count);
 	}
 }
 

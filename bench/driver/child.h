@@ -12,7 +12,7 @@
 #define CHILD_STDERR_TAIL 2048
 
 typedef struct child_result {
-	char *output;                        /* standard output, NUL-terminated; owned */
+	char *output; /* standard output, NUL-terminated; owned */
 	size_t output_len;
 	char stderr_tail[CHILD_STDERR_TAIL]; /* the last bytes of standard error */
 	int exit_status;                     /* exit status, or 128 + signal */

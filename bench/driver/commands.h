@@ -23,8 +23,8 @@ int parse_seconds(const char *text, double *out);
 /* Whether `name` is one of the comma-separated items of `list`. */
 bool name_in_list(const char *list, const char *name);
 
-/* The build tree that holds `self` (its bench/ folder's parent). Returns
- * 0, or -1 after printing why. */
+/* The build tree that contains `self`, the parent of its bench/ folder.
+ * Returns 0, or -1 after printing why. */
 int default_build_dir(char *out, size_t size, const char *self);
 
 /* CMAKE_BUILD_TYPE of the build tree at `build_dir`, from its

@@ -140,8 +140,8 @@ static int load_doc(run_doc_t *doc, const char *path)
 	*doc = (run_doc_t){.path = path};
 	doc->root = json_load_file(path, 0, &error);
 	if (!doc->root) {
-		fprintf(stderr, "beamline-bench compare: %s: not a readable JSON document: %s (line %d, column %d)\n", path,
-			error.text, error.line, error.column);
+		fprintf(stderr, "beamline-bench compare: %s: not a readable JSON document: %s (line %d, column %d)\n",
+			path, error.text, error.line, error.column);
 		return -1;
 	}
 
@@ -209,8 +209,10 @@ static void warn_differences(FILE *md, const run_doc_t *base, const run_doc_t *c
 		if (strcmp(a, b) == 0)
 			continue;
 		if (to_stderr)
-				fprintf(stderr, "beamline-bench compare: warning: the runs come from different %s (%s in %s, %s in "
-				"%s); their figures are not comparable\n", checks[i].what, a, base->path, b, cur->path);
+			fprintf(stderr,
+				"beamline-bench compare: warning: the runs come from different %s (%s in %s, %s in "
+				"%s); their figures are not comparable\n",
+				checks[i].what, a, base->path, b, cur->path);
 		fprintf(md, "> **Warning:** different %s: `%s` (base) and `%s` (new).\n\n", checks[i].what, a, b);
 	}
 
@@ -218,7 +220,8 @@ static void warn_differences(FILE *md, const run_doc_t *base, const run_doc_t *c
 	const json_t *qb = json_object_get(json_object_get(cur->root, "settings"), "quick");
 	if (json_is_boolean(qa) && json_is_boolean(qb) && json_is_true(qa) != json_is_true(qb)) {
 		if (to_stderr)
-			fputs("beamline-bench compare: warning: one run used --quick and the other did not; sizes differ\n",
+			fputs("beamline-bench compare: warning: one run used --quick and the other did not; sizes "
+			      "differ\n",
 			      stderr);
 		fputs("> **Warning:** one run used `--quick` and the other did not, so sizes differ.\n\n", md);
 	}
@@ -264,7 +267,8 @@ static void print_table(FILE *md, const run_doc_t *base, const run_doc_t *cur, d
 		const doc_figure_t *b = &cur->figures[i];
 		if (find_figure(base, b->id))
 			continue;
-		fprintf(md, "| `%s` | value, %s | - | %.4g | - | - | new |\n", b->id, b->unit, sample_median(&b->values));
+		fprintf(md, "| `%s` | value, %s | - | %.4g | - | - | new |\n", b->id, b->unit,
+			sample_median(&b->values));
 		counts[VERDICT_NEW]++;
 	}
 }
@@ -274,12 +278,14 @@ static unsigned report(FILE *md, const run_doc_t *base, const run_doc_t *cur, do
 {
 	unsigned counts[5] = {0};
 
-	fprintf(md, "### Benchmarks: `%.12s` against the baseline `%.12s`\n\n", string_at(cur->root, "source", "revision"),
-		string_at(base->root, "source", "revision"));
+	fprintf(md, "### Benchmarks: `%.12s` against the baseline `%.12s`\n\n",
+		string_at(cur->root, "source", "revision"), string_at(base->root, "source", "revision"));
 	fprintf(md, "Machine class `%s`, build type %s. ", string_at(cur->root, "machine", "class"),
 		string_at(cur->root, NULL, "build_type"));
-	fprintf(md, "A change counts when it exceeds the bar (%.0f%%, or two standard errors of the difference of "
-		"the medians if more) and the new median lies beyond every base sample.\n\n", threshold);
+	fprintf(md,
+		"A change counts when it exceeds the bar (%.0f%%, or two standard errors of the difference of "
+		"the medians if more) and the new median lies beyond every base sample.\n\n",
+		threshold);
 	warn_differences(md, base, cur, to_stderr);
 	print_table(md, base, cur, threshold, counts);
 	fprintf(md, "\n%u regression%s, %u improvement%s, %u unchanged, %u new, %u missing.\n",

@@ -85,17 +85,18 @@ static json_t *values_json(const sample_t *s)
 static json_t *figure_json(const figure_t *fig)
 {
 	const sample_t *v = &fig->values;
-	json_t *obj = json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id", fig->id, "unit", fig->unit,
-				"better", better_name(fig->better), "reps", (json_int_t)v->count, "samples",
-				values_json(v), "median", json_finite(sample_median(v)), "min",
-				json_finite(sample_min(v)), "max", json_finite(sample_max(v)), "mad",
-				json_finite(sample_mad(v)));
+	json_t *obj =
+		json_pack("{s:s, s:s, s:s, s:I, s:o, s:o, s:o, s:o, s:o}", "id", fig->id, "unit", fig->unit, "better",
+			  better_name(fig->better), "reps", (json_int_t)v->count, "samples", values_json(v), "median",
+			  json_finite(sample_median(v)), "min", json_finite(sample_min(v)), "max",
+			  json_finite(sample_max(v)), "mad", json_finite(sample_mad(v)));
 	if (fig->peer_values.count == 0)
 		return obj;
 
-	json_object_set_new(obj, "peer", json_pack("{s:s, s:o, s:o}", "name", fig->peer, "median",
-						   json_finite(sample_median(&fig->peer_values)), "samples",
-						   values_json(&fig->peer_values)));
+	json_object_set_new(obj, "peer",
+			    json_pack("{s:s, s:o, s:o}", "name", fig->peer, "median",
+				      json_finite(sample_median(&fig->peer_values)), "samples",
+				      values_json(&fig->peer_values)));
 	double ratio = sample_median(&fig->values) / sample_median(&fig->peer_values);
 	json_object_set_new(obj, "ratio", json_finite(ratio));
 	json_object_set_new(obj, "ratio_samples", values_json(&fig->ratios));
@@ -105,8 +106,8 @@ static json_t *figure_json(const figure_t *fig)
 json_t *figures_json(const figures_t *f)
 {
 	json_t *array = json_array();
-	/* A figure whose every repetition failed has nothing to report; its
-	 * suite's entry says why. */
+	/* A figure whose every repetition failed has nothing to report, and
+	 * its suite's entry gives the reason. */
 	for (size_t i = 0; i < f->count; i++) {
 		if (f->items[i].values.count > 0)
 			json_array_append_new(array, figure_json(&f->items[i]));

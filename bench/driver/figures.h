@@ -17,7 +17,7 @@ typedef enum better {
 } better_t;
 
 typedef struct figure {
-	char id[128];    /* "suite.name" */
+	char id[128]; /* "suite.name" */
 	char unit[48];
 	better_t better;
 	sample_t values; /* one per repetition */
@@ -36,10 +36,10 @@ typedef struct figures {
  * Add one repetition's value of figure `suite`.`name`, creating the figure
  * on first use. `peer` (borrowed, NULL for none) names what was measured
  * beside it in the same repetition, with `peer_value`. A value that is not
- * finite is dropped, so it never reaches a median; a peer value that is
- * not finite (a peer that timed out) leaves that repetition without a
- * ratio. Returns 0, or -EINVAL when the figure exists with another unit,
- * direction or peer.
+ * finite is dropped, so it never reaches a median. A peer value that is
+ * not finite, such as that of a peer that timed out, leaves that
+ * repetition without a ratio. Returns 0, or -EINVAL when the figure exists
+ * with another unit, direction or peer.
  */
 int figures_add(figures_t *f, const char *suite, const char *name, const char *unit, better_t better, double value,
 		const char *peer, double peer_value);

@@ -14,7 +14,7 @@ static const char *string_or(const json_t *value, const char *fallback)
 	return s ? s : fallback;
 }
 
-/* Seconds `devices --json` and git may take; both answer at once normally. */
+/* Seconds `devices --json` and git may take. Both normally return within a second. */
 #define PROBE_TIMEOUT_S 60
 
 void machine_cpu_model(char *out, size_t size)
@@ -59,7 +59,7 @@ static json_t *opencl_devices(const json_t *doc)
 	return list;
 }
 
-/* Fill machine's "opencl" from the engine, or say why it could not. */
+/* Fill machine's "opencl" from the engine, or set "opencl_error". */
 static void describe_opencl(json_t *machine, const char *engine)
 {
 	json_object_set_new(machine, "opencl", json_array());
@@ -82,8 +82,10 @@ static void describe_opencl(json_t *machine, const char *engine)
 	if (doc)
 		json_object_set_new(machine, "opencl", opencl_devices(doc));
 	else
-		json_object_set_new(machine, "opencl_error", json_sprintf("beamline-engine devices --json failed "
-									   "(exit status %d)", r.exit_status));
+		json_object_set_new(machine, "opencl_error",
+				    json_sprintf("beamline-engine devices --json failed "
+						 "(exit status %d)",
+						 r.exit_status));
 	json_decref(doc);
 	child_result_free(&r);
 }
@@ -97,8 +99,8 @@ json_t *machine_describe(const char *engine)
 		snprintf(uts.release, sizeof uts.release, "unknown");
 
 	json_t *machine = json_pack("{s:s, s:I, s:I, s:s}", "cpu_model", model, "cores",
-				    (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "memory_bytes", memory_bytes(),
-				    "kernel", uts.release);
+				    (json_int_t)sysconf(_SC_NPROCESSORS_ONLN), "memory_bytes", memory_bytes(), "kernel",
+				    uts.release);
 	describe_opencl(machine, engine);
 	return machine;
 }

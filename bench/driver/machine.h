@@ -1,7 +1,7 @@
 /*
- * What a run document says about where it ran: the machine, its OpenCL
- * devices, the build and the source revision, and the machine-class key
- * that baselines are filed under.
+ * Where a run happened, as its document records it: the machine, its
+ * OpenCL devices, the build and the source revision, and the
+ * machine-class key that baselines are filed under.
  */
 #ifndef BL_BENCH_MACHINE_H
 #define BL_BENCH_MACHINE_H
@@ -14,16 +14,17 @@
 /*
  * Describe this machine: CPU model (from /proc/cpuinfo), online cores,
  * memory, kernel release, and the OpenCL devices that `engine devices
- * --json` lists (`engine` borrowed; NULL or a missing program gives an
- * empty list and a "opencl_error" field). Returns owned (json_decref).
+ * --json` lists. `engine` is borrowed. When it is NULL, missing or fails,
+ * the list is empty and "opencl_error" gives the reason. Returns owned
+ * (json_decref).
  */
 json_t *machine_describe(const char *engine);
 
 /*
  * Write the machine-class key of `machine` (a machine_describe object,
  * borrowed) and `build_type` to `out`: lower-case words joined by '-',
- * e.g. "intel-xeon-processor-2c-release-opencl-cpu". Runs compared across
- * classes are not comparable, and baselines are filed by this key.
+ * e.g. "intel-xeon-processor-2c-release-opencl-cpu". Figures from two
+ * classes are not comparable, so baselines are filed by this key.
  */
 void machine_class(char *out, size_t size, const json_t *machine, const char *build_type);
 

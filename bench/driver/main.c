@@ -85,7 +85,8 @@ static int parse_actors_options(actors_options_t *opt, const char **programs, in
 		else
 			ok = false;
 		if (!ok) {
-			fprintf(stderr, "beamline-bench: invalid option '%s%s%s'\n", arg, value ? " " : "", value ? value : "");
+			fprintf(stderr, "beamline-bench: invalid option '%s%s%s'\n", arg, value ? " " : "",
+				value ? value : "");
 			actors_usage(stderr);
 			return 2;
 		}
@@ -117,11 +118,14 @@ int actors_main(int argc, char **argv, const char *self)
 	opt.starpu = starpu;
 	int rc = 2;
 	if (!beamline)
-		fprintf(stderr, "beamline-bench: beamline-savina not found in %s; build the release preset\n", programs);
+		fprintf(stderr, "beamline-bench: beamline-savina not found in %s; build the release preset\n",
+			programs);
 	if (beamline && !caf)
-		fputs("beamline-bench: peers/caf-savina not built (install libcaf-dev); CAF figures are skipped\n", stderr);
+		fputs("beamline-bench: peers/caf-savina not built (install libcaf-dev); CAF figures are skipped\n",
+		      stderr);
 	if (beamline && !starpu)
-		fputs("beamline-bench: peers/starpu-tasks not built (install libstarpu-dev); StarPU figures are skipped\n",
+		fputs("beamline-bench: peers/starpu-tasks not built (install libstarpu-dev); StarPU figures are "
+		      "skipped\n",
 		      stderr);
 	if (beamline)
 		rc = actors_suite(&opt);

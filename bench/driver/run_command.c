@@ -110,6 +110,10 @@ static int select_suites(suite_run_t *runs, const char *list)
 	size_t count;
 	const suite_t *all = suites_all(&count);
 
+	if (list && !*list) {
+		fputs("beamline-bench run: --suite is empty; name at least one suite\n", stderr);
+		return -1;
+	}
 	for (const char *p = list; p && *p;) {
 		size_t len = strcspn(p, ",");
 		char name[64];
@@ -148,9 +152,10 @@ static void plan(suite_run_t *runs, size_t n, const suite_context_t *ctx, const 
 		runs[i].planned_reps = items[i].reps;
 		if (items[i].runnable && items[i].reps == 0) {
 			unsigned min = opt->reps < BUDGET_MIN_REPS ? opt->reps : BUDGET_MIN_REPS;
-			snprintf(runs[i].reason, sizeof runs[i].reason,
-				 "does not fit the budget: %u repetitions take about %.0f s, %.0f s of %.0f s were left",
-				 min, min * items[i].rep_s, left, opt->budget_s);
+			snprintf(
+				runs[i].reason, sizeof runs[i].reason,
+				"does not fit the budget: %u repetitions take about %.0f s, %.0f s of %.0f s were left",
+				min, min * items[i].rep_s, left, opt->budget_s);
 		}
 	}
 }
@@ -211,7 +216,8 @@ static void run_suite(suite_run_t *run, figures_t *figures, const suite_context_
 		double mean = rep ? (now_s() - start) / rep : 0;
 		if (rep && opt->budget_s > 0 && now_s() + mean > deadline) {
 			snprintf(run->reason, sizeof run->reason,
-				 "stopped after %u of %u repetitions: one takes %.1f s here, more than the budget had left",
+				 "stopped after %u of %u repetitions: one takes %.1f s here, more than the budget had "
+				 "left",
 				 rep, run->planned_reps, mean);
 			break;
 		}
@@ -273,16 +279,16 @@ static json_t *settings_json(const run_options_t *opt, const suite_run_t *runs, 
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(names, json_string(runs[i].suite->name));
 	return json_pack("{s:o, s:o, s:I, s:b, s:s}", "suites", names, "budget_s",
-			 opt->budget_s > 0 ? json_real(opt->budget_s) : json_null(), "reps", (json_int_t)opt->reps, "quick",
-			 opt->quick, "build_dir", opt->build_dir);
+			 opt->budget_s > 0 ? json_real(opt->budget_s) : json_null(), "reps", (json_int_t)opt->reps,
+			 "quick", opt->quick, "build_dir", opt->build_dir);
 }
 
 static int write_document(json_t *doc, const char *path)
 {
 	int rc = path ? json_dump_file(doc, path, JSON_INDENT(2)) : json_dumpf(doc, stdout, JSON_INDENT(2));
 	if (rc != 0) {
-		fprintf(stderr, "beamline-bench run: cannot write the document to %s: %s\n", path ? path : "standard output",
-			strerror(errno));
+		fprintf(stderr, "beamline-bench run: cannot write the document to %s: %s\n",
+			path ? path : "standard output", strerror(errno));
 		return -1;
 	}
 	if (!path)
@@ -313,8 +319,11 @@ int run_main(int argc, char **argv, const char *self)
 	build_type_of(build_type, sizeof build_type, opt.build_dir);
 	machine_class(class, sizeof class, machine, build_type);
 	json_object_set_new(machine, "class", json_string(class));
-	suite_context_t ctx = {.build_dir = opt.build_dir, .source_dir = BL_SOURCE_DIR, .self = self,
-			       .machine = machine, .quick = opt.quick};
+	suite_context_t ctx = {.build_dir = opt.build_dir,
+			       .source_dir = BL_SOURCE_DIR,
+			       .self = self,
+			       .machine = machine,
+			       .quick = opt.quick};
 
 	plan(runs, (size_t)n, &ctx, &opt);
 	double deadline = now_s() + opt.budget_s;

@@ -1,7 +1,7 @@
 /*
  * Turning each suite's own output into figures. The programs and scripts
- * keep their formats; each parser reads the fields that its program's
- * documentation in bench/README.md describes, and names a missing field.
+ * keep their formats. Each parser reads the fields that bench/README.md
+ * documents for its program, and an error names the field it missed.
  */
 #include <ctype.h>
 #include <math.h>
@@ -10,8 +10,8 @@
 
 #include "suites.h"
 
-/* The JSON objects on the lines of `output`, in order; lines that are not
- * JSON objects (tables, messages) are passed over. Returns owned. */
+/* The JSON objects on the lines of `output`, in order. Lines that are not
+ * JSON objects, such as tables and messages, are skipped. Returns owned. */
 static json_t *json_lines(const char *output)
 {
 	json_t *lines = json_array();
@@ -88,7 +88,8 @@ static void slug(char *out, size_t size, const char *text)
 	out[len] = '\0';
 }
 
-/* Add a figure whose value must be present; fails naming the field. */
+/* Add a figure whose value must be present. Returns 0, or -1 with an
+ * error that names `field`. */
 static int add_required(figures_t *f, const char *suite, const char *name, const char *unit, better_t better,
 			double value, const char *peer, double peer_value, const char *field, char *error, size_t size)
 {
@@ -139,12 +140,13 @@ int parse_actors(figures_t *f, const char *output, char *error, size_t size)
 			break;
 		}
 		/* A side that hit the timeout gives a bound, not a measurement. */
-		double ours = json_integer_value(json_object_get(row, "beamline_timed_out")) ? NAN
-			    : number_at(row, "beamline.median");
+		double ours = json_integer_value(json_object_get(row, "beamline_timed_out"))
+				      ? NAN
+				      : number_at(row, "beamline.median");
 		char peer_path[64];
 		snprintf(peer_path, sizeof peer_path, "%s.median", peer ? peer : "");
-		double theirs = json_integer_value(json_object_get(row, "peer_timed_out")) ? NAN
-			      : number_at(row, peer_path);
+		double theirs =
+			json_integer_value(json_object_get(row, "peer_timed_out")) ? NAN : number_at(row, peer_path);
 		if (figures_add(f, "actors", bench, unit, actors_better(row), ours, peer, theirs) < 0) {
 			snprintf(error, size, "actors figure '%s' changed between repetitions", bench);
 			rc = -1;
@@ -172,15 +174,16 @@ int parse_engine(figures_t *f, const char *output, char *error, size_t size)
 		slug(name, sizeof name, label ? label : "unnamed");
 		char id[128];
 		snprintf(id, sizeof id, "jobs_%s", name);
-		rc = rc ? rc : add_required(f, "engine", id, "jobs/s", BETTER_HIGHER,
-					    number_at(row, "jobs_per_s_median"), NULL, NAN,
-					    "throughput[].jobs_per_s_median", error, size);
+		if (rc == 0)
+			rc = add_required(f, "engine", id, "jobs/s", BETTER_HIGHER, number_at(row, "jobs_per_s_median"),
+					  NULL, NAN, "throughput[].jobs_per_s_median", error, size);
 	}
 	json_array_foreach(json_object_get(doc, "sgemm"), i, row) {
 		snprintf(name, sizeof name, "sgemm_%.0f", number_at(row, "n"));
-		rc = rc ? rc : add_required(f, "engine", name, "GFLOP/s", BETTER_HIGHER,
-					    number_at(row, "engine_gflops"), "openblas", number_at(row, "direct_gflops"),
-					    "sgemm[].engine_gflops", error, size);
+		if (rc == 0)
+			rc = add_required(f, "engine", name, "GFLOP/s", BETTER_HIGHER, number_at(row, "engine_gflops"),
+					  "openblas", number_at(row, "direct_gflops"), "sgemm[].engine_gflops", error,
+					  size);
 	}
 	if (rc == 0 && f->count == 0) {
 		snprintf(error, size, "engine output has neither 'throughput' nor 'sgemm' rows");
@@ -202,23 +205,26 @@ static int parse_device_rows(figures_t *f, const json_t *doc, double triad, char
 	json_array_foreach(json_object_get(doc, "memory_bound"), i, row) {
 		const char *kernel = json_string_value(json_object_get(row, "kernel"));
 		snprintf(name, sizeof name, "memory_%s", kernel ? kernel : "unnamed");
-		rc = rc ? rc : add_required(f, "kernels", name, "GB/s", BETTER_HIGHER,
-					    number_at(row, "bandwidth_gbps.median"), "triad", triad,
-					    "memory_bound[].bandwidth_gbps.median", error, size);
+		if (rc == 0)
+			rc = add_required(f, "kernels", name, "GB/s", BETTER_HIGHER,
+					  number_at(row, "bandwidth_gbps.median"), "triad", triad,
+					  "memory_bound[].bandwidth_gbps.median", error, size);
 	}
 	json_array_foreach(json_object_get(doc, "kernels"), i, row) {
 		const char *kernel = json_string_value(json_object_get(row, "kernel"));
 		snprintf(name, sizeof name, "%s_device", kernel ? kernel : "unnamed");
-		rc = rc ? rc : add_required(f, "kernels", name, "ms", BETTER_LOWER,
-					    number_at(row, "device_wall_ms.median"), "cpu", number_at(row, "cpu_ms.median"),
-					    "kernels[].device_wall_ms.median", error, size);
+		if (rc == 0)
+			rc = add_required(
+				f, "kernels", name, "ms", BETTER_LOWER, number_at(row, "device_wall_ms.median"), "cpu",
+				number_at(row, "cpu_ms.median"), "kernels[].device_wall_ms.median", error, size);
 	}
 	json_array_foreach(json_object_get(doc, "sgemm"), i, row) {
 		snprintf(name, sizeof name, "sgemm_%.0f", number_at(row, "n"));
-		rc = rc ? rc : add_required(f, "kernels", name, "GFLOP/s", BETTER_HIGHER,
-					    number_at(row, "engine_gflops.median"), "clblast",
-					    number_at(row, "direct_gflops.median"), "sgemm[].engine_gflops.median", error,
-					    size);
+		if (rc == 0)
+			rc = add_required(f, "kernels", name, "GFLOP/s", BETTER_HIGHER,
+					  number_at(row, "engine_gflops.median"), "clblast",
+					  number_at(row, "direct_gflops.median"), "sgemm[].engine_gflops.median", error,
+					  size);
 	}
 	return rc;
 }
@@ -235,8 +241,9 @@ int parse_kernels(figures_t *f, const char *output, char *error, size_t size)
 	if (rc == 0)
 		rc = parse_device_rows(f, doc, triad, error, size);
 	if (rc == 0)
-		rc = add_required(f, "kernels", "launch", "us", BETTER_LOWER, number_at(doc, "launch.engine_per_launch_us.median"),
-				  "opencl", number_at(doc, "launch.bare_per_launch_us.median"),
+		rc = add_required(f, "kernels", "launch", "us", BETTER_LOWER,
+				  number_at(doc, "launch.engine_per_launch_us.median"), "opencl",
+				  number_at(doc, "launch.bare_per_launch_us.median"),
 				  "launch.engine_per_launch_us.median", error, size);
 	if (rc == 0)
 		rc = add_required(f, "kernels", "noop_jobs", "jobs/s", BETTER_HIGHER,
@@ -270,8 +277,9 @@ int parse_fs(figures_t *f, const char *output, char *error, size_t size)
 		char label[32], name[64];
 		size_label(label, sizeof label, number_at(line, "size"));
 		snprintf(name, sizeof name, "%s_%s", op ? op : "unknown", label);
-		rc = rc ? rc : add_required(f, "fs", name, "MiB/s", BETTER_HIGHER, number_at(line, "beamline_mib_s"),
-					    "fio", number_at(line, "fio_mib_s"), "beamline_mib_s", error, size);
+		if (rc == 0)
+			rc = add_required(f, "fs", name, "MiB/s", BETTER_HIGHER, number_at(line, "beamline_mib_s"),
+					  "fio", number_at(line, "fio_mib_s"), "beamline_mib_s", error, size);
 	}
 	if (rc == 0 && json_array_size(lines) == 0) {
 		snprintf(error, size, "fs output has no JSON lines (bench/fs/run --json)");
@@ -306,8 +314,9 @@ int parse_sql(figures_t *f, const char *output, char *error, size_t size)
 			      "pgbench -S -M extended", number_at(sum, "pgbench_extended_tps"),
 			      "block_qps of the sql_select_vs_pgbench line", error, size);
 	if (rc == 0)
-		rc = add_required(f, "sql", "engine_run", "jobs/s", BETTER_HIGHER, number_at(sum, "engine_run_jobs_per_s"),
-				  "pgbench -S", number_at(sum, "pgbench_simple_tps"),
+		rc = add_required(f, "sql", "engine_run", "jobs/s", BETTER_HIGHER,
+				  number_at(sum, "engine_run_jobs_per_s"), "pgbench -S",
+				  number_at(sum, "pgbench_simple_tps"),
 				  "engine_run_jobs_per_s of the sql_select_vs_pgbench line", error, size);
 	json_decref(lines);
 	return rc;
@@ -321,16 +330,16 @@ int parse_nats(figures_t *f, const char *output, char *error, size_t size)
 	const json_t *sum = line_with(lines, "bench", "nats_service");
 
 	int rc = add_required(f, "nats", "serve", "jobs/s", BETTER_HIGHER, number_at(sum, "engine_jobs_per_s"),
-			      "bare loop", number_at(sum, "bare_jobs_per_s"), "engine_jobs_per_s of the nats_service line",
-			      error, size);
+			      "bare loop", number_at(sum, "bare_jobs_per_s"),
+			      "engine_jobs_per_s of the nats_service line", error, size);
 	if (rc == 0)
 		rc = add_required(f, "nats", "execute_p50", "us", BETTER_LOWER, number_at(sum, "engine_p50_us"),
-				  "bare responder", number_at(sum, "bare_p50_us"), "engine_p50_us of the nats_service line",
-				  error, size);
+				  "bare responder", number_at(sum, "bare_p50_us"),
+				  "engine_p50_us of the nats_service line", error, size);
 	if (rc == 0)
 		rc = add_required(f, "nats", "execute_p99", "us", BETTER_LOWER, number_at(sum, "engine_p99_us"),
-				  "bare responder", number_at(sum, "bare_p99_us"), "engine_p99_us of the nats_service line",
-				  error, size);
+				  "bare responder", number_at(sum, "bare_p99_us"),
+				  "engine_p99_us of the nats_service line", error, size);
 	json_decref(lines);
 	return rc;
 }

@@ -178,7 +178,8 @@ static void command_http(const suite_context_t *ctx, command_t *cmd)
 
 static int check_sql(const suite_context_t *ctx, char *reason, size_t size)
 {
-	if (need_built(ctx, "bench/beamline-sql-bench", reason, size) || need_built(ctx, "engine/beamline-engine", reason, size))
+	if (need_built(ctx, "bench/beamline-sql-bench", reason, size) ||
+	    need_built(ctx, "engine/beamline-engine", reason, size))
 		return 1;
 
 	glob_t found;
@@ -201,7 +202,8 @@ static void command_sql(const suite_context_t *ctx, command_t *cmd)
 
 static int check_nats(const suite_context_t *ctx, char *reason, size_t size)
 {
-	if (need_built(ctx, "bench/beamline-nats-bench", reason, size) || need_built(ctx, "engine/beamline-engine", reason, size))
+	if (need_built(ctx, "bench/beamline-nats-bench", reason, size) ||
+	    need_built(ctx, "engine/beamline-engine", reason, size))
 		return 1;
 	return need_tool("nats-server", "/usr/sbin/nats-server", "nats-server", reason, size);
 }
@@ -215,22 +217,24 @@ static void command_nats(const suite_context_t *ctx, command_t *cmd)
 }
 
 /* NOTE: the costs are estimates from the figures in bench/RESULTS.md on a
- * 2-core machine, start-up of servers included; a slower machine or a
- * debug build takes longer, which `run` notices after one repetition. */
+ * 2-core machine, with the start-up of servers included. A slower machine
+ * or a debug build takes longer. `run` then measures the first repetition
+ * and cuts the rest, but it cannot take back the decision to start. */
 static const suite_t suites[] = {
-	{"actors", "Savina micro-benchmarks and task overhead against CAF and StarPU", {180, 10}, {1800, 300},
-	 check_actors, command_actors, parse_actors},
-	{"engine", "jobs per second through a local run; the sgemm job against OpenBLAS", {40, 8}, {600, 120},
-	 check_engine, command_engine, parse_engine},
+	{"actors", "Savina micro-benchmarks and task overhead against CAF and StarPU",
+	 {180, 10}, {1800, 300}, check_actors, command_actors, parse_actors},
+	{"engine", "jobs per second through a local run; the sgemm job against OpenBLAS",
+	 {40, 8}, {600, 120}, check_engine, command_engine, parse_engine},
 	{"kernels", "one OpenCL device: triad, memory-bound kernels, kernels against the CPU, sgemm, launches",
 	 {120, 30}, {900, 300}, check_kernels, command_kernels, parse_kernels},
-	{"fs", "fs block write and read throughput against fio", {15, 4}, {600, 120}, check_fs, command_fs, parse_fs},
-	{"http", "http block requests per second against wrk, on a loopback nginx", {14, 7}, {120, 60}, check_http,
-	 command_http, parse_http},
-	{"sql", "sql block and engine run queries per second against pgbench", {60, 15}, {300, 120}, check_sql,
-	 command_sql, parse_sql},
-	{"nats", "service-mode jobs per second and request latency against bare NATS", {25, 6}, {300, 120},
-	 check_nats, command_nats, parse_nats},
+	{"fs", "fs block write and read throughput against fio",
+	 {15, 4}, {600, 120}, check_fs, command_fs, parse_fs},
+	{"http", "http block requests per second against wrk, on a loopback nginx",
+	 {14, 7}, {120, 60}, check_http, command_http, parse_http},
+	{"sql", "sql block and engine run queries per second against pgbench",
+	 {60, 15}, {300, 120}, check_sql, command_sql, parse_sql},
+	{"nats", "service-mode jobs per second and request latency against bare NATS",
+	 {25, 6}, {300, 120}, check_nats, command_nats, parse_nats},
 };
 
 const suite_t *suites_all(size_t *count)

@@ -1,5 +1,5 @@
 /*
- * The suites `beamline-bench run` knows: what each needs, what one
+ * The suites of `beamline-bench run`: what each needs, what one
  * repetition costs, the command that runs it, and how its output becomes
  * figures.
  */
@@ -28,19 +28,19 @@ typedef struct command {
 
 /* What every suite may read; borrowed for the whole run. */
 typedef struct suite_context {
-	const char *build_dir;   /* the build tree holding bench/ and engine/ */
-	const char *source_dir;  /* the repository, for the scripts */
-	const char *self;        /* this program, for `actors` */
-	const json_t *machine;   /* machine_describe()'s object */
-	bool quick;              /* the smaller settings, for CI */
+	const char *build_dir;  /* the build tree holding bench/ and engine/ */
+	const char *source_dir; /* the repository, for the scripts */
+	const char *self;       /* this program, for `actors` */
+	const json_t *machine;  /* machine_describe()'s object */
+	bool quick;             /* the smaller settings, for CI */
 } suite_context_t;
 
 typedef struct suite {
 	const char *name;
 	const char *summary;
-	/* Estimated seconds of one repetition, [0] full and [1] quick
-	 * settings, on a 2-core machine; `run` measures the real cost of the
-	 * first repetition and plans the rest with that. */
+	/* Estimated seconds of one repetition on a 2-core machine, [0] with
+	 * the full and [1] with the quick settings. `run` measures the real
+	 * cost of each repetition and plans the rest with that. */
 	double rep_s[2];
 	/* Seconds one repetition may take before it is stopped. */
 	unsigned timeout_s[2];

@@ -2,8 +2,8 @@
 
 #include <math.h>
 
-/* The standard error of a run's median, from its MAD; 0 when the run has
- * too few samples to say. */
+/* The standard error of a run's median, from its MAD, or 0 when the run
+ * has too few samples for a spread. */
 static double median_standard_error(const sample_t *s)
 {
 	if (s->count < VERDICT_MIN_REPS)

@@ -37,10 +37,10 @@ typedef struct judgement {
  * good direction. A change counts only when all of these hold:
  *   1. it exceeds `threshold_pct` percent of the base median;
  *   2. it exceeds VERDICT_Z standard errors of the difference of the two
- *      medians, each estimated from its run's median absolute deviation
- *      (MAD x 1.4826 estimates a normal standard deviation, and the
- *      median of n samples has a standard error of about 1.2533 sd /
- *      sqrt(n)); this needs VERDICT_MIN_REPS samples in each run;
+ *      medians. Each run's standard deviation is estimated as 1.4826 x
+ *      its median absolute deviation (MAD), and the standard error of
+ *      its median as 1.2533 x sd / sqrt(n), as for normal noise. A run
+ *      with fewer than VERDICT_MIN_REPS samples adds no error;
  *   3. the new median lies beyond every base sample in that direction, so
  *      that a run with a near-zero MAD by chance cannot decide alone.
  * Anything else is VERDICT_UNCHANGED.

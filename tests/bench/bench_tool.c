@@ -25,7 +25,8 @@ void tool_remove(const char *dir)
 void tool_mock_build(const char *dir)
 {
 	char path[4096];
-	static const char *const links[] = {"bench/beamline-savina", "bench/peers/caf-savina", "bench/peers/starpu-tasks"};
+	static const char *const links[] = {"bench/beamline-savina", "bench/peers/caf-savina",
+					    "bench/peers/starpu-tasks"};
 
 	snprintf(path, sizeof path, "%s/bench", dir);
 	mkdir(path, 0755);

@@ -9,9 +9,9 @@
 #include <jansson.h>
 
 typedef struct tool_output {
-	int status;   /* exit status, or -1 when it did not exit normally */
-	char *out;    /* standard output, owned */
-	char *err;    /* standard error, owned */
+	int status; /* exit status, or -1 when it did not exit normally */
+	char *out;  /* standard output, owned */
+	char *err;  /* standard error, owned */
 } tool_output_t;
 
 /* Create a scratch folder under $TMPDIR or /tmp; `out` gets its path. */

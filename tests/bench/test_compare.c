@@ -1,10 +1,10 @@
 /*
- * `beamline-bench compare`: a planted 30% slowdown is a regression, two
- * runs of the same build are not, a ratio that regressed is caught while
- * a machine that got slower as a whole is not, and bad input is a clear
- * error (exit status 2) that names the file and the field. The base runs
- * come from `beamline-bench run` on the stand-in actor programs, whose
- * run times vary by up to +-5% from run to run.
+ * `beamline-bench compare`: a planted 30% slowdown is a regression, and
+ * two runs of the same build are not. A ratio that regressed is caught,
+ * but a machine that got slower as a whole is not. Bad input is an error
+ * (exit status 2) that names the file and the field. The base runs come
+ * from `beamline-bench run` on the stand-in actor programs, whose run
+ * times vary by up to +-5% from run to run.
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -13,15 +13,15 @@
 #include "bench_tool.h"
 
 typedef struct fixture {
-	char dir[4096];
-	char base[4200];
-	char next[4200];
+	char dir[1024];
+	char base[1100];
+	char next[1100];
 } fixture_t;
 
 /* Run the quick actor suite on the stand-ins into `path`. */
 static void mock_run(const char *dir, const char *path)
 {
-	char args[8192];
+	char args[4096];
 	snprintf(args, sizeof args, "run --suite actors --quick --reps 5 --build-dir %s --json %s", dir, path);
 	tool_output_t o = tool_run("", args);
 	cr_assert_eq(o.status, 0, "the base run failed (%d): %s", o.status, o.err);
@@ -88,7 +88,7 @@ static bool row_says(const char *out, const char *id, const char *verdict)
 
 static tool_output_t compare(const fixture_t *f, const char *extra)
 {
-	char args[9000];
+	char args[4096];
 	snprintf(args, sizeof args, "compare %s %s %s", f->base, f->next, extra);
 	return tool_run("", args);
 }
@@ -209,7 +209,7 @@ Test(bench_compare, other_machine_class_warns, .timeout = 120)
 	json_t *doc = tool_load(f.base);
 	json_object_set_new(json_object_get(doc, "machine"), "class", json_string("other-cpu-64c-release-no-opencl"));
 	tool_save(doc, f.next);
-	char extra[4300], markdown[4200];
+	char extra[1200], markdown[1100];
 	snprintf(markdown, sizeof markdown, "%s/table.md", f.dir);
 	snprintf(extra, sizeof extra, "--markdown %s", markdown);
 

@@ -1,9 +1,9 @@
 /*
- * `beamline-bench run`: the document it writes has every field the schema
- * promises; suites that do not fit the budget, are not built or fail are
- * recorded with the reason; an unknown suite is a usage error. The actor
- * suite runs on stand-in programs (tests/bench/mock/savina) that answer at
- * once, so no benchmark runs here.
+ * `beamline-bench run`: the document it writes has every field of the
+ * schema. A suite that does not fit the budget, is not built or fails is
+ * recorded with the reason, and an unknown suite is a usage error. The
+ * actor suite runs on stand-in programs (tests/bench/mock/savina) that
+ * print a result at once, so no benchmark runs here.
  */
 #include <criterion/criterion.h>
 #include <string.h>
@@ -104,8 +104,8 @@ Test(bench_run_command, unknown_suite_is_usage_error)
 	tool_output_free(&o);
 }
 
-/* A one-second budget fits no suite: the document is still complete, and
- * says for each suite why it did not run. */
+/* A one-second budget fits no suite. The document is still complete, and
+ * gives each suite's reason for not running. */
 Test(bench_run_command, tiny_budget_records_every_skip)
 {
 	stand_in_run_t r;
@@ -118,8 +118,8 @@ Test(bench_run_command, tiny_budget_records_every_skip)
 	cr_expect_eq(json_array_size(json_object_get(doc, "suites")), 7);
 	const json_t *actors = suite_entry(doc, "actors");
 	cr_expect_str_eq(json_string_value(json_object_get(actors, "status")), "skipped");
-	cr_expect(strstr(json_string_value(json_object_get(actors, "reason")), "budget") != NULL,
-		  "actors reason: %s", json_string_value(json_object_get(actors, "reason")));
+	cr_expect(strstr(json_string_value(json_object_get(actors, "reason")), "budget") != NULL, "actors reason: %s",
+		  json_string_value(json_object_get(actors, "reason")));
 	const json_t *engine = suite_entry(doc, "engine");
 	cr_expect(strstr(json_string_value(json_object_get(engine, "reason")), "not built") != NULL,
 		  "engine reason: %s", json_string_value(json_object_get(engine, "reason")));
@@ -143,7 +143,8 @@ Test(bench_run_command, actors_on_stand_ins_gives_figures, .timeout = 120)
 	json_array_foreach(figures, i, fig) {
 		expect_figure_fields(fig);
 		cr_expect_eq(json_integer_value(json_object_get(fig, "reps")), 3);
-		cr_expect(json_is_string(json_object_get(json_object_get(fig, "peer"), "name")), "figure %zu has no peer", i);
+		cr_expect(json_is_string(json_object_get(json_object_get(fig, "peer"), "name")),
+			  "figure %zu has no peer", i);
 		cr_expect_gt(json_number_value(json_object_get(fig, "ratio")), 0);
 	}
 	cr_expect_str_eq(json_string_value(json_object_get(suite_entry(doc, "actors"), "status")), "ran");

@@ -68,11 +68,12 @@ Test(bench_suite_parse, actors_document)
 /* beamline-engine-bench prints one indented document. */
 Test(bench_suite_parse, engine_document)
 {
-	const char *output = "{\n  \"suite\": \"engine\",\n  \"reps\": 1,\n  \"throughput\": [\n"
-			     "    {\"case\": \"map relu, 64 elements\", \"jobs\": 2000, \"jobs_per_s_median\": 41000.0,"
-			     " \"min\": 41000.0, \"max\": 41000.0}\n  ],\n"
-			     "  \"sgemm\": [{\"n\": 256, \"direct_gflops\": 120.0, \"engine_gflops\": 96.0, \"ratio\": 0.8,"
-			     " \"engine_job_ms\": 0.4, \"target_met\": true}]\n}\n";
+	const char *output =
+		"{\n  \"suite\": \"engine\",\n  \"reps\": 1,\n  \"throughput\": [\n"
+		"    {\"case\": \"map relu, 64 elements\", \"jobs\": 2000, \"jobs_per_s_median\": 41000.0,"
+		" \"min\": 41000.0, \"max\": 41000.0}\n  ],\n"
+		"  \"sgemm\": [{\"n\": 256, \"direct_gflops\": 120.0, \"engine_gflops\": 96.0, \"ratio\": 0.8,"
+		" \"engine_job_ms\": 0.4, \"target_met\": true}]\n}\n";
 	figures_t f = {0};
 	char error[256] = "";
 
@@ -87,13 +88,15 @@ Test(bench_suite_parse, engine_document)
 /* The device bench's sections, each timed figure as {median, min, max}. */
 Test(bench_suite_parse, device_document)
 {
-	const char *output =
-		"{\"suite\": \"device\", \"triad\": {\"bandwidth_gbps\": {\"median\": 20.0}},"
-		" \"memory_bound\": [{\"kernel\": \"softmax\", \"bandwidth_gbps\": {\"median\": 15.0}}],"
-		" \"kernels\": [{\"kernel\": \"knn\", \"cpu_ms\": {\"median\": 9.0}, \"device_wall_ms\": {\"median\": 3.0}}],"
-		" \"sgemm\": [{\"n\": 1024, \"direct_gflops\": {\"median\": 50.0}, \"engine_gflops\": {\"median\": 47.5}}],"
-		" \"launch\": {\"bare_per_launch_us\": {\"median\": 10.0}, \"engine_per_launch_us\": {\"median\": 12.0},"
-		" \"noop_jobs\": {\"jobs_per_run\": 200, \"jobs_per_s\": {\"median\": 900.0}}}}\n";
+	const char *output = "{\"suite\": \"device\", \"triad\": {\"bandwidth_gbps\": {\"median\": 20.0}},"
+			     " \"memory_bound\": [{\"kernel\": \"softmax\", \"bandwidth_gbps\": {\"median\": 15.0}}],"
+			     " \"kernels\": [{\"kernel\": \"knn\", \"cpu_ms\": {\"median\": 9.0}, \"device_wall_ms\": "
+			     "{\"median\": 3.0}}],"
+			     " \"sgemm\": [{\"n\": 1024, \"direct_gflops\": {\"median\": 50.0}, \"engine_gflops\": "
+			     "{\"median\": 47.5}}],"
+			     " \"launch\": {\"bare_per_launch_us\": {\"median\": 10.0}, \"engine_per_launch_us\": "
+			     "{\"median\": 12.0},"
+			     " \"noop_jobs\": {\"jobs_per_run\": 200, \"jobs_per_s\": {\"median\": 900.0}}}}\n";
 	figures_t f = {0};
 	char error[256] = "";
 
@@ -112,10 +115,11 @@ Test(bench_suite_parse, device_document)
 /* bench/fs/run --json: one line per size and operation. */
 Test(bench_suite_parse, fs_lines)
 {
-	const char *output = "{\"size\":1048576,\"op\":\"write\",\"files\":32,\"beamline_mib_s\":410.5,\"fio_mib_s\":"
-			     "450.0,\"ratio\":0.91}\n"
-			     "{\"size\":65536,\"op\":\"read\",\"files\":512,\"beamline_mib_s\":900.0,\"fio_mib_s\":1000.0,"
-			     "\"ratio\":0.90}\n";
+	const char *output =
+		"{\"size\":1048576,\"op\":\"write\",\"files\":32,\"beamline_mib_s\":410.5,\"fio_mib_s\":"
+		"450.0,\"ratio\":0.91}\n"
+		"{\"size\":65536,\"op\":\"read\",\"files\":512,\"beamline_mib_s\":900.0,\"fio_mib_s\":1000.0,"
+		"\"ratio\":0.90}\n";
 	figures_t f = {0};
 	char error[256] = "";
 
@@ -148,10 +152,11 @@ Test(bench_suite_parse, http_lines)
 /* bench/sql/run: the block's line, then the summary line. */
 Test(bench_suite_parse, sql_summary_line)
 {
-	const char *output = "{\"bench\": \"sql_block_select\", \"clients\": 8, \"qps\": 30000.0}\n"
-			     "{\"bench\": \"sql_select_vs_pgbench\", \"clients\": 8, \"seconds\": 2.0, "
-			     "\"pgbench_simple_tps\": 40000.0, \"pgbench_extended_tps\": 35000.0, \"block_qps\": 30000.0, "
-			     "\"engine_run_jobs_per_s\": 20000.0, \"engine_run_jobs\": 5000}\n";
+	const char *output =
+		"{\"bench\": \"sql_block_select\", \"clients\": 8, \"qps\": 30000.0}\n"
+		"{\"bench\": \"sql_select_vs_pgbench\", \"clients\": 8, \"seconds\": 2.0, "
+		"\"pgbench_simple_tps\": 40000.0, \"pgbench_extended_tps\": 35000.0, \"block_qps\": 30000.0, "
+		"\"engine_run_jobs_per_s\": 20000.0, \"engine_run_jobs\": 5000}\n";
 	figures_t f = {0};
 	char error[256] = "";
 

@@ -31,9 +31,9 @@ static void fill(sample_t *s, const double *values, size_t n)
 }
 
 typedef struct trial_counts {
-	unsigned same_flagged;    /* pairs of one distribution judged changed */
-	unsigned slower_flagged;  /* throughput cut by 1.3 judged a regression */
-	unsigned longer_flagged;  /* time stretched by 1.3 judged a regression */
+	unsigned same_flagged;   /* pairs of one distribution judged changed */
+	unsigned slower_flagged; /* throughput cut by 1.3 judged a regression */
+	unsigned longer_flagged; /* time stretched by 1.3 judged a regression */
 } trial_counts_t;
 
 /* Judge `trials` base runs against a second draw of the same noise and
@@ -52,8 +52,8 @@ static trial_counts_t run_trials(unsigned trials, unsigned reps, double noise, u
 			sample_add(&longer, same.values[i] * 1.3);
 		}
 
-		counts.same_flagged += verdict_judge(&base, &same, BETTER_HIGHER, VERDICT_THRESHOLD_PCT).verdict !=
-				       VERDICT_UNCHANGED;
+		counts.same_flagged +=
+			verdict_judge(&base, &same, BETTER_HIGHER, VERDICT_THRESHOLD_PCT).verdict != VERDICT_UNCHANGED;
 		counts.slower_flagged += verdict_judge(&base, &slower, BETTER_HIGHER, VERDICT_THRESHOLD_PCT).verdict ==
 					 VERDICT_REGRESSION;
 		counts.longer_flagged += verdict_judge(&base, &longer, BETTER_LOWER, VERDICT_THRESHOLD_PCT).verdict ==
@@ -78,10 +78,9 @@ Test(bench_verdict, five_percent_noise_separates_cleanly)
 	cr_expect_eq(c.longer_flagged, 1000, "time slowdown flagged %u times of 1000", c.longer_flagged);
 }
 
-/* +-10% noise is as loud as a busy shared machine gets for these suites.
- * The rule trades a few missed slowdowns for almost no false alarms:
- * a simulation of this rule gave 0.1% false alarms and 97% detection;
- * the bounds leave room for the seed. */
+/* With +-10% noise the rule trades a few missed slowdowns for almost no
+ * false alarms. A simulation of this rule gave 0.1% false alarms and 97%
+ * detection, and the bounds below leave room for the seed. */
 Test(bench_verdict, ten_percent_noise_rarely_false_alarms)
 {
 	trial_counts_t c = run_trials(1000, 5, 0.10, 0x243f6a8885a308d3ull);
@@ -159,8 +158,8 @@ Test(bench_verdict, lower_is_better_direction)
 	sample_free(&slower);
 }
 
-/* One repetition gives no spread: the floor and the range still decide,
- * and the judgement says that it rests on too few repetitions. */
+/* One repetition gives no spread, so the floor and the range decide
+ * alone, and the judgement is marked as resting on too few repetitions. */
 Test(bench_verdict, single_repetition_is_marked)
 {
 	sample_t base = {0}, cur = {0};
