@@ -17,6 +17,11 @@
 #define OUTPUT_MAX (16u << 20)
 #define KILL_GRACE_S 10.0
 
+/* Written by the signal handler, read between children. */
+static volatile sig_atomic_t interrupted;
+/* The process group of the running child, 0 between children. */
+static volatile sig_atomic_t running_group;
+
 typedef struct capture {
 	child_result_t *r;
 	size_t capacity;
@@ -136,6 +141,27 @@ static int stop_group(pid_t pid)
 	return status;
 }
 
+static void forward(int signo)
+{
+	(void)signo;
+	interrupted = 1;
+	if (running_group > 0)
+		kill(-(pid_t)running_group, SIGTERM);
+}
+
+void child_forward_signals(void)
+{
+	struct sigaction sa = {.sa_handler = forward};
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+}
+
+bool child_interrupted(void)
+{
+	return interrupted != 0;
+}
+
 int child_run(child_result_t *out, char *const argv[], char *const env[], unsigned timeout_s)
 {
 	int out_pipe[2], err_pipe[2];
@@ -164,7 +190,10 @@ int child_run(child_result_t *out, char *const argv[], char *const env[], unsign
 		close(err_pipe[0]);
 		return -fork_errno;
 	}
+	/* NOTE: a signal that arrives between fork and this line reaches no
+	 * child. The run still stops after this child, when it finishes. */
 	setpgid(pid, pid);
+	running_group = pid;
 
 	int rc = drain(&c, out_pipe[0], err_pipe[0], start + timeout_s);
 	close(out_pipe[0]);
@@ -178,6 +207,7 @@ int child_run(child_result_t *out, char *const argv[], char *const env[], unsign
 		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 			;
 	}
+	running_group = 0;
 	r.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 	r.elapsed_s = now_s() - start;
 	if (!r.output && keep_output(&c, "", 0) < 0) {

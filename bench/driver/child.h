@@ -33,4 +33,14 @@ int child_run(child_result_t *out, char *const argv[], char *const env[], unsign
 
 void child_result_free(child_result_t *r);
 
+/*
+ * Catch SIGINT and SIGTERM from now on. Each sends SIGTERM to the process
+ * group of the child that is running, so that an interrupted run still
+ * stops the servers its scripts started, and marks the run interrupted.
+ */
+void child_forward_signals(void);
+
+/* Whether SIGINT or SIGTERM arrived since child_forward_signals(). */
+bool child_interrupted(void);
+
 #endif

@@ -63,7 +63,9 @@ static void usage(FILE *to)
 	      to);
 	for (size_t i = 0; i < count; i++)
 		fprintf(to, "  %-8s %s\n", all[i].name, all[i].summary);
-	fputs("Exit status: 0 every selected suite ran or was skipped, 1 a suite failed, 2 usage error.\n", to);
+	fputs("Exit status: 0 every selected suite ran or was skipped, 1 a suite failed or the run was\n"
+	      "interrupted, 2 usage error.\n",
+	      to);
 }
 
 /* Parse the options; returns 0, or 2 after printing why. */
@@ -204,8 +206,8 @@ static int run_rep(suite_run_t *run, figures_t *figures, const suite_context_t *
 	return why[0] ? -1 : 0;
 }
 
-/* Run every planned repetition of one suite. After each repetition the
- * measured mean decides whether the next still fits the budget. */
+/* Run the planned repetitions of one suite while the next one still fits
+ * the budget and no signal has arrived. */
 static void run_suite(suite_run_t *run, figures_t *figures, const suite_context_t *ctx, const run_options_t *opt,
 		      double deadline)
 {
@@ -213,12 +215,17 @@ static void run_suite(suite_run_t *run, figures_t *figures, const suite_context_
 
 	fprintf(stderr, "beamline-bench: %s, %u repetitions\n", run->suite->name, run->planned_reps);
 	for (unsigned rep = 0; rep < run->planned_reps; rep++) {
-		double mean = rep ? (now_s() - start) / rep : 0;
-		if (rep && opt->budget_s > 0 && now_s() + mean > deadline) {
+		/* Before the first repetition only the estimate is known. */
+		double mean = rep ? (now_s() - start) / rep : run->suite->rep_s[opt->quick];
+		if (opt->budget_s > 0 && now_s() + mean > deadline) {
 			snprintf(run->reason, sizeof run->reason,
-				 "stopped after %u of %u repetitions: one takes %.1f s here, more than the budget had "
+				 "stopped after %u of %u repetitions: one takes about %.1f s, more than the budget had "
 				 "left",
 				 rep, run->planned_reps, mean);
+			break;
+		}
+		if (child_interrupted()) {
+			snprintf(run->reason, sizeof run->reason, "interrupted by a signal after %u repetitions", rep);
 			break;
 		}
 		if (run_rep(run, figures, ctx, opt->quick) < 0)
@@ -326,6 +333,7 @@ int run_main(int argc, char **argv, const char *self)
 			       .quick = opt.quick};
 
 	plan(runs, (size_t)n, &ctx, &opt);
+	child_forward_signals();
 	double deadline = now_s() + opt.budget_s;
 	bool failed = false;
 	for (int i = 0; i < n; i++) {
@@ -344,7 +352,7 @@ int run_main(int argc, char **argv, const char *self)
 	int rc = write_document(doc, opt.json_path);
 	json_decref(doc);
 	figures_free(&figures);
-	return rc < 0 || failed ? 1 : 0;
+	return rc < 0 || failed || child_interrupted() ? 1 : 0;
 }
 
 int machine_class_main(int argc, char **argv, const char *self)
