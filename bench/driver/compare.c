@@ -273,13 +273,21 @@ static void print_table(FILE *md, const run_doc_t *base, const run_doc_t *cur, d
 	}
 }
 
+/* " (with uncommitted changes)" when the run's tree was dirty, else "". */
+static const char *dirty_note(const run_doc_t *doc)
+{
+	const json_t *dirty = json_object_get(json_object_get(doc->root, "source"), "dirty");
+	return json_is_true(dirty) ? " (with uncommitted changes)" : "";
+}
+
 /* Write the whole report to `md`; returns the number of regressions. */
 static unsigned report(FILE *md, const run_doc_t *base, const run_doc_t *cur, double threshold, bool to_stderr)
 {
 	unsigned counts[5] = {0};
 
-	fprintf(md, "### Benchmarks: `%.12s` against the baseline `%.12s`\n\n",
-		string_at(cur->root, "source", "revision"), string_at(base->root, "source", "revision"));
+	fprintf(md, "### Benchmarks: `%.12s`%s against the baseline `%.12s`%s\n\n",
+		string_at(cur->root, "source", "revision"), dirty_note(cur), string_at(base->root, "source", "revision"),
+		dirty_note(base));
 	fprintf(md, "Machine class `%s`, build type %s. ", string_at(cur->root, "machine", "class"),
 		string_at(cur->root, NULL, "build_type"));
 	fprintf(md,

@@ -148,16 +148,15 @@ static void plan(suite_run_t *runs, size_t n, const suite_context_t *ctx, const 
 		items[i] = (budget_item_t){.rep_s = runs[i].suite->rep_s[opt->quick]};
 		items[i].runnable = runs[i].suite->check(ctx, runs[i].reason, sizeof runs[i].reason) == 0;
 	}
-	double planned = budget_plan(items, n, opt->budget_s, opt->reps);
-	double left = opt->budget_s - planned;
+	budget_plan(items, n, opt->budget_s, opt->reps);
 	for (size_t i = 0; i < n; i++) {
 		runs[i].planned_reps = items[i].reps;
 		if (items[i].runnable && items[i].reps == 0) {
 			unsigned min = opt->reps < BUDGET_MIN_REPS ? opt->reps : BUDGET_MIN_REPS;
-			snprintf(
-				runs[i].reason, sizeof runs[i].reason,
-				"does not fit the budget: %u repetitions take about %.0f s, %.0f s of %.0f s were left",
-				min, min * items[i].rep_s, left, opt->budget_s);
+			snprintf(runs[i].reason, sizeof runs[i].reason,
+				 "does not fit the budget of %.0f s after the suites before it: %u repetitions take "
+				 "about %.0f s",
+				 opt->budget_s, min, min * items[i].rep_s);
 		}
 	}
 }
