@@ -11,6 +11,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "machine.h"
 #include "run.h"
 #include "stats.h"
 
@@ -208,14 +209,14 @@ static bool meets_target(const row_t *row)
 	return ratio(c->metric, ours, sample_median(&row->peer)) >= c->target_ratio;
 }
 
-static void print_target(const comparison_t *c)
+static void print_target(FILE *to, const comparison_t *c)
 {
 	if (c->target_limit > 0)
-		printf("<= %-5g", c->target_limit);
+		fprintf(to, "<= %-5g", c->target_limit);
 	else if (c->target_ratio > 0)
-		printf(">= %gx  ", c->target_ratio);
+		fprintf(to, ">= %gx  ", c->target_ratio);
 	else
-		printf("%-8s", "none");
+		fprintf(to, "%-8s", "none");
 }
 
 /*
@@ -232,9 +233,9 @@ static const char *bound_sign(const row_t *r, bool ours)
 	return r->c->metric == THROUGHPUT ? "<" : ">";
 }
 
-static void print_table(const row_t *rows, size_t n)
+static void print_table(FILE *to, const row_t *rows, size_t n)
 {
-	printf("\n%-13s %-16s %-26s %-32s %-7s %-9s %s\n", "bench", "unit", "beamline median [min-max]",
+	fprintf(to, "\n%-13s %-16s %-26s %-32s %-7s %-9s %s\n", "bench", "unit", "beamline median [min-max]",
 	       "peer median [min-max]", "ratio", "target", "");
 	for (size_t i = 0; i < n; i++) {
 		const row_t *r = &rows[i];
@@ -245,22 +246,23 @@ static void print_table(const row_t *rows, size_t n)
 			snprintf(peer, sizeof peer, "%s %s%.2f [%.2f-%.2f]", r->c->peer.system, bound_sign(r, false),
 				 sample_median(&r->peer), sample_min(&r->peer), sample_max(&r->peer));
 
-		printf("%-13s %-16s %-26s %-32s ", r->c->name, r->c->unit, r->ours.count ? ours : "failed", peer);
+		fprintf(to, "%-13s %-16s %-26s %-32s ", r->c->name, r->c->unit, r->ours.count ? ours : "failed", peer);
 		char factor[16] = "-";
 		if (r->peer.count > 0 && r->ours.count > 0)
 			snprintf(factor, sizeof factor, "%s%.2fx", r->peer_censored > r->peer.count / 2 ? ">" : "",
 				 ratio(r->c->metric, sample_median(&r->ours), sample_median(&r->peer)));
-		printf("%-7s ", factor);
-		print_target(r->c);
+		fprintf(to, "%-7s ", factor);
+		print_target(to, r->c);
 		const char *verdict = !has_target(r->c) ? "" : meets_target(r) ? "met" : "NOT MET";
-		printf(" %s\n", r->ours.count == 0 ? "FAILED" : verdict);
+		fprintf(to, " %s\n", r->ours.count == 0 ? "FAILED" : verdict);
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (rows[i].peer_censored || rows[i].ours_censored)
-			printf("%s: %u of %zu peer runs and %u of %zu BeamLine runs hit the timeout; a median marked\n"
-			       "< or > is a bound from the timeout, and so is a ratio marked >.\n",
-			       rows[i].c->name, rows[i].peer_censored, rows[i].peer.count, rows[i].ours_censored,
-			       rows[i].ours.count);
+			fprintf(to,
+				"%s: %u of %zu peer runs and %u of %zu BeamLine runs hit the timeout; a median marked\n"
+				"< or > is a bound from the timeout, and so is a ratio marked >.\n",
+				rows[i].c->name, rows[i].peer_censored, rows[i].peer.count, rows[i].ours_censored,
+				rows[i].ours.count);
 	}
 }
 
@@ -275,8 +277,9 @@ static json_t *sample_json(const sample_t *s)
 
 static json_t *row_json(const row_t *r)
 {
-	json_t *obj = json_pack("{s:s, s:s, s:s, s:o}", "bench", r->c->name, "unit", r->c->unit, "peer",
-				r->c->peer.system, "beamline", sample_json(&r->ours));
+	json_t *obj = json_pack("{s:s, s:s, s:s, s:s, s:o}", "bench", r->c->name, "unit", r->c->unit, "better",
+				r->c->metric == THROUGHPUT ? "higher" : "lower", "peer", r->c->peer.system, "beamline",
+				sample_json(&r->ours));
 	if (has_target(r->c))
 		json_object_set_new(obj, "target_met", json_boolean(r->ours.count > 0 && meets_target(r)));
 	if (r->peer.count > 0) {
@@ -293,29 +296,11 @@ static json_t *row_json(const row_t *r)
 	return obj;
 }
 
-static void cpu_model(char *out, size_t size)
-{
-	FILE *f = fopen("/proc/cpuinfo", "r");
-	char line[512];
-
-	snprintf(out, size, "unknown");
-	while (f && fgets(line, sizeof line, f)) {
-		char *colon = strchr(line, ':');
-		if (strncmp(line, "model name", 10) == 0 && colon) {
-			snprintf(out, size, "%s", colon + 2);
-			out[strcspn(out, "\n")] = '\0';
-			break;
-		}
-	}
-	if (f)
-		fclose(f);
-}
-
 static json_t *document(const actors_options_t *opt, const row_t *rows, size_t n)
 {
 	char model[256];
 	struct utsname uts;
-	cpu_model(model, sizeof model);
+	machine_cpu_model(model, sizeof model);
 	uname(&uts);
 
 	json_t *results = json_array();
@@ -345,11 +330,17 @@ int actors_suite(const actors_options_t *opt)
 		failed = failed || r->failed;
 	}
 
-	print_table(rows, used);
+	/* With "--json -" the document alone goes to standard output, for
+	 * `beamline-bench run` to read, and the table to standard error. */
+	bool json_to_stdout = opt->json_path && strcmp(opt->json_path, "-") == 0;
+	print_table(json_to_stdout ? stderr : stdout, rows, used);
 	json_t *doc = document(opt, rows, used);
-	int rc = json_dump_file(doc, opt->json_path ? opt->json_path : "/dev/stdout", JSON_INDENT(2));
-	if (rc == 0 && opt->json_path)
+	int rc = json_to_stdout ? json_dumpf(doc, stdout, JSON_INDENT(2))
+		 : json_dump_file(doc, opt->json_path ? opt->json_path : "/dev/stdout", JSON_INDENT(2));
+	if (rc == 0 && opt->json_path && !json_to_stdout)
 		printf("\nJSON written to %s\n", opt->json_path);
+	if (json_to_stdout)
+		putchar('\n');
 	json_decref(doc);
 
 	for (size_t i = 0; i < used; i++) {

@@ -11,7 +11,8 @@ typedef struct actors_options {
 	unsigned reps;
 	unsigned timeout_s;       /* per run */
 	const char *only;         /* comma-separated benchmark names, or NULL for all */
-	const char *json_path;    /* NULL: JSON to standard output */
+	const char *json_path;    /* NULL: JSON to standard output after the table; "-": JSON alone to
+				   * standard output, the table to standard error */
 	const char *revision;     /* recorded in the JSON */
 	const char *beamline;     /* program paths; NULL when not built */
 	const char *caf;

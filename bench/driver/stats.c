@@ -43,6 +43,20 @@ double sample_median(const sample_t *s)
 	return median;
 }
 
+double sample_mad(const sample_t *s)
+{
+	double median = sample_median(s);
+	if (isnan(median))
+		return NAN;
+
+	sample_t deviations = {0};
+	for (size_t i = 0; i < s->count; i++)
+		sample_add(&deviations, fabs(s->values[i] - median));
+	double mad = sample_median(&deviations);
+	sample_free(&deviations);
+	return mad;
+}
+
 double sample_min(const sample_t *s)
 {
 	double min = NAN;

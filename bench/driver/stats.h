@@ -20,6 +20,10 @@ double sample_median(const sample_t *s);
 double sample_min(const sample_t *s);
 double sample_max(const sample_t *s);
 
+/* Median absolute deviation from the median, unscaled; NAN for an empty
+ * sample. */
+double sample_mad(const sample_t *s);
+
 void sample_free(sample_t *s);
 
 #endif
