@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,20 +13,15 @@
 
 #include <beamline/kv.h>
 
+#include "kv_follow.h"
 #include "log.h"
-
-/* How long one wait on the watch lasts: the bound on how late a stop is noticed. */
-#define POLL_MS 250
 
 struct bl_quota_watch {
 	/* Set once at start. */
 	bl_quota_watch_config_t cfg;
 	char bucket[128];
 	bl_kv_t *kv;
-	bl_kv_watch_t *watch; /* the watcher thread's alone once it runs */
-	pthread_t thread;
-
-	atomic_bool stopping;
+	bl_kv_follow_t *follow;
 
 	/* Whether BL_QUOTA_READY was delivered; guarded by lock. */
 	pthread_mutex_t lock;
@@ -36,8 +30,9 @@ struct bl_quota_watch {
 };
 
 /* Turn one entry into a change and hand it on; a bad one is logged. */
-static void deliver(bl_quota_watch_t *w, const bl_kv_entry_t *e)
+static void deliver(void *arg, const bl_kv_entry_t *e)
 {
+	bl_quota_watch_t *w = arg;
 	bl_quota_change_t change = {.kind = e->op == BL_KV_PUT ? BL_QUOTA_PUT : BL_QUOTA_DELETE};
 	bl_error_t err = {0};
 
@@ -59,8 +54,9 @@ static void deliver(bl_quota_watch_t *w, const bl_kv_entry_t *e)
 	w->cfg.on_change(&change, w->cfg.arg);
 }
 
-static void mark_ready(bl_quota_watch_t *w)
+static void mark_ready(void *arg)
 {
+	bl_quota_watch_t *w = arg;
 	bl_quota_change_t change = {.kind = BL_QUOTA_READY};
 
 	w->cfg.on_change(&change, w->cfg.arg);
@@ -70,44 +66,27 @@ static void mark_ready(bl_quota_watch_t *w)
 	pthread_mutex_unlock(&w->lock);
 }
 
-/*
- * The watcher thread. The watch recreates its consumer by itself after a
- * gap or lost heartbeats; an error is logged when it first appears and
- * again when the watch recovers, not on every retry.
- */
-static void *watch_loop(void *arg)
+static void failing(void *arg, int rc, const bl_nats_error_t *err)
 {
 	bl_quota_watch_t *w = arg;
-	bool failing = false;
 
-	while (!atomic_load(&w->stopping)) {
-		bl_kv_entry_t *e = NULL;
-		bl_nats_error_t err = {0};
-		int rc = bl_kv_watch_next(w->watch, &e, POLL_MS, &err);
-
-		if (rc == -ETIMEDOUT)
-			continue;
-		if (rc < 0) {
-			if (!failing)
-				BL_LOG(BL_LOG_WARN, "quotas", "quota_watch_failing", NULL, err.error.message,
-				       BL_LOG_S("bucket", w->bucket), BL_LOG_I("err", rc), BL_LOG_S("err_name", bl_err_name(rc)));
-			failing = true;
-			struct timespec pause = {.tv_nsec = POLL_MS * 1000000L};
-			nanosleep(&pause, NULL);
-			continue;
-		}
-		if (failing)
-			BL_LOG(BL_LOG_INFO, "quotas", "quota_watch_recovered", NULL, NULL, BL_LOG_S("bucket", w->bucket));
-		failing = false;
-
-		if (rc == 0)
-			mark_ready(w);
-		else
-			deliver(w, e);
-		bl_kv_entry_free(e);
-	}
-	return NULL;
+	BL_LOG(BL_LOG_WARN, "quotas", "quota_watch_failing", NULL, err->error.message, BL_LOG_S("bucket", w->bucket),
+	       BL_LOG_I("err", rc), BL_LOG_S("err_name", bl_err_name(rc)));
 }
+
+static void recovered(void *arg)
+{
+	bl_quota_watch_t *w = arg;
+
+	BL_LOG(BL_LOG_INFO, "quotas", "quota_watch_recovered", NULL, NULL, BL_LOG_S("bucket", w->bucket));
+}
+
+static const bl_kv_follow_ops_t follow_ops = {
+	.entry = deliver,
+	.caught_up = mark_ready,
+	.failing = failing,
+	.recovered = recovered,
+};
 
 /* Open the bucket, creating it when it does not exist. */
 static int open_bucket(bl_quota_watch_t *w, bl_nats_t *nats, bl_nats_error_t *err)
@@ -123,7 +102,7 @@ static int open_bucket(bl_quota_watch_t *w, bl_nats_t *nats, bl_nats_error_t *er
 
 static void free_watch(bl_quota_watch_t *w)
 {
-	bl_kv_watch_free(w->watch);
+	bl__kv_follow_stop(&w->follow);
 	bl_kv_free(w->kv);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->ready_cond);
@@ -135,6 +114,7 @@ int bl_quota_watch_start(bl_quota_watch_t **out, bl_nats_t *nats, const bl_quota
 {
 	const char *bucket = cfg->bucket ? cfg->bucket : BL_QUOTA_WATCH_BUCKET;
 	bl_nats_error_t nerr = {0};
+	bl_kv_watch_t *watch = NULL;
 
 	if (!cfg->on_change || strlen(bucket) >= sizeof ((bl_quota_watch_t *)0)->bucket)
 		return bl_error_set(err, BL_EINVAL, "quotas.bucket", "expected a bucket name under 128 bytes and a callback");
@@ -148,12 +128,13 @@ int bl_quota_watch_start(bl_quota_watch_t **out, bl_nats_t *nats, const bl_quota
 
 	int rc = open_bucket(w, nats, &nerr);
 	if (rc >= 0)
-		rc = bl_kv_watch_new(&w->watch, w->kv, NULL, &nerr);
+		rc = bl_kv_watch_new(&watch, w->kv, NULL, &nerr);
 	if (rc >= 0)
-		rc = -pthread_create(&w->thread, NULL, watch_loop, w);
+		rc = bl__kv_follow_start(&w->follow, watch, &follow_ops, w);
 	if (rc < 0) {
 		bl_error_set(err, rc, "quotas.bucket", "cannot watch the quota bucket '%s': %s", w->bucket,
 			     nerr.error.message[0] ? nerr.error.message : bl_strerror(rc));
+		bl_kv_watch_free(watch);
 		free_watch(w);
 		return rc;
 	}
@@ -187,8 +168,6 @@ void bl_quota_watch_stop(bl_quota_watch_t **watch)
 	if (!w)
 		return;
 
-	atomic_store(&w->stopping, true);
-	pthread_join(w->thread, NULL);
 	free_watch(w);
 	*watch = NULL;
 }
