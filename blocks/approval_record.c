@@ -101,6 +101,8 @@ int bl_decision_input_check(const bl_decision_input_t *in, bl_error_t *err)
 	if (!in->by)
 		return bl_error_set(err, BL_EFORMAT, "by", "missing: say who decides");
 	int rc = check_text(in->by, BL_APPROVAL_NAME_MAX, false, "by", err);
+	if (rc == 0 && in->by[strspn(in->by, " \t\n")] == '\0')
+		rc = bl_error_set(err, BL_EFORMAT, "by", "expected a name, got only white space");
 	if (rc == 0 && in->comment)
 		rc = check_text(in->comment, BL_APPROVAL_COMMENT_MAX, true, "comment", err);
 	return rc;

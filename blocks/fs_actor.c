@@ -172,15 +172,22 @@ static int begin_get(fs_job_t *job, bl_error_t *err)
 }
 
 /* Turn the bytes read into the content string: text when they are UTF-8
- * and the job did not ask for base64, else base64. */
+ * without NUL bytes and the job did not ask for base64, else base64. A
+ * NUL would be valid JSON ("\u0000"), but consumers that keep strings in
+ * C strings would cut the text there without noticing. */
 static int encode(json_t **content, const char **encoding, fs_job_t *job, bl_error_t *err)
 {
 	if (job->p.encoding != FS_ENCODING_BASE64) {
-		if (bl_utf8_is_valid(job->buf, job->len)) {
+		bool has_nul = memchr(job->buf, '\0', job->len) != NULL;
+		if (!has_nul && bl_utf8_is_valid(job->buf, job->len)) {
 			*content = json_stringn_nocheck((const char *)job->buf, job->len);
 			*encoding = "utf8";
 			return *content ? 0 : bl_error_set(err, BL_ENOMEM, NULL, "out of memory for '%s'", job->p.path);
 		}
+		if (job->p.encoding == FS_ENCODING_UTF8 && has_nul)
+			return bl_error_set(err, BL_EFORMAT, "params.encoding",
+					    "'%s' contains NUL bytes, which text cannot carry safely; request "
+					    "\"encoding\": \"base64\"", job->p.path);
 		if (job->p.encoding == FS_ENCODING_UTF8)
 			return bl_error_set(err, BL_EFORMAT, "params.encoding",
 					    "'%s' is not valid UTF-8 text; request \"encoding\": \"base64\"", job->p.path);

@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <beamline/base64.h>
+#include <beamline/utf8.h>
+
 #include "fs_run.h"
 
 typedef struct entry {
@@ -73,12 +76,76 @@ static int read_entries(listing_t *l, DIR *d, size_t max, bl_error_t *err)
 	return 0;
 }
 
+/* Return the length of the UTF-8 sequence at s[0..len), or 0 when the
+ * bytes there are not one (a stray, overlong or cut sequence). */
+static size_t utf8_sequence_len(const uint8_t *s, size_t len)
+{
+	size_t n = 0;
+
+	if (s[0] < 0x80)
+		n = 1;
+	else if (s[0] >= 0xC2 && s[0] <= 0xDF)
+		n = 2;
+	else if (s[0] >= 0xE0 && s[0] <= 0xEF)
+		n = 3;
+	else if (s[0] >= 0xF0 && s[0] <= 0xF4)
+		n = 4;
+	return n && n <= len && bl_utf8_is_valid(s, n) ? n : 0;
+}
+
+/* Copy `name`, with U+FFFD in place of each byte that is not part of a
+ * valid UTF-8 sequence. Returns an owned string, or NULL. */
+static char *replace_invalid_utf8(const char *name)
+{
+	const uint8_t *s = (const uint8_t *)name;
+	size_t len = strlen(name), out = 0;
+	char *text = malloc(len * 3 + 1);
+
+	for (size_t i = 0; text && i < len;) {
+		size_t n = utf8_sequence_len(s + i, len - i);
+		if (n == 0) {
+			memcpy(text + out, "\xEF\xBF\xBD", 3);
+			out += 3;
+			i++;
+			continue;
+		}
+		memcpy(text + out, s + i, n);
+		out += n;
+		i += n;
+	}
+	if (text)
+		text[out] = '\0';
+	return text;
+}
+
+/* Set the "name" of entry `e`. Linux names are bytes, and one that is not
+ * UTF-8 cannot be a JSON string: it gets "name" with U+FFFD for each
+ * invalid byte, for people to read, and "name_base64" with its bytes. */
+static void set_name(json_t *e, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (bl_utf8_is_valid((const uint8_t *)name, len)) {
+		json_object_set_new(e, "name", json_stringn_nocheck(name, len));
+		return;
+	}
+	char *readable = replace_invalid_utf8(name);
+	char *raw = malloc(bl_base64_encoded_len(len) + 1);
+	if (readable && raw) {
+		bl_base64_encode(raw, (const uint8_t *)name, len);
+		json_object_set_new(e, "name", json_string(readable));
+		json_object_set_new(e, "name_base64", json_stringn_nocheck(raw, bl_base64_encoded_len(len)));
+	}
+	free(readable);
+	free(raw);
+}
+
 static json_t *listing_json(const listing_t *l, const char *path)
 {
 	json_t *entries = json_array();
 	for (size_t i = 0; entries && i < l->count; i++) {
 		json_t *e = describe(&l->entries[i].st);
-		json_object_set_new(e, "name", json_string(l->entries[i].name));
+		set_name(e, l->entries[i].name);
 		json_array_append_new(entries, e);
 	}
 	return json_pack("{s:s, s:s, s:o, s:b}", "op", "list", "path", path, "entries", entries, "truncated",

@@ -123,6 +123,23 @@ int fs_quota_reserve(const bl_block_env_t *env, uint64_t old_size, uint64_t add,
 void fs_quota_give_back(const bl_block_env_t *env, uint64_t bytes);
 
 /*
+ * Set the bytes of env's embedded SQLite files (database, WAL, journal,
+ * shared memory) to `measured`, adjusting the tenant's total by the
+ * difference from the last sync or growth, and counting the folder first
+ * when this process has not. Does nothing when max_tenant_bytes is 0.
+ * Returns 0, or a negative errno / BL_ENOMEM from the count. Any thread.
+ */
+int fs_quota_sync_sqlite(const bl_block_env_t *env, uint64_t measured, bl_error_t *err);
+
+/*
+ * Charge `add` bytes that SQLite is about to append to one of env's
+ * embedded database files. Returns 0, or BL_EQUOTA with *err naming
+ * params.sql and the quota when the tenant's total would pass
+ * max_tenant_bytes (nothing is charged then). Any thread.
+ */
+int fs_quota_grow_sqlite(const bl_block_env_t *env, uint64_t add, bl_error_t *err);
+
+/*
  * Start the actor that runs `p` on env->io_pool. The actor reports
  * through done(ctx, outcome) exactly once. The strings of `p` (borrowed
  * from the job's params) and `env` must stay valid until done. Returns

@@ -1,5 +1,5 @@
 /*
- * Per-host circuit breakers for the HTTP block, shared by every job of an
+ * Per-origin circuit breakers for the HTTP block, shared by every job of an
  * engine and safe to call from any thread.
  *
  * A host's breaker is closed until `failures` failures fall within
@@ -51,7 +51,8 @@ int http_breakers_new(http_breakers_t **out, const http_breaker_config_t *cfg, u
 void http_breakers_free(http_breakers_t **set);
 
 /*
- * Ask whether a request to `host` (borrowed; "name:port") may start at
+ * Ask whether a request to `host` (borrowed; an origin key from
+ * http_origin_key, "scheme://name:port") may start at
  * `now_ms` (any monotonic clock, the same for every call). On
  * HTTP_BREAKER_REFUSE, *retry_in_ms (may be NULL) gets the time until the
  * breaker lets a trial through, or 0 when a trial is already running.

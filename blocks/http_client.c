@@ -335,12 +335,31 @@ static void schedule_retry(client_t *c, http_request_t *req, const http_attempt_
 	finish(c, req, NULL, a);
 }
 
+/* Start the next hop of a redirect on the same breaker pass. Returns
+ * false, with *result to judge the transfer by, when there is none. */
+static bool follow_redirect(client_t *c, http_request_t *req, uint64_t now, CURLcode *result)
+{
+	bool followed;
+
+	*result = http_request_next_hop(req, now, &followed);
+	if (!followed)
+		return false;
+	if (curl_multi_add_handle(c->multi, req->easy) != CURLM_OK) {
+		*result = CURLE_OUT_OF_MEMORY;
+		return false;
+	}
+	req->in_multi = true;
+	return true;
+}
+
 static void on_transfer_done(client_t *c, http_request_t *req, CURLcode result)
 {
 	uint64_t now = http_now_ns();
 	http_attempt_t a;
 
 	req->in_multi = false;
+	if (result == CURLE_OK && follow_redirect(c, req, now, &result))
+		return;
 	http_attempt_judge(&a, req, result, now);
 	http_breakers_record(c->svc->breakers, req->params.host_key, req->pass, a.verdict, now / 1000000u);
 

@@ -70,6 +70,19 @@ int http_config_parse(http_config_t *cfg, const json_t *section, bl_error_t *err
 void http_config_clear(http_config_t *cfg);
 
 /* ------------------------------------------------------------------------ */
+/* Origins (http_origin.c)                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Write the origin of `url` to `out` as "scheme://host:port": lower case,
+ * without a trailing dot on the name, IPv4 in dotted decimal and the
+ * scheme's default port spelled out. Two URLs on the same origin get the
+ * same text. Returns 0, BL_EINVAL when `url` is not a valid absolute URL
+ * or its origin does not fit in `size`, or BL_ENOMEM.
+ */
+int http_origin_key(char *out, size_t size, const char *url);
+
+/* ------------------------------------------------------------------------ */
 /* A job's parameters                                                        */
 /* ------------------------------------------------------------------------ */
 
@@ -79,13 +92,15 @@ typedef enum http_response_mode {
 	HTTP_RESPONSE_RAW
 } http_response_mode_t;
 
+/* "https://" + a 253-byte name or a bracketed IPv6 literal + ":65535" */
 #define HTTP_HOST_KEY_MAX 300
 
 typedef struct http_params {
 	char method[16];
 	char *url;
-	char host_key[HTTP_HOST_KEY_MAX]; /* "host:port", lower case: the breaker's key */
+	char host_key[HTTP_HOST_KEY_MAX]; /* the URL's origin (http_origin_key): the breaker's key */
 	struct curl_slist *headers;       /* request headers, owned */
+	struct curl_slist *cross_origin_headers; /* the subset sent after a redirect to another origin, owned */
 	char *body;                       /* owned; NULL: no body */
 	size_t body_len;
 	http_response_mode_t response;
@@ -164,6 +179,8 @@ struct http_request {
 	bool waiting;                  /* backing off before the next attempt */
 	bl_timer_id_t backoff_timer;
 	unsigned attempts;
+	unsigned redirects;            /* redirects followed in this attempt */
+	bool hop_as_get;               /* a redirect turned the POST into a GET */
 	http_breaker_pass_t pass;      /* the breaker's decision for this attempt */
 
 	/* The current attempt's response. */
@@ -190,11 +207,24 @@ http_request_t *http_request_new(bl_http_service_t *svc, http_params_t *params, 
 void http_request_free(http_request_t **req);
 
 /*
- * Set up the easy handle for the next attempt: fresh response buffers and
- * the time left as the transfer's timeout. Returns 0, or BL_ETIMEDOUT when
- * no time is left, or BL_ENOMEM.
+ * Set up the easy handle for the next attempt: the job's URL, method and
+ * headers, fresh response buffers and the time left as the transfer's
+ * timeout. Returns 0, BL_ETIMEDOUT when no time is left, or BL_EINVAL when
+ * curl rejects an option.
  */
 int http_request_prepare_attempt(http_request_t *req, uint64_t now_ns);
+
+/*
+ * Prepare the easy handle to follow the redirect that the finished transfer
+ * received, if it is one to follow (301, 302, 303, 307 or 308 with a
+ * Location, and params.max_redirects above 0). Sets *followed when the
+ * handle is ready to be added to the multi handle again. Otherwise returns
+ * the code to judge the transfer by: CURLE_OK (the response is the
+ * result), CURLE_TOO_MANY_REDIRECTS, CURLE_UNSUPPORTED_PROTOCOL (a
+ * redirect to a scheme other than http or https), CURLE_OPERATION_TIMEDOUT
+ * (no time left), CURLE_OUT_OF_MEMORY or CURLE_BAD_FUNCTION_ARGUMENT.
+ */
+CURLcode http_request_next_hop(http_request_t *req, uint64_t now_ns, bool *followed);
 
 /* Return the milliseconds left before the request's deadline; 0 when it
  * has passed. */

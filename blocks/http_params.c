@@ -38,11 +38,12 @@ static int parse_method(http_params_t *p, const json_t *v, bl_error_t *err)
 			    "params.method: expected one of GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS (upper case)");
 }
 
-/* Check the URL with curl's parser and derive the breaker's host key. */
+/* Check the URL with curl's parser and derive the breaker's key, its
+ * origin. */
 static int parse_url(http_params_t *p, const json_t *v, bl_error_t *err)
 {
 	const char *url = json_string_value(v);
-	char *scheme = NULL, *host = NULL, *port = NULL;
+	char *scheme = NULL;
 	int rc = 0;
 
 	if (!url || strlen(url) > URL_MAX)
@@ -53,8 +54,7 @@ static int parse_url(http_params_t *p, const json_t *v, bl_error_t *err)
 		return bl_error_set(err, BL_ENOMEM, "params.url", "out of memory");
 	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
 	    curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK ||
-	    curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+	    http_origin_key(p->host_key, sizeof p->host_key, url) < 0) {
 		rc = bl_error_set(err, BL_EINVAL, "params.url", "params.url: '%.200s' is not a valid absolute URL", url);
 		goto out;
 	}
@@ -63,16 +63,11 @@ static int parse_url(http_params_t *p, const json_t *v, bl_error_t *err)
 				  scheme);
 		goto out;
 	}
-	snprintf(p->host_key, sizeof p->host_key, "%s:%s", host, port);
-	for (char *c = p->host_key; *c; c++)
-		*c = (char)tolower((unsigned char)*c);
 	p->url = strdup(url);
 	if (!p->url)
 		rc = bl_error_set(err, BL_ENOMEM, "params.url", "out of memory");
 out:
 	curl_free(scheme);
-	curl_free(host);
-	curl_free(port);
 	curl_url_cleanup(u);
 	return rc;
 }
@@ -88,9 +83,20 @@ static bool is_token(const char *s)
 	return true;
 }
 
+/* Append a header line to `*list`. Returns 0 or BL_ENOMEM. */
+static int append_line(struct curl_slist **list, const char *line)
+{
+	struct curl_slist *grown = curl_slist_append(*list, line);
+	if (!grown)
+		return BL_ENOMEM;
+	*list = grown;
+	return 0;
+}
+
 /* Append "Name: value" (or "Name;" for an empty value, curl's way of
- * sending an empty header) to the request's header list. */
-static int add_header(http_params_t *p, const char *name, const char *value, bl_error_t *err)
+ * sending an empty header) to the request's headers, and also to the
+ * headers sent to another origin when `cross_origin` is true. */
+static int add_header(http_params_t *p, const char *name, const char *value, bool cross_origin, bl_error_t *err)
 {
 	size_t size = strlen(name) + strlen(value) + 3;
 	char *line = malloc(size);
@@ -101,11 +107,12 @@ static int add_header(http_params_t *p, const char *name, const char *value, bl_
 	else
 		snprintf(line, size, "%s;", name);
 
-	struct curl_slist *list = curl_slist_append(p->headers, line);
+	int rc = append_line(&p->headers, line);
+	if (rc == 0 && cross_origin)
+		rc = append_line(&p->cross_origin_headers, line);
 	free(line);
-	if (!list)
+	if (rc < 0)
 		return bl_error_set(err, BL_ENOMEM, "params.headers", "out of memory");
-	p->headers = list;
 	return 0;
 }
 
@@ -147,9 +154,13 @@ static int parse_headers(http_params_t *p, const json_t *h, bool *has_content_ty
 		if (bytes > REQUEST_HEADER_BYTES_MAX)
 			return bl_error_set(err, BL_ELIMIT, "params.headers", "params.headers: more than %u bytes in all",
 					    REQUEST_HEADER_BYTES_MAX);
-		if (strcasecmp(name, "content-type") == 0)
+		/* A redirect to another origin gets none of the job's headers, which
+		 * may carry its credentials, except Content-Type, which describes
+		 * the body that a 307 or 308 sends again. */
+		bool is_content_type = strcasecmp(name, "content-type") == 0;
+		if (is_content_type)
 			*has_content_type = true;
-		if ((rc = add_header(p, name, text, err)) < 0)
+		if ((rc = add_header(p, name, text, is_content_type, err)) < 0)
 			return rc;
 	}
 	return 0;
@@ -171,7 +182,7 @@ static int parse_body(http_params_t *p, const json_t *b, bool has_content_type, 
 	} else {
 		p->body = json_dumps(b, JSON_COMPACT | JSON_ENCODE_ANY);
 		p->body_len = p->body ? strlen(p->body) : 0;
-		if (p->body && !has_content_type && add_header(p, "Content-Type", "application/json", err) < 0)
+		if (p->body && !has_content_type && add_header(p, "Content-Type", "application/json", true, err) < 0)
 			return BL_ENOMEM;
 	}
 	if (!p->body)
@@ -293,11 +304,10 @@ int http_params_add_trace(http_params_t *p, const char *traceparent)
 			return 0; /* the job's own header wins */
 	}
 	snprintf(line, sizeof line, "traceparent: %s", child.traceparent);
-	struct curl_slist *list = curl_slist_append(p->headers, line);
-	if (!list)
-		return BL_ENOMEM;
-	p->headers = list;
-	return 0;
+	int rc = append_line(&p->headers, line);
+	if (rc == 0)
+		rc = append_line(&p->cross_origin_headers, line);
+	return rc;
 }
 
 int http_params_parse(http_params_t *p, const json_t *params, const http_config_t *cfg, bl_error_t *err)
@@ -326,12 +336,10 @@ int http_params_parse(http_params_t *p, const json_t *params, const http_config_
 
 	/* "Expect:" with no value removes curl's "Expect: 100-continue", which
 	 * costs a round trip before a body. */
-	struct curl_slist *list = curl_slist_append(p->headers, "Expect:");
-	if (!list) {
+	if (append_line(&p->headers, "Expect:") < 0 || append_line(&p->cross_origin_headers, "Expect:") < 0) {
 		rc = bl_error_set(err, BL_ENOMEM, "params.headers", "out of memory");
 		goto err_clear;
 	}
-	p->headers = list;
 	return 0;
 
 err_clear:
@@ -343,6 +351,7 @@ void http_params_clear(http_params_t *p)
 {
 	free(p->url);
 	curl_slist_free_all(p->headers);
+	curl_slist_free_all(p->cross_origin_headers);
 	free(p->body);
 	for (size_t i = 0; i < p->n_keep_headers; i++)
 		free(p->keep_headers[i]);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -179,7 +180,9 @@ static curl_socket_t on_open_socket(void *userp, curlsocktype purpose, struct cu
 /* The easy handle                                                           */
 /* ------------------------------------------------------------------------ */
 
-/* Options that stay the same for every attempt. */
+/* Options that stay the same for every attempt and hop. Redirects are
+ * followed by http_request_next_hop(), not by curl, because curl sends the
+ * job's headers to whatever host a redirect names. */
 static int configure(http_request_t *req)
 {
 	const http_params_t *p = &req->params;
@@ -191,18 +194,14 @@ static int configure(http_request_t *req)
 		if (rc == CURLE_OK)                                                                             \
 			rc = curl_easy_setopt(e, opt, value);                                                   \
 	} while (0)
-	SET(CURLOPT_URL, p->url);
 	SET(CURLOPT_PROTOCOLS_STR, "http,https");
-	SET(CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 	SET(CURLOPT_NOSIGNAL, 1L);
 	/* An empty proxy turns off the proxies that environment variables
 	 * would otherwise select: the guard must see the real peer. */
 	SET(CURLOPT_PROXY, "");
 	SET(CURLOPT_USERAGENT, req->svc->cfg.user_agent);
-	SET(CURLOPT_HTTPHEADER, p->headers);
 	SET(CURLOPT_ACCEPT_ENCODING, "");
-	SET(CURLOPT_FOLLOWLOCATION, p->max_redirects > 0 ? 1L : 0L);
-	SET(CURLOPT_MAXREDIRS, p->max_redirects);
+	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)p->max_response_bytes);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, req);
@@ -212,19 +211,51 @@ static int configure(http_request_t *req)
 	SET(CURLOPT_OPENSOCKETDATA, req);
 	SET(CURLOPT_ERRORBUFFER, req->errbuf);
 	SET(CURLOPT_PRIVATE, req);
-	/* A custom method sticks through redirects, so POST is left to curl,
-	 * which turns it into GET after a 303 as RFC 9110 expects. */
-	bool is_post = strcmp(p->method, "POST") == 0;
-	if (strcmp(p->method, "HEAD") == 0)
-		SET(CURLOPT_NOBODY, 1L);
-	else if (!is_post && (strcmp(p->method, "GET") != 0 || p->body))
-		SET(CURLOPT_CUSTOMREQUEST, p->method);
-	if (p->body || is_post) {
-		SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);
-		SET(CURLOPT_POSTFIELDS, p->body ? p->body : "");
-	}
 #undef SET
 	return rc == CURLE_OK ? 0 : BL_EINVAL;
+}
+
+/* Set the method and body of the next transfer: the job's, or a plain GET
+ * once a redirect has turned a POST into one. */
+static int set_method(CURL *e, const http_params_t *p, bool as_get)
+{
+	bool is_post = strcmp(p->method, "POST") == 0;
+	CURLcode rc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, (char *)NULL);
+
+	/* HTTPGET also clears what NOBODY and POSTFIELDS set before. */
+	if (rc == CURLE_OK)
+		rc = curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	if (rc != CURLE_OK || as_get)
+		return rc == CURLE_OK ? 0 : BL_EINVAL;
+
+	if (strcmp(p->method, "HEAD") == 0)
+		rc = curl_easy_setopt(e, CURLOPT_NOBODY, 1L);
+	else if (!is_post && (strcmp(p->method, "GET") != 0 || p->body))
+		rc = curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, p->method);
+	if (rc == CURLE_OK && (p->body || is_post)) {
+		rc = curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)p->body_len);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(e, CURLOPT_POSTFIELDS, p->body ? p->body : "");
+	}
+	return rc == CURLE_OK ? 0 : BL_EINVAL;
+}
+
+/* Point the easy handle at `url` (copied by curl), with the job's headers
+ * when `url` has the origin of the job's URL and only the block's own
+ * headers otherwise. The origin is compared on every hop, so a redirect
+ * back to the job's origin sends the job's headers again, as curl does
+ * with credentials. */
+static int set_target(http_request_t *req, const char *url)
+{
+	const http_params_t *p = &req->params;
+	char origin[HTTP_HOST_KEY_MAX];
+
+	bool same_origin = http_origin_key(origin, sizeof origin, url) == 0 && strcmp(origin, p->host_key) == 0;
+	struct curl_slist *headers = same_origin ? p->headers : p->cross_origin_headers;
+	if (curl_easy_setopt(req->easy, CURLOPT_URL, url) != CURLE_OK ||
+	    curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, headers) != CURLE_OK)
+		return BL_EINVAL;
+	return set_method(req->easy, p, req->hop_as_get);
 }
 
 http_request_t *http_request_new(bl_http_service_t *svc, http_params_t *params, const bl_block_env_t *env,
@@ -265,7 +296,9 @@ void http_request_free(http_request_t **req)
 	*req = NULL;
 }
 
-int http_request_prepare_attempt(http_request_t *req, uint64_t now_ns)
+/* Clear the previous transfer's response and give the next one the time
+ * left. Returns 0, BL_ETIMEDOUT when no time is left, or BL_EINVAL. */
+static int prepare_transfer(http_request_t *req, uint64_t now_ns)
 {
 	uint64_t left = http_request_time_left_ms(req, now_ns);
 	if (left == 0)
@@ -285,4 +318,63 @@ int http_request_prepare_attempt(http_request_t *req, uint64_t now_ns)
 	    curl_easy_setopt(req->easy, CURLOPT_CONNECTTIMEOUT_MS, (long)connect) != CURLE_OK)
 		return BL_EINVAL;
 	return 0;
+}
+
+int http_request_prepare_attempt(http_request_t *req, uint64_t now_ns)
+{
+	int rc = prepare_transfer(req, now_ns);
+	if (rc < 0)
+		return rc;
+
+	req->redirects = 0;
+	req->hop_as_get = false;
+	return set_target(req, req->params.url);
+}
+
+static bool is_followed_status(long status)
+{
+	return status == 301 || status == 302 || status == 303 || status == 307 || status == 308;
+}
+
+static bool is_http_url(const char *url)
+{
+	return strncasecmp(url, "http://", 7) == 0 || strncasecmp(url, "https://", 8) == 0;
+}
+
+CURLcode http_request_next_hop(http_request_t *req, uint64_t now_ns, bool *followed)
+{
+	const http_params_t *p = &req->params;
+	long status = 0;
+	char *location = NULL;
+
+	*followed = false;
+	curl_easy_getinfo(req->easy, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_getinfo(req->easy, CURLINFO_REDIRECT_URL, &location);
+	if (!is_followed_status(status) || !location || p->max_redirects == 0)
+		return CURLE_OK;
+	if (req->redirects >= (unsigned long)p->max_redirects)
+		return CURLE_TOO_MANY_REDIRECTS;
+	if (!is_http_url(location))
+		return CURLE_UNSUPPORTED_PROTOCOL;
+
+	/* curl owns `location` and may reuse its memory once the URL changes. */
+	char *url = strdup(location);
+	if (!url)
+		return CURLE_OUT_OF_MEMORY;
+	/* A POST that receives 301, 302 or 303 goes on as a GET without its body,
+	 * as curl and browsers do; other methods keep their method and body. */
+	if (strcmp(p->method, "POST") == 0 && status != 307 && status != 308)
+		req->hop_as_get = true;
+	int rc = prepare_transfer(req, now_ns);
+	if (rc == 0)
+		rc = set_target(req, url);
+	free(url);
+	if (rc == BL_ETIMEDOUT)
+		return CURLE_OPERATION_TIMEDOUT;
+	if (rc < 0)
+		return CURLE_BAD_FUNCTION_ARGUMENT;
+
+	req->redirects++;
+	*followed = true;
+	return CURLE_OK;
 }

@@ -77,14 +77,12 @@ static json_t *timing(http_request_t *req)
 json_t *http_result_build(http_request_t *req, http_attempt_t *a)
 {
 	const char *url = NULL;
-	long redirects = 0;
 
 	curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &url);
-	curl_easy_getinfo(req->easy, CURLINFO_REDIRECT_COUNT, &redirects);
 	/* A copy of the headers: the result goes to another thread, and jansson's
 	 * reference counts give no ordering across threads. */
 	json_t *result = json_pack("{sisosssisiso}", "status", (int)a->status, "headers", json_deep_copy(req->headers),
-				   "url", url ? url : req->params.url, "redirects", (int)redirects, "attempts",
+				   "url", url ? url : req->params.url, "redirects", (int)req->redirects, "attempts",
 				   (int)req->attempts, "timing_us", timing(req));
 	if (!result) {
 		a->code = BL_ENOMEM;

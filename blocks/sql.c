@@ -41,6 +41,7 @@ bl_block_outcome_t *sql_outcome_make(const sql_failure_t *f, sql_result_t *resul
 		o->error = f->error;
 		o->error_code = f->error_code;
 		o->retryable = f->retryable;
+		o->rejected = f->code == BL_EQUOTA;
 		return o;
 	}
 	o->result = sql_result_take(result);

@@ -9,6 +9,12 @@
  * which also stops VACUUM INTO), symbolic links are not followed, and the
  * connection runs in SQLite's defensive mode.
  *
+ * The embedded database counts towards the tenant's fs quota
+ * (fs.max_tenant_bytes). It is opened through the quota VFS
+ * (sql_lite_quota.c), which refuses a write that would pass the quota.
+ * Its files are measured into the tenant's total before and after each
+ * statement.
+ *
  * Handles are kept open between jobs in a small cache keyed by tenant and
  * file name, so that settings a statement leaves on a handle (PRAGMA) stay
  * with its tenant even on a shared file; a handle is used by one job at a
@@ -29,6 +35,8 @@
 
 #include <sqlite3.h>
 
+#include "fs_run.h"
+#include "sql_lite_quota.h"
 #include "sql_run.h"
 
 /* Idle handles kept open over all files. */
@@ -151,6 +159,8 @@ typedef struct lite_run {
 	bool timed_out;
 	bool cancelled;
 	bool embedded;
+	bool quota;         /* the embedded database, with a tenant quota set */
+	sql_quota_scope_t scope;
 	char path[PATH_MAX];
 	char *key;          /* the handle cache's key: tenant, newline, path */
 	sqlite3 *db;
@@ -172,6 +182,9 @@ static int fail_sqlite(lite_run_t *run, int rc, const char *field)
 	const char *message = run->db ? sqlite3_errmsg(run->db) : sqlite3_errstr(rc);
 	int primary = rc & 0xff;
 
+	if (run->scope.exceeded)
+		return sql_fail(&run->failure, BL_EQUOTA, "quota_exceeded", false, "params.sql", "%s",
+				run->scope.err.message);
 	if (primary == SQLITE_INTERRUPT && run->timed_out)
 		return sql_fail(&run->failure, BL_ETIMEDOUT, "timeout", false, "params.timeout_ms", "%s",
 				"the statement ran past its timeout");
@@ -289,7 +302,7 @@ static int open_handle(lite_run_t *run)
 	if (run->db)
 		return 0;
 
-	int rc = sqlite3_open_v2(run->path, &run->db, flags, NULL);
+	int rc = sqlite3_open_v2(run->path, &run->db, flags, run->embedded ? SQL_QUOTA_VFS : NULL);
 	if (rc != SQLITE_OK) {
 		sql_fail(&run->failure, -EIO, "io_error", false, NULL, "cannot open the SQLite database %s: %s",
 			 run->embedded ? "of the tenant" : run->req.database->name,
@@ -555,12 +568,49 @@ static void release_handle(lite_run_t *run)
 	run->db = NULL;
 }
 
+/* Set up the quota VFS and count the embedded database's files into the
+ * tenant's total, before the database is opened or created. */
+static int begin_quota(lite_run_t *run)
+{
+	bl_error_t err = {0};
+
+	if (sql_quota_vfs_register() < 0)
+		return sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s",
+				"SQLite cannot register the quota VFS");
+	run->quota = fs_limits_of(run->env)->max_tenant_bytes > 0;
+	if (run->quota && sql_quota_sync(run->env, run->path, &err) < 0)
+		return sql_fail(&run->failure, err.code, "io_error", true, NULL, "%s", err.message);
+	return 0;
+}
+
+/* Step the statement, charging what it writes to the tenant's quota. */
+static void run_statement(lite_run_t *run)
+{
+	if (run->quota)
+		sql_quota_enter(&run->scope, run->env);
+	step_rows(run);
+	if (run->quota)
+		sql_quota_leave();
+}
+
+/* Measure the files again: the statement may have shrunk them, and a
+ * write that failed after its charge left the total high. */
+static void end_quota(lite_run_t *run)
+{
+	bl_error_t err = {0};
+
+	if (run->quota)
+		(void)sql_quota_sync(run->env, run->path, &err);
+}
+
 static void lite_task(void *arg)
 {
 	lite_run_t *run = arg;
 	run->deadline_ns = now_ns() + run->req.timeout_ms * 1000000u;
 
 	int rc = run->req.database ? 0 : embedded_path(run);
+	if (rc == 0 && run->embedded)
+		rc = begin_quota(run);
 	if (rc == 0)
 		rc = open_handle(run);
 	if (rc == 0) {
@@ -571,8 +621,9 @@ static void lite_task(void *arg)
 	if (rc == 0)
 		rc = bind_params(run);
 	if (rc == 0)
-		step_rows(run);
+		run_statement(run);
 	release_handle(run);
+	end_quota(run);
 
 	bl_block_outcome_t *o = sql_outcome_make(&run->failure, &run->result, "blocking");
 	bl_block_done_fn done = run->done;

@@ -12,10 +12,28 @@
  *
  * At most one poll is in flight. Before the actor reports, it cancels that
  * poll and waits for its completion, so no operation outlives the job.
+ *
+ * Single-row mode still reads a whole row into libpq's buffer before
+ * handing it over. No libpq splits a row (17's chunked mode groups whole
+ * rows), so one huge value would cost its full size in memory, twice,
+ * before the result cap could drop it. The actor therefore reads the
+ * bytes the kernel has received on the connection (TCP_INFO) before each
+ * PQconsumeInput. Once a single row has passed sql.max_result_bytes by
+ * ROW_MARGIN_BYTES, it stops reading, cancels the statement and closes
+ * the connection.
+ * NOTE: this bounds the memory only when the server sends more slowly
+ * than the actor reads, as over a network. One PQconsumeInput keeps
+ * calling recv() while the socket has data, so from a server on the same
+ * machine it can take a whole row before the next check. Such a row is
+ * then dropped at the cap, as before, and the result is truncated. A
+ * Unix-domain socket has no byte counter, so there every row is read
+ * whole. A full fix needs a libpq that can stream one message.
  */
 #define _GNU_SOURCE /* POLLIN, POLLOUT */
 
 #include <errno.h>
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_received, which glibc's lacks */
+#include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,6 +61,12 @@ enum {
  * measured). */
 #define DISCARD_BEFORE_CANCEL 1000u
 
+/* Bytes a single row may take on the wire beyond sql.max_result_bytes
+ * before the statement is given up: the protocol's framing is 7 bytes
+ * per row and 4 per value, so this leaves room for rows of over 16000
+ * columns. */
+#define ROW_MARGIN_BYTES (64u * 1024u)
+
 static const char set_timeout_sql[] = "SELECT pg_catalog.set_config('statement_timeout', $1, false)";
 
 typedef enum phase {
@@ -57,6 +81,7 @@ typedef enum why_cancel {
 	CANCEL_NONE = 0,
 	CANCEL_ROWS, /* the row cap was reached: the rest is not wanted */
 	CANCEL_JOB,  /* the job was cancelled or timed out */
+	CANCEL_ROW_SIZE, /* a row passed the result cap: the connection is dropped */
 } why_cancel_t;
 
 typedef struct pg_run {
@@ -88,6 +113,8 @@ typedef struct pg_run {
 	bool broken;             /* the connection must not go back to the pool */
 	bool dirty;              /* the statement changed session state */
 	uint64_t discarded;
+	bool counting_bytes;     /* the socket is TCP: row_start_bytes is valid */
+	uint64_t row_start_bytes; /* bytes received when the last complete result was read */
 	sql_result_t result;
 	sql_failure_t failure;
 	bool reported;
@@ -370,6 +397,52 @@ static void send_failed(pg_run_t *run, bl_actor_t *self)
 	try_finish(run, self);
 }
 
+/* Read the bytes the kernel has received on `pg`'s socket into *out.
+ * Returns false when the socket does not count them (not TCP). */
+static bool bytes_received(PGconn *pg, uint64_t *out)
+{
+	struct tcp_info info;
+	socklen_t len = sizeof info;
+	int fd = PQsocket(pg);
+
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0 ||
+	    len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof info.tcpi_bytes_received)
+		return false;
+	*out = info.tcpi_bytes_received;
+	return true;
+}
+
+/* Start counting the current row's bytes from what has been received. */
+static void mark_row_start(pg_run_t *run)
+{
+	run->counting_bytes = bytes_received(run->conn->pg, &run->row_start_bytes);
+}
+
+/*
+ * Give the statement up when the row being read has passed the result
+ * cap by ROW_MARGIN_BYTES. The count starts after the last complete
+ * result, so libpq's buffer contains at most that much of the row, plus
+ * what one read took from the socket's receive buffer. Returns true when
+ * given up.
+ */
+static bool row_too_large(pg_run_t *run, bl_actor_t *self)
+{
+	uint64_t now, cap = run->result.max_bytes;
+
+	if (run->phase != PHASE_QUERYING || !run->counting_bytes || !bytes_received(run->conn->pg, &now) ||
+	    now - run->row_start_bytes <= cap + ROW_MARGIN_BYTES)
+		return false;
+
+	sql_fail(&run->failure, BL_ELIMIT, "limit_exceeded", false, "params.sql",
+		 "a row of the result is larger than sql.max_result_bytes (%llu bytes); the statement was "
+		 "cancelled and its connection closed. Select a part of the value (substring) or raise the limit",
+		 (unsigned long long)cap);
+	run->broken = true;
+	send_cancel(run, self, CANCEL_ROW_SIZE);
+	try_finish(run, self);
+	return true;
+}
+
 static void send_query(pg_run_t *run, bl_actor_t *self)
 {
 	PGconn *pg = run->conn->pg;
@@ -381,6 +454,7 @@ static void send_query(pg_run_t *run, bl_actor_t *self)
 	}
 	/* Rows then arrive one PGresult each, so none is held beyond the cap. */
 	PQsetSingleRowMode(pg);
+	mark_row_start(run);
 	flush_and_wait(run, self);
 }
 
@@ -424,7 +498,10 @@ static void statement_done(pg_run_t *run, bl_actor_t *self)
 static void on_socket(pg_run_t *run, bl_actor_t *self, int64_t events)
 {
 	PGconn *pg = run->conn->pg;
+	bool got_result = false;
 
+	if (row_too_large(run, self))
+		return;
 	if ((events & (POLLIN | POLLERR | POLLHUP)) && !PQconsumeInput(pg)) {
 		fail_connection(run, pg, "the connection was lost");
 		try_finish(run, self);
@@ -447,11 +524,15 @@ static void on_socket(pg_run_t *run, bl_actor_t *self, int64_t events)
 		}
 		handle_result(run, self, res);
 		PQclear(res);
+		got_result = true;
 		if (run->broken) {
 			try_finish(run, self);
 			return;
 		}
 	}
+	/* Once per read rather than per row, since getsockopt is a system call. */
+	if (got_result)
+		mark_row_start(run);
 	wait_socket(run, self, (short)(POLLIN | (run->flushing ? POLLOUT : 0)));
 }
 

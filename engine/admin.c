@@ -27,6 +27,21 @@
 #include "log.h"
 
 #define ROUTES_MAX 16
+
+/* Connections open at once. The epoll loop's cost does not grow with idle
+ * connections, so the bound is memory and descriptors: each connection
+ * uses one descriptor and MHD's per-connection buffer (32 KiB). */
+#define CONNECTION_LIMIT 1024u
+
+/* Seconds of silence after which a connection is closed. The timeout is
+ * short until the request's headers are complete, so that clients that
+ * connect and send nothing cannot keep every slot. It is longer once a
+ * request is under way, for a slow body or a keep-alive wait. */
+#define HEADER_TIMEOUT_S 2u
+#define REQUEST_TIMEOUT_S 10u
+/* NOTE: these count silence, since libmicrohttpd 0.9.75 has no deadline
+ * for the headers. A client that sends a byte every second keeps its
+ * slot, and CONNECTION_LIMIT of them would lock others out again. */
 #define TOKEN_MAX_BYTES 4096
 #define BODY_TOO_LARGE "the request body is over the limit (admin.max_body_bytes)"
 
@@ -205,11 +220,13 @@ static const route_t *find_route(const bl_admin_t *a, const char *url)
 	return NULL;
 }
 
-/* The first call of a request: pick the route, check the token and the
+/* The first call of a request, once its headers are complete: give the
+ * connection the longer timeout, pick the route, check the token and the
  * declared size. Sets *state and returns MHD_YES to go on reading, or
  * queues the refusal. */
 static enum MHD_Result begin(bl_admin_t *a, struct MHD_Connection *c, const char *url, void **state)
 {
+	MHD_set_connection_option(c, MHD_CONNECTION_OPTION_TIMEOUT, REQUEST_TIMEOUT_S);
 	const route_t *route = find_route(a, url);
 	if (!route)
 		return send_error(c, MHD_HTTP_NOT_FOUND, "not_found", "no such path on the admin endpoint");
@@ -336,12 +353,13 @@ int bl_admin_start(bl_admin_t *a, bl_error_t *err)
 	else
 		inet_pton(AF_INET, a->cfg.host, &v4.sin_addr);
 
-	/* MHD_USE_ITC lets bl_admin_free stop accepting before it stops. */
-	unsigned flags =
-		MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ITC | (a->cfg.ipv6 ? MHD_USE_IPv6 : 0);
+	/* MHD_USE_ITC lets bl_admin_free stop accepting before it stops. The
+	 * timeout given here applies until a request's headers are complete;
+	 * begin() raises it for the rest of the connection. */
+	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | (a->cfg.ipv6 ? MHD_USE_IPv6 : 0);
 	a->daemon = MHD_start_daemon(flags, a->cfg.port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, addr,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_LIMIT,
-				     (unsigned)64, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+				     CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, HEADER_TIMEOUT_S, MHD_OPTION_END);
 	if (!a->daemon)
 		return bl_error_set(err, -EADDRNOTAVAIL, "admin.listen",
 				    "cannot listen on %s%s%s:%u (in use, or not an address of this machine)",

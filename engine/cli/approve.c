@@ -219,7 +219,12 @@ static int check_approve_args(const approve_options_t *o, bl_decision_input_t *i
 		fprintf(stderr, "beamline-engine: --decision: expected approve or reject, got '%s'\n", o->decision);
 		return EXIT_USAGE;
 	}
-	in->by = o->by ? o->by : (getenv("USER") ? getenv("USER") : "unknown");
+	if (o->by && o->by[strspn(o->by, " \t")] == '\0') {
+		fprintf(stderr, "beamline-engine: --by: expected the name of who decides, got '%s'\n", o->by);
+		return EXIT_USAGE;
+	}
+	const char *user = getenv("USER");
+	in->by = o->by ? o->by : (user && *user ? user : "unknown");
 	in->comment = o->comment;
 	return 0;
 }

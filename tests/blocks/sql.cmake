@@ -1,7 +1,8 @@
 # The sql block: its config, SQLite (the embedded default), PostgreSQL
 # against a server each test starts (tests/support/pg_server.c), and a run
 # of the engine's executable with a config and a jobs file.
-set(bl_sql_support ${CMAKE_CURRENT_LIST_DIR}/sql_fixture.c ${PROJECT_SOURCE_DIR}/tests/support/pg_server.c)
+set(bl_sql_support ${CMAKE_CURRENT_LIST_DIR}/sql_fixture.c ${PROJECT_SOURCE_DIR}/tests/support/pg_server.c
+  ${PROJECT_SOURCE_DIR}/tests/support/slow_proxy.c)
 
 bl_add_criterion_tests(NAME test_blocks_sql_config
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sql_config.c ${bl_sql_support}

@@ -144,7 +144,13 @@ static void job_done(void *ctx, bl_block_outcome_t *outcome)
 
 void sql_job_start(sql_fixture_t *f, sql_job_t *job, const char *tenant, const char *params_json)
 {
-	const bl_block_t *block = bl_block_find("sql");
+	sql_job_start_block(f, job, "sql", tenant, params_json);
+}
+
+void sql_job_start_block(sql_fixture_t *f, sql_job_t *job, const char *name, const char *tenant,
+			 const char *params_json)
+{
+	const bl_block_t *block = bl_block_find(name);
 	bl_error_t err = {0};
 	uint64_t mem = 0;
 

@@ -58,6 +58,11 @@ int sql_prepare(sql_fixture_t *f, const char *tenant, const char *params_json, b
 /* Start a job (prepare must pass). */
 void sql_job_start(sql_fixture_t *f, sql_job_t *job, const char *tenant, const char *params_json);
 
+/* Start a job of the block `name` ("fs", ...) on the same services, for
+ * tests of what the sql block shares with it. */
+void sql_job_start_block(sql_fixture_t *f, sql_job_t *job, const char *name, const char *tenant,
+			 const char *params_json);
+
 /* Wait for the job's outcome (fails the test after 60 s); the job keeps
  * it. */
 bl_block_outcome_t *sql_job_wait(sql_job_t *job);

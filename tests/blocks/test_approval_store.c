@@ -187,7 +187,8 @@ Test(blocks_approval_store, expired_refuses_all_but_default)
 	fixture_fini(&f);
 }
 
-/* Unknown ids, bad deciders and damaged files each fail on their own. */
+/* Unknown ids, bad deciders (empty, or white space only) and damaged
+ * files each fail on their own. */
 Test(blocks_approval_store, errors_by_cause)
 {
 	fixture_t f;
@@ -196,6 +197,7 @@ Test(blocks_approval_store, errors_by_cause)
 	fixture_init(&f);
 	post(&f, "acme:j", bl_approval_now_ms(), 60000);
 	bl_decision_input_t nobody = {.decision = BL_DECISION_APPROVE, .by = ""};
+	bl_decision_input_t blank = {.decision = BL_DECISION_APPROVE, .by = " \t "};
 	bl_decision_input_t control = {.decision = BL_DECISION_APPROVE, .by = "x", .comment = "a\001b"};
 	char damaged[512];
 	snprintf(damaged, sizeof damaged, "%s/approvals/acme:bad.request.json", f.state);
@@ -206,12 +208,15 @@ Test(blocks_approval_store, errors_by_cause)
 	int unknown = bl_approval_store_get(f.store, "acme:none", &a, NULL);
 	int empty_by = bl_approval_store_decide(f.store, "acme:j", &nobody, 0, &a, &err);
 	cr_assert_str_eq(err.field, "by");
+	int blank_by = bl_approval_store_decide(f.store, "acme:j", &blank, 0, &a, &err);
+	cr_assert_str_eq(err.field, "by");
 	int bad_comment = bl_approval_store_decide(f.store, "acme:j", &control, 0, &a, &err);
 	cr_assert_str_eq(err.field, "comment");
 	int broken = bl_approval_store_get(f.store, "acme:bad", &a, &err);
 
 	cr_assert_eq(unknown, -ENOENT);
 	cr_assert_eq(empty_by, BL_EFORMAT);
+	cr_assert_eq(blank_by, BL_EFORMAT, "a blank decider: expected BL_EFORMAT, got %d", blank_by);
 	cr_assert_eq(bad_comment, BL_EFORMAT);
 	cr_assert_eq(broken, BL_EFORMAT, "a damaged file: expected BL_EFORMAT, got %d", broken);
 	fixture_fini(&f);

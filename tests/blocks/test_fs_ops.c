@@ -104,6 +104,29 @@ Test(blocks_fs_ops, get_honours_the_requested_encoding, .timeout = 60)
 	fs_fixture_fini(&f);
 }
 
+/* A file with NUL bytes comes back as base64. A job that requests text
+ * fails on params.encoding, with a message that suggests base64
+ * ("a", NUL, "b" is "YQBi"). */
+Test(blocks_fs_ops, get_nul_bytes_are_not_text, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "z", "a\0b", 3);
+
+	run_ok(&f, &o, "{\"op\":\"get\",\"path\":\"z\"}");
+	cr_assert_str_eq(str_of(o.result, "encoding"), "base64");
+	cr_assert_str_eq(str_of(o.result, "content"), "YQBi");
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"z\",\"encoding\":\"utf8\"}");
+	cr_assert_str_eq(o.error_code, "invalid_params");
+	cr_assert_str_eq(o.error.field, "params.encoding");
+	cr_assert_not_null(strstr(o.error.message, "NUL bytes"), "message: %s", o.error.message);
+	cr_assert_not_null(strstr(o.error.message, "base64"), "message: %s", o.error.message);
+	fs_fixture_fini(&f);
+}
+
 /* offset and length select a range. A range past the end is cut to the
  * file, and an offset past the end is an error on params.offset. */
 Test(blocks_fs_ops, get_reads_a_range, .timeout = 60)
@@ -191,6 +214,39 @@ Test(blocks_fs_ops, list_describes_entries, .timeout = 60)
 
 	fs_fixture_run(&f, &o, "{\"op\":\"list\",\"path\":\"a\"}");
 	cr_assert_str_eq(o.error_code, "not_found");
+	fs_fixture_fini(&f);
+}
+
+/* A name that is not UTF-8 cannot be a JSON string: the entry gets
+ * U+FFFD for each bad byte in "name" and the bytes in "name_base64"
+ * (0xFF 0xFE ".bin" is "//4uYmlu"), and the result stays valid JSON. A
+ * UTF-8 name gets no name_base64. */
+Test(blocks_fs_ops, list_encodes_names_not_utf8, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "ok.txt", "1", 1);
+	fs_write_file(f.tenant, "\xff\xfe.bin", "2", 1);
+
+	run_ok(&f, &o, "{\"op\":\"list\"}");
+	json_t *entries = json_object_get(o.result, "entries");
+	cr_assert_eq(json_array_size(entries), 2);
+	json_t *ok = json_array_get(entries, 0);
+	json_t *bad = json_array_get(entries, 1);
+
+	cr_assert_str_eq(str_of(ok, "name"), "ok.txt");
+	cr_assert_null(json_object_get(ok, "name_base64"));
+	cr_assert_not_null(str_of(bad, "name"), "the entry has no name");
+	cr_assert_str_eq(str_of(bad, "name"), "\xEF\xBF\xBD\xEF\xBF\xBD.bin");
+	cr_assert_str_eq(str_of(bad, "name_base64"), "//4uYmlu");
+	char *text = json_dumps(o.result, JSON_COMPACT);
+	cr_assert_not_null(text, "the result cannot be written as JSON");
+	json_t *again = json_loads(text, 0, NULL);
+	cr_assert_not_null(again, "the written result does not parse: %s", text);
+	json_decref(again);
+	free(text);
+	fs_outcome_fini(&o);
 	fs_fixture_fini(&f);
 }
 

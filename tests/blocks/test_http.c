@@ -526,6 +526,49 @@ Test(blocks_http, breaker_opens_half_opens_and_closes, .timeout = 60)
 	http_fixture_fini(&f);
 }
 
+/* Open the breaker of `host` with two 500s. */
+static void open_breaker(http_fixture_t *f, const char *host)
+{
+	char params[160];
+	snprintf(params, sizeof params, "{\"url\": \"http://%s:PORT/status/500?key=cb\"}", host);
+
+	for (int i = 0; i < 2; i++) {
+		bl_block_outcome_t *o = http_fixture_run(f, params, 0);
+		assert_error(o, "http_status");
+		bl_block_outcome_free(&o);
+	}
+}
+
+/*
+ * One breaker per origin, however the URL spells it. Once two 500s open
+ * the breakers of localhost and 127.0.0.1, other spellings of each (case,
+ * a trailing dot, short and numeric IPv4 forms) are refused without
+ * reaching the server. localhost may also resolve to ::1, where nothing
+ * listens, so ::1 is allowed and curl falls back to 127.0.0.1.
+ */
+Test(blocks_http, breaker_is_shared_by_spellings_of_host, .timeout = 60)
+{
+	static const char *const spellings[] = {"LOCALHOST", "localhost.", "LocalHost.", "127.1",
+						"2130706433", "0x7f.0.0.1", "127.000.000.001"};
+	http_fixture_t f;
+	http_fixture_init(&f, "{\"allow\": [\"127.0.0.1/32\", \"::1/128\"], \"retry\": {\"attempts\": 1},"
+			      " \"breaker\": {\"failures\": 2, \"window_ms\": 10000, \"cooldown_ms\": 30000}}");
+
+	open_breaker(&f, "localhost");
+	open_breaker(&f, "127.0.0.1");
+
+	for (size_t i = 0; i < sizeof spellings / sizeof *spellings; i++) {
+		char params[160];
+		snprintf(params, sizeof params, "{\"url\": \"http://%s:PORT/status/200?key=cb\"}", spellings[i]);
+		bl_block_outcome_t *o = http_fixture_run(&f, params, 0);
+		cr_assert_str_eq(o->error_code ? o->error_code : "(success)", "circuit_open",
+				 "%s got a breaker of its own: %s", spellings[i], o->error.message);
+		bl_block_outcome_free(&o);
+	}
+	cr_assert_eq(http_fixture_count(&f, "cb", NULL, 0), 4);
+	http_fixture_fini(&f);
+}
+
 /* ------------------------------------------------------------------------ */
 /* Limits                                                                    */
 /* ------------------------------------------------------------------------ */
@@ -635,6 +678,66 @@ Test(blocks_http, redirect_hops_are_guarded, .timeout = 60)
 	assert_error(ftp, "redirect_not_allowed");
 	bl_block_outcome_free(&hop);
 	bl_block_outcome_free(&ftp);
+	http_fixture_fini(&f);
+}
+
+/* The headers a redirect target saw, from the /echo body of `o`. */
+static json_t *echoed_headers(bl_block_outcome_t *o)
+{
+	assert_ok(o);
+	return json_object_get(json_object_get(result_of(o), "body"), "headers");
+}
+
+/*
+ * The job's headers (a custom one and Authorization) reach a redirect
+ * target on the same origin, but not one on another port of the same
+ * host: another port is another origin. The block's own headers still go.
+ */
+Test(blocks_http, redirect_to_other_origin_drops_job_headers, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+
+	bl_block_outcome_t *same = http_fixture_run(
+		&f, "{\"url\": \"http://127.0.0.1:PORT/redirect?to=http://127.0.0.1:PORT/echo\","
+		    " \"headers\": {\"X-Api-Key\": \"k1\", \"Authorization\": \"Bearer t1\"}}", 0);
+	bl_block_outcome_t *other = http_fixture_run(
+		&f, "{\"url\": \"http://127.0.0.1:PORT/redirect?to=http://127.0.0.1:OTHER/echo\","
+		    " \"headers\": {\"X-Api-Key\": \"k1\", \"Authorization\": \"Bearer t1\"}}", 0);
+
+	json_t *same_origin = echoed_headers(same);
+	cr_assert_str_eq(str_at(same_origin, "x-api-key"), "k1");
+	cr_assert_str_eq(str_at(same_origin, "authorization"), "Bearer t1");
+	json_t *other_origin = echoed_headers(other);
+	cr_assert_null(json_object_get(other_origin, "x-api-key"), "x-api-key reached another origin: %s",
+		       str_at(other_origin, "x-api-key"));
+	cr_assert_null(json_object_get(other_origin, "authorization"), "authorization reached another origin");
+	cr_assert_str_eq(str_at(other_origin, "user-agent"), "beamline-engine/0.1");
+	cr_assert_eq(int_at(result_of(other), "redirects"), 1);
+	bl_block_outcome_free(&same);
+	bl_block_outcome_free(&other);
+	http_fixture_fini(&f);
+}
+
+/* A 307 to another origin sends the POST body again with its
+ * Content-Type, which describes the body, but without the job's other
+ * headers. */
+Test(blocks_http, redirect_307_to_other_origin_keeps_body, .timeout = 60)
+{
+	http_fixture_t f;
+	http_fixture_init(&f, NULL);
+
+	bl_block_outcome_t *o = http_fixture_run(
+		&f, "{\"method\": \"POST\", \"url\": \"http://127.0.0.1:PORT/redirect?status=307&"
+		    "to=http://127.0.0.1:OTHER/echo\", \"headers\": {\"X-Api-Key\": \"k1\"}, \"body\": {\"a\": 1}}", 0);
+
+	json_t *sent = echoed_headers(o);
+	json_t *echo = json_object_get(result_of(o), "body");
+	cr_assert_str_eq(str_at(echo, "method"), "POST");
+	cr_assert_str_eq(str_at(echo, "body"), "{\"a\":1}");
+	cr_assert_str_eq(str_at(sent, "content-type"), "application/json");
+	cr_assert_null(json_object_get(sent, "x-api-key"), "x-api-key reached another origin");
+	bl_block_outcome_free(&o);
 	http_fixture_fini(&f);
 }
 

@@ -105,7 +105,7 @@ Test(blocks_http_params, good_params_are_read)
 	cr_assert_eq(http_params_parse(&p, params, &cfg, &err), 0, "%s", err.message);
 
 	cr_assert_str_eq(p.method, "POST");
-	cr_assert_str_eq(p.host_key, "example.com:443");
+	cr_assert_str_eq(p.host_key, "https://example.com:443");
 	cr_assert_str_eq(p.body, "{\"k\":[1]}");
 	cr_assert_eq(p.response, HTTP_RESPONSE_RAW);
 	cr_assert_eq(p.timeout_ms, 1000);
@@ -269,4 +269,41 @@ Test(blocks_http_params, start_without_io_pool_reports_io_unavailable)
 	json_decref(params);
 	bl_http_service_stop(services.http);
 	bl_http_service_free(&services.http);
+}
+
+/* Spellings of one origin share one breaker key: case, a trailing dot,
+ * numeric IPv4 forms and an explicit default port do not matter, while
+ * another scheme or port is another origin. */
+Test(blocks_http_params, host_key_is_canonical_origin)
+{
+	static const struct {
+		const char *url, *key;
+	} cases[] = {
+		{"http://LOCALHOST/", "http://localhost:80"},
+		{"http://localhost./x", "http://localhost:80"},
+		{"HTTP://LocalHost.:80/", "http://localhost:80"},
+		{"http://127.1/", "http://127.0.0.1:80"},
+		{"http://127.0.0.1:80/", "http://127.0.0.1:80"},
+		{"http://0x7f.0.0.1/", "http://127.0.0.1:80"},
+		{"http://2130706433/", "http://127.0.0.1:80"},
+		{"http://127.0.0.1:8080/", "http://127.0.0.1:8080"},
+		{"https://127.0.0.1/", "https://127.0.0.1:443"},
+		{"http://[0:0::1]/", "http://[::1]:80"},
+		{"https://Example.COM./", "https://example.com:443"},
+	};
+	http_config_t cfg;
+	default_config(&cfg);
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		http_params_t p;
+		bl_error_t err = {0};
+		json_t *params = json_pack("{ss}", "url", cases[i].url);
+
+		cr_assert_eq(http_params_parse(&p, params, &cfg, &err), 0, "%s: %s", cases[i].url, err.message);
+		cr_assert_str_eq(p.host_key, cases[i].key, "%s: expected key %s, got %s", cases[i].url, cases[i].key,
+				 p.host_key);
+		http_params_clear(&p);
+		json_decref(params);
+	}
+	http_config_clear(&cfg);
 }

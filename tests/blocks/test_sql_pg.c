@@ -6,11 +6,14 @@
 #define _GNU_SOURCE
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "slow_proxy.h"
 #include "sql_fixture.h"
 
 /* Start a server and a shared database "main" on it, `pool_size`
@@ -307,6 +310,59 @@ Test(blocks_sql_pg, row_cap_stops_large_result_early, .timeout = 120)
 	bl_block_outcome_free(&o);
 	bl_block_outcome_free(&next);
 	sql_fixture_fini(&f);
+}
+
+/* The peak resident memory of this process, in MiB. */
+static double peak_rss_mib(void)
+{
+	struct rusage usage;
+	cr_assert_eq(getrusage(RUSAGE_SELF, &usage), 0);
+	return (double)usage.ru_maxrss / 1024.0;
+}
+
+/*
+ * A single row of 64 MB, past a result cap of 1 MiB, ends limit_exceeded
+ * on params.sql without being read whole. The server's bytes come through
+ * a proxy at about 64 MB/s, as over a network. libpq reads for as long as
+ * the socket has data, so from a server on the same machine it could take
+ * the whole row in one call, before the block can check. The
+ * process's peak memory grows by far less than the row (libpq alone
+ * would hold it twice, buffer and result). The connection is closed, and
+ * the pool's next job runs on a new one.
+ */
+Test(blocks_sql_pg, huge_row_is_not_read_whole, .timeout = 120)
+{
+	char config[1024];
+	slow_proxy_t *proxy;
+	sql_fixture_t f;
+	sql_fixture_init(&f);
+	sql_fixture_start_pg(&f);
+	int port = slow_proxy_start(&proxy, f.pg.port, 64 * 1024, 1000);
+	cr_assert_gt(port, 0, "cannot start the proxy: %s", strerror(errno));
+	snprintf(config, sizeof config,
+		 "{\"sql\": {\"max_result_bytes\": 1048576, \"databases\": {\"main\": {\"driver\": \"postgres\","
+		 " \"dsn\": \"host=127.0.0.1 port=%d dbname=postgres user=postgres\", \"pool_size\": 1,"
+		 " \"shared\": true}}}}",
+		 port);
+	sql_fixture_start(&f, config);
+	if (!f.io)
+		cr_skip_test("the kernel refuses io_uring to this process; the PostgreSQL driver needs it");
+	long long before_pid = backend_pid(&f);
+	double before_mib = peak_rss_mib();
+
+	bl_block_outcome_t *o =
+		sql_run(&f, "a", "{\"database\": \"main\", \"sql\": \"SELECT repeat('x', 64000000)\"}");
+	double grew_mib = peak_rss_mib() - before_mib;
+	long long after_pid = backend_pid(&f);
+
+	cr_assert_str_eq(error_code(o), "limit_exceeded", "%s", o->error.message);
+	cr_assert_str_eq(o->error.field, "params.sql");
+	cr_assert_not_null(strstr(o->error.message, "1048576"), "message: %s", o->error.message);
+	cr_assert_lt(grew_mib, 24.0, "reading the row raised the peak memory by %.1f MiB", grew_mib);
+	cr_assert_neq(after_pid, before_pid, "the connection that read part of the row went back to the pool");
+	bl_block_outcome_free(&o);
+	sql_fixture_fini(&f);
+	slow_proxy_stop(&proxy);
 }
 
 /* Two statements in one job are refused by the extended protocol, with

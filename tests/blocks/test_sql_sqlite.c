@@ -7,6 +7,7 @@
 
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -438,5 +439,106 @@ Test(blocks_sql_sqlite, concurrent_writers_all_succeed, .timeout = 60)
 	cr_assert_eq(json_integer_value(sql_cell(o, 0, 0)), JOBS);
 	cr_assert_eq(json_integer_value(sql_cell(o, 0, 1)), JOBS * (JOBS - 1) / 2);
 	bl_block_outcome_free(&o);
+	sql_fixture_fini(&f);
+}
+
+/* The bytes of tenant `tenant`'s embedded database files, as on disk. */
+static long long sqlite_file_bytes(const sql_fixture_t *f, const char *tenant)
+{
+	static const char *const suffixes[] = {"", "-wal", "-journal", "-shm"};
+	long long total = 0;
+	char path[400];
+	struct stat st;
+
+	for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+		snprintf(path, sizeof path, "%s/%s/sql/default.db%s", f->data_dir, tenant, suffixes[i]);
+		if (stat(path, &st) == 0)
+			total += st.st_size;
+	}
+	return total;
+}
+
+/* Run one job of block `name` for `tenant`; returns the owned outcome. */
+static bl_block_outcome_t *run_block(sql_fixture_t *f, const char *name, const char *tenant, const char *params)
+{
+	sql_job_t job;
+	sql_job_start_block(f, &job, name, tenant, params);
+	bl_block_outcome_t *o = sql_job_wait(&job);
+	job.outcome = NULL;
+	sql_job_fini(&job);
+	return o;
+}
+
+/*
+ * The embedded database is bound by the tenant's fs quota (300000 bytes).
+ * Inserts of 40000 random bytes, which land in the WAL, succeed until one
+ * would pass the quota: that one is rejected with quota_exceeded on
+ * params.sql, naming the quota. The files on disk stay within it, and
+ * every row that was reported inserted is there.
+ */
+Test(blocks_sql_sqlite, embedded_database_bounded_by_quota, .timeout = 60)
+{
+	sql_fixture_t f;
+	bl_block_outcome_t *full = NULL;
+	int inserted = 0;
+	sql_fixture_init(&f);
+	sql_fixture_start(&f, "{\"fs\": {\"max_tenant_bytes\": 300000}}");
+
+	run_ok(&f, "a", "{\"sql\": \"CREATE TABLE t (b BLOB)\"}");
+	for (int i = 0; i < 20 && !full; i++) {
+		bl_block_outcome_t *o = sql_run(&f, "a", "{\"sql\": \"INSERT INTO t VALUES (randomblob(40000))\"}");
+		if (o->code == 0) {
+			inserted++;
+			bl_block_outcome_free(&o);
+		} else {
+			full = o;
+		}
+	}
+
+	cr_assert_not_null(full, "20 inserts of 40000 bytes fitted in a quota of 300000 bytes");
+	cr_assert_str_eq(error_code(full), "quota_exceeded", "%s", full->error.message);
+	cr_assert_str_eq(full->error.field, "params.sql");
+	cr_assert(full->rejected, "a job over its quota should end rejected");
+	cr_assert_not_null(strstr(full->error.message, "fs quota of 300000 bytes"), "message: %s", full->error.message);
+	cr_assert_geq(inserted, 3, "only %d inserts fitted", inserted);
+	long long on_disk = sqlite_file_bytes(&f, "a");
+	cr_assert_leq(on_disk, 300000, "the database's files take %lld bytes", on_disk);
+	bl_block_outcome_t *count = sql_run(&f, "a", "{\"sql\": \"SELECT count(*) FROM t\"}");
+	assert_ok(count);
+	cr_assert_eq(json_integer_value(sql_cell(count, 0, 0)), inserted);
+	bl_block_outcome_free(&count);
+	bl_block_outcome_free(&full);
+	sql_fixture_fini(&f);
+}
+
+/*
+ * The database's size counts in the tenant's usage: after a small put has
+ * counted the tenant's folder, an insert of 120000 bytes leaves too little
+ * of a 200000-byte quota for a put of 100000 bytes.
+ */
+Test(blocks_sql_sqlite, embedded_database_counts_for_fs_put, .timeout = 60)
+{
+	sql_fixture_t f;
+	sql_fixture_init(&f);
+	sql_fixture_start(&f, "{\"fs\": {\"max_tenant_bytes\": 200000}}");
+	size_t content_len = 100000;
+	char *params = malloc(content_len + 64);
+	cr_assert_not_null(params);
+	int n = snprintf(params, 64, "{\"op\": \"put\", \"path\": \"big\", \"content\": \"");
+	memset(params + n, 'x', content_len);
+	strcpy(params + n + content_len, "\"}");
+
+	bl_block_outcome_t *small = run_block(&f, "fs", "a", "{\"op\": \"put\", \"path\": \"small\", \"content\": \"x\"}");
+	run_ok(&f, "a", "{\"sql\": \"CREATE TABLE t (b BLOB)\"}");
+	run_ok(&f, "a", "{\"sql\": \"INSERT INTO t VALUES (randomblob(120000))\"}");
+	bl_block_outcome_t *big = run_block(&f, "fs", "a", params);
+
+	assert_ok(small);
+	cr_assert_lt(big->code, 0, "a put of 100000 bytes fitted next to a database of %lld bytes",
+		     sqlite_file_bytes(&f, "a"));
+	cr_assert_str_eq(error_code(big), "quota_exceeded", "%s", big->error.message);
+	bl_block_outcome_free(&small);
+	bl_block_outcome_free(&big);
+	free(params);
 	sql_fixture_fini(&f);
 }

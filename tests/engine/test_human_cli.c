@@ -354,6 +354,15 @@ Test(engine_human_cli, approve_refusals, .timeout = 120)
 	approve(&r, &f, "no-colon", "approve", "frank");
 	cr_assert_eq(r.status, 2, "bad id: expected exit 2, got %d", r.status);
 	cli_result_free(&r);
+
+	approve(&r, &f, "acme:long", "approve", "");
+	cr_assert_eq(r.status, 2, "empty --by: expected exit 2, got %d", r.status);
+	cr_assert_not_null(strstr(r.err, "--by: expected the name of who decides"), "stderr: %s", r.err);
+	cli_result_free(&r);
+
+	approve(&r, &f, "acme:long", "approve", "  ");
+	cr_assert_eq(r.status, 2, "blank --by: expected exit 2, got %d", r.status);
+	cli_result_free(&r);
 	test_dir_remove(f.dir);
 }
 

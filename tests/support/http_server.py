@@ -21,7 +21,8 @@ Endpoints (query parameters in brackets):
   /huge [bytes, chunked]
                         a body of `bytes` bytes; chunked=1 sends no length
   /redirect-loop [n]    302 to itself, forever
-  /redirect [to]        302 to the URL `to`
+  /redirect [to, status]
+                        `status` (302) to the URL `to`
   /json, /binary, /text typed bodies
 """
 
@@ -132,7 +133,8 @@ class Handler(BaseHTTPRequestHandler):
             n = int(query.get("n", "0"))
             self.send(302, "", "text/plain", headers={"Location": "/redirect-loop?n=%d" % (n + 1)})
         elif path == "/redirect":
-            self.send(302, "", "text/plain", headers={"Location": query.get("to", "/echo")})
+            status = int(query.get("status", "302"))
+            self.send(status, "", "text/plain", headers={"Location": query.get("to", "/echo")})
         elif path == "/json":
             self.send(200, {"name": "beamline", "values": [1, 2, 3], "nested": {"ok": True}})
         elif path == "/binary":
