@@ -1,0 +1,141 @@
+/*
+ * The planner's simulation against queueing theory. With Poisson arrivals,
+ * exponential service times, one tenant and one instance, the pools form
+ * an M/M/c queue. Its waiting probability is Erlang's C formula C(c, a),
+ * and its mean wait is C(c, a) / (c * mu - lambda).
+ *
+ * Tolerances come from the sample: the counted jobs are cut into batches,
+ * and the spread of the batch means gives the standard error (waits of
+ * neighbouring jobs are correlated, so the plain binomial error would be
+ * too small). Each check allows four standard errors, and a companion
+ * check insists that this band is narrower than 5% of the exact value, so
+ * a sample too small to say anything fails instead of passing.
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "rng.h"
+#include "sim.h"
+
+#define BATCHES 20
+#define WIDTH_MAX 0.05
+
+/* Erlang's C formula: the probability that an arrival waits in M/M/c with
+ * offered load a = lambda / mu (a < c). */
+static double erlang_c(unsigned c, double a)
+{
+	double term = 1, sum = 0;
+
+	for (unsigned k = 0; k < c; k++) {
+		sum += term;
+		term *= a / (double)(k + 1);
+	}
+	double last = term * (double)c / ((double)c - a);
+	return last / (sum + last);
+}
+
+/* Poisson arrivals at `lambda` per ms, exponential service of mean 1 ms. */
+static bl_plan_job_t *mmc_jobs(size_t n, double lambda, uint64_t seed)
+{
+	bl_plan_job_t *jobs = calloc(n, sizeof *jobs);
+	bl_plan_rng_t rng;
+	double t = 0;
+
+	cr_assert_not_null(jobs);
+	bl_plan_rng_seed(&rng, seed);
+	for (size_t i = 0; i < n; i++) {
+		t += bl_plan_rng_exponential(&rng, 1.0 / lambda);
+		jobs[i] = (bl_plan_job_t){.arrival_ms = t, .service_ms = bl_plan_rng_exponential(&rng, 1.0),
+					  .priority = BL_PRIORITY_NORMAL};
+	}
+	return jobs;
+}
+
+/* The mean over `n` values of batch means, and its standard error. */
+static void batch_stats(const double *per_job, size_t from, size_t n, double *mean, double *se)
+{
+	size_t size = n / BATCHES;
+	double batch[BATCHES], sum = 0, sq = 0;
+
+	for (int b = 0; b < BATCHES; b++) {
+		double s = 0;
+		for (size_t i = 0; i < size; i++)
+			s += per_job[from + (size_t)b * size + i];
+		batch[b] = s / (double)size;
+		sum += batch[b];
+	}
+	*mean = sum / BATCHES;
+	for (int b = 0; b < BATCHES; b++)
+		sq += (batch[b] - *mean) * (batch[b] - *mean);
+	*se = sqrt(sq / (BATCHES - 1) / BATCHES);
+}
+
+/* Simulate M/M/c at utilisation `rho` with `n` jobs and check both
+ * figures; the first tenth is the warm-up. */
+static void check_mmc(unsigned c, double rho, size_t n)
+{
+	double lambda = rho * c;
+	bl_plan_tenant_t tenant = {.name = "t"};
+	bl_quota_init(&tenant.quota);
+	tenant.quota.max_concurrent = 4 * c;
+	tenant.quota.max_queued = (uint32_t)n;
+	bl_plan_job_t *jobs = mmc_jobs(n, lambda, 1000 + c);
+	double *wait = calloc(n, sizeof *wait);
+	double *waited = calloc(n, sizeof *waited);
+	cr_assert_not_null(wait);
+	cr_assert_not_null(waited);
+	bl_plan_sim_config_t cfg = {.instances = 1, .cpu_workers = c, .tenants = &tenant, .tenant_count = 1,
+				    .warmup = n / 10, .wait_ms = wait};
+	bl_plan_sim_result_t r;
+	bl_error_t err = {0};
+
+	int rc = bl_plan_simulate(&r, &cfg, jobs, n, &err);
+	for (size_t i = 0; i < n; i++)
+		waited[i] = wait[i] > 0;
+	double p_exact = erlang_c(c, lambda);
+	double w_exact = p_exact / ((double)c - lambda);
+	double p, p_se, w, w_se;
+	batch_stats(waited, n / 10, n - n / 10, &p, &p_se);
+	batch_stats(wait, n / 10, n - n / 10, &w, &w_se);
+	free(jobs);
+	free(wait);
+	free(waited);
+
+	cr_assert_eq(rc, 0, "simulate: %s", err.message);
+	cr_assert_eq(r.rejected, 0, "c=%u rho=%.1f: %zu jobs rejected", c, rho, r.rejected);
+	cr_assert_lt(4 * p_se, WIDTH_MAX * p_exact,
+		     "c=%u rho=%.1f: P(wait) standard error %.4f is too large for %zu jobs", c, rho, p_se, n);
+	cr_assert_lt(fabs(p - p_exact), 4 * p_se, "c=%u rho=%.1f: P(wait) expected %.4f, got %.4f (se %.4f)", c, rho,
+		     p_exact, p, p_se);
+	cr_assert_lt(4 * w_se, WIDTH_MAX * w_exact,
+		     "c=%u rho=%.1f: mean wait standard error %.4f ms is too large for %zu jobs", c, rho, w_se, n);
+	cr_assert_lt(fabs(w - w_exact), 4 * w_se, "c=%u rho=%.1f: mean wait expected %.4f ms, got %.4f ms (se %.4f)",
+		     c, rho, w_exact, w, w_se);
+}
+
+/* Half loaded, the waiting probability is far from both 0 and 1 for
+ * small c. The job counts here and below are what it takes for four
+ * standard errors of the mean wait to stay under 5%. */
+Test(engine_plan_sim, erlang_c_at_half_load, .timeout = 60)
+{
+	check_mmc(1, 0.5, 600000);
+	check_mmc(2, 0.5, 600000);
+	check_mmc(4, 0.5, 600000);
+}
+
+Test(engine_plan_sim, erlang_c_at_80_percent, .timeout = 60)
+{
+	check_mmc(1, 0.8, 2000000);
+	check_mmc(2, 0.8, 2000000);
+	check_mmc(4, 0.8, 2000000);
+}
+
+/* Near saturation the waits of neighbouring jobs are strongly correlated:
+ * the mean wait needs about four million jobs. */
+Test(engine_plan_sim, erlang_c_at_90_percent, .timeout = 120)
+{
+	check_mmc(1, 0.9, 4000000);
+	check_mmc(2, 0.9, 4000000);
+	check_mmc(4, 0.9, 4000000);
+}
