@@ -364,6 +364,11 @@ static int compare_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+void bl_plan_sort(double *values, size_t n)
+{
+	qsort(values, n, sizeof *values, compare_double);
+}
+
 double bl_plan_quantile(const double *sorted, size_t n, double q)
 {
 	if (n == 0)
@@ -404,7 +409,7 @@ static int sum_up(const sim_t *s, bl_plan_sim_result_t *out)
 		waited += job->start_ms > arrival;
 	}
 
-	qsort(latency, n, sizeof *latency, compare_double);
+	bl_plan_sort(latency, n);
 	out->jobs = n;
 	out->p50_ms = bl_plan_quantile(latency, n, 0.50);
 	out->p99_ms = bl_plan_quantile(latency, n, 0.99);

@@ -83,6 +83,9 @@ typedef struct bl_plan_sim_result {
 int bl_plan_simulate(bl_plan_sim_result_t *out, const bl_plan_sim_config_t *cfg, const bl_plan_job_t *jobs,
 		     size_t count, bl_error_t *err);
 
+/* Sort `n` values in place, ascending. */
+void bl_plan_sort(double *values, size_t n);
+
 /* Return the value at quantile `q` (0 to 1) of `n` sorted values: the
  * ceil(q * n)-th smallest, as `beamline-engine run` reports; 0 when n is 0. */
 double bl_plan_quantile(const double *sorted, size_t n, double q);

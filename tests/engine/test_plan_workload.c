@@ -1,0 +1,193 @@
+/*
+ * The planner's workload description: every invalid input gets an error
+ * naming its field, and the sweep ends with a clear outcome when no size
+ * can meet the target. No engine runs here: the service times are made
+ * up, which the sweep cannot tell from calibrated ones.
+ */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "workload.h"
+
+/* A valid workload; each test breaks one part of it. */
+#define KNN_JOB "{\"block\": \"kernel\", \"params\": {\"kernel\": \"reduce\", \"inputs\": {\"x\": [1, 2, 3]}, " \
+		"\"args\": {\"op\": \"mean\"}}}"
+#define VALID                                                                                         \
+	"{\"target_p99_ms\": 50, \"arrival\": {\"process\": \"poisson\", \"rate_per_s\": 100},"        \
+	" \"tenants\": {\"a\": {\"weight\": 2, \"max_concurrent\": 4}, \"b\": {\"priorities\": {\"high\": 0.5, " \
+	"\"low\": 0.5}}},"                                                                            \
+	" \"mix\": [{\"name\": \"one\", \"tenant\": \"a\", \"fraction\": 0.75, \"job\": " KNN_JOB "},"  \
+	" {\"name\": \"two\", \"tenant\": \"b\", \"fraction\": 0.25, \"job\": " KNN_JOB "}]}"
+
+/* Parse `text`; returns the code and fills *err. */
+static int parse(const char *text, bl_plan_workload_t **w, bl_error_t *err)
+{
+	json_error_t jerr;
+	json_t *root = json_loads(text, 0, &jerr);
+	cr_assert_not_null(root, "test JSON does not parse: %s", jerr.text);
+
+	int rc = bl_plan_workload_parse(w, root, ".", err);
+	json_decref(root);
+	return rc;
+}
+
+/* Parse VALID with `from` replaced by `to`, expecting an error on `field`. */
+static void expect_error(const char *from, const char *to, const char *field, const char *words)
+{
+	char text[4096];
+	const char *at = strstr(VALID, from);
+	cr_assert_not_null(at, "'%s' is not in the valid workload", from);
+	snprintf(text, sizeof text, "%.*s%s%s", (int)(at - VALID), VALID, to, at + strlen(from));
+	bl_plan_workload_t *w = NULL;
+	bl_error_t err = {0};
+
+	int rc = parse(text, &w, &err);
+
+	cr_assert_eq(rc, BL_EFORMAT, "replacing '%s' with '%s': expected BL_EFORMAT, got %d (%s)", from, to, rc,
+		     err.message);
+	cr_assert_null(w);
+	cr_assert_str_eq(err.field, field, "replacing '%s': expected field '%s', got '%s' (%s)", from, field, err.field,
+			 err.message);
+	cr_assert_not_null(strstr(err.message, words), "expected '%s' in the message, got '%s'", words, err.message);
+}
+
+/* The valid workload parses, with fractions as shares and the defaults
+ * for what it leaves out. */
+Test(engine_plan_workload, valid_workload_parses)
+{
+	bl_plan_workload_t *w = NULL;
+	bl_error_t err = {0};
+
+	int rc = parse(VALID, &w, &err);
+
+	cr_assert_eq(rc, 0, "parse: %s: %s", err.field, err.message);
+	cr_assert_eq(w->entry_count, 2);
+	cr_assert_eq(w->tenant_count, 2);
+	cr_assert_float_eq(w->entries[0].share, 0.75, 1e-12);
+	cr_assert_float_eq(w->rate_per_s, 100, 1e-12);
+	cr_assert_eq(w->tenants[0].quota.weight, 2);
+	cr_assert_float_eq(w->tenants[1].priority_share[BL_PRIORITY_LOW], 0.5, 1e-12);
+	cr_assert_eq(w->entries[1].kind, BL_PLAN_COMPUTE);
+	cr_assert_eq(w->simulated_jobs, 20000);
+	bl_plan_workload_free(&w);
+	cr_assert_null(w);
+}
+
+Test(engine_plan_workload, missing_fields_are_named)
+{
+	expect_error("\"tenant\": \"a\", ", "", "mix[0].tenant", "missing");
+	expect_error("\"name\": \"two\", ", "", "mix[1].name", "missing");
+	expect_error("\"rate_per_s\": 100", "\"time_scale\": 2", "arrival.rate_per_s", "missing");
+	expect_error(", \"job\": " KNN_JOB "}]", "}]", "mix[1].job", "missing");
+}
+
+/* A negative rate and a rate of 0 are both errors on the rate: nothing
+ * would arrive, and the planner must not divide by the rate. */
+Test(engine_plan_workload, bad_rates_are_named)
+{
+	expect_error("\"rate_per_s\": 100", "\"rate_per_s\": -5", "arrival.rate_per_s", "at least 0");
+	expect_error("\"rate_per_s\": 100", "\"rate_per_s\": 0", "arrival.rate_per_s", "rate is 0");
+}
+
+Test(engine_plan_workload, fractions_must_sum_to_one)
+{
+	expect_error("\"fraction\": 0.25", "\"fraction\": 0.2", "mix", "sum to 0.95");
+	expect_error("\"fraction\": 0.75", "\"fraction\": 1.5", "mix[0].fraction", "from 0 to 1");
+	expect_error("\"fraction\": 0.25", "\"rate_per_s\": 3", "mix[1].fraction", "as mix[0] does");
+}
+
+Test(engine_plan_workload, unknown_block_is_named)
+{
+	expect_error("\"block\": \"kernel\", \"params\": {\"kernel\": \"reduce\", \"inputs\": {\"x\": [1, 2, 3]}, "
+		     "\"args\": {\"op\": \"mean\"}}}}]",
+		     "\"block\": \"teleport\"}}]", "mix[1].job.block", "unknown block 'teleport'");
+}
+
+Test(engine_plan_workload, invalid_templates_are_named)
+{
+	expect_error("\"job\": {\"block\"", "\"job\": {\"id\": \"x\", \"block\"", "mix[0].job", "must not set \"id\"");
+	expect_error("\"job\": {\"block\"", "\"job\": {\"timeout\": 5, \"block\"", "mix[0].job.timeout", "unknown field");
+	expect_error("\"tenant\": \"b\"", "\"tenant\": \"c\"", "mix[1].tenant", "not in \"tenants\"");
+}
+
+Test(engine_plan_workload, bad_quotas_are_named)
+{
+	expect_error("\"max_concurrent\": 4", "\"max_concurrent\": 0", "tenants.a.max_concurrent", "integer from 1");
+	expect_error("\"low\": 0.5", "\"low\": 0.4", "tenants.b.priorities", "sum to 0.9");
+	expect_error("\"low\": 0.5", "\"lowest\": 0.5", "tenants.b.priorities", "unknown key 'lowest'");
+	expect_error("\"target_p99_ms\": 50", "\"target_p99_ms\": 50, \"cores\": 3", "cores", "unknown key");
+}
+
+/* Sweep the valid workload with made-up service times, every job taking
+ * `ms` on a CPU worker, and 2,000 jobs. */
+static void sweep_fixed(bl_plan_sweep_t *sweep, double ms, const bl_plan_limits_t *lim)
+{
+	bl_plan_workload_t *w = NULL;
+	bl_error_t err = {0};
+	cr_assert_eq(parse(VALID, &w, &err), 0, "parse: %s", err.message);
+	bl_plan_samples_t samples[2] = {{&ms, 1}, {&ms, 1}};
+	bl_plan_job_t *jobs = NULL;
+
+	int n = bl_plan_arrivals_make(&jobs, 2000, w, samples, NULL, 0, 1, &err);
+	cr_assert_eq(n, 2000, "arrivals: %s", err.message);
+	int rc = bl_plan_sweep_run(sweep, w, jobs, (size_t)n, lim, &err);
+	cr_assert_eq(rc, 0, "sweep: %s", err.message);
+
+	free(jobs);
+	bl_plan_workload_free(&w);
+}
+
+/* 100 jobs per second of 50 ms each need 5 workers just to keep up, so
+ * with at most 4 cores every size is overloaded: the sweep simulates
+ * nothing and recommends nothing, and it returns instead of waiting for
+ * a queue that never drains. */
+Test(engine_plan_workload, unmet_target_recommends_nothing, .timeout = 30)
+{
+	bl_plan_limits_t lim = {.target_p99_ms = 50, .max_cores = 4, .max_instances = 2};
+	bl_plan_sweep_t sweep;
+
+	sweep_fixed(&sweep, 50, &lim);
+
+	cr_assert_gt(sweep.count, 0);
+	cr_assert_eq(sweep.recommended, -1, "expected no recommendation, got point %d", sweep.recommended);
+	for (size_t i = 0; i < sweep.count; i++)
+		cr_assert_not(sweep.points[i].simulated, "point %zu (%u workers) has offered load %.2f", i,
+			      sweep.points[i].cpu_workers, sweep.points[i].offered_load);
+	bl_plan_sweep_free(&sweep);
+}
+
+/* With 5 ms jobs the load fits one worker, but a 1 ms target is below
+ * every job's own service time: the sweep simulates and still finds no
+ * size, and its best point is reported. */
+Test(engine_plan_workload, target_below_service_time_is_unmet, .timeout = 30)
+{
+	bl_plan_limits_t lim = {.target_p99_ms = 1, .max_cores = 3, .max_instances = 1};
+	bl_plan_sweep_t sweep;
+
+	sweep_fixed(&sweep, 5, &lim);
+
+	cr_assert_eq(sweep.recommended, -1);
+	cr_assert_geq(sweep.best, 0, "expected a best point");
+	cr_assert_geq(sweep.points[sweep.best].result.p99_ms, 5, "p99 %.3f ms is below the 5 ms service time",
+		      sweep.points[sweep.best].result.p99_ms);
+	bl_plan_sweep_free(&sweep);
+}
+
+/* The simulation of no jobs returns at once with nothing counted. */
+Test(engine_plan_workload, no_jobs_simulate_to_nothing, .timeout = 10)
+{
+	bl_plan_tenant_t tenant = {.name = "a"};
+	bl_quota_init(&tenant.quota);
+	bl_plan_sim_config_t cfg = {.instances = 2, .cpu_workers = 1, .tenants = &tenant, .tenant_count = 1};
+	bl_plan_sim_result_t r;
+	bl_error_t err = {0};
+
+	int rc = bl_plan_simulate(&r, &cfg, NULL, 0, &err);
+
+	cr_assert_eq(rc, 0, "simulate: %s", err.message);
+	cr_assert_eq(r.jobs, 0);
+	cr_assert_float_eq(r.p99_ms, 0, 1e-12);
+	cr_assert_float_eq(r.utilisation, 0, 1e-12);
+}
