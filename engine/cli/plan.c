@@ -300,7 +300,11 @@ int bl__plan_main(int argc, char **argv)
 		fprintf(stderr, "beamline-engine plan: %s%s%s\n", err.field[0] ? err.field : "", err.field[0] ? ": " : "",
 			err.message);
 
-	int status = rc < 0 ? EXIT_RUN_FAILED : st.sweep.recommended < 0 ? EXIT_TARGET_UNMET : 0;
+	int status = 0;
+	if (rc < 0)
+		status = EXIT_RUN_FAILED;
+	else if (st.sweep.recommended < 0)
+		status = EXIT_TARGET_UNMET;
 	free(st.trace_s);
 	free(st.jobs);
 	bl_plan_sweep_free(&st.sweep);

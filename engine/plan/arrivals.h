@@ -1,8 +1,9 @@
 /*
- * The jobs a simulation or a validation run replays: arrival times from a
- * Poisson process or a time-scaled trace, each job's mix entry drawn by its
- * share, its priority from the template or the tenant's shares, and its
- * service time drawn from the entry's calibrated samples.
+ * The jobs a simulation or a validation run replays. Arrival times come
+ * from a Poisson process or a time-scaled trace. Each job's mix entry is
+ * drawn by its share, its priority comes from the template or is drawn by
+ * the tenant's shares, and its service time is drawn from the entry's
+ * calibrated samples.
  */
 #ifndef BL_ENGINE_PLAN_ARRIVALS_H
 #define BL_ENGINE_PLAN_ARRIVALS_H
@@ -17,16 +18,17 @@
 
 /* Measured service times of one mix entry, in ms. */
 typedef struct bl_plan_samples {
-	double *ms; /* owned by whoever filled it */
+	double *ms; /* owned by the code that filled it */
 	size_t count;
 } bl_plan_samples_t;
 
 /*
  * Make `count` jobs of workload `w` (borrowed) with `samples` (one per
  * entry, borrowed) and the RNG seeded with `seed`. `trace_s` (borrowed,
- * sorted, NULL for the Poisson process) gives arrival times in seconds;
- * then at most `trace_count` jobs are made, at the trace's times since its
- * first arrival, multiplied by the workload's time_scale. Returns the
+ * sorted) gives arrival times in seconds, or NULL for the Poisson process.
+ * With a trace, at most `trace_count` jobs are made. Their times are the
+ * trace's times since its first arrival, multiplied by the workload's
+ * time_scale. Returns the
  * number of jobs made, with *out owned (free with free()), or BL_EINVAL
  * naming the entry without samples, or BL_ENOMEM.
  */

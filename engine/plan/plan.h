@@ -77,11 +77,11 @@ void bl_plan_sweep_free(bl_plan_sweep_t *s);
 
 /*
  * Pick up to two one-instance points to check against real runs on a host
- * with `cores_here` cores: the recommendation when it has one instance
- * (else the one-instance point with the fewest cores that meets the
- * target, else the one with the lowest p99), and beside it the size one
- * CPU worker smaller, or else one larger. Points that need more cores
- * than the host has are left out. Returns how many indices went into
+ * with `cores_here` cores. The first choice is the recommendation when it
+ * has one instance. Else it is the one-instance point with the fewest
+ * cores that meets the target, else the one with the lowest p99. The
+ * second is the size one CPU worker smaller, or else one larger. Points
+ * that need more cores than the host has are left out. Returns how many indices went into
  * `out`; *primary gets the first choice's index even when it does not
  * fit (-1 when nothing was simulated at one instance).
  */
@@ -103,11 +103,12 @@ typedef struct bl_plan_check {
 } bl_plan_check_t;
 
 /*
- * Replay validation_jobs jobs, drawn with `seed` (arrival times from
- * `trace_s` as bl_plan_arrivals_make takes them, NULL for Poisson),
- * through the engine with the CPU workers of the sweep's point `predicted`
- * (borrowed; one instance), each job fed at its arrival time, and compare
- * the p99 latency with the point's. Returns 0 with *out filled, or a
+ * Replay validation_jobs jobs through the engine and compare their p99
+ * latency with the prediction of the sweep's point `predicted` (borrowed).
+ * The jobs are drawn with `seed`, with arrival times from `trace_s` as
+ * bl_plan_arrivals_make takes them (NULL for Poisson). The engine runs one
+ * instance with the point's workers, and each job is fed at its arrival
+ * time. Returns 0 with *out filled, or a
  * negative code with *err when the run could not proceed or no job
  * succeeded.
  */

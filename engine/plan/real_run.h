@@ -1,8 +1,8 @@
 /*
  * Running planner jobs through the real engine, in this process, with the
- * same code as `beamline-engine run` (bl_run_jobs): for calibration, all
- * at once under a quota that runs one job at a time, and for validation,
- * paced at their arrival times under the workload's quotas.
+ * same code as `beamline-engine run` (bl_run_jobs). Calibration hands over
+ * all jobs at once under a quota that runs one job at a time. Validation
+ * paces them at their arrival times under the workload's quotas.
  *
  * Latency is taken from each result's timing_us (queued + run): the
  * engine's own clock from reading the job to the end of its run. Output

@@ -15,9 +15,9 @@
 /* Print each entry's samples, mean, p50 and p99 service time. */
 void bl_plan_print_calibration(FILE *to, const bl_plan_workload_t *w, const bl_plan_calibration_t *c);
 
-/* Print the sweep: per instance count (and I/O worker count), the sizes up
- * to two past the first that meets the target; the recommended row is
- * marked. */
+/* Print the sweep. For each instance count (and I/O worker count) it shows
+ * the sizes up to two past the first that meets the target, and it marks
+ * the recommended row. */
 void bl_plan_print_table(FILE *to, const bl_plan_workload_t *w, const bl_plan_sweep_t *s, double target_p99_ms);
 
 /* Print one validation: predicted and real p50 and p99, and the error. */

@@ -287,7 +287,7 @@ static int check_config(const bl_plan_sim_config_t *cfg, const bl_plan_job_t *jo
 			return bl_error_set(err, BL_EINVAL, "quota",
 					    "tenant '%s': max_concurrent, max_queued and weight must be at least 1",
 					    cfg->tenants[t].name);
-		/* A spent budget holds jobs until a refill tick, which no event here drives. */
+		/* A spent budget keeps jobs queued until a refill tick, and no event here drives one. */
 		if (q->cpu_ms_per_s != 0)
 			return bl_error_set(err, BL_EINVAL, "quota", "tenant '%s': cpu_ms_per_s is not simulated; give 0",
 					    cfg->tenants[t].name);

@@ -1,13 +1,13 @@
 /*
  * The capacity planner's discrete-event simulation of the engine's pools.
  *
- * Each simulated instance has its own admission (admission.c itself, with
- * the same quotas), its own compute slots (two per CPU worker, as the
- * dispatcher has them), its own I/O slots, and a CPU pool whose workers
- * take admitted compute jobs in the order they were started. An I/O job
- * holds an I/O slot for its service time and no CPU worker. Jobs are
- * handed over with their service time already drawn, so every pool size
- * sees the same jobs.
+ * Each simulated instance has its own admission, which is admission.c
+ * itself with the same quotas. It also has its own compute slots (two per
+ * CPU worker, as the dispatcher has them), its own I/O slots, and a CPU
+ * pool whose workers take admitted compute jobs in the order they were
+ * started. An I/O job keeps an I/O slot for its service time and uses no
+ * CPU worker. Jobs come with their service time already drawn, so every
+ * pool size sees the same jobs.
  *
  * Instances: with one instance every job enters admission when it arrives,
  * as in `beamline-engine run`. With several, they share one stream: a job
@@ -31,7 +31,7 @@
 
 typedef enum bl_plan_kind {
 	BL_PLAN_COMPUTE = 0, /* runs on a CPU worker */
-	BL_PLAN_IO,          /* holds an I/O slot, no worker */
+	BL_PLAN_IO,          /* takes an I/O slot, no worker */
 } bl_plan_kind_t;
 
 /* One simulated job. */

@@ -477,10 +477,21 @@ int bl_plan_workload_load(bl_plan_workload_t **out, const char *path, bl_error_t
 				    jerr.column, jerr.text);
 	}
 
+	/* Relative paths in the file are taken from the file's folder. */
 	char *copy = strdup(path);
-	char *slash = copy ? strrchr(copy, '/') : NULL;
-	const char *dir = !copy ? NULL : slash ? (*slash = '\0', copy[0] ? copy : "/") : ".";
-	int rc = copy ? bl_plan_workload_parse(out, root, dir, err) : bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	if (!copy) {
+		json_decref(root);
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	}
+	char *slash = strrchr(copy, '/');
+	const char *dir = ".";
+	if (slash == copy)
+		dir = "/";
+	else if (slash) {
+		*slash = '\0';
+		dir = copy;
+	}
+	int rc = bl_plan_workload_parse(out, root, dir, err);
 	free(copy);
 	json_decref(root);
 	return rc;

@@ -91,7 +91,7 @@ void bl_plan_workload_free(bl_plan_workload_t **w);
 
 /*
  * Encode one job of `entry` as a line of the engine's job format, with id
- * `id` and the tenant's name; `priority` is used unless the template sets
+ * `id` and the tenant's name. It gets `priority` unless the template sets
  * its own. Returns an owned string (free with free()) or NULL when memory
  * runs out.
  */

@@ -5,8 +5,10 @@
  * up, which the sweep cannot tell from calibrated ones.
  */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "plan.h"
 #include "workload.h"
@@ -140,9 +142,9 @@ static void sweep_fixed(bl_plan_sweep_t *sweep, double ms, const bl_plan_limits_
 }
 
 /* 100 jobs per second of 50 ms each need 5 workers just to keep up, so
- * with at most 4 cores every size is overloaded: the sweep simulates
- * nothing and recommends nothing, and it returns instead of waiting for
- * a queue that never drains. */
+ * with at most 4 cores every size is overloaded. The sweep simulates and
+ * recommends nothing, and it returns instead of waiting for a queue that
+ * never drains. */
 Test(engine_plan_workload, unmet_target_recommends_nothing, .timeout = 30)
 {
 	bl_plan_limits_t lim = {.target_p99_ms = 50, .max_cores = 4, .max_instances = 2};
@@ -190,4 +192,62 @@ Test(engine_plan_workload, no_jobs_simulate_to_nothing, .timeout = 10)
 	cr_assert_eq(r.jobs, 0);
 	cr_assert_float_eq(r.p99_ms, 0, 1e-12);
 	cr_assert_float_eq(r.utilisation, 0, 1e-12);
+}
+
+/* The GPU-cluster trace, read in place from the shared data folder: its
+ * 8,152 pods come out in order of arrival. Skipped where the traces are
+ * not installed; they may not be copied into the project. */
+Test(engine_plan_workload, openb_trace_reads_in_order, .timeout = 30)
+{
+	char *path = bl_plan_trace_default_path("openb-pods");
+	double *times = NULL;
+	bl_error_t err = {0};
+	cr_assert_not_null(path);
+	if (access(path, R_OK) != 0) {
+		free(path);
+		cr_skip_test("the Alibaba traces are not installed beside the project");
+	}
+
+	int n = bl_plan_trace_read(&times, "openb-pods", path, &err);
+	free(path);
+
+	cr_assert_eq(n, 8152, "expected 8152 pods, got %d (%s)", n, err.message);
+	for (int i = 1; i < n; i++)
+		cr_assert_geq(times[i], times[i - 1], "arrival %d comes before arrival %d", i, i - 1);
+	free(times);
+}
+
+/* A trace that is not there is an error naming the path, with the way out. */
+Test(engine_plan_workload, missing_trace_names_path)
+{
+	double *times = NULL;
+	bl_error_t err = {0};
+
+	int rc = bl_plan_trace_read(&times, "lora-requests", "/nonexistent/lora.csv.gz", &err);
+
+	cr_assert_eq(rc, -ENOENT, "expected -ENOENT, got %d", rc);
+	cr_assert_null(times);
+	cr_assert_str_eq(err.field, "/nonexistent/lora.csv.gz");
+	cr_assert_not_null(strstr(err.message, "arrival.path"), "message: %s", err.message);
+}
+
+/* Trace arrivals keep the trace's spacing times time_scale, from 0. */
+Test(engine_plan_workload, trace_arrivals_are_scaled)
+{
+	bl_plan_workload_t *w = NULL;
+	bl_error_t err = {0};
+	cr_assert_eq(parse(VALID, &w, &err), 0, "parse: %s", err.message);
+	w->time_scale = 0.5;
+	double ms = 1, trace[] = {100, 102, 110};
+	bl_plan_samples_t samples[2] = {{&ms, 1}, {&ms, 1}};
+	bl_plan_job_t *jobs = NULL;
+
+	int n = bl_plan_arrivals_make(&jobs, 10, w, samples, trace, 3, 1, &err);
+
+	cr_assert_eq(n, 3, "expected as many jobs as arrivals, got %d", n);
+	cr_assert_float_eq(jobs[0].arrival_ms, 0, 1e-9);
+	cr_assert_float_eq(jobs[1].arrival_ms, 1000, 1e-9, "got %f", jobs[1].arrival_ms);
+	cr_assert_float_eq(jobs[2].arrival_ms, 5000, 1e-9, "got %f", jobs[2].arrival_ms);
+	free(jobs);
+	bl_plan_workload_free(&w);
 }
