@@ -292,7 +292,9 @@ int bl__plan_main(int argc, char **argv)
 					  "missing: give target_p99_ms in the workload or --target-p99-ms");
 	}
 	if (rc == 0) {
-		bl_log_start(BL_LOG_WARN, STDERR_FILENO);
+		/* Errors only: the plan reports failed jobs itself, and a bad
+		 * template would otherwise log one warning per job. */
+		bl_log_start(BL_LOG_ERROR, STDERR_FILENO);
 		rc = make_plan(&st, &err);
 		bl_log_stop();
 	}

@@ -86,8 +86,10 @@ static int calibrate_tenant(bl_plan_calibration_t *out, const bl_plan_workload_t
 
 	if (rc == 0 && r.failed > 0) {
 		size_t e = entries[r.first_failed / per_entry];
-		char field[64];
-		snprintf(field, sizeof field, "mix[%zu].job", e);
+		const char *inner = r.first_failure.field;
+		char field[BL_ERROR_FIELD_MAX];
+		if (snprintf(field, sizeof field, "mix[%zu].job%s%.100s", e, inner[0] ? "." : "", inner) >= (int)sizeof field)
+			field[sizeof field - 1] = '\0';
 		rc = bl_error_set(err, BL_EINVAL, field, "a calibration job of '%s' did not succeed (%zu of %zu failed): %s",
 				  w->entries[e].name, r.failed, count, r.first_failure.message);
 	}

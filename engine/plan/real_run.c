@@ -12,6 +12,7 @@
 #include <ftw.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,7 @@
 
 typedef struct pacer {
 	const bl_plan_real_run_t *r;
+	double *written_frac_ms; /* per job: the fraction of a millisecond on the monotonic clock at its write */
 	int fd; /* the pipe's write end, closed by the pacer when done */
 	struct timespec start;
 } pacer_t;
@@ -61,15 +63,25 @@ static int write_all(int fd, const char *text, size_t len)
 }
 
 /* Write each job line, with its newline, at its arrival time. A write
- * that fails (the engine stopped reading) ends the feed. */
+ * that fails ends the feed: the run stopped early and the read end is
+ * closed. SIGPIPE is blocked on this thread, so such a write returns
+ * EPIPE instead of ending the process. */
 static void *pace(void *arg)
 {
 	pacer_t *p = arg;
 	const bl_plan_real_run_t *r = p->r;
+	sigset_t pipe_signal;
+
+	sigemptyset(&pipe_signal);
+	sigaddset(&pipe_signal, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
 
 	for (size_t i = 0; i < r->count; i++) {
+		struct timespec now;
 		if (r->at_ms)
 			sleep_until(&p->start, r->at_ms[i]);
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		p->written_frac_ms[i] = (double)(now.tv_nsec % 1000000L) / 1e6;
 		if (write_all(p->fd, r->lines[i], strlen(r->lines[i])) < 0 || write_all(p->fd, "\n", 1) < 0)
 			break;
 	}
@@ -165,7 +177,7 @@ static int write_quotas(const char *path, const bl_plan_workload_t *w, bool one_
 /* ------------------------------------------------------------------------ */
 
 /* Take one result line: the job's index from its id, then its figures. */
-static void take_result(bl_plan_real_run_t *r, const char *line)
+static void take_result(bl_plan_real_run_t *r, const double *written_frac_ms, const char *line)
 {
 	json_t *doc = json_loads(line, 0, NULL);
 	const char *id = json_string_value(json_object_get(doc, "id"));
@@ -182,7 +194,9 @@ static void take_result(bl_plan_real_run_t *r, const char *line)
 		double queued = (double)json_integer_value(json_object_get(timing, "queued"));
 		double run = (double)json_integer_value(json_object_get(timing, "run"));
 		r->run_ms[i] = run / 1000.0;
-		r->latency_ms[i] = (queued + run) / 1000.0;
+		r->latency_ms[i] = (queued + run) / 1000.0 - written_frac_ms[i];
+		if (r->latency_ms[i] < r->run_ms[i])
+			r->latency_ms[i] = r->run_ms[i];
 	} else if (r->failed++ == 0) {
 		json_t *e = json_object_get(doc, "error");
 		const char *message = json_string_value(json_object_get(e, "message"));
@@ -194,7 +208,7 @@ static void take_result(bl_plan_real_run_t *r, const char *line)
 	json_decref(doc);
 }
 
-static int read_results(bl_plan_real_run_t *r, const char *path, bl_error_t *err)
+static int read_results(bl_plan_real_run_t *r, const double *written_frac_ms, const char *path, bl_error_t *err)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -203,7 +217,7 @@ static int read_results(bl_plan_real_run_t *r, const char *path, bl_error_t *err
 	if (!f)
 		return bl_error_set(err, -errno, path, "cannot read the results: %s", strerror(errno));
 	while (getline(&line, &cap, f) > 0)
-		take_result(r, line);
+		take_result(r, written_frac_ms, line);
 	free(line);
 	fclose(f);
 	return 0;
@@ -227,12 +241,16 @@ static int run_engine(bl_plan_real_run_t *r, const bl_plan_workload_t *w, const 
 	char quotas[PATH_BYTES], results[PATH_BYTES], state[PATH_BYTES], jobs[PATH_BYTES];
 	bl_run_summary_t summary = {0};
 	bl_run_config_t cfg;
-	pacer_t pacer = {.r = r};
+	pacer_t pacer = {.r = r, .written_frac_ms = calloc(r->count ? r->count : 1, sizeof(double))};
 	pthread_t thread;
 	int fds[2];
 
-	if (pipe2(fds, O_CLOEXEC) != 0)
+	if (!pacer.written_frac_ms)
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	if (pipe2(fds, O_CLOEXEC) != 0) {
+		free(pacer.written_frac_ms);
 		return bl_error_set(err, -errno, NULL, "cannot make a pipe for the jobs: %s", strerror(errno));
+	}
 	scratch_paths(dir, quotas, results, state, jobs, fds[0]);
 	int rc = write_quotas(quotas, w, r->one_at_a_time, err);
 	if (rc < 0)
@@ -259,18 +277,24 @@ static int run_engine(bl_plan_real_run_t *r, const bl_plan_workload_t *w, const 
 	fds[1] = -1; /* the pacer closes it */
 	cpu_sample_t before = sample_cpu();
 	rc = bl_run_jobs(&cfg, &summary, err);
+	/* A run that stopped early left the pacer writing: closing the read
+	 * end makes its next write fail. */
+	close(fds[0]);
+	fds[0] = -1;
 	pthread_join(thread, NULL);
 	cpu_sample_t after = sample_cpu();
 	r->other_cores = other_cores(&before, &after);
 	bl_run_summary_free(&summary);
 	r->wall_s = summary.elapsed_s;
 	if (rc == 0)
-		rc = read_results(r, results, err);
+		rc = read_results(r, pacer.written_frac_ms, results, err);
 
 out_close:
-	close(fds[0]);
+	if (fds[0] >= 0)
+		close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
+	free(pacer.written_frac_ms);
 	return rc;
 }
 

@@ -7,7 +7,11 @@
  * Latency is taken from each result's timing_us (queued + run): the
  * engine's own clock from reading the job to the end of its run. Output
  * timestamps would not do, because the writer may hold results written to
- * a pipe for up to 100 ms before flushing them.
+ * a pipe for up to 100 ms before flushing them. The engine counts
+ * "queued" from the whole millisecond in which it read the job, which
+ * adds up to 1 ms. The part of a millisecond that had passed when the job
+ * was written is taken off again. NOTE: a job read in the millisecond
+ * after it was written is then counted up to 1 ms short.
  */
 #ifndef BL_ENGINE_PLAN_REAL_RUN_H
 #define BL_ENGINE_PLAN_REAL_RUN_H
@@ -28,7 +32,7 @@ typedef struct bl_plan_real_run {
 	bool one_at_a_time;    /* every tenant gets max_concurrent 1; else the workload's quotas */
 	/* Filled per job, by index: ms, or -1 when the job did not succeed. */
 	double *run_ms;
-	double *latency_ms;    /* timing_us queued + run */
+	double *latency_ms;    /* timing_us queued + run, less the millisecond fraction above */
 	size_t failed;         /* jobs without an ok result */
 	bl_error_t first_failure; /* the first failed job's error; field "mix entry" left to the caller */
 	size_t first_failed;   /* index of that job */
