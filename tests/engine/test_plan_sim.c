@@ -73,8 +73,10 @@ static void batch_stats(const double *per_job, size_t from, size_t n, bool waite
 }
 
 /* Simulate M/M/c at utilisation `rho` with `n` jobs and check both
- * figures; the first tenth is the warm-up. */
-static void check_mmc(unsigned c, double rho, size_t n)
+ * figures; the first tenth is the warm-up. The c servers are either one
+ * instance's CPU workers or, with `instances`, c instances of one worker
+ * that each take a job from the shared stream only when idle. */
+static void check_mmc_on(unsigned c, double rho, size_t n, bool instances)
 {
 	double lambda = rho * c;
 	bl_plan_tenant_t tenant = {.name = "t"};
@@ -84,8 +86,9 @@ static void check_mmc(unsigned c, double rho, size_t n)
 	bl_plan_job_t *jobs = mmc_jobs(n, lambda, 1000 + c);
 	double *wait = calloc(n, sizeof *wait);
 	cr_assert_not_null(wait);
-	bl_plan_sim_config_t cfg = {.instances = 1, .cpu_workers = c, .tenants = &tenant, .tenant_count = 1,
-				    .warmup = n / 10, .wait_ms = wait};
+	bl_plan_sim_config_t cfg = {.instances = instances ? c : 1, .cpu_workers = instances ? 1 : c,
+				    .pull_window = 1, .tenants = &tenant, .tenant_count = 1, .warmup = n / 10,
+				    .wait_ms = wait};
 	bl_plan_sim_result_t r;
 	bl_error_t err = {0};
 
@@ -108,6 +111,11 @@ static void check_mmc(unsigned c, double rho, size_t n)
 		     "c=%u rho=%.1f: mean wait standard error %.4f ms is too large for %zu jobs", c, rho, w_se, n);
 	cr_assert_lt(fabs(w - w_exact), 4 * w_se, "c=%u rho=%.1f: mean wait expected %.4f ms, got %.4f ms (se %.4f)",
 		     c, rho, w_exact, w, w_se);
+}
+
+static void check_mmc(unsigned c, double rho, size_t n)
+{
+	check_mmc_on(c, rho, n, false);
 }
 
 /* Half loaded, the waiting probability is far from both 0 and 1 for
@@ -134,4 +142,52 @@ Test(engine_plan_sim, erlang_c_at_90_percent, .timeout = 120)
 	check_mmc(1, 0.9, 4000000);
 	check_mmc(2, 0.9, 4000000);
 	check_mmc(4, 0.9, 4000000);
+}
+
+/* Instances that pull from the shared stream only when their one worker
+ * is idle form one queue in front of all their workers: M/M/4 again. */
+Test(engine_plan_sim, instances_sharing_a_stream_are_mmc, .timeout = 60)
+{
+	check_mmc_on(4, 0.8, 2000000, true);
+}
+
+/*
+ * Two tenants with weights 3 and 1 each queue 2,000 jobs of 1 ms at once
+ * on one worker. Deficit round robin serves three of the first tenant's
+ * jobs for each of the second's, so the first 2,000 jobs to finish hold
+ * 1,500 of the first tenant's, give or take the first round.
+ */
+Test(engine_plan_sim, weights_share_a_saturated_worker, .timeout = 30)
+{
+	enum { PER_TENANT = 2000, FIRST = 2000 };
+	bl_plan_tenant_t tenants[2] = {{.name = "heavy"}, {.name = "light"}};
+	bl_plan_job_t *jobs = calloc(2 * PER_TENANT, sizeof *jobs);
+	double *latency = calloc(2 * PER_TENANT, sizeof *latency);
+	cr_assert_not_null(jobs);
+	cr_assert_not_null(latency);
+	for (int t = 0; t < 2; t++) {
+		bl_quota_init(&tenants[t].quota);
+		tenants[t].quota.weight = t == 0 ? 3 : 1;
+		tenants[t].quota.max_queued = 2 * PER_TENANT;
+	}
+	for (size_t i = 0; i < 2 * PER_TENANT; i++)
+		jobs[i] = (bl_plan_job_t){.service_ms = 1, .tenant = (uint32_t)(i % 2), .priority = BL_PRIORITY_NORMAL};
+	bl_plan_sim_config_t cfg = {.instances = 1, .cpu_workers = 1, .tenants = tenants, .tenant_count = 2,
+				    .latency_ms = latency};
+	bl_plan_sim_result_t r;
+	bl_error_t err = {0};
+
+	int rc = bl_plan_simulate(&r, &cfg, jobs, 2 * PER_TENANT, &err);
+	size_t heavy = 0;
+	for (size_t i = 0; i < 2 * PER_TENANT; i++)
+		heavy += jobs[i].tenant == 0 && latency[i] <= FIRST;
+	free(jobs);
+	free(latency);
+
+	cr_assert_eq(rc, 0, "simulate: %s", err.message);
+	cr_assert_eq(r.jobs, 2 * PER_TENANT);
+	cr_assert_leq(heavy, 1500 + 3, "the heavy tenant got %zu of the first %d jobs, expected about 1500", heavy,
+		      FIRST);
+	cr_assert_geq(heavy, 1500 - 3, "the heavy tenant got %zu of the first %d jobs, expected about 1500", heavy,
+		      FIRST);
 }
