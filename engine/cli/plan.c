@@ -206,6 +206,8 @@ static void print_recommendation(const plan_state_t *st)
 			printf("; the lowest p99 there is %.2f ms, with %u instance(s) of %u CPU workers",
 			       s->points[s->best].result.p99_ms, s->points[s->best].instances,
 			       s->points[s->best].cpu_workers);
+		if (s->best >= 0 && s->points[s->best].result.rejected > 0)
+			printf(", which rejects %zu jobs (a tenant's max_queued)", s->points[s->best].result.rejected);
 		printf("\n");
 		return;
 	}

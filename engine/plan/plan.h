@@ -65,8 +65,8 @@ typedef struct bl_plan_limits {
 
 /*
  * Simulate `jobs` (borrowed) at every size within *lim and pick the
- * recommendation: the fewest cores whose p99 meets the target, then the
- * fewest instances, then the lower p99. Returns 0 with *out filled (free
+ * recommendation: the fewest cores whose p99 meets the target without
+ * rejecting a job, then the fewest instances, then the lower p99. Returns 0 with *out filled (free
  * with bl_plan_sweep_free); out->recommended is -1 when no size meets
  * the target. Else BL_EINVAL or BL_ENOMEM with *err.
  */

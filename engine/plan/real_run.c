@@ -153,8 +153,10 @@ static void remove_tree(const char *dir)
 	nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Write the quota file: the workload's quotas, or one job at a time. */
-static int write_quotas(const char *path, const bl_plan_workload_t *w, bool one_at_a_time, bl_error_t *err)
+/* Write the quota file: the workload's quotas, or one job at a time with
+ * room to queue all `count` jobs, which calibration hands over at once. */
+static int write_quotas(const char *path, const bl_plan_workload_t *w, bool one_at_a_time, size_t count,
+			bl_error_t *err)
 {
 	FILE *f = fopen(path, "w");
 	if (!f)
@@ -163,8 +165,12 @@ static int write_quotas(const char *path, const bl_plan_workload_t *w, bool one_
 	fprintf(f, "{\"default\": {\"max_concurrent\": 1}, \"tenants\": {");
 	for (size_t i = 0; i < w->tenant_count; i++) {
 		const bl_quota_t *q = &w->tenants[i].quota;
-		fprintf(f, "%s\"%s\": {\"max_concurrent\": %u, \"max_queued\": %u, \"weight\": %u}", i ? ", " : "",
-			w->tenants[i].name, one_at_a_time ? 1u : q->max_concurrent, q->max_queued, q->weight);
+		/* 100,000,000 is the most the quota file takes. */
+		size_t queued = one_at_a_time && count > q->max_queued ? count : q->max_queued;
+		if (queued > 100000000)
+			queued = 100000000;
+		fprintf(f, "%s\"%s\": {\"max_concurrent\": %u, \"max_queued\": %zu, \"weight\": %u}", i ? ", " : "",
+			w->tenants[i].name, one_at_a_time ? 1u : q->max_concurrent, queued, q->weight);
 	}
 	fprintf(f, "}}\n");
 	if (fclose(f) != 0)
@@ -252,7 +258,7 @@ static int run_engine(bl_plan_real_run_t *r, const bl_plan_workload_t *w, const 
 		return bl_error_set(err, -errno, NULL, "cannot make a pipe for the jobs: %s", strerror(errno));
 	}
 	scratch_paths(dir, quotas, results, state, jobs, fds[0]);
-	int rc = write_quotas(quotas, w, r->one_at_a_time, err);
+	int rc = write_quotas(quotas, w, r->one_at_a_time, r->count, err);
 	if (rc < 0)
 		goto out_close;
 

@@ -57,8 +57,11 @@ static void print_row(FILE *to, const bl_plan_workload_t *w, const bl_plan_point
 		fprintf(to, "%10s %10s %6s  overloaded: the queue never drains\n", "-", "-", "-");
 		return;
 	}
+	const char *verdict = p->result.p99_ms <= target ? "meets" : "misses";
+	if (p->result.rejected > 0)
+		verdict = "rejects jobs (max_queued)";
 	fprintf(to, "%10.2f %10.2f %5.0f%%  %s%s\n", p->result.p50_ms, p->result.p99_ms, 100 * p->result.utilisation,
-		p->result.p99_ms <= target ? "meets" : "misses", marked ? "  <- recommended" : "");
+		verdict, marked ? "  <- recommended" : "");
 }
 
 void bl_plan_print_table(FILE *to, const bl_plan_workload_t *w, const bl_plan_sweep_t *s, double target_p99_ms)
@@ -78,7 +81,7 @@ void bl_plan_print_table(FILE *to, const bl_plan_workload_t *w, const bl_plan_sw
 		if (past > ROWS_PAST_TARGET)
 			continue;
 		print_row(to, w, p, target_p99_ms, (int)i == s->recommended);
-		if (past > 0 || (p->simulated && p->result.p99_ms <= target_p99_ms))
+		if (past > 0 || (p->simulated && p->result.p99_ms <= target_p99_ms && p->result.rejected == 0))
 			past++;
 	}
 }
@@ -126,10 +129,13 @@ static json_t *calibration_json(const bl_plan_workload_t *w, const bl_plan_calib
 	for (size_t e = 0; entries && e < c->entry_count; e++) {
 		double mean, p50, p99;
 		sample_stats(&c->samples[e], &mean, &p50, &p99);
-		json_array_append_new(entries, json_pack("{s:s, s:f, s:i, s:o, s:o, s:o}", "name", w->entries[e].name,
+		json_t *samples = json_array();
+		for (size_t i = 0; samples && i < c->samples[e].count; i++)
+			json_array_append_new(samples, number(c->samples[e].ms[i]));
+		json_array_append_new(entries, json_pack("{s:s, s:f, s:i, s:o, s:o, s:o, s:o*}", "name", w->entries[e].name,
 							 "share", w->entries[e].share, "samples",
 							 (json_int_t)c->samples[e].count, "mean_ms", number(mean), "p50_ms",
-							 number(p50), "p99_ms", number(p99)));
+							 number(p50), "p99_ms", number(p99), "samples_ms", samples));
 	}
 	return json_pack("{s:i, s:f, s:o*}", "jobs", (json_int_t)c->jobs, "wall_s", c->wall_s, "entries", entries);
 }

@@ -73,7 +73,9 @@ static void choose(bl_plan_sweep_t *s, double target)
 			continue;
 		if (s->best < 0 || p->result.p99_ms < s->points[s->best].result.p99_ms)
 			s->best = (int)i;
-		if (p->result.p99_ms <= target && (s->recommended < 0 || better(p, &s->points[s->recommended])))
+		/* A size that rejects jobs (a tenant's max_queued) does not serve the workload. */
+		if (p->result.p99_ms <= target && p->result.rejected == 0 &&
+		    (s->recommended < 0 || better(p, &s->points[s->recommended])))
 			s->recommended = (int)i;
 	}
 }
@@ -160,7 +162,7 @@ static int first_choice(const bl_plan_sweep_t *s)
 			continue;
 		if (lowest < 0 || p->result.p99_ms < s->points[lowest].result.p99_ms)
 			lowest = (int)i;
-		if (p->result.p99_ms <= s->target_p99_ms && (met < 0 || p->cores < s->points[met].cores))
+		if (p->result.p99_ms <= s->target_p99_ms && p->result.rejected == 0 && (met < 0 || p->cores < s->points[met].cores))
 			met = (int)i;
 	}
 	return met >= 0 ? met : lowest;

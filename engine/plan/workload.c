@@ -12,6 +12,11 @@
 
 #include <beamline/blocks.h>
 
+/* The quota file's ranges (quota.c); the real runs get a quota file. */
+#define WEIGHT_MAX 1000000
+#define MAX_CONCURRENT_MAX 1000000
+#define MAX_QUEUED_MAX 100000000
+
 /* Fractions may be written with a few decimals; a sum this close to 1 is 1. */
 #define SHARE_TOLERANCE 1e-6
 
@@ -142,9 +147,9 @@ static int parse_tenant(bl_plan_tenant_spec_t *t, const char *name, json_t *obj,
 	bl_quota_init(&t->quota);
 	concurrent = t->quota.max_concurrent;
 	queued = t->quota.max_queued;
-	if ((rc = get_integer(obj, "weight", path, 1, UINT32_MAX, &weight, err)) < 0 ||
-	    (rc = get_integer(obj, "max_concurrent", path, 1, UINT32_MAX, &concurrent, err)) < 0 ||
-	    (rc = get_integer(obj, "max_queued", path, 1, UINT32_MAX, &queued, err)) < 0)
+	if ((rc = get_integer(obj, "weight", path, 1, WEIGHT_MAX, &weight, err)) < 0 ||
+	    (rc = get_integer(obj, "max_concurrent", path, 1, MAX_CONCURRENT_MAX, &concurrent, err)) < 0 ||
+	    (rc = get_integer(obj, "max_queued", path, 1, MAX_QUEUED_MAX, &queued, err)) < 0)
 		return rc;
 	t->quota.weight = (uint32_t)weight;
 	t->quota.max_concurrent = (uint32_t)concurrent;

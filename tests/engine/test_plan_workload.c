@@ -122,13 +122,13 @@ Test(engine_plan_workload, bad_quotas_are_named)
 	expect_error("\"target_p99_ms\": 50", "\"target_p99_ms\": 50, \"cores\": 3", "cores", "unknown key");
 }
 
-/* Sweep the valid workload with made-up service times, every job taking
+/* Sweep the workload `text` with made-up service times, every job taking
  * `ms` on a CPU worker, and 2,000 jobs. */
-static void sweep_fixed(bl_plan_sweep_t *sweep, double ms, const bl_plan_limits_t *lim)
+static void sweep_text(bl_plan_sweep_t *sweep, const char *text, double ms, const bl_plan_limits_t *lim)
 {
 	bl_plan_workload_t *w = NULL;
 	bl_error_t err = {0};
-	cr_assert_eq(parse(VALID, &w, &err), 0, "parse: %s", err.message);
+	cr_assert_eq(parse(text, &w, &err), 0, "parse: %s", err.message);
 	bl_plan_samples_t samples[2] = {{&ms, 1}, {&ms, 1}};
 	bl_plan_job_t *jobs = NULL;
 
@@ -139,6 +139,11 @@ static void sweep_fixed(bl_plan_sweep_t *sweep, double ms, const bl_plan_limits_
 
 	free(jobs);
 	bl_plan_workload_free(&w);
+}
+
+static void sweep_fixed(bl_plan_sweep_t *sweep, double ms, const bl_plan_limits_t *lim)
+{
+	sweep_text(sweep, VALID, ms, lim);
 }
 
 /* 100 jobs per second of 50 ms each need 5 workers just to keep up, so
@@ -174,6 +179,31 @@ Test(engine_plan_workload, target_below_service_time_is_unmet, .timeout = 30)
 	cr_assert_geq(sweep.best, 0, "expected a best point");
 	cr_assert_geq(sweep.points[sweep.best].result.p99_ms, 5, "p99 %.3f ms is below the 5 ms service time",
 		      sweep.points[sweep.best].result.p99_ms);
+	bl_plan_sweep_free(&sweep);
+}
+
+/* Tenant a may queue one job only, and run up to 100. On one worker (two
+ * compute slots), 5 ms jobs at 100 per second often queue two of a's
+ * jobs, so jobs are rejected and the size is not recommended although its
+ * p99 meets the target. With eight workers (sixteen slots) none is
+ * rejected, so a larger size is recommended. */
+Test(engine_plan_workload, rejecting_size_is_not_recommended, .timeout = 30)
+{
+	char text[4096];
+	const char *from = "\"max_concurrent\": 4";
+	const char *at = strstr(VALID, from);
+	snprintf(text, sizeof text, "%.*s\"max_concurrent\": 100, \"max_queued\": 1%s", (int)(at - VALID), VALID,
+		 at + strlen(from));
+	bl_plan_limits_t lim = {.target_p99_ms = 1000, .max_cores = 8, .max_instances = 1};
+	bl_plan_sweep_t sweep;
+
+	sweep_text(&sweep, text, 5, &lim);
+
+	cr_assert_gt(sweep.points[0].result.rejected, 0, "one worker rejected no job");
+	cr_assert_leq(sweep.points[0].result.p99_ms, 1000);
+	cr_assert_geq(sweep.recommended, 0, "every size up to 8 workers rejects jobs");
+	cr_assert_eq(sweep.points[sweep.recommended].result.rejected, 0);
+	cr_assert_gt(sweep.points[sweep.recommended].cpu_workers, 1);
 	bl_plan_sweep_free(&sweep);
 }
 
