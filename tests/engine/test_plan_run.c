@@ -56,8 +56,10 @@ Test(engine_plan_run, predicted_p99_matches_real_run, .timeout = 120)
 	if (!fits)
 		cr_skip_test("the recommended %u CPU workers are more than the %ld cores here", p.cpu_workers, online);
 	cr_assert_eq(rc, 0, "validate: %s", err.message);
-	cr_log_info("%u CPU workers: p99 predicted %.2f ms, real %.2f ms, error %+.1f%%; other processes %.2f cores",
-		    check.cpu_workers, check.predicted_p99_ms, check.real_p99_ms, 100 * check.error, check.other_cores);
+	cr_log_info("%u CPU workers: p99 predicted %.2f ms, real %.2f ms, error %+.1f%%, same jobs %.2f ms; other "
+		    "processes %.2f cores",
+		    check.cpu_workers, check.predicted_p99_ms, check.real_p99_ms, 100 * check.error, check.same_jobs_p99_ms,
+		    check.other_cores);
 	if (check.other_cores > OTHER_CORES_MAX)
 		cr_skip_test("other processes kept %.2f cores busy during the real run (p99 predicted %.2f ms, real %.2f "
 			     "ms); the comparison needs the cores to itself",
