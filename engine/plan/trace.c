@@ -9,6 +9,7 @@
  * ("YYYY-MM-DD HH:MM:SS", taken as UTC).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,7 +79,9 @@ static int parse_time(const trace_format_t *f, const char *text, double *out)
 	}
 	char *end;
 	*out = strtod(text, &end);
-	return end != text && (*end == ',' || *end == '\n' || *end == '\r' || *end == '\0') ? 0 : -1;
+	if (end == text || !isfinite(*out))
+		return -1;
+	return *end == ',' || *end == '\n' || *end == '\r' || *end == '\0' ? 0 : -1;
 }
 
 static const char *column_start(const char *line, unsigned column)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "plan.h"
 #include "workload.h"
@@ -280,4 +281,42 @@ Test(engine_plan_workload, trace_arrivals_are_scaled)
 	cr_assert_float_eq(jobs[2].arrival_ms, 5000, 1e-9, "got %f", jobs[2].arrival_ms);
 	free(jobs);
 	bl_plan_workload_free(&w);
+}
+
+/* Write `text` gzip'd to a new temporary file; returns its path (owned). */
+static char *write_gz(const char *text)
+{
+	char *path = strdup("/tmp/beamline-plan-trace-XXXXXX");
+	cr_assert_not_null(path);
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0, "mkstemp failed");
+	gzFile gz = gzdopen(fd, "wb");
+	cr_assert_not_null(gz);
+	cr_assert_eq(gzputs(gz, text), (int)strlen(text));
+	cr_assert_eq(gzclose(gz), Z_OK);
+	return path;
+}
+
+/* A file of another shape, or one whose arrival time is not a number, is
+ * an error on the file, with the line for a bad time. */
+Test(engine_plan_workload, malformed_trace_is_named)
+{
+	char *other = write_gz("a,b,c\n1,2,3\n");
+	char *nan_time = write_gz("gmt_create,predict_type\n2024-11-15 16:57:50,TXT\nsoon,TXT\n");
+	double *times = NULL;
+	bl_error_t err = {0}, err2 = {0};
+
+	int rc = bl_plan_trace_read(&times, "openb-pods", other, &err);
+	int rc2 = bl_plan_trace_read(&times, "lora-requests", nan_time, &err2);
+	unlink(other);
+	unlink(nan_time);
+
+	cr_assert_eq(rc, BL_EFORMAT, "expected BL_EFORMAT, got %d", rc);
+	cr_assert_str_eq(err.field, other);
+	cr_assert_not_null(strstr(err.message, "header"), "message: %s", err.message);
+	cr_assert_eq(rc2, BL_EFORMAT, "expected BL_EFORMAT, got %d", rc2);
+	cr_assert_not_null(strstr(err2.message, "line 3"), "message: %s", err2.message);
+	cr_assert_null(times);
+	free(other);
+	free(nan_time);
 }
