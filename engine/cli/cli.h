@@ -49,6 +49,14 @@ int bl__serve_main(int argc, char **argv);
  */
 int bl__submit_main(int argc, char **argv);
 
+/*
+ * Run `beamline-engine plan WORKLOAD.json ...`; argv[1] is "plan". Prints
+ * the calibration, the sweep, the recommendation and the validation on
+ * standard output (plan.c). Returns 0, 1 when no size meets the target,
+ * EXIT_USAGE or EXIT_RUN_FAILED.
+ */
+int bl__plan_main(int argc, char **argv);
+
 /* Print the document bl__devices_main builds ({"cpu", "blas", "opencl"})
  * for a person. Borrows `doc`. */
 void bl__devices_print(const json_t *doc, FILE *to);

@@ -7,6 +7,7 @@
  *   beamline-engine approvals [--json]
  *   beamline-engine serve --config FILE
  *   beamline-engine submit JOBS.jsonl --nats URL ...
+ *   beamline-engine plan WORKLOAD.json ...
  */
 #include <errno.h>
 #include <stdint.h>
@@ -28,6 +29,7 @@ static void usage(FILE *to)
 	      "       beamline-engine approvals [--json]\n"
 	      "       beamline-engine serve --config FILE [--log-level LEVEL]\n"
 	      "       beamline-engine submit JOBS.jsonl --nats URL [--timeout-s N] [--output FILE]\n"
+	      "       beamline-engine plan WORKLOAD.json [--target-p99-ms N] [--max-cores N] ...\n"
 	      "       beamline-engine --help\n"
 	      "\n"
 	      "Runs one job per line of JOBS.jsonl (\"-\" reads standard input) and writes one\n"
@@ -84,7 +86,9 @@ static void usage(FILE *to)
 	      "beamline-engine approve --help says more.\n"
 	      "serve runs jobs from NATS JetStream; beamline-engine serve --help says more.\n"
 	      "submit publishes jobs to engines serving on NATS and writes their results;\n"
-	      "beamline-engine submit --help says more.\n",
+	      "beamline-engine submit --help says more.\n"
+	      "plan recommends pool sizes and instance counts for a target p99 latency;\n"
+	      "beamline-engine plan --help says more.\n",
 	      to);
 }
 
@@ -304,6 +308,7 @@ static const struct {
 	{"approvals", bl__approvals_main},
 	{"serve", bl__serve_main},
 	{"submit", bl__submit_main},
+	{"plan", bl__plan_main},
 };
 
 /*
@@ -342,8 +347,8 @@ int main(int argc, char **argv)
 
 	if (argc >= 2)
 		fprintf(stderr,
-			"beamline-engine: unknown command '%s'; the commands are run, serve, submit, devices, approve and "
-			"approvals\n",
+			"beamline-engine: unknown command '%s'; the commands are run, serve, submit, plan, devices, approve "
+			"and approvals\n",
 			argv[1]);
 	usage(stderr);
 	return EXIT_USAGE;

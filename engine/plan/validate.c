@@ -1,0 +1,110 @@
+/*
+ * Trust: the simulation's prediction next to a real run of the same kind
+ * of traffic, fed at its arrival times (plan.h).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "plan.h"
+#include "real_run.h"
+
+/* The job lines of `jobs`, with ids plan-0, plan-1, ... */
+static char **make_lines(const bl_plan_workload_t *w, const bl_plan_job_t *jobs, size_t count)
+{
+	char **lines = calloc(count ? count : 1, sizeof *lines);
+	char id[32];
+
+	for (size_t i = 0; lines && i < count; i++) {
+		snprintf(id, sizeof id, "plan-%zu", i);
+		lines[i] = bl_plan_job_line(w, &w->entries[jobs[i].entry], id, jobs[i].priority);
+	}
+	return lines;
+}
+
+/* The real run's p50 and p99 over the jobs that succeeded. */
+static void real_quantiles(bl_plan_check_t *out, const double *latency, size_t count)
+{
+	double *ok = malloc((count ? count : 1) * sizeof *ok);
+	size_t n = 0;
+
+	if (!ok)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		if (latency[i] >= 0)
+			ok[n++] = latency[i];
+	}
+	bl_plan_sort(ok, n);
+	out->real_p50_ms = bl_plan_quantile(ok, n, 0.50);
+	out->real_p99_ms = bl_plan_quantile(ok, n, 0.99);
+	free(ok);
+}
+
+/* The simulation of exactly `jobs`, to tell the model's error from the
+ * difference between two samples of the same traffic. */
+static double same_jobs_p99(const bl_plan_workload_t *w, const bl_plan_job_t *jobs, size_t count, unsigned workers)
+{
+	bl_plan_tenant_t *tenants = calloc(w->tenant_count, sizeof *tenants);
+	bl_plan_sim_result_t r = {0};
+
+	if (!tenants)
+		return NAN;
+	for (size_t t = 0; t < w->tenant_count; t++)
+		tenants[t] = (bl_plan_tenant_t){w->tenants[t].name, w->tenants[t].quota};
+	bl_plan_sim_config_t cfg = {.instances = 1, .cpu_workers = workers, .ageing_ms = w->ageing_ms,
+				    .tenants = tenants, .tenant_count = w->tenant_count};
+	int rc = bl_plan_simulate(&r, &cfg, jobs, count, NULL);
+	free(tenants);
+	return rc == 0 ? r.p99_ms : NAN;
+}
+
+int bl_plan_validate(bl_plan_check_t *out, const bl_plan_workload_t *w, const bl_plan_calibration_t *cal,
+		     const bl_plan_point_t *predicted, const double *trace_s, size_t trace_count, uint64_t seed,
+		     bl_error_t *err)
+{
+	bl_plan_job_t *jobs = NULL;
+	bl_plan_real_run_t r = {.cpu_workers = predicted->cpu_workers, .io_workers = predicted->io_workers};
+	double *at_ms = NULL;
+
+	memset(out, 0, sizeof *out);
+	int rc = bl_plan_arrivals_make(&jobs, w->validation_jobs, w, cal->samples, trace_s, trace_count, seed, err);
+	if (rc < 0)
+		return rc;
+	r.count = (size_t)rc;
+	r.lines = make_lines(w, jobs, r.count);
+	r.at_ms = at_ms = malloc(r.count * sizeof *at_ms);
+	r.run_ms = malloc(r.count * sizeof *r.run_ms);
+	r.latency_ms = malloc(r.count * sizeof *r.latency_ms);
+	bool ready = r.lines && r.at_ms && r.run_ms && r.latency_ms;
+	for (size_t i = 0; ready && i < r.count; i++) {
+		ready = r.lines[i] != NULL;
+		at_ms[i] = jobs[i].arrival_ms;
+	}
+
+	rc = ready ? bl_plan_real_run(&r, w, err) : bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	if (rc == 0 && r.failed == r.count)
+		rc = bl_error_set(err, BL_EINVAL, NULL, "no validation job succeeded; the first error: %s",
+				  r.first_failure.message);
+	if (rc == 0) {
+		out->cpu_workers = predicted->cpu_workers;
+		out->predicted_p50_ms = predicted->result.p50_ms;
+		out->predicted_p99_ms = predicted->result.p99_ms;
+		out->same_jobs_p99_ms = same_jobs_p99(w, jobs, r.count, predicted->cpu_workers);
+		out->jobs = r.count;
+		out->failed = r.failed;
+		out->wall_s = r.wall_s;
+		out->other_cores = r.other_cores;
+		real_quantiles(out, r.latency_ms, r.count);
+		out->error = out->real_p99_ms > 0 ? (out->predicted_p99_ms - out->real_p99_ms) / out->real_p99_ms : NAN;
+	}
+
+	for (size_t i = 0; r.lines && i < r.count; i++)
+		free(r.lines[i]);
+	free(r.lines);
+	free(at_ms);
+	free(r.run_ms);
+	free(r.latency_ms);
+	free(jobs);
+	return rc;
+}

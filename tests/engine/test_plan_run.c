@@ -1,0 +1,71 @@
+/*
+ * The planner against the real engine on the bundled example mix
+ * (examples/plan/mix.json): calibrate, sweep, and run the jobs at the
+ * recommended size, fed at their arrival times. The predicted p99 must be
+ * within 25% of the real one.
+ *
+ * The prediction assumes the cores are the engine's. When other
+ * processes keep more than a quarter of a core busy during the real run,
+ * the real latencies measure them too, so the test is skipped with the
+ * figure rather than passed or failed on it. Run it alone (RUN_SERIAL).
+ */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "plan.h"
+
+#define MIX_PATH BL_SOURCE_DIR "/examples/plan/mix.json"
+#define ERROR_MAX 0.25
+#define OTHER_CORES_MAX 0.25
+/* A target that every stable size meets, so the recommendation is the
+ * smallest size that keeps up. The mix's own target suits release builds,
+ * and a debug build on a busy machine may miss it. */
+#define TARGET_MS 1e6
+
+Test(engine_plan_run, predicted_p99_matches_real_run, .timeout = 120)
+{
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	bl_plan_workload_t *w = NULL;
+	bl_plan_calibration_t cal;
+	bl_plan_job_t *jobs = NULL;
+	bl_plan_sweep_t sweep;
+	bl_plan_check_t check;
+	bl_error_t err = {0};
+	cr_assert_eq(bl_plan_workload_load(&w, MIX_PATH, &err), 0, "%s: %s", err.field, err.message);
+	cr_assert_eq(bl_plan_calibrate(&cal, w, &err), 0, "calibrate: %s: %s", err.field, err.message);
+	int n = bl_plan_arrivals_make(&jobs, w->simulated_jobs, w, cal.samples, NULL, 0, 1, &err);
+	cr_assert_gt(n, 0, "arrivals: %s", err.message);
+	bl_plan_limits_t lim = {.target_p99_ms = TARGET_MS, .max_cores = 8, .max_instances = 1};
+	cr_assert_eq(bl_plan_sweep_run(&sweep, w, jobs, (size_t)n, &lim, &err), 0, "sweep: %s", err.message);
+	int recommended = sweep.recommended;
+	bl_plan_point_t p = recommended >= 0 ? sweep.points[recommended] : (bl_plan_point_t){0};
+	bl_plan_sweep_free(&sweep);
+	free(jobs);
+	if (recommended < 0) {
+		bl_plan_calibration_free(&cal);
+		bl_plan_workload_free(&w);
+	}
+	cr_assert_geq(recommended, 0, "no size up to 8 cores keeps up: the calibrated jobs are too slow for the rate");
+	bool fits = online <= 0 || p.cores <= (unsigned)online;
+
+	int rc = fits ? bl_plan_validate(&check, w, &cal, &p, NULL, 0, 2, &err) : 0;
+	bl_plan_calibration_free(&cal);
+	bl_plan_workload_free(&w);
+
+	if (!fits)
+		cr_skip_test("the recommended %u CPU workers are more than the %ld cores here", p.cpu_workers, online);
+	cr_assert_eq(rc, 0, "validate: %s", err.message);
+	cr_log_info("%u CPU workers: p99 predicted %.2f ms, real %.2f ms, error %+.1f%%, same jobs %.2f ms; other "
+		    "processes %.2f cores",
+		    check.cpu_workers, check.predicted_p99_ms, check.real_p99_ms, 100 * check.error, check.same_jobs_p99_ms,
+		    check.other_cores);
+	if (check.other_cores > OTHER_CORES_MAX)
+		cr_skip_test("other processes kept %.2f cores busy during the real run (p99 predicted %.2f ms, real %.2f "
+			     "ms); the comparison needs the cores to itself",
+			     check.other_cores, check.predicted_p99_ms, check.real_p99_ms);
+	cr_assert_eq(check.failed, 0, "%zu of %zu jobs failed", check.failed, check.jobs);
+	cr_assert(isfinite(check.error), "no error figure: real p99 %.3f ms", check.real_p99_ms);
+	cr_assert_leq(fabs(check.error), ERROR_MAX, "p99 predicted %.2f ms, real %.2f ms: error %+.1f%%",
+		      check.predicted_p99_ms, check.real_p99_ms, 100 * check.error);
+}
