@@ -59,7 +59,7 @@ int bl__job_submit(run_ctx_t *ctx, bl_job_t **job, size_t cost, uint64_t ticket,
 	js->job = *job;
 	js->cost = cost;
 	js->ticket = ticket;
-	js->read_ms = bl__run_now_ms();
+	js->read_ns = bl__run_now_ns();
 	snprintf(js->corr_id, sizeof js->corr_id, "%s/%s", js->job->tenant, js->job->id);
 	fill_env(ctx, js);
 	js->env.cancel_hook = js->cancel_hook = bl_cancel_hook_new(&js->cancel);

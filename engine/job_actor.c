@@ -21,13 +21,6 @@ typedef struct job_actor {
 	bool running; /* the block was started and has not reported */
 } job_actor_t;
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Called by the block, from a CPU worker: hand the outcome to the actor. */
 static void block_done(void *ctx, bl_block_outcome_t *outcome)
 {
@@ -92,7 +85,7 @@ static void start_block(job_actor_t *ja, bl_actor_t *self)
 {
 	job_state_t *js = ja->js;
 	js->attempts++;
-	js->started_ns = now_ns();
+	js->started_ns = bl__run_now_ns();
 
 	int rc = js->block->start(js->job->params, &js->env, block_done, js);
 	if (rc == 0) {
@@ -110,8 +103,8 @@ static void on_start(job_actor_t *ja, bl_actor_t *self)
 	job_state_t *js = ja->js;
 	uint64_t left = time_left(js);
 
-	js->started_ns = now_ns();
-	js->queued_us = (js->started_ns - js->read_ms * 1000000u) / 1000u;
+	js->started_ns = bl__run_now_ns();
+	js->queued_us = (js->started_ns - js->read_ns) / 1000u;
 	if (left == 0) {
 		report(js, BL_JOB_TIMEOUT, NULL, "deadline_passed", "the job's deadline passed before it could start", "deadline");
 		finish(ja, self);
@@ -141,7 +134,7 @@ static void on_outcome(job_actor_t *ja, bl_actor_t *self, bl_block_outcome_t *o)
 {
 	job_state_t *js = ja->js;
 	ja->running = false;
-	js->run_ns += now_ns() - js->started_ns;
+	js->run_ns += bl__run_now_ns() - js->started_ns;
 	js->cpu_ms += o ? o->cpu_ms : 0;
 
 	if (js->timed_out) {

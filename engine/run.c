@@ -41,9 +41,14 @@ void bl_run_config_init(bl_run_config_t *cfg)
 
 uint64_t bl__run_now_ms(void)
 {
+	return bl__run_now_ns() / 1000000u;
+}
+
+uint64_t bl__run_now_ns(void)
+{
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 int bl__send_ptr(bl_actor_t *to, uint32_t type, void *ptr)

@@ -109,7 +109,7 @@ typedef struct job_state {
 	char corr_id[300]; /* tenant/id; both fit whole */
 	uint64_t ticket;   /* the job source's handle for the sink; 0 for the jobs file */
 	size_t cost;       /* bytes of job text, for the read-ahead window */
-	uint64_t read_ms;
+	uint64_t read_ns;           /* when the job was read, on the monotonic clock */
 	uint64_t queued_us;         /* from reading to the first start */
 	uint64_t started_ns;        /* of the current attempt */
 	uint64_t run_ns;
@@ -234,5 +234,8 @@ void bl__dispatcher_quota_fn(const bl_quota_change_t *change, void *dispatcher);
 
 /* Milliseconds on the monotonic clock. */
 uint64_t bl__run_now_ms(void);
+
+/* Nanoseconds on the monotonic clock. */
+uint64_t bl__run_now_ns(void);
 
 #endif

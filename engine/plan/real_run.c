@@ -28,7 +28,6 @@
 
 typedef struct pacer {
 	const bl_plan_real_run_t *r;
-	double *written_frac_ms; /* per job: the fraction of a millisecond on the monotonic clock at its write */
 	int fd; /* the pipe's write end, closed by the pacer when done */
 	struct timespec start;
 } pacer_t;
@@ -77,11 +76,8 @@ static void *pace(void *arg)
 	pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
 
 	for (size_t i = 0; i < r->count; i++) {
-		struct timespec now;
 		if (r->at_ms)
 			sleep_until(&p->start, r->at_ms[i]);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		p->written_frac_ms[i] = (double)(now.tv_nsec % 1000000L) / 1e6;
 		if (write_all(p->fd, r->lines[i], strlen(r->lines[i])) < 0 || write_all(p->fd, "\n", 1) < 0)
 			break;
 	}
@@ -183,7 +179,7 @@ static int write_quotas(const char *path, const bl_plan_workload_t *w, bool one_
 /* ------------------------------------------------------------------------ */
 
 /* Take one result line: the job's index from its id, then its figures. */
-static void take_result(bl_plan_real_run_t *r, const double *written_frac_ms, const char *line)
+static void take_result(bl_plan_real_run_t *r, const char *line)
 {
 	json_t *doc = json_loads(line, 0, NULL);
 	const char *id = json_string_value(json_object_get(doc, "id"));
@@ -200,9 +196,7 @@ static void take_result(bl_plan_real_run_t *r, const double *written_frac_ms, co
 		double queued = (double)json_integer_value(json_object_get(timing, "queued"));
 		double run = (double)json_integer_value(json_object_get(timing, "run"));
 		r->run_ms[i] = run / 1000.0;
-		r->latency_ms[i] = (queued + run) / 1000.0 - written_frac_ms[i];
-		if (r->latency_ms[i] < r->run_ms[i])
-			r->latency_ms[i] = r->run_ms[i];
+		r->latency_ms[i] = (queued + run) / 1000.0;
 	} else if (r->failed++ == 0) {
 		json_t *e = json_object_get(doc, "error");
 		const char *message = json_string_value(json_object_get(e, "message"));
@@ -214,7 +208,7 @@ static void take_result(bl_plan_real_run_t *r, const double *written_frac_ms, co
 	json_decref(doc);
 }
 
-static int read_results(bl_plan_real_run_t *r, const double *written_frac_ms, const char *path, bl_error_t *err)
+static int read_results(bl_plan_real_run_t *r, const char *path, bl_error_t *err)
 {
 	FILE *f = fopen(path, "r");
 	char *line = NULL;
@@ -223,7 +217,7 @@ static int read_results(bl_plan_real_run_t *r, const double *written_frac_ms, co
 	if (!f)
 		return bl_error_set(err, -errno, path, "cannot read the results: %s", strerror(errno));
 	while (getline(&line, &cap, f) > 0)
-		take_result(r, written_frac_ms, line);
+		take_result(r, line);
 	free(line);
 	fclose(f);
 	return 0;
@@ -247,16 +241,12 @@ static int run_engine(bl_plan_real_run_t *r, const bl_plan_workload_t *w, const 
 	char quotas[PATH_BYTES], results[PATH_BYTES], state[PATH_BYTES], jobs[PATH_BYTES];
 	bl_run_summary_t summary = {0};
 	bl_run_config_t cfg;
-	pacer_t pacer = {.r = r, .written_frac_ms = calloc(r->count ? r->count : 1, sizeof(double))};
+	pacer_t pacer = {.r = r};
 	pthread_t thread;
 	int fds[2];
 
-	if (!pacer.written_frac_ms)
-		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
-	if (pipe2(fds, O_CLOEXEC) != 0) {
-		free(pacer.written_frac_ms);
+	if (pipe2(fds, O_CLOEXEC) != 0)
 		return bl_error_set(err, -errno, NULL, "cannot make a pipe for the jobs: %s", strerror(errno));
-	}
 	scratch_paths(dir, quotas, results, state, jobs, fds[0]);
 	int rc = write_quotas(quotas, w, r->one_at_a_time, r->count, err);
 	if (rc < 0)
@@ -293,14 +283,13 @@ static int run_engine(bl_plan_real_run_t *r, const bl_plan_workload_t *w, const 
 	bl_run_summary_free(&summary);
 	r->wall_s = summary.elapsed_s;
 	if (rc == 0)
-		rc = read_results(r, pacer.written_frac_ms, results, err);
+		rc = read_results(r, results, err);
 
 out_close:
 	if (fds[0] >= 0)
 		close(fds[0]);
 	if (fds[1] >= 0)
 		close(fds[1]);
-	free(pacer.written_frac_ms);
 	return rc;
 }
 
