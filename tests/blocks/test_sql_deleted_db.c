@@ -43,7 +43,7 @@ static void run_ok(sql_fixture_t *f, const char *name, const char *params)
 /*
  * An fs delete removes default.db and its -wal and -shm files. The
  * inserts after it still succeed, because the engine's open connection
- * writes into the unlinked files, which no measurement sees: 800000 bytes
+ * writes into the unlinked files, which no measurement counts: 800000 bytes
  * go in under a quota of 300000, and the rows are lost at the next start.
  * Either the delete must be refused while the database is in use, or the
  * next statement must notice the missing file. Fails today.
