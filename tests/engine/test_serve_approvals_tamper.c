@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -29,6 +30,12 @@ static const char *str(const json_t *obj, const char *key)
 {
 	const char *v = json_string_value(json_object_get(obj, key));
 	return v ? v : "(missing)";
+}
+
+/* The result's text for a failure message; owned, free with free(). */
+static char *text_of(const json_t *r)
+{
+	return r ? json_dumps(r, JSON_COMPACT) : strdup("none");
 }
 
 static bl_kv_t *open_bucket(serve_harness_t *h)
@@ -71,7 +78,9 @@ Test(engine_serve_approvals_tamper, corrupt_record_ends_job, .timeout = 90)
 
 	cr_expect_eq(n, 1, "the job did not end within %d ms of its record being corrupted", REACT_MS);
 	json_t *r = n ? serve_result(&h, "acme", "t1") : NULL;
-	cr_expect_str_eq(str(r, "status"), "error", "result: %s", r ? json_dumps(r, 0) : "none");
+	char *text = text_of(r);
+	cr_expect_str_eq(str(r, "status"), "error", "result: %s", text);
+	free(text);
 	json_decref(r);
 	bl_kv_free(kv);
 	serve_stop(&engine);
@@ -95,7 +104,9 @@ Test(engine_serve_approvals_tamper, deleted_record_ends_job, .timeout = 90)
 
 	cr_expect_eq(n, 1, "the job did not end within %d ms of its record being deleted", REACT_MS);
 	json_t *r = n ? serve_result(&h, "acme", "t2") : NULL;
-	cr_expect_str_eq(str(r, "status"), "error", "result: %s", r ? json_dumps(r, 0) : "none");
+	char *text = text_of(r);
+	cr_expect_str_eq(str(r, "status"), "error", "result: %s", text);
+	free(text);
 	json_decref(r);
 	bl_kv_free(kv);
 	serve_stop(&engine);
@@ -124,8 +135,9 @@ Test(engine_serve_approvals_tamper, record_for_other_id_not_taken, .timeout = 90
 
 	json_t *r = n ? serve_result(&h, "acme", "t3") : NULL;
 	json_t *result = json_object_get(r, "result");
-	cr_expect(strcmp(str(result, "decided_by"), "mallory") != 0, "the job took the decision for evil:x: %s",
-		  r ? json_dumps(r, 0) : "none");
+	char *text = text_of(r);
+	cr_expect(strcmp(str(result, "decided_by"), "mallory") != 0, "the job took the decision for evil:x: %s", text);
+	free(text);
 	json_decref(r);
 	bl_kv_free(kv);
 	serve_stop(&engine);
