@@ -138,7 +138,7 @@ static int load_doc(run_doc_t *doc, const char *path)
 {
 	json_error_t error;
 	*doc = (run_doc_t){.path = path};
-	doc->root = json_load_file(path, 0, &error);
+	doc->root = json_load_file(path, JSON_REJECT_DUPLICATES, &error);
 	if (!doc->root) {
 		fprintf(stderr, "beamline-bench compare: %s: not a readable JSON document: %s (line %d, column %d)\n",
 			path, error.text, error.line, error.column);
@@ -230,7 +230,8 @@ static void warn_differences(FILE *md, const run_doc_t *base, const run_doc_t *c
 /* Judge one figure present in both and print its row. */
 static verdict_t compare_figure(FILE *md, const doc_figure_t *a, const doc_figure_t *b, double threshold)
 {
-	bool by_ratio = a->ratios.count > 0 && b->ratios.count > 0;
+	/* A ratio is comparable only with a ratio to the same peer. */
+	bool by_ratio = a->ratios.count > 0 && b->ratios.count > 0 && strcmp(a->peer, b->peer) == 0;
 	const sample_t *sa = by_ratio ? &a->ratios : &a->values;
 	const sample_t *sb = by_ratio ? &b->ratios : &b->values;
 	judgement_t j = verdict_judge(sa, sb, b->better, threshold);

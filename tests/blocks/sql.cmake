@@ -10,10 +10,13 @@ bl_add_criterion_tests(NAME test_blocks_sql_config
 bl_add_criterion_tests(NAME test_blocks_sql_sqlite
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sql_sqlite.c ${bl_sql_support}
   LIBS bl_blocks PkgConfig::LIBPQ LABELS blocks tsan TIMEOUT 120)
+bl_add_criterion_tests(NAME test_blocks_sql_deleted_db
+  SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sql_deleted_db.c ${bl_sql_support}
+  LIBS bl_blocks PkgConfig::LIBPQ LABELS blocks TIMEOUT 120)
 bl_add_criterion_tests(NAME test_blocks_sql_pg
   SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_sql_pg.c ${bl_sql_support}
   LIBS bl_blocks PkgConfig::LIBPQ LABELS blocks integration tsan TIMEOUT 180)
-foreach(t test_blocks_sql_config test_blocks_sql_sqlite test_blocks_sql_pg)
+foreach(t test_blocks_sql_config test_blocks_sql_sqlite test_blocks_sql_deleted_db test_blocks_sql_pg)
   target_include_directories(${t} PRIVATE ${PROJECT_SOURCE_DIR}/tests/support)
 endforeach()
 

@@ -1,0 +1,87 @@
+/*
+ * The service mode when the stream BEAMLINE_RESULTS is deleted under a
+ * running engine: a job published then cannot be checked for an earlier
+ * result, and must not be dead-lettered as if it had run and died.
+ * Runs `beamline-engine serve` against a real nats-server on 127.0.0.1
+ * (skipped where none is installed).
+ */
+#define _GNU_SOURCE /* usleep */
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <nats/nats.h>
+
+#include "serve_harness.h"
+
+/* Long enough for three lookups that time out and their NAKs. */
+#define WAIT_MS 25000
+
+static const char *str(const json_t *obj, const char *key)
+{
+	const char *v = json_string_value(json_object_get(obj, key));
+	return v ? v : "(missing)";
+}
+
+static void delete_stream(serve_harness_t *h, const char *name)
+{
+	jsCtx *js = NULL;
+	jsErrCode code = 0;
+
+	cr_assert_eq(natsConnection_JetStream(&js, bl_nats_raw(h->nats), NULL), NATS_OK);
+	cr_assert_eq(js_DeleteStream(js, name, NULL, &code), NATS_OK, "cannot delete %s (JetStream error %d)", name,
+		     (int)code);
+	jsCtx_Destroy(js);
+}
+
+/*
+ * Each failed lookup NAKs the delivery, and each NAK counts as an attempt,
+ * so after max_attempts (3) lookups that timed out the job is dead-lettered
+ * as attempts_exhausted, "the engine running them stopped", although it
+ * never ran. A lookup that fails is not an attempt of the job. Fails today.
+ */
+Test(engine_serve_results_gone, failed_lookups_are_not_attempts, .timeout = 90)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+
+	delete_stream(&h, "BEAMLINE_RESULTS");
+	serve_publish(&h, "acme", NOOP_JOB("g1"), NULL);
+	serve_wait_count(&h, "BEAMLINE_DLQ", 1, WAIT_MS);
+	json_t *letter = serve_dead_letter(&h, "g1");
+
+	cr_expect(letter == NULL || strcmp(str(letter, "reason"), "attempts_exhausted") != 0,
+		  "a job that never ran was dead-lettered as attempts_exhausted");
+	json_decref(letter);
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+}
+
+/* Readiness includes "streams verified", so an engine whose results stream
+ * is gone must stop reporting ready. Fails today: it stays ready. */
+Test(engine_serve_results_gone, not_ready_without_results_stream, .timeout = 90)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+
+	delete_stream(&h, "BEAMLINE_RESULTS");
+	bool ready = true;
+	for (int i = 0; i < 40 && ready; i++) {
+		json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 2000);
+		ready = json_is_true(json_object_get(st, "ready"));
+		json_decref(st);
+		if (ready)
+			usleep(500 * 1000);
+	}
+
+	cr_expect(!ready, "the engine still reports ready 20 s after BEAMLINE_RESULTS was deleted");
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+}
