@@ -6,7 +6,6 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "internal.h"
 
@@ -109,15 +108,6 @@ static void on_error(natsConnection *conn, natsSubscription *sub, natsStatus sta
 	nats->on_event(&event, nats->on_event_arg);
 }
 
-/* cnats reads credential files only when it connects; check them first so the error names the file. */
-static int check_readable(const char *path, const char *field, bl_nats_error_t *err)
-{
-	if (!path || access(path, R_OK) == 0)
-		return 0;
-	int code = -errno;
-	return bl__nats_fail(err, code, field, "%s %s cannot be read: %s", field, path, strerror(-code));
-}
-
 static int check_config(const bl_nats_config_t *config, bl_nats_error_t *err)
 {
 	if (!config->urls || config->nurls == 0)
@@ -159,11 +149,12 @@ static int check_config(const bl_nats_config_t *config, bl_nats_error_t *err)
 	};
 	for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
 		const char *path = *(const char *const *)((const char *)config + files[i].offset);
-		int rc = check_readable(path, files[i].field, err);
+		/* cnats reads these files only when it connects, so check them first and name the file in the error. */
+		int rc = path ? bl__nats_check_file(path, files[i].field, err) : 0;
 		if (rc < 0)
 			return rc;
 	}
-	return 0;
+	return bl__nats_check_auth(config, err);
 }
 
 static void apply_defaults(bl_nats_t *nats, const bl_nats_config_t *config)
@@ -233,6 +224,22 @@ static int set_options(bl_nats_t *nats, const bl_nats_config_t *config, bl_nats_
 	return 0;
 }
 
+/* Report a failed connect: against the credentials when the server rejected them, else against urls. */
+static int connect_fail(const bl_nats_config_t *config, natsStatus s, bl_nats_error_t *err)
+{
+	const char *field = config->creds_file ? "creds_file" : "nkey_seed_file";
+	const char *path = config->creds_file ? config->creds_file : config->nkey_seed_file;
+
+	if (s != NATS_CONNECTION_AUTH_FAILED || !path)
+		return bl__nats_status_fail(err, s, "urls", "cannot connect");
+	/* The server does not say why. A key that passed check_config can still be one the server does not
+	 * list, or a user of an account it does not trust. */
+	return bl__nats_fail(err, -EACCES, field,
+			     "the server rejected the credentials of %s %s (%s): check that it lists the user's "
+			     "public key, or trusts the account that signed the user's JWT",
+			     field, path, natsStatus_GetText(s));
+}
+
 int bl_nats_connect(bl_nats_t **out, const bl_nats_config_t *config, bl_nats_error_t *err)
 {
 	int rc = check_config(config, err);
@@ -256,7 +263,7 @@ int bl_nats_connect(bl_nats_t **out, const bl_nats_config_t *config, bl_nats_err
 
 	s = natsConnection_Connect(&nats->conn, nats->opts);
 	if (s != NATS_OK) {
-		rc = bl__nats_status_fail(err, s, "urls", "cannot connect");
+		rc = connect_fail(config, s, err);
 		goto err_free_opts;
 	}
 

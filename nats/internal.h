@@ -39,6 +39,23 @@ struct bl_nats {
 int bl__nats_fail(bl_nats_error_t *err, int code, const char *field, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
+/*
+ * Check that `path` is a regular file this process may read. Returns 0, or
+ * the -errno of stat or access (-ENOENT, -EACCES ...) or BL_EINVAL for a
+ * folder or device, with err naming `field` and the path.
+ */
+int bl__nats_check_file(const char *path, const char *field, bl_nats_error_t *err);
+
+/*
+ * Check the nkey or credentials file of `config` before connecting: a valid
+ * nkey_public, a seed file with a user seed whose public key is
+ * nkey_public, or a credentials file with a user JWT and the seed of the
+ * JWT's user. Returns 0, BL_EINVAL naming the field, -errno when a file
+ * cannot be read, or BL_ENOMEM. The files' readability is checked first by
+ * bl__nats_check_file.
+ */
+int bl__nats_check_auth(const bl_nats_config_t *config, bl_nats_error_t *err);
+
 /* Map a cnats status to a negative code and fill err with "`what`: <cnats text>". */
 int bl__nats_status_fail(bl_nats_error_t *err, natsStatus status, const char *field, const char *what);
 

@@ -18,8 +18,8 @@ typedef struct bl_test_nats_server {
 	int port;
 	/* The running server, or 0. */
 	pid_t pid;
-	/* Configuration text added to the generated file (a tls block ...), "" for none. */
-	char extra_config[2048];
+	/* Configuration text added to the generated file (a tls block, operator JWTs ...), "" for none. */
+	char extra_config[8192];
 	/* Why the last call failed, for the test's message. */
 	char error[512];
 } bl_test_nats_server_t;

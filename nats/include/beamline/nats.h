@@ -121,12 +121,16 @@ typedef struct bl_nats bl_nats_t;
 
 /*
  * Connect to the first reachable server of `config`. On success *out is an
- * owned connection (free with bl_nats_free). Returns 0, BL_EINVAL for a bad
- * configuration (err names the field), -ENOENT or -EACCES when a
- * credentials, seed or TLS file cannot be read (err names it),
- * -ECONNREFUSED when no server could be reached, -EACCES when the server
- * refused the credentials, or another negative code; *out is left alone on
- * failure. Any thread.
+ * owned connection (free with bl_nats_free). Returns 0 or a negative code,
+ * and err names the field concerned:
+ * - BL_EINVAL for a bad configuration. This includes a key file that is not
+ *   a regular file, an invalid nkey, a seed that is not nkey_public's, and a
+ *   credentials file without a JWT or whose seed is not the JWT user's.
+ * - -ENOENT or -EACCES when a credentials, seed or TLS file cannot be read.
+ * - -ECONNREFUSED when no server could be reached.
+ * - -EACCES when the server rejected the credentials (creds_file or
+ *   nkey_seed_file).
+ * *out is left alone on failure. Any thread.
  */
 int bl_nats_connect(bl_nats_t **out, const bl_nats_config_t *config, bl_nats_error_t *err);
 
