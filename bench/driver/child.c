@@ -13,8 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* A suite prints figures, not data: more than this is a broken child. */
-#define OUTPUT_MAX (16u << 20)
 #define KILL_GRACE_S 10.0
 
 /* Written by the signal handler, read between children. */
@@ -47,16 +45,24 @@ static void exec_child(char *const argv[], char *const env[], int out_fd, int er
 	_exit(127);
 }
 
-/* Append to the captured output; past OUTPUT_MAX the rest is dropped. */
+/* Append to the captured output. Once CHILD_OUTPUT_MAX is reached, the
+ * part of `buf` that fits is kept and everything after it is dropped, so
+ * the output is always a contiguous head of what the child printed. */
 static int keep_output(capture_t *c, const char *buf, size_t n)
 {
 	child_result_t *r = c->r;
+	if (r->output_truncated)
+		return 0;
+	if (r->output_len + n + 1 > CHILD_OUTPUT_MAX) {
+		n = CHILD_OUTPUT_MAX - 1 - r->output_len;
+		r->output_truncated = true;
+	}
+
 	if (r->output_len + n + 1 > c->capacity) {
 		size_t capacity = c->capacity ? c->capacity : 4096;
 		while (capacity < r->output_len + n + 1)
 			capacity *= 2;
-		if (capacity > OUTPUT_MAX)
-			return 0;
+		capacity = capacity < CHILD_OUTPUT_MAX ? capacity : CHILD_OUTPUT_MAX;
 		char *grown = realloc(r->output, capacity);
 		if (!grown)
 			return -ENOMEM;

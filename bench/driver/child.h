@@ -10,10 +10,14 @@
 
 /* Bytes of standard error kept for the document when a child fails. */
 #define CHILD_STDERR_TAIL 2048
+/* Bytes of standard output kept, NUL included. A suite prints figures,
+ * not data, so more than this is a broken child. */
+#define CHILD_OUTPUT_MAX (16u << 20)
 
 typedef struct child_result {
 	char *output; /* standard output, NUL-terminated; owned */
 	size_t output_len;
+	bool output_truncated; /* true when output is only the first CHILD_OUTPUT_MAX - 1 bytes */
 	char stderr_tail[CHILD_STDERR_TAIL]; /* the last bytes of standard error */
 	int exit_status;                     /* exit status, or 128 + signal */
 	bool timed_out;
@@ -23,7 +27,9 @@ typedef struct child_result {
 /*
  * Run argv[0] (searched in PATH) with `argv` (NULL-terminated) and `env`
  * (NULL or NULL-terminated "NAME=value" strings added to ours), in its own
- * process group. Its standard error is copied to ours as it arrives and
+ * process group. Its standard output is kept from the start, up to
+ * CHILD_OUTPUT_MAX - 1 bytes; the rest is read and dropped, and
+ * output_truncated says so. Its standard error is copied to ours as it arrives and
  * its last bytes are kept. After `timeout_s` seconds the group gets
  * SIGTERM, so that scripts stop their servers, and SIGKILL 10 s later.
  * Returns 0 with *out filled (free with child_result_free) whatever the

@@ -27,7 +27,8 @@ typedef struct doc_figure {
 typedef struct run_doc {
 	const char *path;
 	json_t *root;
-	doc_figure_t *figures;
+	doc_figure_t *figures; /* in document order */
+	const doc_figure_t **by_id; /* the same figures sorted by id, for bsearch */
 	size_t count;
 } run_doc_t;
 
@@ -45,8 +46,10 @@ static void usage(FILE *to)
 	      "  --threshold PCT  the smallest change that can count, in percent (default 15)\n"
 	      "A change counts as a regression or an improvement only when it also exceeds two\n"
 	      "standard errors of the difference of the medians, from the spread of both runs, and\n"
-	      "the new median lies beyond every base sample. Where both runs measured a peer, the\n"
-	      "ratio to the peer is judged instead of the figure itself.\n"
+	      "the new median lies beyond every base sample (with 4 or more, all but the one\n"
+	      "furthest in that direction). A figure with fewer than 3 repetitions in either run\n"
+	      "is inconclusive. Where both runs measured a peer, the ratio to the peer is judged\n"
+	      "instead of the figure itself.\n"
 	      "Exit status: 0 no regression, 1 a regression, 2 usage error or unreadable input.\n",
 	      to);
 }
@@ -65,6 +68,40 @@ static int invalid(const run_doc_t *doc, size_t index, const char *id, const cha
 static bool is_positive_finite(const json_t *v)
 {
 	return json_is_number(v) && isfinite(json_number_value(v)) && json_number_value(v) > 0;
+}
+
+/* Whether `id` is non-empty and only letters, digits, '_', '.' and '-',
+ * so that it cannot break the Markdown table it is printed into. */
+static bool is_safe_id(const char *id)
+{
+	if (!id || !id[0])
+		return false;
+	for (const char *p = id; *p; p++) {
+		bool letter = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z');
+		bool digit = *p >= '0' && *p <= '9';
+		if (!letter && !digit && *p != '_' && *p != '.' && *p != '-')
+			return false;
+	}
+	return true;
+}
+
+/* Whether `text` (a unit or peer name) has no control character, '|' or
+ * '`', which would break the table row or the code span around it. */
+static bool is_table_text(const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f || *p == '|' || *p == '`')
+			return false;
+	}
+	return true;
+}
+
+/* Whether the document's median member is the median of its samples. The
+ * run writes both from the same doubles, so only rounding may differ. */
+static bool median_matches(const json_t *median, const sample_t *samples)
+{
+	double stated = json_number_value(median), actual = sample_median(samples);
+	return fabs(stated - actual) <= 1e-9 * fmax(fabs(stated), fabs(actual));
 }
 
 /* Read an array of positive finite numbers into `out`. Returns 0, or -1
@@ -97,11 +134,15 @@ static int read_figure(doc_figure_t *out, const run_doc_t *doc, size_t index, co
 	const json_t *median = json_object_get(fig, "median");
 	const json_t *ratio = json_object_get(fig, "ratio");
 
-	if (!id || !id[0])
-		return invalid(doc, index, NULL, "id", "a non-empty string", json_object_get(fig, "id"));
+	if (!is_safe_id(id))
+		return invalid(doc, index, NULL, "id", "a non-empty string of letters, digits, '_', '.' and '-'",
+			       json_object_get(fig, "id"));
 	out->id = id;
 	out->unit = json_string_value(json_object_get(fig, "unit"));
 	out->unit = out->unit ? out->unit : "";
+	if (!is_table_text(out->unit))
+		return invalid(doc, index, id, "unit", "a string without control characters, '|' or '`'",
+			       json_object_get(fig, "unit"));
 	if (!better || (strcmp(better, "higher") != 0 && strcmp(better, "lower") != 0))
 		return invalid(doc, index, id, "better", "\"higher\" or \"lower\"", json_object_get(fig, "better"));
 	out->better = strcmp(better, "higher") == 0 ? BETTER_HIGHER : BETTER_LOWER;
@@ -109,6 +150,11 @@ static int read_figure(doc_figure_t *out, const run_doc_t *doc, size_t index, co
 		return invalid(doc, index, id, "median", "a positive finite number", median);
 	if (read_samples(&out->values, doc, index, id, fig, "samples") < 0)
 		return -1;
+	if (!median_matches(median, &out->values)) {
+		char expected[96];
+		snprintf(expected, sizeof expected, "the median of 'samples', %.17g", sample_median(&out->values));
+		return invalid(doc, index, id, "median", expected, median);
+	}
 	if (!ratio || json_is_null(ratio))
 		return 0;
 
@@ -116,8 +162,10 @@ static int read_figure(doc_figure_t *out, const run_doc_t *doc, size_t index, co
 		return invalid(doc, index, id, "ratio", "a positive finite number or null", ratio);
 	if (read_samples(&out->ratios, doc, index, id, fig, "ratio_samples") < 0)
 		return -1;
-	out->peer = json_string_value(json_object_get(json_object_get(fig, "peer"), "name"));
-	out->peer = out->peer ? out->peer : "peer";
+	const json_t *peer = json_object_get(json_object_get(fig, "peer"), "name");
+	out->peer = json_string_value(peer) ? json_string_value(peer) : "peer";
+	if (!is_table_text(out->peer))
+		return invalid(doc, index, id, "peer.name", "a string without control characters, '|' or '`'", peer);
 	return 0;
 }
 
@@ -128,8 +176,38 @@ static void free_doc(run_doc_t *doc)
 		sample_free(&doc->figures[i].ratios);
 	}
 	free(doc->figures);
+	free(doc->by_id);
 	json_decref(doc->root);
 	*doc = (run_doc_t){0};
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+	const doc_figure_t *x = *(const doc_figure_t *const *)a, *y = *(const doc_figure_t *const *)b;
+	return strcmp(x->id, y->id);
+}
+
+/* Sort the figures by id into doc->by_id. Returns 0, or -1 after naming a
+ * figure whose id an earlier one already has. */
+static int index_figures(run_doc_t *doc, const json_t *figures)
+{
+	doc->by_id = calloc(doc->count ? doc->count : 1, sizeof *doc->by_id);
+	if (!doc->by_id)
+		abort();
+	for (size_t i = 0; i < doc->count; i++)
+		doc->by_id[i] = &doc->figures[i];
+	qsort(doc->by_id, doc->count, sizeof *doc->by_id, compare_ids);
+
+	for (size_t i = 1; i < doc->count; i++) {
+		if (strcmp(doc->by_id[i - 1]->id, doc->by_id[i]->id) != 0)
+			continue;
+		/* Name the later of the two in document order. */
+		const doc_figure_t *dup = doc->by_id[i - 1] > doc->by_id[i] ? doc->by_id[i - 1] : doc->by_id[i];
+		size_t index = (size_t)(dup - doc->figures);
+		return invalid(doc, index, dup->id, "id", "unique in the document",
+			       json_object_get(json_array_get(figures, index), "id"));
+	}
+	return 0;
 }
 
 /* Load and check a run document. Returns 0, or -1 after printing what is
@@ -167,22 +245,16 @@ static int load_doc(run_doc_t *doc, const char *path)
 		doc->count = i + 1;
 		if (read_figure(&doc->figures[i], doc, i, json_array_get(figures, i)) < 0)
 			return -1;
-		for (size_t j = 0; j < i; j++) {
-			if (strcmp(doc->figures[j].id, doc->figures[i].id) == 0)
-				return invalid(doc, i, doc->figures[i].id, "id", "unique in the document",
-					       json_object_get(json_array_get(figures, i), "id"));
-		}
 	}
-	return 0;
+	return index_figures(doc, figures);
 }
 
 static const doc_figure_t *find_figure(const run_doc_t *doc, const char *id)
 {
-	for (size_t i = 0; i < doc->count; i++) {
-		if (strcmp(doc->figures[i].id, id) == 0)
-			return &doc->figures[i];
-	}
-	return NULL;
+	doc_figure_t key = {.id = id};
+	const doc_figure_t *key_ptr = &key;
+	const doc_figure_t **found = bsearch(&key_ptr, doc->by_id, doc->count, sizeof *doc->by_id, compare_ids);
+	return found ? *found : NULL;
 }
 
 static const char *string_at(const json_t *root, const char *object, const char *key)
@@ -236,19 +308,25 @@ static verdict_t compare_figure(FILE *md, const doc_figure_t *a, const doc_figur
 	const sample_t *sb = by_ratio ? &b->ratios : &b->values;
 	judgement_t j = verdict_judge(sa, sb, b->better, threshold);
 
-	char judged[96];
+	char judged[96], bar[64];
 	if (by_ratio)
 		snprintf(judged, sizeof judged, "ratio to %s", b->peer);
 	else
 		snprintf(judged, sizeof judged, "value, %s", b->unit);
+	if (j.verdict == VERDICT_INCONCLUSIVE)
+		snprintf(bar, sizeof bar, "- (%zu and %zu reps)", sa->count, sb->count);
+	else
+		snprintf(bar, sizeof bar, "%.1f%%", j.bar_pct);
+
 	const char *name = verdict_name(j.verdict);
-	fprintf(md, "| `%s` | %s, %s better | %.4g | %.4g | %+.1f%% | %.1f%%%s | %s%s%s |\n", b->id, judged,
-		better_name(b->better), j.base, j.current, j.change_pct, j.bar_pct, j.few_reps ? " (few reps)" : "",
-		j.verdict == VERDICT_REGRESSION ? "**" : "", name, j.verdict == VERDICT_REGRESSION ? "**" : "");
+	const char *bold = j.verdict == VERDICT_REGRESSION ? "**" : "";
+	fprintf(md, "| `%s` | %s, %s better | %.4g | %.4g | %+.1f%% | %s | %s%s%s |\n", b->id, judged,
+		better_name(b->better), j.base, j.current, j.change_pct, bar, bold, name, bold);
 	return j.verdict;
 }
 
-static void print_table(FILE *md, const run_doc_t *base, const run_doc_t *cur, double threshold, unsigned counts[5])
+static void print_table(FILE *md, const run_doc_t *base, const run_doc_t *cur, double threshold,
+			unsigned counts[VERDICT_COUNT])
 {
 	fputs("| figure | judged | base | new | change | bar | verdict |\n"
 	      "| --- | --- | ---: | ---: | ---: | ---: | --- |\n",
@@ -284,7 +362,7 @@ static const char *dirty_note(const run_doc_t *doc)
 /* Write the whole report to `md`; returns the number of regressions. */
 static unsigned report(FILE *md, const run_doc_t *base, const run_doc_t *cur, double threshold, bool to_stderr)
 {
-	unsigned counts[5] = {0};
+	unsigned counts[VERDICT_COUNT] = {0};
 
 	fprintf(md, "### Benchmarks: `%.12s`%s against the baseline `%.12s`%s\n\n",
 		string_at(cur->root, "source", "revision"), dirty_note(cur), string_at(base->root, "source", "revision"),
@@ -293,14 +371,16 @@ static unsigned report(FILE *md, const run_doc_t *base, const run_doc_t *cur, do
 		string_at(cur->root, NULL, "build_type"));
 	fprintf(md,
 		"A change counts when it exceeds the bar (%.0f%%, or two standard errors of the difference of "
-		"the medians if more) and the new median lies beyond every base sample.\n\n",
+		"the medians if more) and the new median lies beyond every base sample, setting aside the "
+		"furthest one when the base has 4 or more. With fewer than 3 repetitions in either run a "
+		"figure is inconclusive.\n\n",
 		threshold);
 	warn_differences(md, base, cur, to_stderr);
 	print_table(md, base, cur, threshold, counts);
-	fprintf(md, "\n%u regression%s, %u improvement%s, %u unchanged, %u new, %u missing.\n",
+	fprintf(md, "\n%u regression%s, %u improvement%s, %u unchanged, %u inconclusive, %u new, %u missing.\n",
 		counts[VERDICT_REGRESSION], counts[VERDICT_REGRESSION] == 1 ? "" : "s", counts[VERDICT_IMPROVEMENT],
-		counts[VERDICT_IMPROVEMENT] == 1 ? "" : "s", counts[VERDICT_UNCHANGED], counts[VERDICT_NEW],
-		counts[VERDICT_MISSING]);
+		counts[VERDICT_IMPROVEMENT] == 1 ? "" : "s", counts[VERDICT_UNCHANGED], counts[VERDICT_INCONCLUSIVE],
+		counts[VERDICT_NEW], counts[VERDICT_MISSING]);
 	return counts[VERDICT_REGRESSION];
 }
 

@@ -138,12 +138,18 @@ static void append_words(char *out, size_t size, const char *text, size_t max)
 }
 
 /* The OpenCL part of the class: the first GPU's name, else "opencl-cpu"
- * or "opencl-other" for the first device, else "no-opencl". */
+ * or "opencl-other" for the first device, else "no-opencl", or
+ * "opencl-unknown" when the device list could not be read. */
 static void opencl_words(char *out, size_t size, const json_t *machine)
 {
 	const json_t *devices = json_object_get(machine, "opencl");
 	size_t i;
 	json_t *device;
+
+	if (json_object_get(machine, "opencl_error")) {
+		append_words(out, size, "opencl unknown", 40);
+		return;
+	}
 
 	json_array_foreach(devices, i, device) {
 		if (strcmp(string_or(json_object_get(device, "type"), ""), "gpu") == 0) {

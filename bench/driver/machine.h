@@ -24,7 +24,9 @@ json_t *machine_describe(const char *engine);
  * Write the machine-class key of `machine` (a machine_describe object,
  * borrowed) and `build_type` to `out`: lower-case words joined by '-',
  * e.g. "intel-xeon-processor-2c-release-opencl-cpu". Figures from two
- * classes are not comparable, so baselines are filed by this key.
+ * classes are not comparable, so baselines are filed by this key. When
+ * `machine` has "opencl_error" the key ends in "opencl-unknown", never in
+ * "no-opencl".
  */
 void machine_class(char *out, size_t size, const json_t *machine, const char *build_type);
 

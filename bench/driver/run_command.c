@@ -3,10 +3,12 @@
  * document; and beamline-bench machine-class.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "figures.h"
 #include "machine.h"
 #include "suites.h"
+#include "verdict.h"
 
 #define SCHEMA_VERSION 1
 
@@ -23,6 +26,7 @@ typedef enum suite_status {
 	SUITE_SKIPPED,
 	SUITE_RAN,
 	SUITE_FAILED,
+	SUITE_INTERRUPTED, /* SIGINT or SIGTERM stopped it after it started */
 } suite_status_t;
 
 typedef struct suite_run {
@@ -64,8 +68,47 @@ static void usage(FILE *to)
 	for (size_t i = 0; i < count; i++)
 		fprintf(to, "  %-8s %s\n", all[i].name, all[i].summary);
 	fputs("Exit status: 0 every selected suite ran or was skipped, 1 a suite failed or the run was\n"
-	      "interrupted, 2 usage error.\n",
+	      "interrupted, 2 usage error or a --json FILE that cannot be written.\n",
 	      to);
+}
+
+/* The options that take a value, with what the value must be. */
+static const struct {
+	const char *name;
+	const char *expected;
+} value_options[] = {
+	{"--suite", "a comma-separated list of suites"},
+	{"--budget", "a number of seconds greater than 0"},
+	{"--reps", "a whole number from 1 to 100"},
+	{"--json", "a file path"},
+	{"--build-dir", "a folder path shorter than 4096 bytes"},
+};
+
+/* Store the value of the option `name`, one of value_options. Returns 0,
+ * or -1 when the value is invalid. */
+static int set_option(run_options_t *opt, const char *name, const char *value)
+{
+	if (strcmp(name, "--suite") == 0)
+		opt->suites = value;
+	else if (strcmp(name, "--budget") == 0)
+		return parse_seconds(value, &opt->budget_s) == 0 && opt->budget_s > 0 ? 0 : -1;
+	else if (strcmp(name, "--reps") == 0)
+		return parse_unsigned(value, 1, 100, &opt->reps);
+	else if (strcmp(name, "--json") == 0)
+		opt->json_path = value;
+	else if (snprintf(opt->build_dir, sizeof opt->build_dir, "%s", value) >= (int)sizeof opt->build_dir)
+		return -1;
+	return 0;
+}
+
+/* The index of `arg` in value_options, or -1 when it is not one. */
+static int value_option(const char *arg)
+{
+	for (size_t i = 0; i < sizeof value_options / sizeof *value_options; i++) {
+		if (strcmp(arg, value_options[i].name) == 0)
+			return (int)i;
+	}
+	return -1;
 }
 
 /* Parse the options; returns 0, or 2 after printing why. */
@@ -73,36 +116,56 @@ static int parse_options(run_options_t *opt, int argc, char **argv)
 {
 	for (int i = 2; i < argc; i++) {
 		const char *arg = argv[i], *value = i + 1 < argc ? argv[i + 1] : NULL;
-		bool ok = true;
 		if (strcmp(arg, "--quick") == 0) {
 			opt->quick = true;
 			continue;
 		}
-		if (!value)
-			ok = false;
-		else if (strcmp(arg, "--suite") == 0)
-			opt->suites = value;
-		else if (strcmp(arg, "--budget") == 0)
-			ok = parse_seconds(value, &opt->budget_s) == 0 && opt->budget_s > 0;
-		else if (strcmp(arg, "--reps") == 0)
-			ok = parse_unsigned(value, 1, 100, &opt->reps) == 0;
-		else if (strcmp(arg, "--json") == 0)
-			opt->json_path = value;
-		else if (strcmp(arg, "--build-dir") == 0)
-			ok = snprintf(opt->build_dir, sizeof opt->build_dir, "%s", value) < (int)sizeof opt->build_dir;
-		else
-			ok = false;
-		if (!ok) {
-			fprintf(stderr, "beamline-bench run: invalid option '%s%s%s'\n", arg, value ? " " : "",
-				value ? value : "");
-			usage(stderr);
-			return 2;
+
+		int index = value_option(arg);
+		if (index < 0)
+			fprintf(stderr, "beamline-bench run: unknown option '%s'\n", arg);
+		else if (!value)
+			fprintf(stderr, "beamline-bench run: option %s needs a value: %s\n", arg,
+				value_options[index].expected);
+		else if (set_option(opt, arg, value) < 0)
+			fprintf(stderr, "beamline-bench run: invalid value '%s' for %s: expected %s\n", value, arg,
+				value_options[index].expected);
+		else {
+			i++;
+			continue;
 		}
-		i++;
+		usage(stderr);
+		return 2;
 	}
 	if (opt->reps == 0)
 		opt->reps = opt->quick ? 3 : 5;
 	return 0;
+}
+
+/* Check before any suite runs that the document can be written to
+ * `path`, so that an unwritable path does not waste the run. An existing
+ * file must be writable, and otherwise a probe file is created and removed.
+ * Returns 0, or -1 after printing why. */
+static int check_writable(const char *path)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "beamline-bench run: --json %s is a folder; give a file path\n", path);
+		return -1;
+	}
+	if (access(path, F_OK) == 0) {
+		if (access(path, W_OK) == 0)
+			return 0;
+	} else {
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			close(fd);
+			unlink(path);
+			return 0;
+		}
+	}
+	fprintf(stderr, "beamline-bench run: cannot write the document to --json %s: %s\n", path, strerror(errno));
+	return -1;
 }
 
 /* Fill `runs` with the selected suites in the table's order. Returns the
@@ -193,7 +256,20 @@ static int run_rep(suite_run_t *run, figures_t *figures, const suite_context_t *
 		return -1;
 	}
 
-	if (r.timed_out)
+	if ((r.timed_out || r.exit_status != 0) && child_interrupted()) {
+		/* The forwarded SIGTERM stopped it, so the suite did not fail. */
+		run->status = SUITE_INTERRUPTED;
+		snprintf(run->reason, sizeof run->reason,
+			 "interrupted by a signal during repetition %u of %u, after %u complete", run->reps + 1,
+			 run->planned_reps, run->reps);
+		child_result_free(&r);
+		return -1;
+	}
+	if (r.output_truncated)
+		snprintf(why, sizeof why,
+			 "%s printed more than %u MiB to standard output, more than any suite's figures", cmd.argv[0],
+			 CHILD_OUTPUT_MAX >> 20);
+	else if (r.timed_out)
 		snprintf(why, sizeof why, "%s timed out after %u s", cmd.argv[0], run->suite->timeout_s[quick]);
 	else if (r.exit_status != 0)
 		snprintf(why, sizeof why, "%s exited with status %d", cmd.argv[0], r.exit_status);
@@ -203,6 +279,32 @@ static int run_rep(suite_run_t *run, figures_t *figures, const suite_context_t *
 		fail(run, &r, why);
 	child_result_free(&r);
 	return why[0] ? -1 : 0;
+}
+
+static const char *status_name(suite_status_t status)
+{
+	switch (status) {
+	case SUITE_SKIPPED:
+		return "skipped";
+	case SUITE_RAN:
+		return "ran";
+	case SUITE_FAILED:
+		return "failed";
+	case SUITE_INTERRUPTED:
+		return "interrupted";
+	}
+	return "unknown";
+}
+
+/* Write the warning for a suite with fewer than VERDICT_MIN_REPS
+ * repetitions into `out`, and return `out`. */
+static const char *few_reps_warning(const suite_run_t *run, char *out, size_t size)
+{
+	snprintf(out, size,
+		 "only %u repetition%s, fewer than the %d that give a spread: compare calls its figures "
+		 "inconclusive",
+		 run->reps, run->reps == 1 ? "" : "s", VERDICT_MIN_REPS);
+	return out;
 }
 
 /* Run the planned repetitions of one suite while the next one still fits
@@ -223,8 +325,14 @@ static void run_suite(suite_run_t *run, figures_t *figures, const suite_context_
 				 rep, run->planned_reps, mean);
 			break;
 		}
+		if (child_interrupted() && rep == 0) {
+			snprintf(run->reason, sizeof run->reason, "not started: the run was interrupted by a signal");
+			break;
+		}
 		if (child_interrupted()) {
-			snprintf(run->reason, sizeof run->reason, "interrupted by a signal after %u repetitions", rep);
+			run->status = SUITE_INTERRUPTED;
+			snprintf(run->reason, sizeof run->reason, "interrupted by a signal after %u of %u repetitions",
+				 rep, run->planned_reps);
 			break;
 		}
 		if (run_rep(run, figures, ctx, opt->quick) < 0)
@@ -232,22 +340,13 @@ static void run_suite(suite_run_t *run, figures_t *figures, const suite_context_
 		run->reps = rep + 1;
 		run->status = SUITE_RAN;
 	}
-	if (run->status == SUITE_FAILED)
-		fprintf(stderr, "beamline-bench: %s failed: %s\n", run->suite->name, run->reason);
+	if (run->status == SUITE_FAILED || run->status == SUITE_INTERRUPTED)
+		fprintf(stderr, "beamline-bench: %s %s: %s\n", run->suite->name, status_name(run->status), run->reason);
+	char warning[256];
+	if (run->reps > 0 && run->reps < VERDICT_MIN_REPS)
+		fprintf(stderr, "beamline-bench: %s: %s\n", run->suite->name,
+			few_reps_warning(run, warning, sizeof warning));
 	run->elapsed_s = now_s() - start;
-}
-
-static const char *status_name(suite_status_t status)
-{
-	switch (status) {
-	case SUITE_SKIPPED:
-		return "skipped";
-	case SUITE_RAN:
-		return "ran";
-	case SUITE_FAILED:
-		return "failed";
-	}
-	return "unknown";
 }
 
 static json_t *suites_json(const suite_run_t *runs, size_t n, bool quick)
@@ -262,6 +361,10 @@ static json_t *suites_json(const suite_run_t *runs, size_t n, bool quick)
 					r->elapsed_s);
 		if (r->reason[0])
 			json_object_set_new(obj, "reason", json_string(r->reason));
+		if (r->reps > 0 && r->reps < VERDICT_MIN_REPS) {
+			char warning[256];
+			json_object_set_new(obj, "warning", json_string(few_reps_warning(r, warning, sizeof warning)));
+		}
 		if (r->status == SUITE_FAILED) {
 			json_object_set_new(obj, "exit_status", json_integer(r->exit_status));
 			json_object_set_new(obj, "stderr_tail", json_string(r->stderr_tail));
@@ -315,6 +418,8 @@ int run_main(int argc, char **argv, const char *self)
 	}
 	if (default_build_dir(opt.build_dir, sizeof opt.build_dir, self) < 0 || parse_options(&opt, argc, argv) != 0)
 		return 2;
+	if (opt.json_path && check_writable(opt.json_path) < 0)
+		return 2;
 	int n = select_suites(runs, opt.suites);
 	if (n < 0)
 		return 2;
@@ -354,6 +459,34 @@ int run_main(int argc, char **argv, const char *self)
 	return rc < 0 || failed || child_interrupted() ? 1 : 0;
 }
 
+/* Check that `build_dir` is a folder with an executable beamline-engine,
+ * which `engine` then names. Returns 0, or -1 after printing why. */
+static int find_engine(char *engine, size_t size, const char *build_dir)
+{
+	struct stat st;
+	if (stat(build_dir, &st) != 0) {
+		fprintf(stderr,
+			"beamline-bench machine-class: cannot read the build folder %s: %s; pass --build-dir DIR\n",
+			build_dir, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		fprintf(stderr,
+			"beamline-bench machine-class: the build folder %s is not a folder; pass --build-dir DIR\n",
+			build_dir);
+		return -1;
+	}
+	snprintf(engine, size, "%s/engine/beamline-engine", build_dir);
+	if (access(engine, X_OK) != 0) {
+		fprintf(stderr,
+			"beamline-bench machine-class: %s is not built, so the OpenCL devices are unknown; build the "
+			"beamline-engine target first\n",
+			engine);
+		return -1;
+	}
+	return 0;
+}
+
 int machine_class_main(int argc, char **argv, const char *self)
 {
 	char build_dir[4096], engine[4200], class[256], build_type[64];
@@ -361,7 +494,9 @@ int machine_class_main(int argc, char **argv, const char *self)
 	if (argc > 2 && strcmp(argv[2], "--help") == 0) {
 		puts("usage: beamline-bench machine-class [--build-dir DIR]\n"
 		     "Prints the key that run documents record as machine.class and that baselines\n"
-		     "are filed under: CPU model, core count, build type and OpenCL device.");
+		     "are filed under: CPU model, core count, build type and OpenCL device.\n"
+		     "Exit status: 0 the key is printed, 1 the build folder or its beamline-engine is\n"
+		     "missing or `beamline-engine devices --json` failed, 2 usage error.");
 		return 0;
 	}
 	if (default_build_dir(build_dir, sizeof build_dir, self) < 0)
@@ -373,8 +508,18 @@ int machine_class_main(int argc, char **argv, const char *self)
 		return 2;
 	}
 
-	snprintf(engine, sizeof engine, "%s/engine/beamline-engine", build_dir);
+	if (find_engine(engine, sizeof engine, build_dir) < 0)
+		return 1;
+
+	/* A key guessed without the device list would file the run under
+	 * another machine's baselines, or under none, so a failure is fatal. */
 	json_t *machine = machine_describe(engine);
+	const char *error = json_string_value(json_object_get(machine, "opencl_error"));
+	if (error) {
+		fprintf(stderr, "beamline-bench machine-class: cannot list the OpenCL devices: %s\n", error);
+		json_decref(machine);
+		return 1;
+	}
 	build_type_of(build_type, sizeof build_type, build_dir);
 	machine_class(class, sizeof class, machine, build_type);
 	puts(class);

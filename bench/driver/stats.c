@@ -26,21 +26,40 @@ static int compare(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* Copy the values and sort the copy. Returns owned (free). */
+static double *sorted_copy(const sample_t *s)
+{
+	double *sorted = malloc(s->count * sizeof *sorted);
+	if (!sorted) {
+		fputs("beamline-bench: out of memory\n", stderr);
+		abort();
+	}
+	memcpy(sorted, s->values, s->count * sizeof *sorted);
+	qsort(sorted, s->count, sizeof *sorted, compare);
+	return sorted;
+}
+
 double sample_median(const sample_t *s)
 {
 	if (s->count == 0)
 		return NAN;
 
-	double *sorted = malloc(s->count * sizeof *sorted);
-	if (!sorted)
-		abort();
-	memcpy(sorted, s->values, s->count * sizeof *sorted);
-	qsort(sorted, s->count, sizeof *sorted, compare);
-
+	double *sorted = sorted_copy(s);
 	size_t mid = s->count / 2;
 	double median = s->count % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 	free(sorted);
 	return median;
+}
+
+double sample_order(const sample_t *s, size_t k)
+{
+	if (k >= s->count)
+		return NAN;
+
+	double *sorted = sorted_copy(s);
+	double value = sorted[k];
+	free(sorted);
+	return value;
 }
 
 double sample_mad(const sample_t *s)

@@ -20,6 +20,9 @@ double sample_median(const sample_t *s);
 double sample_min(const sample_t *s);
 double sample_max(const sample_t *s);
 
+/* Return the k-th smallest value, counting from 0, or NAN when k >= count. */
+double sample_order(const sample_t *s, size_t k);
+
 /* Median absolute deviation from the median, unscaled; NAN for an empty
  * sample. */
 double sample_mad(const sample_t *s);

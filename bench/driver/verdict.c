@@ -2,12 +2,9 @@
 
 #include <math.h>
 
-/* The standard error of a run's median, from its MAD, or 0 when the run
- * has too few samples for a spread. */
+/* The standard error of a run's median, from its MAD. */
 static double median_standard_error(const sample_t *s)
 {
-	if (s->count < VERDICT_MIN_REPS)
-		return 0;
 	double sd = 1.4826 * sample_mad(s);
 	return 1.2533 * sd / sqrt((double)s->count);
 }
@@ -18,7 +15,11 @@ judgement_t verdict_judge(const sample_t *base, const sample_t *current, better_
 	j.base = sample_median(base);
 	j.current = sample_median(current);
 	j.change_pct = (j.current - j.base) / j.base * 100.0;
-	j.few_reps = base->count < VERDICT_MIN_REPS || current->count < VERDICT_MIN_REPS;
+	if (base->count < VERDICT_MIN_REPS || current->count < VERDICT_MIN_REPS) {
+		j.verdict = VERDICT_INCONCLUSIVE;
+		j.bar_pct = NAN;
+		return j;
+	}
 
 	/* Rules 1 and 2: the bar is the larger of the floor and the noise. */
 	double se = hypot(median_standard_error(base), median_standard_error(current));
@@ -30,9 +31,11 @@ judgement_t verdict_judge(const sample_t *base, const sample_t *current, better_
 	if (!(fabs(worse) > j.bar_pct))
 		return j;
 
-	/* Rule 3: beyond every base sample in the direction of the change. */
+	/* Rule 3: beyond every base sample in the direction of the change,
+	 * but one outlier among enough samples is set aside. */
 	bool up = j.current > j.base;
-	double edge = up ? sample_max(base) : sample_min(base);
+	size_t skip = base->count >= VERDICT_ROBUST_REPS ? 1 : 0;
+	double edge = sample_order(base, up ? base->count - 1 - skip : skip);
 	if (!(up ? j.current > edge : j.current < edge))
 		return j;
 
@@ -53,6 +56,10 @@ const char *verdict_name(verdict_t verdict)
 		return "new";
 	case VERDICT_MISSING:
 		return "missing";
+	case VERDICT_INCONCLUSIVE:
+		return "inconclusive";
+	case VERDICT_COUNT:
+		break;
 	}
 	return "unknown";
 }

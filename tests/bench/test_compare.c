@@ -50,6 +50,16 @@ static void scale_array(json_t *fig, const char *key, double factor)
 		json_real_set(v, json_number_value(v) * factor);
 }
 
+/* Multiply the members of `fig` named in `keys` (NULL-terminated), each
+ * a number, by `factor`. */
+static void scale_members(json_t *fig, const char *const keys[], double factor)
+{
+	for (size_t i = 0; keys[i]; i++) {
+		json_t *v = json_object_get(fig, keys[i]);
+		json_real_set(v, json_number_value(v) * factor);
+	}
+}
+
 /* Make figure `id` slower by `factor` in every sample and in its ratio to
  * the unchanged peer: throughput divided, time multiplied. */
 static void slow_down(json_t *doc, const char *id, double factor)
@@ -60,11 +70,7 @@ static void slow_down(json_t *doc, const char *id, double factor)
 
 	scale_array(fig, "samples", by);
 	scale_array(fig, "ratio_samples", by);
-	static const char *const single[] = {"median", "min", "max", "mad", "ratio"};
-	for (size_t i = 0; i < sizeof single / sizeof *single; i++) {
-		json_t *v = json_object_get(fig, single[i]);
-		json_real_set(v, json_number_value(v) * by);
-	}
+	scale_members(fig, (const char *const[]){"median", "min", "max", "mad", "ratio", NULL}, by);
 }
 
 /* The table row of `id` on standard output. */
@@ -165,6 +171,7 @@ Test(bench_compare, slower_machine_with_same_ratios_passes, .timeout = 120)
 	json_array_foreach(json_object_get(doc, "figures"), i, fig) {
 		bool higher = strcmp(json_string_value(json_object_get(fig, "better")), "higher") == 0;
 		scale_array(fig, "samples", higher ? 1 / 1.3 : 1.3);
+		scale_members(fig, (const char *const[]){"median", "min", "max", "mad", NULL}, higher ? 1 / 1.3 : 1.3);
 	}
 	tool_save(doc, f.next);
 

@@ -75,7 +75,7 @@ static tool_output_t compare(const fixture_t *f)
 /* Four tight base samples and one slow one, as the occasional slow run of
  * fjthroughput gives. The new run is 30% slower in every sample, far over
  * the floor and the noise, but its median is not below the one slow base
- * sample, so rule 3 calls it unchanged. Fails today. */
+ * sample. Rule 3 sets that sample aside, so the slowdown is a regression. */
 Test(bench_compare_input, slow_base_sample_hides_slowdown, .timeout = 60)
 {
 	fixture_t f;
@@ -114,10 +114,9 @@ Test(bench_compare_input, ratios_to_other_peers_not_judged, .timeout = 60)
 	tool_remove(f.dir);
 }
 
-/* The median member is 100, the samples are 70. compare checks that
- * the member is a positive number and then judges the samples, so the
- * document passes unnoticed. It should be rejected, naming 'median'.
- * Fails today. */
+/* The median member is 100, the samples are 70. compare judges the
+ * samples, so a document whose median contradicts them is rejected,
+ * naming 'median'. */
 Test(bench_compare_input, median_contradicting_samples_rejected, .timeout = 60)
 {
 	fixture_t f;
@@ -151,9 +150,9 @@ Test(bench_compare_input, duplicate_member_rejected, .timeout = 60)
 	tool_remove(f.dir);
 }
 
-/* A figure id with a line break and a '|' ends the table row early and
- * writes a line of its own into the CI summary. Each figure must stay on
- * one table row, so the id should be rejected or escaped. Fails today. */
+/* A figure id with a line break and a '|' would end the table row early
+ * and write a line of its own into the CI summary. Each figure must stay
+ * on one table row, so the id is rejected. */
 Test(bench_compare_input, figure_id_stays_in_its_row, .timeout = 60)
 {
 	fixture_t f;
@@ -166,6 +165,47 @@ Test(bench_compare_input, figure_id_stays_in_its_row, .timeout = 60)
 	tool_output_t o = compare(&f);
 
 	cr_expect(strstr(o.out, "\n5 regressions") == NULL, "the id wrote a line of its own:\n%s", o.out);
+	tool_output_free(&o);
+	tool_remove(f.dir);
+}
+
+/* Two repetitions on each side: a 42% rise of a time has no measured
+ * spread behind it. compare calls it inconclusive in its row and in the
+ * summary, and it does not fail the comparison. */
+Test(bench_compare_input, two_reps_are_inconclusive, .timeout = 60)
+{
+	fixture_t f;
+	setup(&f);
+	save_run(f.base, json_pack("{s:s, s:s, s:s, s:[f,f], s:f}", "id", "http.latency", "unit", "ms", "better",
+				   "lower", "samples", 100.0, 102.0, "median", 101.0));
+	save_run(f.next, json_pack("{s:s, s:s, s:s, s:[f,f], s:f}", "id", "http.latency", "unit", "ms", "better",
+				   "lower", "samples", 142.0, 145.0, "median", 143.5));
+
+	tool_output_t o = compare(&f);
+
+	cr_expect_eq(o.status, 0, "exit status %d, output:\n%s", o.status, o.out);
+	cr_expect(strstr(o.out, "| inconclusive |") != NULL, "no inconclusive row in:\n%s", o.out);
+	cr_expect(strstr(o.out, "0 regressions") != NULL, "a regression counted in:\n%s", o.out);
+	cr_expect(strstr(o.out, "1 inconclusive") != NULL, "summary does not count it:\n%s", o.out);
+	tool_output_free(&o);
+	tool_remove(f.dir);
+}
+
+/* An id with a '|' is rejected by name, with the file and the rule. */
+Test(bench_compare_input, unsafe_id_rejected_by_name, .timeout = 60)
+{
+	fixture_t f;
+	setup(&f);
+	const double samples[5] = {1, 1, 1, 1, 1};
+	save_run(f.base, figure("actors.fj", samples, 1));
+	save_run(f.next, figure("actors|fj", samples, 1));
+
+	tool_output_t o = compare(&f);
+
+	cr_expect_eq(o.status, 2, "exit status %d, output:\n%s", o.status, o.out);
+	cr_expect(strstr(o.err, f.next) != NULL, "stderr does not name the file: %s", o.err);
+	cr_expect(strstr(o.err, "actors|fj") != NULL, "stderr does not show the id: %s", o.err);
+	cr_expect(strstr(o.err, "letters, digits") != NULL, "stderr does not give the rule: %s", o.err);
 	tool_output_free(&o);
 	tool_remove(f.dir);
 }

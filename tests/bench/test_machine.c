@@ -42,3 +42,12 @@ Test(bench_machine, no_opencl_device)
 	expect_class("{\"cpu_model\": \"Intel(R) Core(TM) i7-8700 CPU @ 3.20GHz\", \"cores\": 12, \"opencl\": []}",
 		     "Debug", "intel-core-i7-8700-cpu-3-20ghz-12c-debug-no-opencl");
 }
+
+/* A device list that could not be read is not a machine without OpenCL:
+ * the key ends in "opencl-unknown", so it matches no real baseline. */
+Test(bench_machine, failed_listing_is_unknown)
+{
+	expect_class("{\"cpu_model\": \"Intel(R) Xeon(R) Processor\", \"cores\": 2, \"opencl\": [], "
+		     "\"opencl_error\": \"beamline-engine devices --json failed (exit status 1)\"}",
+		     "Release", "intel-xeon-processor-2c-release-opencl-unknown");
+}

@@ -168,3 +168,65 @@ Test(bench_run_command, failing_suite_is_recorded, .timeout = 120)
 	cr_expect_str_eq(json_string_value(json_object_get(suite_entry(doc, "engine"), "status")), "skipped");
 	finish(&r);
 }
+
+/* --budget 0 is rejected, and the message names the value and what
+ * is expected instead of only repeating the option. */
+Test(bench_run_command, zero_budget_names_expected_value)
+{
+	tool_output_t o = tool_run("", "run --budget 0");
+
+	cr_expect_eq(o.status, 2, "exit status %d", o.status);
+	cr_expect(strstr(o.err, "'0' for --budget") != NULL, "stderr does not name the value: %s", o.err);
+	cr_expect(strstr(o.err, "greater than 0") != NULL, "stderr does not say what is expected: %s", o.err);
+	tool_output_free(&o);
+}
+
+/* A --json path in a folder that does not exist is reported before any
+ * suite starts, not after the whole run. */
+Test(bench_run_command, unwritable_json_fails_first, .timeout = 120)
+{
+	char dir[1024], args[4096];
+	tool_scratch(dir, sizeof dir);
+	tool_mock_build(dir);
+	snprintf(args, sizeof args, "run --suite actors --quick --build-dir %s --json %s/missing/run.json", dir, dir);
+
+	tool_output_t o = tool_run("", args);
+
+	cr_expect_eq(o.status, 2, "exit status %d", o.status);
+	cr_expect(strstr(o.err, "missing/run.json") != NULL, "stderr does not name the path: %s", o.err);
+	cr_expect(strstr(o.err, "repetitions") == NULL, "a suite started before the check: %s", o.err);
+	tool_output_free(&o);
+	tool_remove(dir);
+}
+
+/* Two repetitions give no spread, so the suite's entry warns that compare
+ * will call its figures inconclusive. */
+Test(bench_run_command, few_reps_warned_in_document, .timeout = 120)
+{
+	stand_in_run_t r;
+	run_on_stand_ins(&r, "", "--suite actors --quick --reps 2");
+	const json_t *actors = suite_entry(r.doc, "actors");
+
+	cr_expect_eq(r.output.status, 0, "exit status %d, stderr: %s", r.output.status, r.output.err);
+	cr_expect_eq(json_integer_value(json_object_get(actors, "reps")), 2);
+	const char *warning = json_string_value(json_object_get(actors, "warning"));
+	cr_expect(warning && strstr(warning, "inconclusive"), "warning: %s", warning ? warning : "(none)");
+	finish(&r);
+}
+
+/* A SIGTERM sent to the run while a suite runs stops that suite: it is
+ * recorded as interrupted, not as a failure with exit status 143, the
+ * document is still written, and the exit status is 1. */
+Test(bench_run_command, signal_records_interrupted, .timeout = 120)
+{
+	stand_in_run_t r;
+	run_on_stand_ins(&r, "MOCK_INTERRUPT=threadring", "--suite actors --quick");
+	const json_t *actors = suite_entry(r.doc, "actors");
+	const char *reason = json_string_value(json_object_get(actors, "reason"));
+
+	cr_expect_eq(r.output.status, 1, "exit status %d", r.output.status);
+	cr_expect_str_eq(json_string_value(json_object_get(actors, "status")), "interrupted");
+	cr_expect(reason && strstr(reason, "interrupted by a signal"), "reason: %s", reason ? reason : "(none)");
+	cr_expect(!reason || !strstr(reason, "143"), "reason gives the signal's exit status: %s", reason);
+	finish(&r);
+}

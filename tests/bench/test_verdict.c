@@ -79,8 +79,9 @@ Test(bench_verdict, five_percent_noise_separates_cleanly)
 }
 
 /* With +-10% noise the rule trades a few missed slowdowns for almost no
- * false alarms. A simulation of this rule gave 0.1% false alarms and 97%
- * detection, and the bounds below leave room for the seed. */
+ * false alarms. 100,000 trials of this rule with seed 1 gave 0.26% false
+ * alarms and 97% (throughput) to 99% (time) detection, and the bounds
+ * below leave room for the seed. */
 Test(bench_verdict, ten_percent_noise_rarely_false_alarms)
 {
 	trial_counts_t c = run_trials(1000, 5, 0.10, 0x243f6a8885a308d3ull);
@@ -122,14 +123,46 @@ Test(bench_verdict, change_within_spread_is_unchanged)
 	sample_free(&cur);
 }
 
-/* Tight samples but one slow base sample: the new median (75) is 25%
- * below the base median yet above the base minimum (70), so it is not
- * beyond every base sample and stays unchanged. */
+/* Tight samples but two slow base samples: the new median (75) is 25%
+ * below the base median. Rule 3 sets the slowest base sample (70) aside,
+ * but 75 is still above the next one (72), so it is not beyond the base
+ * range and stays unchanged. */
 Test(bench_verdict, median_inside_base_range_is_unchanged)
+{
+	sample_t base = {0}, cur = {0};
+	fill(&base, (double[]){70, 72, 100, 100, 100}, 5);
+	fill(&cur, (double[]){75, 75, 75, 75, 75}, 5);
+
+	judgement_t j = verdict_judge(&base, &cur, BETTER_HIGHER, 15);
+
+	cr_expect_eq(j.verdict, VERDICT_UNCHANGED, "got %s", verdict_name(j.verdict));
+	sample_free(&base);
+	sample_free(&cur);
+}
+
+/* One slow base sample (70) among four at 100: rule 3 sets it aside, so
+ * a new median of 75, 25% lower and below every other base sample, is a
+ * regression. */
+Test(bench_verdict, one_slow_base_sample_set_aside)
 {
 	sample_t base = {0}, cur = {0};
 	fill(&base, (double[]){70, 100, 100, 100, 100}, 5);
 	fill(&cur, (double[]){75, 75, 75, 75, 75}, 5);
+
+	judgement_t j = verdict_judge(&base, &cur, BETTER_HIGHER, 15);
+
+	cr_expect_eq(j.verdict, VERDICT_REGRESSION, "got %s", verdict_name(j.verdict));
+	sample_free(&base);
+	sample_free(&cur);
+}
+
+/* With only 3 base samples nothing is set aside: the slow one (70) keeps
+ * a new median of 75 inside the base range. */
+Test(bench_verdict, three_base_samples_all_count)
+{
+	sample_t base = {0}, cur = {0};
+	fill(&base, (double[]){70, 100, 100}, 3);
+	fill(&cur, (double[]){75, 75, 75}, 3);
 
 	judgement_t j = verdict_judge(&base, &cur, BETTER_HIGHER, 15);
 
@@ -158,9 +191,10 @@ Test(bench_verdict, lower_is_better_direction)
 	sample_free(&slower);
 }
 
-/* One repetition gives no spread, so the floor and the range decide
- * alone, and the judgement is marked as resting on too few repetitions. */
-Test(bench_verdict, single_repetition_is_marked)
+/* One repetition gives no spread, so even a 40% drop cannot be
+ * distinguished from noise: the figure is inconclusive, never a regression, and the change
+ * is still reported. */
+Test(bench_verdict, single_repetition_is_inconclusive)
 {
 	sample_t base = {0}, cur = {0};
 	fill(&base, (double[]){100}, 1);
@@ -168,8 +202,23 @@ Test(bench_verdict, single_repetition_is_marked)
 
 	judgement_t j = verdict_judge(&base, &cur, BETTER_HIGHER, 15);
 
-	cr_expect_eq(j.verdict, VERDICT_REGRESSION, "got %s", verdict_name(j.verdict));
-	cr_expect(j.few_reps, "a single repetition is not marked");
+	cr_expect_eq(j.verdict, VERDICT_INCONCLUSIVE, "got %s", verdict_name(j.verdict));
+	cr_expect_float_eq(j.change_pct, -40.0, 1e-9, "change %f", j.change_pct);
+	sample_free(&base);
+	sample_free(&cur);
+}
+
+/* Two repetitions in the new run and five tight ones in the base: still
+ * fewer than 3 on one side, so a 42% rise is inconclusive. */
+Test(bench_verdict, two_new_repetitions_are_inconclusive)
+{
+	sample_t base = {0}, cur = {0};
+	fill(&base, (double[]){100, 101, 99, 100, 100}, 5);
+	fill(&cur, (double[]){142, 142}, 2);
+
+	judgement_t j = verdict_judge(&base, &cur, BETTER_LOWER, 15);
+
+	cr_expect_eq(j.verdict, VERDICT_INCONCLUSIVE, "got %s", verdict_name(j.verdict));
 	sample_free(&base);
 	sample_free(&cur);
 }
