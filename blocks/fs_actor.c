@@ -348,7 +348,9 @@ static int begin_put(fs_job_t *job, bl_error_t *err)
 	job->dir = fs_open_parent(job->env->data_dir, job->p.path, job->name, err);
 	if (job->dir < 0)
 		return job->dir;
-	rc = check_target(job, &job->old_size, err);
+	rc = fs_check_not_sql_file(job->env->data_dir, job->dir, job->name, job->p.path, "put", err);
+	if (rc == 0)
+		rc = check_target(job, &job->old_size, err);
 	if (rc == 0)
 		rc = fs_quota_reserve(job->env, job->old_size, job->len, err);
 	if (rc < 0)

@@ -238,12 +238,15 @@ static int run_delete(json_t **out, const fs_params_t *p, const bl_block_env_t *
 	int rc = 0;
 	if (strcmp(name, ".") == 0)
 		rc = bl_error_set(err, BL_EINVAL, "params.path", "'%s' ends in '.'; name the folder itself", p->path);
-	else if (fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+	else
+		rc = fs_check_not_sql_file(env->data_dir, dir, name, p->path, "delete", err);
+
+	if (rc == 0 && fstatat(dir, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
 		rc = errno == ENOENT ? bl_error_set(err, -ENOENT, "params.path", "'%s' was not found in the tenant folder",
 						    p->path)
 				     : bl_error_set(err, -errno, "params.path", "cannot stat '%s': %s", p->path,
 						    strerror(errno));
-	else
+	else if (rc == 0)
 		rc = remove_entry(dir, name, &st, p->path, err);
 	close(dir);
 	if (rc < 0)

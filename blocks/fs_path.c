@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "fs_run.h"
+#include "sql_embedded.h"
 
 /* Folders deeper than this beneath the tenant folder make the usage walk
  * fail, rather than hold a descriptor per level without bound. */
@@ -113,6 +114,31 @@ int fs_open_parent(int root, const char *path, char name[NAME_MAX + 1], bl_error
 		return dir;
 
 	return check_names_folder(dir, path, name, err);
+}
+
+int fs_check_not_sql_file(int root, int dir, const char *name, const char *path, const char *op,
+			  bl_error_t *err)
+{
+	struct stat folder, sql;
+
+	if (!sql_embedded_is_file(name))
+		return 0;
+	if (fstat(dir, &folder) != 0)
+		return bl_error_set(err, -errno, "params.path", "cannot stat the folder of '%s': %s", path,
+				    strerror(errno));
+	int rc = fstatat(root, SQL_EMBEDDED_FOLDER, &sql, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0)
+		return bl_error_set(err, rc, "params.path", "cannot stat the tenant's '%s' folder: %s",
+				    SQL_EMBEDDED_FOLDER, strerror(-rc));
+	if (folder.st_dev != sql.st_dev || folder.st_ino != sql.st_ino)
+		return 0;
+
+	return bl_error_set(err, BL_EINVAL, "params.path",
+			    "'%s' is a file of the sql block's embedded SQLite database, which an open connection may "
+			    "be using, so fs jobs may not %s it; change the data with sql jobs",
+			    path, op);
 }
 
 static bool is_temp_name(const char *name)

@@ -81,6 +81,18 @@ int fs_open_beneath(int root, const char *path, int flags, bl_error_t *err);
 int fs_open_parent(int root, const char *path, char name[NAME_MAX + 1], bl_error_t *err);
 
 /*
+ * Reject a change by `op` ("put", "delete") to the sql block's embedded
+ * database beneath the tenant folder `root`: the database and its -wal,
+ * -shm and -journal files. `dir` and `name` come from fs_open_parent, and
+ * `path` is the job's path, quoted in the message. The folder is compared
+ * by device and inode, so every spelling of the path is caught. Returns 0,
+ * BL_EINVAL with *err naming params.path, or a negative errno when a stat
+ * fails.
+ */
+int fs_check_not_sql_file(int root, int dir, const char *name, const char *path, const char *op,
+			  bl_error_t *err);
+
+/*
  * Add up the sizes of the regular files beneath `root`, links not
  * followed and temporary files of puts left out. Returns 0 and the sum
  * in *out, or a negative errno / BL_ELIMIT (too deep) with *err set.

@@ -306,8 +306,10 @@ static void start_attempt(client_t *c, http_request_t *req)
 	if (http_request_prepare_attempt(req, now) < 0) {
 		http_breakers_record(c->svc->breakers, req->params.host_key, req->pass, HTTP_BREAKER_NEUTRAL,
 				     now / 1000000u);
-		snprintf(message, sizeof message, "%s %.200s timed out after %llu ms (params.timeout_ms)",
-			 req->params.method, req->params.url, (unsigned long long)req->params.timeout_ms);
+		char url[HTTP_URL_SHOWN_MAX];
+		snprintf(message, sizeof message, "%s %s timed out after %llu ms (params.timeout_ms)",
+			 req->params.method, http_url_for_message(url, req->params.url),
+			 (unsigned long long)req->params.timeout_ms);
 		finish_error(c, req, BL_ETIMEDOUT, "timeout", true, "params.timeout_ms", message);
 		return;
 	}

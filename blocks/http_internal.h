@@ -83,6 +83,23 @@ void http_config_clear(http_config_t *cfg);
 int http_origin_key(char *out, size_t size, const char *url);
 
 /* ------------------------------------------------------------------------ */
+/* URLs in results and messages (http_url.c)                                 */
+/* ------------------------------------------------------------------------ */
+
+/* Bytes of a URL quoted in an error message, the terminating NUL included. */
+#define HTTP_URL_SHOWN_MAX 160
+
+/* Return a copy of `url` without its user name and password
+ * ("http://u:p@host/x" becomes "http://host/x"), owned by the caller
+ * (free it), or NULL when out of memory. A relative URL is copied as it
+ * is. */
+char *http_url_without_userinfo(const char *url);
+
+/* Write `url` into `out`, cut to fit, with its user name and password
+ * replaced by "***". Returns `out`. */
+const char *http_url_for_message(char out[static HTTP_URL_SHOWN_MAX], const char *url);
+
+/* ------------------------------------------------------------------------ */
 /* A job's parameters                                                        */
 /* ------------------------------------------------------------------------ */
 

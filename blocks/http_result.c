@@ -44,8 +44,9 @@ static int add_body(json_t *result, http_request_t *req, http_attempt_t *a)
 		if (!value) {
 			a->code = BL_EFORMAT;
 			a->error_code = "invalid_response";
-			snprintf(a->message, sizeof a->message, "%s %.150s: the response body is not valid JSON: %.100s",
-				 req->params.method, req->params.url, jerr.text);
+			char url[HTTP_URL_SHOWN_MAX];
+			snprintf(a->message, sizeof a->message, "%s %s: the response body is not valid JSON: %.100s",
+				 req->params.method, http_url_for_message(url, req->params.url), jerr.text);
 			return -1;
 		}
 		encoding = "json";
@@ -74,16 +75,42 @@ static json_t *timing(http_request_t *req)
 			 (json_int_t)total, "elapsed", (json_int_t)((http_now_ns() - req->start_ns) / 1000u));
 }
 
+/* Copy the response headers without the user name and password of the
+ * URLs in Location and Content-Location, which a server may echo from a
+ * request or send to point a redirect at a URL with credentials. The
+ * copy also matters because the result goes to another thread, and
+ * jansson's reference counts give no ordering across threads. Returns
+ * NULL when out of memory. */
+static json_t *shown_headers(const json_t *headers)
+{
+	static const char *const url_headers[] = {"location", "content-location"};
+	json_t *copy = json_deep_copy(headers);
+
+	for (size_t i = 0; copy && i < sizeof url_headers / sizeof *url_headers; i++) {
+		const char *value = json_string_value(json_object_get(copy, url_headers[i]));
+		if (!value)
+			continue;
+		char *stripped = http_url_without_userinfo(value);
+		if (!stripped || json_object_set_new(copy, url_headers[i], json_string(stripped)) < 0) {
+			json_decref(copy);
+			copy = NULL;
+		}
+		free(stripped);
+	}
+	return copy;
+}
+
 json_t *http_result_build(http_request_t *req, http_attempt_t *a)
 {
-	const char *url = NULL;
+	const char *effective = NULL;
 
-	curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &url);
-	/* A copy of the headers: the result goes to another thread, and jansson's
-	 * reference counts give no ordering across threads. */
-	json_t *result = json_pack("{sisosssisiso}", "status", (int)a->status, "headers", json_deep_copy(req->headers),
-				   "url", url ? url : req->params.url, "redirects", (int)req->redirects, "attempts",
-				   (int)req->attempts, "timing_us", timing(req));
+	curl_easy_getinfo(req->easy, CURLINFO_EFFECTIVE_URL, &effective);
+	char *url = http_url_without_userinfo(effective ? effective : req->params.url);
+	json_t *result = url ? json_pack("{sisosssisiso}", "status", (int)a->status, "headers",
+					 shown_headers(req->headers), "url", url, "redirects", (int)req->redirects,
+					 "attempts", (int)req->attempts, "timing_us", timing(req))
+			     : NULL;
+	free(url);
 	if (!result) {
 		a->code = BL_ENOMEM;
 		a->error_code = "out_of_memory";

@@ -13,28 +13,6 @@
 
 #include "http_internal.h"
 
-
-/* Bytes of a URL quoted in an error message. */
-#define URL_SHOWN_MAX 160
-
-/* Copy `url` into `out` (URL_SHOWN_MAX bytes, cut to fit) with any user
- * name and password replaced by "***", so that credentials in a URL never
- * reach results or logs. Returns `out`. */
-static char *url_for_message(char out[static URL_SHOWN_MAX], const char *url)
-{
-	const char *scheme_end = strstr(url, "://");
-	const char *host = scheme_end ? scheme_end + 3 : url;
-	size_t authority = strcspn(host, "/?#");
-	const char *at = memchr(host, '@', authority);
-
-	if (!at) {
-		snprintf(out, URL_SHOWN_MAX, "%s", url);
-		return out;
-	}
-	snprintf(out, URL_SHOWN_MAX, "%.*s***%s", (int)(host - url), url, at);
-	return out;
-}
-
 static void fail(http_attempt_t *a, int code, const char *error_code, bool retryable, http_breaker_verdict_t verdict)
 {
 	a->code = code;
@@ -69,9 +47,9 @@ static void judge_status(http_attempt_t *a, http_request_t *req, int64_t now_s)
 	a->code = BL_EINVAL;
 	a->error_code = "http_status";
 	a->retryable = a->transient;
-	char url[URL_SHOWN_MAX];
+	char url[HTTP_URL_SHOWN_MAX];
 	snprintf(a->message, sizeof a->message, "%s %s returned HTTP status %ld", p->method,
-		 url_for_message(url, p->url), status);
+		 http_url_for_message(url, p->url), status);
 }
 
 /* The transfer timed out. Each attempt's transfer timeout is the request's
@@ -140,8 +118,9 @@ static void judge_transfer(http_attempt_t *a, http_request_t *req, CURLcode resu
 	} else {
 		fail(a, -EIO, "transfer_failed", true, HTTP_BREAKER_FAILURE);
 	}
-	char url[URL_SHOWN_MAX];
-	snprintf(a->message, sizeof a->message, "%s %s failed: %.150s", p->method, url_for_message(url, p->url), why);
+	char url[HTTP_URL_SHOWN_MAX];
+	snprintf(a->message, sizeof a->message, "%s %s failed: %.150s", p->method, http_url_for_message(url, p->url),
+		 why);
 }
 
 void http_attempt_judge(http_attempt_t *a, http_request_t *req, CURLcode result, uint64_t now_ns)
@@ -155,9 +134,9 @@ void http_attempt_judge(http_attempt_t *a, http_request_t *req, CURLcode result,
 	if (req->refused[0] && result == CURLE_COULDNT_CONNECT) {
 		fail(a, -EACCES, "address_not_allowed", false, HTTP_BREAKER_NEUTRAL);
 		a->field = "params.url";
-		char url[URL_SHOWN_MAX];
+		char url[HTTP_URL_SHOWN_MAX];
 		snprintf(a->message, sizeof a->message, "%s %s: %.260s", req->params.method,
-			 url_for_message(url, req->params.url), req->refused);
+			 http_url_for_message(url, req->params.url), req->refused);
 		return;
 	}
 	if (result == CURLE_OK)

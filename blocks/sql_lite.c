@@ -36,6 +36,7 @@
 #include <sqlite3.h>
 
 #include "fs_run.h"
+#include "sql_embedded.h"
 #include "sql_lite_quota.h"
 #include "sql_run.h"
 
@@ -45,10 +46,6 @@
 /* Virtual-machine steps between two checks of the clock and the cancel
  * flag. */
 #define PROGRESS_STEPS 1000
-
-/* The embedded database, beneath the tenant's folder. */
-#define EMBEDDED_FOLDER "sql"
-#define EMBEDDED_FILE "default.db"
 
 /* ------------------------------------------------------------------------ */
 /* The handle cache                                                          */
@@ -113,6 +110,15 @@ static sqlite3 *cache_take(sql_lite_cache_t *c, const char *key)
 	free(found->key);
 	free(found);
 	return db;
+}
+
+/* Close every idle handle for `key`. */
+static void cache_drop(sql_lite_cache_t *c, const char *key)
+{
+	sqlite3 *db;
+
+	while ((db = cache_take(c, key)))
+		sqlite3_close_v2(db);
 }
 
 /* Keep `db` for the next job with `key`, or close it when the cache is
@@ -267,10 +273,10 @@ static int embedded_path(lite_run_t *run)
 			"the embedded SQLite database lives in the tenant's folder, and tenant '%s' has none in "
 			"the data folder; create it or name a configured database",
 			run->env->tenant);
-	if (mkdirat(dir, EMBEDDED_FOLDER, 0700) != 0 && errno != EEXIST)
+	if (mkdirat(dir, SQL_EMBEDDED_FOLDER, 0700) != 0 && errno != EEXIST)
 		return sql_fail(&run->failure, -errno, "io_error", false, NULL,
 				"cannot make the tenant's sql folder: %s", strerror(errno));
-	if (fstatat(dir, EMBEDDED_FOLDER, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
+	if (fstatat(dir, SQL_EMBEDDED_FOLDER, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode))
 		return sql_fail(&run->failure, -ENOTDIR, "io_error", false, NULL, "%s",
 				"the tenant's 'sql' entry is not a folder (a symbolic link is not followed)");
 
@@ -280,12 +286,44 @@ static int embedded_path(lite_run_t *run)
 	if (!realpath(link, base))
 		return sql_fail(&run->failure, -errno, "io_error", false, NULL,
 				"cannot resolve the tenant's folder: %s", strerror(errno));
-	int n = snprintf(run->path, sizeof run->path, "%s/%s/%s", base, EMBEDDED_FOLDER, EMBEDDED_FILE);
+	int n = snprintf(run->path, sizeof run->path, "%s/%s/%s", base, SQL_EMBEDDED_FOLDER, SQL_EMBEDDED_FILE);
 	if (n < 0 || (size_t)n >= sizeof run->path)
 		return sql_fail(&run->failure, -ENAMETOOLONG, "io_error", false, NULL, "%s",
 				"the tenant's folder name is too long");
 	run->embedded = true;
 	return 0;
+}
+
+/* Return whether the database file that `db` has open no longer has its
+ * name: deleted, or replaced by another file. SQLite's unix VFS compares
+ * the inode that the path names now with the one it opened. */
+static bool has_moved(sqlite3 *db)
+{
+	int moved = 0;
+
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+		return false;
+	return moved != 0;
+}
+
+/* Take a cached handle for the run's key. A handle whose file was deleted
+ * or replaced is closed, with every idle one for the same file, so that
+ * the job opens the file the path names now. Writes into an unlinked file
+ * would be lost at the next start, and the quota, which measures files by
+ * name, would not count them. Closing the old handles first lets SQLite
+ * checkpoint into the old file and remove the old -wal and -shm files,
+ * which a new database of the same name must not adopt. */
+static sqlite3 *take_cached(lite_run_t *run)
+{
+	sqlite3 *db = cache_take(run->svc->lite, run->key);
+
+	if (!db || !has_moved(db))
+		return db;
+	sqlite3_close_v2(db);
+	cache_drop(run->svc->lite, run->key);
+	/* NOTE: a handle that another job of the tenant is using at this
+	 * moment stays open on the old file until that job ends. */
+	return NULL;
 }
 
 static int open_handle(lite_run_t *run)
@@ -298,7 +336,7 @@ static int open_handle(lite_run_t *run)
 	if (!run->key)
 		return sql_fail(&run->failure, BL_ENOMEM, "out_of_memory", true, NULL, "%s", "out of memory");
 	snprintf(run->key, key_size, "%s\n%s", run->env->tenant, run->path);
-	run->db = cache_take(run->svc->lite, run->key);
+	run->db = take_cached(run);
 	if (run->db)
 		return 0;
 

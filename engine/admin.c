@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -30,8 +31,12 @@
 
 /* Connections open at once. The epoll loop's cost does not grow with idle
  * connections, so the bound is memory and descriptors: each connection
- * uses one descriptor and MHD's per-connection buffer (32 KiB). */
+ * uses one descriptor and MHD's per-connection buffer (32 KiB). The limit
+ * is the smallest of CONNECTION_LIMIT and a quarter of the soft
+ * RLIMIT_NOFILE, but at least CONNECTION_MIN, so that slow clients leave
+ * three quarters of the descriptors to jobs, tenant folders and NATS. */
 #define CONNECTION_LIMIT 1024u
+#define CONNECTION_MIN 8u
 
 /* Seconds of silence after which a connection is closed. The timeout is
  * short until the request's headers are complete, so that clients that
@@ -41,7 +46,8 @@
 #define REQUEST_TIMEOUT_S 10u
 /* NOTE: these count silence, since libmicrohttpd 0.9.75 has no deadline
  * for the headers. A client that sends a byte every second keeps its
- * slot, and CONNECTION_LIMIT of them would lock others out again. */
+ * slot, and enough of them to reach the connection limit would lock other
+ * clients out again, though not take the descriptors that jobs need. */
 #define TOKEN_MAX_BYTES 4096
 #define BODY_TOO_LARGE "the request body is over the limit (admin.max_body_bytes)"
 
@@ -342,6 +348,18 @@ int bl_admin_new(bl_admin_t **out, const bl_admin_config_t *cfg, bl_error_t *err
 	return 0;
 }
 
+/* Return the connection limit for the process's current descriptor limit. */
+static unsigned connection_limit(void)
+{
+	struct rlimit lim;
+
+	if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur == RLIM_INFINITY)
+		return CONNECTION_LIMIT;
+	if (lim.rlim_cur / 4 >= CONNECTION_LIMIT)
+		return CONNECTION_LIMIT;
+	return lim.rlim_cur / 4 > CONNECTION_MIN ? (unsigned)(lim.rlim_cur / 4) : CONNECTION_MIN;
+}
+
 int bl_admin_start(bl_admin_t *a, bl_error_t *err)
 {
 	struct sockaddr_in v4 = {.sin_family = AF_INET, .sin_port = htons(a->cfg.port)};
@@ -357,9 +375,10 @@ int bl_admin_start(bl_admin_t *a, bl_error_t *err)
 	 * timeout given here applies until a request's headers are complete;
 	 * begin() raises it for the rest of the connection. */
 	unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | (a->cfg.ipv6 ? MHD_USE_IPv6 : 0);
+	unsigned connections = connection_limit();
 	a->daemon = MHD_start_daemon(flags, a->cfg.port, NULL, NULL, on_request, a, MHD_OPTION_SOCK_ADDR, addr,
 				     MHD_OPTION_NOTIFY_COMPLETED, on_completed, a, MHD_OPTION_CONNECTION_LIMIT,
-				     CONNECTION_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, HEADER_TIMEOUT_S, MHD_OPTION_END);
+				     connections, MHD_OPTION_CONNECTION_TIMEOUT, HEADER_TIMEOUT_S, MHD_OPTION_END);
 	if (!a->daemon)
 		return bl_error_set(err, -EADDRNOTAVAIL, "admin.listen",
 				    "cannot listen on %s%s%s:%u (in use, or not an address of this machine)",
@@ -368,7 +387,7 @@ int bl_admin_start(bl_admin_t *a, bl_error_t *err)
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(a->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	a->port = info ? info->port : a->cfg.port;
 	BL_LOG(BL_LOG_INFO, "admin", "admin_listening", NULL, NULL, BL_LOG_S("host", a->cfg.host),
-	       BL_LOG_I("port", a->port));
+	       BL_LOG_I("port", a->port), BL_LOG_I("max_connections", connections));
 	return 0;
 }
 

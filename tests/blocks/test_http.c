@@ -719,6 +719,47 @@ Test(blocks_http, redirect_to_other_origin_drops_job_headers, .timeout = 60)
 	http_fixture_fini(&f);
 }
 
+/*
+ * The user name and password of a URL never reach the result, which the
+ * service mode stores: not from the job's URL, not from a redirect
+ * target, and not from the Location header of a redirect left unfollowed.
+ * The error of a body that is not JSON hides them too.
+ */
+Test(blocks_http, result_hides_url_credentials, .timeout = 60)
+{
+	http_fixture_t f;
+	char expected[96];
+	http_fixture_init(&f, NULL);
+
+	bl_block_outcome_t *direct = http_fixture_run(&f, "{\"url\": \"http://u:secret@127.0.0.1:PORT/echo\"}", 0);
+	bl_block_outcome_t *followed = http_fixture_run(
+		&f, "{\"url\": \"http://127.0.0.1:PORT/redirect?to=http://u:secret@127.0.0.1:OTHER/echo\"}", 0);
+	bl_block_outcome_t *unfollowed = http_fixture_run(
+		&f, "{\"url\": \"http://127.0.0.1:PORT/redirect?to=http://u:secret@127.0.0.1:OTHER/echo\","
+		    " \"max_redirects\": 0}", 0);
+	bl_block_outcome_t *not_json = http_fixture_run(
+		&f, "{\"url\": \"http://u:secret@127.0.0.1:PORT/text\", \"response\": \"json\"}", 0);
+
+	assert_ok(direct);
+	snprintf(expected, sizeof expected, "http://127.0.0.1:%d/echo", f.server.port);
+	cr_expect_str_eq(str_at(result_of(direct), "url"), expected);
+	assert_ok(followed);
+	snprintf(expected, sizeof expected, "http://127.0.0.1:%d/echo", f.server.other_port);
+	cr_expect_str_eq(str_at(result_of(followed), "url"), expected);
+	cr_expect_eq(int_at(result_of(followed), "redirects"), 1);
+	assert_ok(unfollowed);
+	cr_expect_eq(int_at(result_of(unfollowed), "status"), 302);
+	cr_expect_str_eq(str_at(json_object_get(result_of(unfollowed), "headers"), "location"), expected);
+	assert_error(not_json, "invalid_response");
+	cr_expect_null(strstr(not_json->error.message, "secret"), "message: %s", not_json->error.message);
+	cr_expect_neq(strstr(not_json->error.message, "***@127.0.0.1"), NULL, "message: %s", not_json->error.message);
+	bl_block_outcome_free(&direct);
+	bl_block_outcome_free(&followed);
+	bl_block_outcome_free(&unfollowed);
+	bl_block_outcome_free(&not_json);
+	http_fixture_fini(&f);
+}
+
 /* A 307 to another origin sends the POST body again with its
  * Content-Type, which describes the body, but without the job's other
  * headers. */

@@ -4,6 +4,7 @@
  * good values land where they belong. Nothing is sent.
  */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http_internal.h"
@@ -272,8 +273,8 @@ Test(blocks_http_params, start_without_io_pool_reports_io_unavailable)
 }
 
 /* Spellings of one origin share one breaker key: case, a trailing dot,
- * numeric IPv4 forms and an explicit default port do not matter, while
- * another scheme or port is another origin. */
+ * numeric IPv4 forms, IPv4-mapped IPv6 literals and an explicit default
+ * port do not matter, while another scheme or port is another origin. */
 Test(blocks_http_params, host_key_is_canonical_origin)
 {
 	static const struct {
@@ -289,6 +290,11 @@ Test(blocks_http_params, host_key_is_canonical_origin)
 		{"http://127.0.0.1:8080/", "http://127.0.0.1:8080"},
 		{"https://127.0.0.1/", "https://127.0.0.1:443"},
 		{"http://[0:0::1]/", "http://[::1]:80"},
+		{"http://[::ffff:127.0.0.1]:8080/", "http://127.0.0.1:8080"},
+		{"http://[::FFFF:7f00:1]/", "http://127.0.0.1:80"},
+		{"http://[0:0:0:0:0:ffff:127.0.0.2]/", "http://127.0.0.2:80"},
+		{"http://[::127.0.0.1]/", "http://[::127.0.0.1]:80"},
+		{"http://[64:ff9b::127.0.0.1]/", "http://[64:ff9b::7f00:1]:80"},
 		{"https://Example.COM./", "https://example.com:443"},
 	};
 	http_config_t cfg;
@@ -306,4 +312,33 @@ Test(blocks_http_params, host_key_is_canonical_origin)
 		json_decref(params);
 	}
 	http_config_clear(&cfg);
+}
+
+/* Results and messages never show a URL's user name and password, even
+ * when the password contains a raw '@'. An '@' after the host is kept. */
+Test(blocks_http_params, url_userinfo_is_stripped)
+{
+	static const struct {
+		const char *url, *stripped, *masked;
+	} cases[] = {
+		{"http://u:p@127.0.0.1:8080/x", "http://127.0.0.1:8080/x", "http://***@127.0.0.1:8080/x"},
+		{"https://user@example.com", "https://example.com", "https://***@example.com"},
+		{"http://u:p@ss@h/x?y=@#z", "http://h/x?y=@#z", "http://***@h/x?y=@#z"},
+		{"http://[::1]:80/a@b", "http://[::1]:80/a@b", "http://[::1]:80/a@b"},
+		{"http://h/r?to=http://u:p@i/", "http://h/r?to=http://u:p@i/", "http://h/r?to=http://u:p@i/"},
+		{"//u:p@h/x", "//h/x", "//***@h/x"},
+		{"/sink?a=b@c", "/sink?a=b@c", "/sink?a=b@c"},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		char masked[HTTP_URL_SHOWN_MAX];
+		char *stripped = http_url_without_userinfo(cases[i].url);
+
+		cr_assert_not_null(stripped);
+		cr_expect_str_eq(stripped, cases[i].stripped, "%s: expected %s, got %s", cases[i].url,
+				 cases[i].stripped, stripped);
+		cr_expect_str_eq(http_url_for_message(masked, cases[i].url), cases[i].masked, "%s: expected %s, got %s",
+				 cases[i].url, cases[i].masked, masked);
+		free(stripped);
+	}
 }

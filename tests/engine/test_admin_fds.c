@@ -25,8 +25,8 @@
 #include "admin_health.h"
 #include "metrics.h"
 
-/* The soft descriptor limit of the test process, far under the
- * endpoint's connection limit of 1024, as a service started with the
+/* The soft descriptor limit of the test process, far under 1024, the
+ * endpoint's largest connection limit, as a service started with the
  * common default soft limit of 1024 has against 1024 clients. */
 #define PROCESS_FD_LIMIT 256
 #define CLIENTS 400
@@ -111,10 +111,10 @@ static int open_spare(int tries)
 
 /*
  * 400 clients that trickle bytes against a process limited to 256
- * descriptors: the process can still open files. The endpoint's
- * connection limit is fixed at 1024 whatever the process's limit, so today
- * the clients take every descriptor and the open fails (EMFILE), which
- * in the engine fails every fs job with "Too many open files". Fails today.
+ * descriptors: the process can still open files. With a connection limit
+ * of 1024 whatever the process's limit, the clients would take every
+ * descriptor and the open would fail (EMFILE), which in the engine fails
+ * every fs job with "Too many open files".
  */
 Test(engine_admin_fds, clients_leave_descriptors_spare, .timeout = 60)
 {
