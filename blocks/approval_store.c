@@ -45,6 +45,28 @@ int bl_approval_store_get(bl_approval_store_t *store, const char *id, bl_approva
 	return load(store, id, out, &version, err);
 }
 
+/*
+ * Check that a request found in the store has the same "summary" and
+ * "details" as `request`. A new job that reuses a tenant and id
+ * would otherwise take the old job's decision. Returns 0 or -EEXIST.
+ */
+static int check_same_request(const json_t *request, const json_t *found, const char *id, bl_error_t *err)
+{
+	const json_t *summary = json_object_get(request, "summary");
+	const json_t *details = json_object_get(request, "details");
+	const json_t *found_details = json_object_get(found, "details");
+
+	const char *found_summary = json_string_value(json_object_get(found, "summary"));
+
+	bool same_details = (!details && !found_details) || (details && found_details && json_equal(details, found_details));
+	if (json_equal(summary, json_object_get(found, "summary")) && same_details)
+		return 0;
+	return bl_error_set(err, -EEXIST, id,
+			    "approval %s was requested earlier with another summary or details (stored summary '%s'); "
+			    "delete its record or send the job with a new id",
+			    id, found_summary ? found_summary : "(none)");
+}
+
 int bl_approval_store_post(bl_approval_store_t *store, const json_t *request, bl_approval_t *out, bool *created,
 			   bl_error_t *err)
 {
@@ -59,7 +81,14 @@ int bl_approval_store_post(bl_approval_store_t *store, const json_t *request, bl
 	if (rc < 0 && rc != -EEXIST)
 		return rc;
 	*created = rc == 0;
-	return bl_approval_store_get(store, id, out, err);
+	rc = bl_approval_store_get(store, id, out, err);
+	if (rc < 0 || *created)
+		return rc;
+
+	rc = check_same_request(request, out->request, id, err);
+	if (rc < 0)
+		bl_approval_clear(out);
+	return rc;
 }
 
 /* Build the decision's object for `in` at `now_ms`. */

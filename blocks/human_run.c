@@ -295,13 +295,18 @@ static void on_task_done(human_run_t *run, bl_actor_t *self, store_task_t *t)
 {
 	run->task_running = false;
 	if (t->rc < 0) {
-		bool lost = t->rc == -ENOENT;
-		if (lost)
+		/* A record that is not this approval's (unreadable, another id's, another request's) stays so on every
+		 * retry, so the job ends at once, as it does for a removed record. */
+		const char *code = t->rc == -ENOENT	 ? "approval_lost"
+				   : t->rc == BL_EFORMAT ? "approval_record_invalid"
+				   : t->rc == -EEXIST	 ? "approval_conflict"
+							 : "approval_store_failed";
+		if (t->rc == -ENOENT)
 			bl_error_set(&t->err, -ENOENT, NULL, "the approval %s was removed from the approval store",
 				     run->id);
 		log_event(run, BL_SERVICE_LOG_WARN, "approval_store_failed", t->err.message,
 			  json_pack("{s:s, s:s}", "approval_id", run->id, "field", t->err.field));
-		fail(run, self, t->rc, lost ? "approval_lost" : "approval_store_failed", &t->err, !lost);
+		fail(run, self, t->rc, code, &t->err, strcmp(code, "approval_store_failed") == 0);
 		return;
 	}
 	if (t->approval.decision) {

@@ -272,7 +272,8 @@ static int decode_record(const bl_kv_entry_t *e, bl_approval_t *out, bl_error_t 
 
 	int rc = json_is_object(request)
 			 ? bl_approval_check_request(request, e->key, err)
-			 : bl_error_set(err, BL_EFORMAT, e->key, "the record is not JSON with a \"request\" object");
+			 : bl_error_set(err, BL_EFORMAT, e->key, "the record under key %s is not JSON with a \"request\" object",
+					e->key);
 	if (rc == 0 && !json_is_null(decision))
 		rc = json_is_object(decision) ? bl_approval_check_decision(decision, e->key, err)
 					      : bl_error_set(err, BL_EFORMAT, e->key,
@@ -283,6 +284,33 @@ static int decode_record(const bl_kv_entry_t *e, bl_approval_t *out, bl_error_t 
 	}
 	json_decref(record);
 	return rc;
+}
+
+/*
+ * Check that a decoded record belongs to approval `id`: its request's
+ * "id", and its "tenant" and "job_id" joined by ':', are `id`, and so is
+ * its decision's "id" when it has one. A record written under another
+ * key by hand would otherwise decide this approval. Returns 0 or
+ * BL_EFORMAT naming the key.
+ */
+static int check_owner(const bl_approval_t *a, const char *id, const char *key, bl_error_t *err)
+{
+	char joined[2 * BL_APPROVAL_ID_MAX + 2];
+	const char *request_id = json_string_value(json_object_get(a->request, "id"));
+	const char *tenant = json_string_value(json_object_get(a->request, "tenant"));
+	const char *job_id = json_string_value(json_object_get(a->request, "job_id"));
+	const char *decision_id = a->decision ? json_string_value(json_object_get(a->decision, "id")) : NULL;
+
+	snprintf(joined, sizeof joined, "%s:%s", tenant ? tenant : "", job_id ? job_id : "");
+	if (!request_id || strcmp(request_id, id) != 0 || strcmp(joined, id) != 0)
+		return bl_error_set(err, BL_EFORMAT, key,
+				    "the record under key %s is for approval '%s' (tenant '%s', job_id '%s'), not '%s'",
+				    key, request_id ? request_id : "(none)", tenant ? tenant : "(none)",
+				    job_id ? job_id : "(none)", id);
+	if (decision_id && strcmp(decision_id, id) != 0)
+		return bl_error_set(err, BL_EFORMAT, key, "the record under key %s holds a decision for approval '%s', not '%s'",
+				    key, decision_id, id);
+	return 0;
 }
 
 static int kv_load(bl_approval_store_t *store, const char *id, bl_approval_t *out, uint64_t *version,
@@ -303,6 +331,8 @@ static int kv_load(bl_approval_store_t *store, const char *id, bl_approval_t *ou
 		return nats_failed(s, err, rc, &nerr, "read the approval", key);
 
 	rc = decode_record(e, out, err);
+	if (rc == 0 && (rc = check_owner(out, id, key, err)) < 0)
+		bl_approval_clear(out);
 	*version = e->revision;
 	bl_kv_entry_free(e);
 	return rc;

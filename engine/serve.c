@@ -46,7 +46,7 @@ bl_serve_state_t *bl_serve_state(void)
 bool bl_serve_ready(const bl_serve_state_t *st)
 {
 	return st && atomic_load(&st->connected) && atomic_load(&st->streams_verified) &&
-	       atomic_load(&st->pools_running) && !atomic_load(&st->draining);
+	       !atomic_load(&st->lookups_failing) && atomic_load(&st->pools_running) && !atomic_load(&st->draining);
 }
 
 bool bl_serve_alive(const bl_serve_state_t *st)
@@ -110,7 +110,7 @@ static int connect_nats(serve_t *s, bl_error_t *err)
 	return rc;
 }
 
-/* /ready: connected, streams verified, pools running, not draining. */
+/* /ready: connected, streams verified, lookups working, pools running, not draining. */
 static bool serve_ready(void *arg, char *reason, size_t size)
 {
 	const bl_serve_state_t *st = arg;
@@ -118,7 +118,8 @@ static bool serve_ready(void *arg, char *reason, size_t size)
 	if (bl_serve_ready(st))
 		return true;
 	const char *cause = !atomic_load(&st->connected)		? "not connected to NATS"
-			  : !atomic_load(&st->streams_verified) ? "the streams are not verified yet"
+			  : !atomic_load(&st->streams_verified) ? "the streams are not verified, or one went missing"
+			  : atomic_load(&st->lookups_failing)	? "results lookups in BEAMLINE_RESULTS keep failing"
 			  : !atomic_load(&st->pools_running)	? "the worker pools are not running"
 								: "draining: no new jobs are taken";
 	snprintf(reason, size, "%s", cause);

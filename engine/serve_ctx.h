@@ -58,7 +58,8 @@ typedef struct serve_job {
 	char id[SERVE_NAME_MAX];
 	bl_js_msg_t *msg;           /* the delivery, owned; NULL for a request */
 	char *reply;                /* the request's reply subject, owned; NULL for a delivery */
-	unsigned attempt;           /* the delivery count: 1 the first time */
+	unsigned attempt;           /* deliveries less those handed back before running: 1 the first time */
+	unsigned delivered;         /* the server's delivery count */
 	unsigned max_attempts;
 	bl_job_retry_t retry;       /* the job's back-off settings, for NAK delays */
 	int64_t started_unix_ms;    /* when this attempt was taken */
@@ -94,6 +95,11 @@ typedef struct serve {
 	pthread_t indexer;
 	bool indexer_started;
 	void *subs[4];              /* natsSubscription *: execute, status, cancel, approve */
+
+	/* Fetch thread only: the check of BEAMLINE_RESULTS (serve_setup.c). */
+	uint64_t next_stream_check_ms;
+	bool results_missing;       /* the last check found the stream missing */
+	unsigned lookup_failures;   /* fetches in a row whose results lookup failed */
 	char instance[64];
 	uint64_t started_ms;
 } serve_t;
@@ -140,6 +146,16 @@ void bl__serve_job_release(serve_job_t *job);
 /* Create or verify the streams, the consumer and the buckets. Returns 0 or
  * a negative code with *err naming the object and each mismatching field. */
 int bl__serve_setup_streams(serve_t *s, bl_error_t *err);
+
+/*
+ * Check that BEAMLINE_RESULTS exists, at most every few seconds unless
+ * `due` is set. The first check that finds it missing clears
+ * streams_verified (so /ready fails). A second check that still finds it
+ * missing runs bl__serve_setup_streams, which recreates it, or reports a
+ * stream that reappeared with other settings and leaves it unchanged.
+ * Fetch thread only.
+ */
+void bl__serve_streams_check(serve_t *s, bool due);
 
 /* --- serve_store.c --- */
 
@@ -196,8 +212,19 @@ json_t *bl__serve_attempts_load(serve_t *s, const char *tenant, const char *id);
 /* Store `attempts` (borrowed) for tenant/id; failures are logged. */
 void bl__serve_attempts_save(serve_t *s, const char *tenant, const char *id, const json_t *attempts);
 
-/* Forget the attempts of tenant/id; failures are logged. */
+/* Forget the attempts and hand-backs of tenant/id; failures are logged. */
 void bl__serve_attempts_forget(serve_t *s, const char *tenant, const char *id);
+
+/*
+ * The deliveries of tenant/id handed back before they ran (a failed
+ * results lookup, the same job in flight here). The attempt number is the
+ * delivery count less this. Returns 0 when there is no record or it cannot
+ * be read (logged).
+ */
+unsigned bl__serve_handbacks_load(serve_t *s, const char *tenant, const char *id);
+
+/* Store `count` hand-backs for tenant/id. Returns 0, or a negative code (logged). */
+int bl__serve_handbacks_save(serve_t *s, const char *tenant, const char *id, unsigned count);
 
 /* NAK delay for the next attempt after `attempt`: uniform in
  * [0, min(max_backoff, backoff * 2^(attempt - 1))] ("full jitter"), in ms. */

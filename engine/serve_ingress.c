@@ -9,14 +9,18 @@
  * worker for as long. One thread keeps the puller single-threaded, as
  * js.h requires.
  *
- * Each delivery is one attempt. Checks, in order, each failure acked
- * after its dead letter is stored, so a bad message never stalls the
- * consumer: the job parses within the limits (invalid_job), its tenant is
- * the subject's tenant token (tenant_mismatch), tenant and id make a
- * results subject (name_not_subject_safe), the delivery count does not
- * exceed the job's attempts (attempts_exhausted: the engine died in
- * earlier attempts). Then a stored result means the job already ran: ack
- * without running it.
+ * Each delivery that reaches the job actor is one attempt. A delivery
+ * handed back before it ran (its results lookup failed, or the same job
+ * is in flight here) is counted in beamline_attempts instead, and the
+ * attempt number is the server's delivery count less those hand-backs.
+ * A delivery that fails a check is acked once its dead letter is stored,
+ * so a bad message never stalls the consumer. The checks, in order: the
+ * job parses within the limits (invalid_job), and its tenant is the
+ * subject's tenant token (tenant_mismatch). Tenant and id make a results
+ * subject (name_not_subject_safe), and the attempt number does not exceed
+ * the job's attempts (attempts_exhausted: the engine died in earlier
+ * attempts). Then a stored result means the job already ran: ack without
+ * running it.
  */
 #define _DEFAULT_SOURCE /* usleep */
 
@@ -38,6 +42,9 @@
 
 /* Pause after a failed fetch (the server away), before the next. */
 #define FETCH_ERROR_PAUSE_MS 250
+
+/* Fetches in a row whose results lookup failed before the engine reports not ready. */
+#define LOOKUP_FAILURES_NOT_READY 3
 
 int bl__serve_parse_job(serve_t *s, const char *text, size_t len, bl_job_t **job, bl_error_t *err)
 {
@@ -74,13 +81,39 @@ static void nak_later(serve_t *s, bl_js_msg_t *msg, uint64_t delay_ms)
 	atomic_fetch_add(&s->state.naks, 1);
 }
 
+/* The attempt number of a delivery: its delivery count less the deliveries
+ * handed back before they ran, at least 1. Reads the bucket only for a redelivery. */
+static unsigned attempt_of(serve_t *s, const bl_js_msg_t *msg, const char *tenant, const char *id)
+{
+	unsigned delivered = (unsigned)bl_js_msg_meta(msg)->delivered;
+	if (delivered <= 1)
+		return delivered;
+
+	unsigned handed_back = bl__serve_handbacks_load(s, tenant, id);
+	return handed_back < delivered ? delivered - handed_back : 1;
+}
+
+/*
+ * Hand a delivery that did not run back to the server, first counting it
+ * in beamline_attempts so that the next delivery keeps its attempt number.
+ * Takes `msg`.
+ * NOTE: when the count cannot be stored (the bucket unreachable too), the
+ * hand-back uses up one of the job's attempts, as every delivery once did.
+ */
+static void hand_back(serve_t *s, bl_js_msg_t *msg, const char *tenant, const char *id, unsigned attempt)
+{
+	unsigned delivered = (unsigned)bl_js_msg_meta(msg)->delivered;
+
+	bl__serve_handbacks_save(s, tenant, id, delivered - attempt + 1);
+	nak_later(s, msg, BUSY_NAK_MS);
+}
+
 /* The checks that need only the message and the parsed job. Returns true
  * when the job may go on; otherwise the message was dead-lettered. */
-static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigned max_attempts)
+static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigned max_attempts, unsigned *attempt)
 {
 	char message[512];
 	const char *tenant = subject_tenant(bl_js_msg_subject(msg));
-	unsigned attempt = (unsigned)bl_js_msg_meta(msg)->delivered;
 
 	if (strcmp(tenant, job->tenant) != 0) {
 		snprintf(message, sizeof message, "the job's tenant '%s' is not the subject's tenant '%s' (subject %s)",
@@ -96,12 +129,13 @@ static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigne
 		reject(s, msg, job->tenant, job->id, "name_not_subject_safe", message, NULL);
 		return false;
 	}
-	if (attempt > max_attempts) {
+	*attempt = attempt_of(s, msg, job->tenant, job->id);
+	if (*attempt > max_attempts) {
 		json_t *attempts = bl__serve_attempts_load(s, job->tenant, job->id);
 		snprintf(message, sizeof message,
-			 "delivery %u of a job allowed %u attempts: earlier attempts ended without a result (the engine "
-			 "running them stopped)",
-			 attempt, max_attempts);
+			 "attempt %u (delivery %u) of a job allowed %u attempts: earlier attempts ended without a result "
+			 "(the engine running them stopped)",
+			 *attempt, (unsigned)bl_js_msg_meta(msg)->delivered, max_attempts);
 		reject(s, msg, job->tenant, job->id, "attempts_exhausted", message, attempts);
 		bl__serve_attempts_forget(s, job->tenant, job->id);
 		json_decref(attempts);
@@ -111,9 +145,9 @@ static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigne
 }
 
 /* Settle a delivery by its results lookup: a stored result means the job
- * ran already, so ack it; a failed lookup NAKs it, since running the job
- * without the check could run it twice. Takes `msg`. */
-static void settle_found(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, int found)
+ * ran already, so ack it; a failed lookup hands it back, since running the
+ * job without the check could run it twice. Takes `msg`. */
+static void settle_found(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, int found, unsigned attempt)
 {
 	if (found == 0) {
 		atomic_fetch_add(&s->state.duplicates, 1);
@@ -123,18 +157,21 @@ static void settle_found(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, int 
 		bl_js_msg_free(msg);
 		return;
 	}
-	BL_LOG(BL_LOG_WARN, "serve", "result_lookup_failed", NULL, "cannot look up the job's result; retried later",
-	       BL_LOG_S("tenant", job->tenant), BL_LOG_S("id", job->id), BL_LOG_I("err", found));
-	nak_later(s, msg, BUSY_NAK_MS);
+	BL_LOG(BL_LOG_WARN, "serve", "result_lookup_failed", NULL,
+	       "cannot look up the job's result; handed back without using an attempt", BL_LOG_S("tenant", job->tenant),
+	       BL_LOG_S("id", job->id), BL_LOG_I("err", found));
+	hand_back(s, msg, job->tenant, job->id, attempt);
 }
 
 /* Put the job in the table and hand it to the dispatcher. Takes msg and *job. */
-static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_attempts, size_t len)
+static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_attempts, unsigned attempt)
 {
 	bl_error_t err = {0};
+	size_t len = bl_js_msg_len(msg);
 	serve_job_t entry = {
 		.msg = msg,
-		.attempt = (unsigned)bl_js_msg_meta(msg)->delivered,
+		.attempt = attempt,
+		.delivered = (unsigned)bl_js_msg_meta(msg)->delivered,
 		.max_attempts = max_attempts,
 		.retry = (*job)->retry,
 		.started_unix_ms = bl__serve_unix_ms(),
@@ -148,7 +185,7 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 		/* -EEXIST: the same job runs here now. Once its result is stored, this delivery comes back and is acked. */
 		BL_LOG(BL_LOG_INFO, "serve", "job_in_flight", NULL, "the same job is running; delivery handed back",
 		       BL_LOG_S("tenant", entry.tenant), BL_LOG_S("id", entry.id));
-		nak_later(s, msg, BUSY_NAK_MS);
+		hand_back(s, msg, entry.tenant, entry.id, attempt);
 		bl_job_free(job);
 		return;
 	}
@@ -160,7 +197,7 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 	if (bl__job_submit(&s->ctx, job, len, (uint64_t)ticket, &err) < 0) {
 		serve_job_t taken;
 		if (bl__serve_table_take(&s->table, (uint64_t)ticket, &taken)) {
-			nak_later(s, taken.msg, BUSY_NAK_MS);
+			hand_back(s, taken.msg, taken.tenant, taken.id, attempt);
 			taken.msg = NULL;
 			bl__serve_job_release(&taken);
 		}
@@ -173,6 +210,7 @@ typedef struct batch {
 	bl_js_msg_t **msgs;
 	bl_job_t **jobs;
 	unsigned *max_attempts;
+	unsigned *attempt;
 	int *found;
 	size_t count;
 } batch_t;
@@ -196,14 +234,39 @@ static void check_delivery(serve_t *s, batch_t *b, bl_js_msg_t *msg)
 	}
 
 	unsigned max_attempts = job->retry.max_attempts_given ? job->retry.max_attempts : s->cfg->max_attempts;
-	if (!check_job(s, msg, job, max_attempts)) {
+	unsigned attempt = 0;
+	if (!check_job(s, msg, job, max_attempts, &attempt)) {
 		bl_job_free(&job);
 		return;
 	}
 	b->msgs[b->count] = msg;
 	b->jobs[b->count] = job;
 	b->max_attempts[b->count] = max_attempts;
+	b->attempt[b->count] = attempt;
 	b->count++;
+}
+
+/* Keep lookups_failing current: it is set after LOOKUP_FAILURES_NOT_READY
+ * fetches in a row had a failed lookup, and a failed one checks the
+ * results stream at once. */
+static void note_lookups(serve_t *s, bool failed)
+{
+	if (!failed) {
+		if (s->lookup_failures >= LOOKUP_FAILURES_NOT_READY)
+			BL_LOG(BL_LOG_INFO, "serve", "result_lookups_restored", NULL, NULL);
+		s->lookup_failures = 0;
+		atomic_store(&s->state.lookups_failing, false);
+		return;
+	}
+
+	s->lookup_failures++;
+	if (s->lookup_failures == LOOKUP_FAILURES_NOT_READY) {
+		BL_LOG(BL_LOG_ERROR, "serve", "result_lookups_failing", NULL,
+		       "results lookups failed in several fetches in a row; not ready until one works",
+		       BL_LOG_I("fetches", s->lookup_failures));
+		atomic_store(&s->state.lookups_failing, true);
+	}
+	bl__serve_streams_check(s, true);
 }
 
 /* Check every delivery of a fetch, look up their results together, then
@@ -217,13 +280,16 @@ static void take_batch(serve_t *s, serve_lookup_t *lookup, batch_t *b, bl_js_msg
 		return;
 
 	bl__serve_lookup_many(s, lookup, b->jobs, b->found, b->count);
+	bool lookup_failed = false;
 	for (size_t i = 0; i < b->count; i++) {
+		lookup_failed |= b->found[i] != 0 && b->found[i] != -ENOENT;
 		if (b->found[i] == -ENOENT)
-			submit(s, b->msgs[i], &b->jobs[i], b->max_attempts[i], bl_js_msg_len(b->msgs[i]));
+			submit(s, b->msgs[i], &b->jobs[i], b->max_attempts[i], b->attempt[i]);
 		else
-			settle_found(s, b->msgs[i], b->jobs[i], b->found[i]);
+			settle_found(s, b->msgs[i], b->jobs[i], b->found[i], b->attempt[i]);
 		bl_job_free(&b->jobs[i]);
 	}
+	note_lookups(s, lookup_failed);
 }
 
 static int batch_init(batch_t *b, size_t cap)
@@ -231,9 +297,10 @@ static int batch_init(batch_t *b, size_t cap)
 	b->msgs = calloc(cap, sizeof *b->msgs);
 	b->jobs = calloc(cap, sizeof *b->jobs);
 	b->max_attempts = calloc(cap, sizeof *b->max_attempts);
+	b->attempt = calloc(cap, sizeof *b->attempt);
 	b->found = calloc(cap, sizeof *b->found);
 	b->count = 0;
-	return b->msgs && b->jobs && b->max_attempts && b->found ? 0 : BL_ENOMEM;
+	return b->msgs && b->jobs && b->max_attempts && b->attempt && b->found ? 0 : BL_ENOMEM;
 }
 
 static void batch_destroy(batch_t *b)
@@ -241,6 +308,7 @@ static void batch_destroy(batch_t *b)
 	free(b->msgs);
 	free(b->jobs);
 	free(b->max_attempts);
+	free(b->attempt);
 	free(b->found);
 }
 
@@ -280,6 +348,13 @@ static void *fetch_loop(void *arg)
 
 	while (!atomic_load(&s->stopping)) {
 		bl__serve_table_progress(&s->table, bl__run_now_ms(), progress_every);
+
+		/* Without BEAMLINE_RESULTS no job can be checked for an earlier result: take none. */
+		bl__serve_streams_check(s, false);
+		if (s->results_missing) {
+			usleep((useconds_t)wait_ms * 1000);
+			continue;
+		}
 
 		/* Pull no more than the free slots: nothing waits in a buffer of ours. */
 		size_t room = bl__serve_table_free_slots(&s->table);

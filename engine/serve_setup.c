@@ -6,10 +6,20 @@
 #include <errno.h>
 #include <stdio.h>
 
+#include <beamline/js.h>
+
 #include "log.h"
 #include "serve_ctx.h"
 
 #define MS_TO_NS(ms) ((int64_t)(ms) * 1000000)
+
+/*
+ * Interval between checks that BEAMLINE_RESULTS exists. A missing stream
+ * is recreated at the check after the one that found it missing, so an
+ * operator who deleted it to add it again with other settings has one
+ * interval to do so. Those settings are then reported, never overwritten.
+ */
+#define STREAM_CHECK_MS 3000
 
 /* Log the outcome of one ensure call and turn a mismatch into the run's error. */
 static int report(const char *kind, const char *name, int rc, const bl_nats_error_t *nerr, bl_error_t *err)
@@ -93,4 +103,47 @@ int bl__serve_setup_streams(serve_t *s, bl_error_t *err)
 	if (rc == 0)
 		rc = ensure_bucket(s, SERVE_BUCKET_ATTEMPTS, cfg->attempts_ttl_ms, err);
 	return rc;
+}
+
+/* Run the start's create-or-verify again after the results stream went missing. */
+static void recreate_results(serve_t *s)
+{
+	bl_error_t err = {0};
+
+	if (bl__serve_setup_streams(s, &err) < 0) {
+		BL_LOG(BL_LOG_ERROR, "serve", "setup_failed", NULL, err.message, BL_LOG_S("object", err.field),
+		       BL_LOG_S("action", "not ready; checked again in a few seconds"));
+		return;
+	}
+	BL_LOG(BL_LOG_WARN, "serve", "results_stream_recreated", NULL,
+	       "BEAMLINE_RESULTS is back and verified; the results stored before it went missing are lost");
+	s->results_missing = false;
+	atomic_store(&s->state.streams_verified, true);
+}
+
+void bl__serve_streams_check(serve_t *s, bool due)
+{
+	bl_js_stream_state_t st;
+	bl_nats_error_t nerr = {0};
+	uint64_t now = bl__run_now_ms();
+
+	if (!due && now < s->next_stream_check_ms)
+		return;
+	s->next_stream_check_ms = now + STREAM_CHECK_MS;
+
+	int rc = bl_js_stream_state(s->nats, SERVE_STREAM_RESULTS, &st, &nerr);
+	if (rc == -ENOENT && !s->results_missing) {
+		BL_LOG(BL_LOG_ERROR, "serve", "results_stream_missing", NULL,
+		       "BEAMLINE_RESULTS does not exist; not ready, and no jobs are taken until it is back",
+		       BL_LOG_I("recreate_in_ms", STREAM_CHECK_MS));
+		s->results_missing = true;
+		atomic_store(&s->state.streams_verified, false);
+		return;
+	}
+	if (rc == 0 && !s->results_missing)
+		return;
+
+	/* Missing at two checks in a row, or back after one: create or verify it as at start. */
+	if (rc == 0 || rc == -ENOENT)
+		recreate_results(s);
 }

@@ -86,7 +86,7 @@ static void store_and_ack(serve_t *s, serve_job_t *job, const char *line)
 		return;
 	atomic_fetch_add(&s->state.results_stored, 1);
 	bl_js_ack(job->msg, NULL);
-	if (job->attempt > 1)
+	if (job->delivered > 1)
 		bl__serve_attempts_forget(s, job->tenant, job->id);
 }
 

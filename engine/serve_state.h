@@ -16,6 +16,7 @@ typedef struct bl_serve_state {
 	atomic_bool streams_verified; /* streams, consumer and buckets created or matched */
 	atomic_bool pools_running;    /* the runtime and the result publishers run */
 	atomic_bool draining;         /* SIGTERM or SIGINT came: no new jobs are taken */
+	atomic_bool lookups_failing;  /* results lookups failed in several fetches in a row */
 	uint64_t _Atomic jobs_received;  /* deliveries and requests taken */
 	uint64_t _Atomic results_stored; /* results published to BEAMLINE_RESULTS */
 	uint64_t _Atomic replies_sent;   /* replies to execute requests */
@@ -28,8 +29,8 @@ typedef struct bl_serve_state {
 /* The state of the service running in this process, or NULL when none runs. */
 bl_serve_state_t *bl_serve_state(void);
 
-/* Whether the service may take jobs: connected, streams verified, pools
- * running, not draining. A NULL state (no service) is not ready. */
+/* Whether the service may take jobs: connected, streams verified, results
+ * lookups working, pools running, not draining. A NULL state (no service) is not ready. */
 bool bl_serve_ready(const bl_serve_state_t *state);
 
 /* Whether the process is alive and serving or draining (for /health). */

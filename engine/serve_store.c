@@ -1,7 +1,9 @@
 /*
  * The service mode's other JetStream traffic besides the jobs: results (looked up before a job runs, stored before it is acked), dead
  * letters, and the errors of earlier attempts in the KV bucket
- * beamline_attempts, keyed "<tenant>.<id>".
+ * beamline_attempts, keyed "<tenant>.<id>". The same bucket counts the
+ * deliveries handed back before they ran under "<tenant>.<id>/handed_back":
+ * names never contain '/', so no attempts key can take that form.
  */
 #define _DEFAULT_SOURCE /* usleep */
 
@@ -265,15 +267,60 @@ void bl__serve_attempts_save(serve_t *s, const char *tenant, const char *id, con
 		       BL_LOG_S("error", nerr.error.message));
 }
 
+static void handbacks_key(char *key, size_t size, const char *tenant, const char *id)
+{
+	snprintf(key, size, "%s.%s/handed_back", tenant, id);
+}
+
 void bl__serve_attempts_forget(serve_t *s, const char *tenant, const char *id)
 {
-	char key[300];
+	char key[320];
 
 	attempts_key(key, sizeof key, tenant, id);
 	int rc = bl_kv_delete(s->attempts, key, NULL);
+	if (rc == 0) {
+		handbacks_key(key, sizeof key, tenant, id);
+		rc = bl_kv_delete(s->attempts, key, NULL);
+	}
 	if (rc < 0)
 		BL_LOG(BL_LOG_WARN, "serve", "attempts_not_deleted", key,
 		       "cannot delete the attempts record; it expires with the bucket's TTL", BL_LOG_I("err", rc));
+}
+
+unsigned bl__serve_handbacks_load(serve_t *s, const char *tenant, const char *id)
+{
+	char key[320], text[24];
+	bl_kv_entry_t *e = NULL;
+
+	handbacks_key(key, sizeof key, tenant, id);
+	int rc = bl_kv_get(&e, s->attempts, key, NULL);
+	if (rc < 0) {
+		if (rc != -ENOENT)
+			BL_LOG(BL_LOG_WARN, "serve", "handbacks_unreadable", key,
+			       "cannot read the deliveries handed back; each counts as an attempt", BL_LOG_I("err", rc));
+		return 0;
+	}
+	snprintf(text, sizeof text, "%.*s", (int)(e->len < sizeof text ? e->len : sizeof text - 1), (const char *)e->value);
+	bl_kv_entry_free(e);
+
+	char *end;
+	unsigned long count = strtoul(text, &end, 10);
+	return *end == '\0' && count <= UINT32_MAX ? (unsigned)count : 0;
+}
+
+int bl__serve_handbacks_save(serve_t *s, const char *tenant, const char *id, unsigned count)
+{
+	char key[320], text[24];
+	bl_nats_error_t nerr = {0};
+
+	handbacks_key(key, sizeof key, tenant, id);
+	int len = snprintf(text, sizeof text, "%u", count);
+	int rc = bl_kv_put(s->attempts, key, text, (size_t)len, NULL, &nerr);
+	if (rc < 0)
+		BL_LOG(BL_LOG_WARN, "serve", "handback_not_saved", key,
+		       "cannot count the delivery handed back; it will count as an attempt",
+		       BL_LOG_S("error", nerr.error.message));
+	return rc;
 }
 
 uint64_t bl__serve_backoff_ms(const bl_job_retry_t *retry, unsigned attempt)

@@ -90,6 +90,35 @@ Test(blocks_approval_store, post_keeps_existing_request)
 	fixture_fini(&f);
 }
 
+/* A post whose summary or details differ from the stored request's (a new
+ * job reusing the id) gets -EEXIST naming the approval, and no approval. */
+Test(blocks_approval_store, post_other_request_conflicts)
+{
+	fixture_t f;
+	bl_approval_t a;
+	bool created;
+	bl_error_t err = {0};
+	fixture_init(&f);
+	post(&f, "acme:j", 1000, 5000);
+
+	json_t *other_summary = request("acme:j", 2000, 5000);
+	json_object_set_new(other_summary, "summary", json_string("deploy again"));
+	int rc = bl_approval_store_post(f.store, other_summary, &a, &created, &err);
+	cr_expect_eq(rc, -EEXIST, "another summary: expected -EEXIST, got %d", rc);
+	cr_expect_str_eq(err.field, "acme:j");
+	cr_expect_not_null(strstr(err.message, "summary"), "message: %s", err.message);
+	cr_expect_null(a.request, "the conflicting post returned the stored request");
+
+	json_t *other_details = request("acme:j", 2000, 5000);
+	json_object_set_new(other_details, "details", json_pack("{s:i}", "build", 7));
+	rc = bl_approval_store_post(f.store, other_details, &a, &created, &err);
+	cr_expect_eq(rc, -EEXIST, "other details: expected -EEXIST, got %d", rc);
+
+	json_decref(other_summary);
+	json_decref(other_details);
+	fixture_fini(&f);
+}
+
 /* The first decision stands; the second gets -EEXIST and the first. */
 Test(blocks_approval_store, first_decision_wins)
 {

@@ -78,8 +78,12 @@ Test(engine_serve_approvals_tamper, corrupt_record_ends_job, .timeout = 90)
 
 	cr_expect_eq(n, 1, "the job did not end within %d ms of its record being corrupted", REACT_MS);
 	json_t *r = n ? serve_result(&h, "acme", "t1") : NULL;
+	json_t *error = json_object_get(r, "error");
 	char *text = text_of(r);
 	cr_expect_str_eq(str(r, "status"), "error", "result: %s", text);
+	cr_expect_str_eq(str(error, "code"), "approval_record_invalid", "result: %s", text);
+	cr_expect_not_null(strstr(str(error, "message"), "acme.t1"), "the error does not name the key: %s", text);
+	cr_expect(!json_is_true(json_object_get(error, "retryable")), "the error is retryable: %s", text);
 	free(text);
 	json_decref(r);
 	bl_kv_free(kv);
@@ -135,8 +139,11 @@ Test(engine_serve_approvals_tamper, record_for_other_id_not_taken, .timeout = 90
 
 	json_t *r = n ? serve_result(&h, "acme", "t3") : NULL;
 	json_t *result = json_object_get(r, "result");
+	json_t *error = json_object_get(r, "error");
 	char *text = text_of(r);
 	cr_expect(strcmp(str(result, "decided_by"), "mallory") != 0, "the job took the decision for evil:x: %s", text);
+	cr_expect_str_eq(str(error, "code"), "approval_record_invalid", "result: %s", text);
+	cr_expect_not_null(strstr(str(error, "message"), "acme.t3"), "the error does not name the key: %s", text);
 	free(text);
 	json_decref(r);
 	bl_kv_free(kv);

@@ -37,20 +37,25 @@ static void delete_stream(serve_harness_t *h, const char *name)
 	jsCtx_Destroy(js);
 }
 
+/* Start an engine, then delete BEAMLINE_RESULTS under it. */
+static void start_without_results(serve_harness_t *h, engine_child_t *engine)
+{
+	serve_harness_init(h, "", "");
+	serve_start(h, engine, "engine");
+	delete_stream(h, "BEAMLINE_RESULTS");
+}
+
 /*
  * Each failed lookup NAKs the delivery, and each NAK counts as an attempt,
  * so after max_attempts (3) lookups that timed out the job is dead-lettered
  * as attempts_exhausted, "the engine running them stopped", although it
- * never ran. A lookup that fails is not an attempt of the job. Fails today.
+ * never ran. A lookup that fails is not an attempt of the job.
  */
 Test(engine_serve_results_gone, failed_lookups_are_not_attempts, .timeout = 90)
 {
 	serve_harness_t h;
 	engine_child_t engine;
-	serve_harness_init(&h, "", "");
-	serve_start(&h, &engine, "engine");
-
-	delete_stream(&h, "BEAMLINE_RESULTS");
+	start_without_results(&h, &engine);
 	serve_publish(&h, "acme", NOOP_JOB("g1"), NULL);
 	serve_wait_count(&h, "BEAMLINE_DLQ", 1, WAIT_MS);
 	json_t *letter = serve_dead_letter(&h, "g1");
@@ -63,15 +68,12 @@ Test(engine_serve_results_gone, failed_lookups_are_not_attempts, .timeout = 90)
 }
 
 /* Readiness includes "streams verified", so an engine whose results stream
- * is gone must stop reporting ready. Fails today: it stays ready. */
+ * is gone must stop reporting ready. */
 Test(engine_serve_results_gone, not_ready_without_results_stream, .timeout = 90)
 {
 	serve_harness_t h;
 	engine_child_t engine;
-	serve_harness_init(&h, "", "");
-	serve_start(&h, &engine, "engine");
-
-	delete_stream(&h, "BEAMLINE_RESULTS");
+	start_without_results(&h, &engine);
 	bool ready = true;
 	for (int i = 0; i < 40 && ready; i++) {
 		json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 2000);
@@ -82,6 +84,31 @@ Test(engine_serve_results_gone, not_ready_without_results_stream, .timeout = 90)
 	}
 
 	cr_expect(!ready, "the engine still reports ready 20 s after BEAMLINE_RESULTS was deleted");
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+}
+
+/* A job allowed one attempt, published just after BEAMLINE_RESULTS was
+ * deleted: its deliveries handed back while the stream was missing use
+ * none of that attempt, and it runs once the engine has recreated the
+ * stream. Counting each delivery as an attempt dead-letters it instead. */
+Test(engine_serve_results_gone, job_runs_once_stream_back, .timeout = 90)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	start_without_results(&h, &engine);
+	serve_publish(&h, "acme", "{\"id\":\"g2\",\"tenant\":\"acme\",\"block\":\"kernel\","
+				  "\"retry\":{\"max_attempts\":1},\"params\":{\"kernel\":\"noop\"}}",
+		      NULL);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, WAIT_MS);
+	json_t *result = n ? serve_result(&h, "acme", "g2") : NULL;
+	json_t *letter = serve_dead_letter(&h, "g2");
+
+	cr_expect_eq(n, 1, "no result stored within %d ms of the job", WAIT_MS);
+	cr_expect_str_eq(str(result, "status"), "ok", "the job did not run to completion");
+	cr_expect_null(letter, "the job was dead-lettered as %s", str(letter, "reason"));
+	json_decref(result);
+	json_decref(letter);
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 }

@@ -178,8 +178,10 @@ const char *bl_approval_store_path(const bl_approval_store_t *store);
  * docs/blocks/human.md) unless an approval with its id exists. *out
  * receives the stored approval: the new one, or the existing one with its
  * original expiry and any decision made meanwhile (*created false).
- * Returns 0, or a negative errno / BL_EFORMAT (a stored record is damaged)
- * with *err.
+ * Returns 0, -EEXIST when the existing request has another "summary" or
+ * "details" (a new job reusing the id; *out is then empty), or another
+ * negative errno / BL_EFORMAT (a stored record is damaged or belongs to
+ * another approval) with *err.
  */
 int bl_approval_store_post(bl_approval_store_t *store, const json_t *request, bl_approval_t *out, bool *created,
 			   bl_error_t *err);
