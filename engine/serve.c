@@ -70,6 +70,19 @@ static void on_nats_event(const bl_nats_event_t *event, void *arg)
 	bl__result_index_invalidate(&s->results_index);
 }
 
+/* Put `prefix` before the error's field: the NATS layer names its own
+ * settings ("creds_file"), which the config file nests ("nats.creds_file"). */
+static void nest_field(bl_error_t *err, const char *prefix)
+{
+	size_t len = strlen(err->field);
+	size_t add = strlen(prefix);
+
+	if (len == 0 || len + add >= sizeof err->field)
+		return;
+	memmove(err->field + add, err->field, len + 1);
+	memcpy(err->field, prefix, add);
+}
+
 static int connect_nats(serve_t *s, bl_error_t *err)
 {
 	const bl_serve_config_t *cfg = s->cfg;
@@ -97,6 +110,7 @@ static int connect_nats(serve_t *s, bl_error_t *err)
 	int rc = bl_nats_connect(&s->nats, &nc, &nerr);
 	if (rc < 0) {
 		*err = nerr.error;
+		nest_field(err, "nats.");
 		bl_error_prefix(err, "cannot connect to NATS: ");
 		return rc;
 	}

@@ -91,7 +91,7 @@ Test(engine_serve_auth, creds_file_job_end_to_end, .timeout = 90)
 }
 
 /* A server that rejects the engine's credentials makes serve exit with status 3, and its
- * log names creds_file. */
+ * log names nats.creds_file. */
 Test(engine_serve_auth, rejected_creds_file_exits_3, .timeout = 60)
 {
 	serve_harness_t h;
@@ -109,7 +109,7 @@ Test(engine_serve_auth, rejected_creds_file_exits_3, .timeout = 60)
 	cr_assert(exited, "serve kept running with rejected credentials");
 	cr_assert_eq(engine.status, 3, "expected exit status 3, got %d", engine.status);
 	char *log = test_file_read(engine.err_path);
-	cr_assert_not_null(strstr(log, "creds_file"), "the log does not name creds_file:\n%s", log);
+	cr_assert_not_null(strstr(log, "nats.creds_file"), "the log does not name nats.creds_file:\n%s", log);
 	free(log);
 	serve_harness_fini(&h);
 }
