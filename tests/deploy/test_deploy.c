@@ -1,7 +1,9 @@
 /*
  * The files of deploy/, read by the programs that use them. promtool
  * checks the alert rules and the scrape config, nats-server the NATS
- * config, and the engine's parser the admin sections of the configs. The
+ * config, and the engine's config loader both engine configs.
+ * check_manifests.py (python3-yaml) checks the Kubernetes manifests and
+ * the Containerfile against each other and the repository. The
  * dashboard's and the rules' queries must name only metrics that
  * docs/metrics.md lists.
  */
@@ -16,6 +18,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "serve.h"
 
 #define DEPLOY BL_SOURCE_DIR "/deploy/"
 
@@ -116,51 +119,90 @@ Test(deploy, systemd_unit_verifies, .timeout = 60)
 	rmdir(dir);
 }
 
-/* The engine.json embedded in the ConfigMap: the lines after
- * "engine.json: |", without their indentation. Owned. */
-static char *configmap_json(void)
+#define CHECK_MANIFESTS "python3 '" BL_SOURCE_DIR "/tests/deploy/check_manifests.py'"
+
+/* Run check_manifests.py with `args`; skip the test when Python or
+ * PyYAML is missing (the script exits 77). */
+static int run_check_manifests(const char *args, char *out, size_t size)
 {
-	char *yaml = read_all(DEPLOY "kubernetes/configmap.yaml");
-	char *start = strstr(yaml, "engine.json: |\n");
-	cr_assert_not_null(start, "configmap.yaml has no engine.json block");
-	char *json = calloc(1, strlen(yaml) + 1);
-	char *out = json;
-	for (char *line = start + strlen("engine.json: |\n"); *line;) {
-		char *end = strchr(line, '\n');
-		size_t len = end ? (size_t)(end - line) : strlen(line);
-		size_t indent = strspn(line, " ");
-		if (len > 0 && indent < 4)
-			break;
-		memcpy(out, line + (indent < len ? 4 : len), len - (indent < len ? 4 : len));
-		out += len - (indent < len ? 4 : len);
-		*out++ = '\n';
-		line = end ? end + 1 : line + len;
-	}
-	free(yaml);
-	return json;
+	char command[1024];
+	if (run("command -v python3", out, size) != 0)
+		cr_skip_test("python3 is not installed (Debian package python3)");
+
+	snprintf(command, sizeof command, "%s %s '%s'", CHECK_MANIFESTS, args, BL_SOURCE_DIR);
+	int rc = run(command, out, size);
+	if (rc == 77)
+		cr_skip_test("%s", out);
+	return rc;
 }
 
-/* Both engine configs are JSON whose "admin" section the engine accepts:
- * the host one on loopback, the Kubernetes one on every interface with
- * allow_non_loopback, as the probes need. */
-Test(deploy, engine_configs_have_valid_admin_sections)
+/* Load the config at `path` as `beamline-engine serve` does: the "nats"
+ * and "engine" sections by the service's loader, then the "admin"
+ * section by the admin endpoint's parser, which must listen on
+ * `host`:8481. */
+static void expect_config_loads(const char *path, const char *host)
 {
-	char *texts[] = {read_all(DEPLOY "config/engine.json"), configmap_json()};
-	const char *hosts[] = {"127.0.0.1", "0.0.0.0"};
+	bl_serve_config_t cfg;
+	bl_error_t err = {0};
+	int rc = bl_serve_config_load(&cfg, path, &err);
+	cr_expect_eq(rc, 0, "%s: %s: %s", path, err.field, err.message);
+	if (rc != 0)
+		return;
 
-	for (int i = 0; i < 2; i++) {
-		json_error_t jerr;
-		json_t *doc = json_loads(texts[i], 0, &jerr);
-		cr_assert_not_null(doc, "config %d is not JSON: line %d: %s\n%s", i, jerr.line, jerr.text, texts[i]);
-		bl_admin_config_t cfg;
-		bl_error_t err = {0};
-		int rc = bl_admin_config_parse(&cfg, json_object_get(doc, "admin"), &err);
-		cr_expect_eq(rc, 0, "config %d: %s: %s", i, err.field, err.message);
-		cr_expect_str_eq(cfg.host, hosts[i]);
-		cr_expect_eq(cfg.port, 8481);
-		json_decref(doc);
-		free(texts[i]);
-	}
+	bl_admin_config_t admin;
+	rc = bl_admin_config_parse(&admin, json_object_get(cfg.services, "admin"), &err);
+	cr_expect_eq(rc, 0, "%s: %s: %s", path, err.field, err.message);
+	cr_expect_str_eq(admin.host, host, "%s: admin.listen", path);
+	cr_expect_eq(admin.port, 8481, "%s: admin.listen", path);
+	bl_serve_config_free(&cfg);
+}
+
+/* The host config: NATS and the admin endpoint on loopback. */
+Test(deploy, host_config_loads)
+{
+	expect_config_loads(DEPLOY "config/engine.json", "127.0.0.1");
+}
+
+/* The ConfigMap's engine.json, taken out of the YAML by
+ * check_manifests.py: the admin endpoint on every interface with
+ * allow_non_loopback, as the kubelet's probes need. */
+Test(deploy, configmap_config_loads, .timeout = 30)
+{
+	char out[8192], path[] = "/tmp/bl-configmap-XXXXXX";
+	int rc = run_check_manifests("engine-config", out, sizeof out);
+	cr_assert_eq(rc, 0, "check_manifests.py engine-config exited %d:\n%s", rc, out);
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0, "cannot create %s", path);
+	cr_assert_eq(write(fd, out, strlen(out)), (ssize_t)strlen(out));
+	close(fd);
+
+	expect_config_loads(path, "0.0.0.0");
+	unlink(path);
+}
+
+/* The manifests against each other and the engine's config: kinds and
+ * apiVersions, probes on the admin port, the token copied from the
+ * Secret, resources, volumes for every path of the config, the HPA's
+ * target (check_manifests.py lists each rule). */
+Test(deploy, kubernetes_manifests_agree, .timeout = 30)
+{
+	char out[8192];
+
+	int rc = run_check_manifests("kubernetes", out, sizeof out);
+
+	cr_expect_eq(rc, 0, "check_manifests.py kubernetes exited %d:\n%s", rc, out);
+}
+
+/* The Containerfile against the repository and the manifests: Debian 12
+ * bases, COPY sources present, the runtime packages of
+ * `scripts/install-deps run`, the command, EXPOSE and the user. */
+Test(deploy, containerfile_agrees, .timeout = 30)
+{
+	char out[8192];
+
+	int rc = run_check_manifests("container", out, sizeof out);
+
+	cr_expect_eq(rc, 0, "check_manifests.py container exited %d:\n%s", rc, out);
 }
 
 /* Every beamline_engine_* and process_* name a dashboard query or an
