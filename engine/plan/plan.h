@@ -30,7 +30,9 @@ typedef struct bl_plan_calibration {
 /*
  * Run calibration_samples + 1 jobs of each mix entry through the engine,
  * one at a time on one CPU worker, and keep each entry's run times but the
- * first (a cold start). Returns 0 with *out filled (free with
+ * first (a cold start). With calibration_spacing_ms above 0, the jobs are
+ * fed that far apart, so that a core idles between them as it does under
+ * real traffic. A job that runs longer than that delays the next. Returns 0 with *out filled (free with
  * bl_plan_calibration_free), or a negative code with *err: a failed job
  * names its mix entry ("mix[1].job") and the engine's error.
  */

@@ -21,8 +21,11 @@ static void sample_stats(const bl_plan_samples_t *s, double *mean, double *p50, 
 
 void bl_plan_print_calibration(FILE *to, const bl_plan_workload_t *w, const bl_plan_calibration_t *c)
 {
-	fprintf(to, "calibration: %zu jobs through the engine in %.1f s, one at a time on one CPU worker\n", c->jobs,
+	fprintf(to, "calibration: %zu jobs through the engine in %.1f s, one at a time on one CPU worker", c->jobs,
 		c->wall_s);
+	if (w->calibration_spacing_ms > 0)
+		fprintf(to, ", fed %llu ms apart", (unsigned long long)w->calibration_spacing_ms);
+	fprintf(to, "\n");
 	fprintf(to, "%-24s %7s %8s %10s %10s %10s\n", "mix entry", "share", "samples", "mean ms", "p50 ms", "p99 ms");
 	for (size_t e = 0; e < c->entry_count; e++) {
 		double mean, p50, p99;

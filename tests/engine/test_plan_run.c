@@ -25,18 +25,19 @@
 #define MIX_PATH BL_SOURCE_DIR "/examples/plan/mix.json"
 #define ERROR_MAX 0.25
 #define OTHER_CORES_MAX 0.25
-/* Release builds on a quiet 2-core VM: with the k-nearest-neighbour jobs
- * at their calibrated speed (p50 within 10%), service_drift came out at
- * +15% to +17%, because each job of the sub-millisecond entries took
- * 0.15 to 0.3 ms longer when jobs arrived one by one than back to back. With those jobs slower
- * it came out at +31% to +95%. */
+/* Measured with release builds on a quiet 2-core VM. With calibration
+ * back to back and the k-nearest-neighbour jobs at their calibrated speed
+ * (p50 within 10%), service_drift came out at +15% to +17%. Each job of
+ * the sub-millisecond entries took 0.15 to 0.3 ms longer when jobs
+ * arrived one by one. With those jobs slower it came out at +31% to +95%.
+ * With the mix's calibration_spacing_ms of 50 it stayed within 4%. */
 #define SERVICE_DRIFT_MAX 0.25
 /* A target that every stable size meets, so the recommendation is the
  * smallest size that keeps up. The mix's own target suits release builds,
  * and a debug build on a busy machine may miss it. */
 #define TARGET_MS 1e6
 
-Test(engine_plan_run, predicted_p99_matches_real_run, .timeout = 120)
+Test(engine_plan_run, predicted_p99_matches_real_run, .timeout = 240)
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	bl_plan_workload_t *w = NULL;
