@@ -240,7 +240,7 @@ static int validate(plan_state_t *st, bl_error_t *err)
 					  st->opt.seed + 1 + i, err);
 		if (rc < 0)
 			return rc;
-		bl_plan_print_check(stdout, &st->checks[st->check_count++]);
+		bl_plan_print_check(stdout, st->w, &st->checks[st->check_count++]);
 	}
 	return 0;
 }
@@ -311,6 +311,8 @@ int bl__plan_main(int argc, char **argv)
 		status = EXIT_TARGET_UNMET;
 	free(st.trace_s);
 	free(st.jobs);
+	for (size_t i = 0; i < st.check_count; i++)
+		bl_plan_check_free(&st.checks[i]);
 	bl_plan_sweep_free(&st.sweep);
 	bl_plan_calibration_free(&st.cal);
 	bl_plan_workload_free(&st.w);

@@ -62,6 +62,23 @@ static int keep_samples(bl_plan_samples_t *s, const bl_plan_real_run_t *r, size_
 	return 0;
 }
 
+/* Feed times of the calibration jobs, calibration_spacing_ms apart, or
+ * NULL (all at once) when the spacing is 0. Sets *failed when memory runs
+ * out. */
+static double *make_feed_times(const bl_plan_workload_t *w, size_t count, bool *failed)
+{
+	double *at_ms = NULL;
+
+	*failed = false;
+	if (w->calibration_spacing_ms == 0)
+		return NULL;
+	at_ms = malloc((count ? count : 1) * sizeof *at_ms);
+	*failed = at_ms == NULL;
+	for (size_t i = 0; at_ms && i < count; i++)
+		at_ms[i] = (double)i * (double)w->calibration_spacing_ms;
+	return at_ms;
+}
+
 /*
  * Calibrate the `n` entries of one tenant in one run. A run per tenant,
  * because the quota that keeps jobs one at a time is per tenant, and two
@@ -73,12 +90,15 @@ static int calibrate_tenant(bl_plan_calibration_t *out, const bl_plan_workload_t
 	size_t per_entry = w->calibration_samples + 1;
 	size_t count = n * per_entry;
 	bl_plan_real_run_t r = {.count = count, .cpu_workers = 1, .one_at_a_time = true};
+	bool no_memory;
+	double *at_ms = make_feed_times(w, count, &no_memory);
 	int rc = 0;
 
+	r.at_ms = at_ms;
 	r.lines = make_lines(w, entries, count, per_entry);
 	r.run_ms = calloc(count, sizeof *r.run_ms);
 	r.latency_ms = calloc(count, sizeof *r.latency_ms);
-	bool ready = r.lines && r.run_ms && r.latency_ms;
+	bool ready = r.lines && r.run_ms && r.latency_ms && !no_memory;
 	for (size_t i = 0; ready && i < count; i++)
 		ready = r.lines[i] != NULL;
 	rc = ready ? bl_plan_real_run(&r, w, err)
@@ -101,6 +121,7 @@ static int calibrate_tenant(bl_plan_calibration_t *out, const bl_plan_workload_t
 	out->wall_s += r.wall_s;
 
 	free_lines(r.lines, count);
+	free(at_ms);
 	free(r.run_ms);
 	free(r.latency_ms);
 	return rc;

@@ -30,7 +30,9 @@ typedef struct bl_plan_calibration {
 /*
  * Run calibration_samples + 1 jobs of each mix entry through the engine,
  * one at a time on one CPU worker, and keep each entry's run times but the
- * first (a cold start). Returns 0 with *out filled (free with
+ * first (a cold start). With calibration_spacing_ms above 0, the jobs are
+ * fed that far apart, so that a core idles between them as it does under
+ * real traffic. A job that runs longer than that delays the next. Returns 0 with *out filled (free with
  * bl_plan_calibration_free), or a negative code with *err: a failed job
  * names its mix entry ("mix[1].job") and the engine's error.
  */
@@ -87,6 +89,16 @@ void bl_plan_sweep_free(bl_plan_sweep_t *s);
  */
 size_t bl_plan_validation_points(const bl_plan_sweep_t *s, unsigned cores_here, int out[2], int *primary);
 
+/* One mix entry's service time during calibration and during a real run. */
+typedef struct bl_plan_entry_drift {
+	size_t jobs;               /* the real run's jobs of this entry that succeeded */
+	double calibrated_mean_ms;
+	double calibrated_p50_ms;
+	double real_mean_ms;       /* NaN when jobs is 0 */
+	double real_p50_ms;
+	double change;             /* (real mean - calibrated mean) / calibrated mean; NaN when jobs is 0 */
+} bl_plan_entry_drift_t;
+
 /* A prediction next to a real run of one instance. */
 typedef struct bl_plan_check {
 	unsigned cpu_workers;
@@ -100,6 +112,18 @@ typedef struct bl_plan_check {
 	size_t failed;
 	double wall_s;
 	double other_cores;       /* cores other processes kept busy meanwhile; -1: unknown */
+	/* Relative change of the work per job from calibration to the real
+	 * run, with each entry's p50 service time summed by share. NaN when
+	 * unknown. A host whose cores change speed shows here, while
+	 * other_cores stays near 0. service_drift_mean is the same over the
+	 * means, which also count the real run's waits for a busy CPU worker. */
+	double service_drift;
+	double service_drift_mean;
+	/* The simulation of the same jobs, each service time moved by the
+	 * change of its entry's p50 from calibration to the real run. */
+	double shifted_p99_ms;
+	bl_plan_entry_drift_t *entries; /* one per mix entry; owned (bl_plan_check_free) */
+	size_t entry_count;
 } bl_plan_check_t;
 
 /*
@@ -108,12 +132,17 @@ typedef struct bl_plan_check {
  * The jobs are drawn with `seed`, with arrival times from `trace_s` as
  * bl_plan_arrivals_make takes them (NULL for Poisson). The engine runs one
  * instance with the point's workers, and each job is fed at its arrival
- * time. Returns 0 with *out filled, or a
- * negative code with *err when the run could not proceed or no job
- * succeeded.
+ * time. It also compares each entry's service times in the real run
+ * with calibration's. Returns 0 with *out filled (free with
+ * bl_plan_check_free), or a negative code with *err when the run could
+ * not proceed or no job succeeded.
  */
 int bl_plan_validate(bl_plan_check_t *out, const bl_plan_workload_t *w, const bl_plan_calibration_t *cal,
 		     const bl_plan_point_t *predicted, const double *trace_s, size_t trace_count, uint64_t seed,
 		     bl_error_t *err);
+
+/* Free the per-entry figures that bl_plan_validate allocated in *c. A
+ * zeroed check is fine too. */
+void bl_plan_check_free(bl_plan_check_t *c);
 
 #endif

@@ -16,28 +16,16 @@
 /* The mean, p50 and p99 of one entry's samples. */
 static void sample_stats(const bl_plan_samples_t *s, double *mean, double *p50, double *p99)
 {
-	double *sorted = malloc((s->count ? s->count : 1) * sizeof *sorted);
-	double sum = 0;
-
-	*mean = *p50 = *p99 = NAN;
-	if (!sorted || s->count == 0) {
-		free(sorted);
-		return;
-	}
-	for (size_t i = 0; i < s->count; i++)
-		sum += s->ms[i];
-	memcpy(sorted, s->ms, s->count * sizeof *sorted);
-	bl_plan_sort(sorted, s->count);
-	*mean = sum / (double)s->count;
-	*p50 = bl_plan_quantile(sorted, s->count, 0.50);
-	*p99 = bl_plan_quantile(sorted, s->count, 0.99);
-	free(sorted);
+	bl_plan_summarise(s->ms, s->count, mean, p50, p99);
 }
 
 void bl_plan_print_calibration(FILE *to, const bl_plan_workload_t *w, const bl_plan_calibration_t *c)
 {
-	fprintf(to, "calibration: %zu jobs through the engine in %.1f s, one at a time on one CPU worker\n", c->jobs,
+	fprintf(to, "calibration: %zu jobs through the engine in %.1f s, one at a time on one CPU worker", c->jobs,
 		c->wall_s);
+	if (w->calibration_spacing_ms > 0)
+		fprintf(to, ", fed %llu ms apart", (unsigned long long)w->calibration_spacing_ms);
+	fprintf(to, "\n");
 	fprintf(to, "%-24s %7s %8s %10s %10s %10s\n", "mix entry", "share", "samples", "mean ms", "p50 ms", "p99 ms");
 	for (size_t e = 0; e < c->entry_count; e++) {
 		double mean, p50, p99;
@@ -86,7 +74,26 @@ void bl_plan_print_table(FILE *to, const bl_plan_workload_t *w, const bl_plan_sw
 	}
 }
 
-void bl_plan_print_check(FILE *to, const bl_plan_check_t *c)
+/* Print how each entry's service time changed from calibration to the
+ * real run, and the change over all entries weighted by their work. */
+static void print_drift(FILE *to, const bl_plan_workload_t *w, const bl_plan_check_t *c)
+{
+	fprintf(to, "  service times in the real run against calibration, mean (p50):");
+	for (size_t e = 0; e < c->entry_count; e++) {
+		const bl_plan_entry_drift_t *d = &c->entries[e];
+		if (d->jobs == 0) {
+			fprintf(to, "%s %s no jobs", e ? "," : "", w->entries[e].name);
+			continue;
+		}
+		fprintf(to, "%s %s %+.0f%% (%+.0f%%)", e ? "," : "", w->entries[e].name, 100 * d->change,
+			100 * (d->real_p50_ms / d->calibrated_p50_ms - 1));
+	}
+	fprintf(to, "\n  work per job against calibration: %+.1f%% by p50, %+.1f%% by mean; the simulation with each entry "
+		    "moved by its change of p50 gives p99 %.2f ms\n",
+		100 * c->service_drift, 100 * c->service_drift_mean, c->shifted_p99_ms);
+}
+
+void bl_plan_print_check(FILE *to, const bl_plan_workload_t *w, const bl_plan_check_t *c)
 {
 	fprintf(to,
 		"validation, 1 instance with %u CPU workers: p99 predicted %.2f ms, real %.2f ms, error %+.1f%%; "
@@ -97,6 +104,7 @@ void bl_plan_print_check(FILE *to, const bl_plan_check_t *c)
 		c->jobs, c->wall_s, c->failed, c->same_jobs_p99_ms);
 	if (c->other_cores >= 0)
 		fprintf(to, "  other processes kept %.2f cores busy meanwhile; the simulation assumes none\n", c->other_cores);
+	print_drift(to, w, c);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -140,14 +148,36 @@ static json_t *calibration_json(const bl_plan_workload_t *w, const bl_plan_calib
 	return json_pack("{s:i, s:f, s:o*}", "jobs", (json_int_t)c->jobs, "wall_s", c->wall_s, "entries", entries);
 }
 
-static json_t *check_json(const bl_plan_check_t *c)
+static json_t *entry_drift_json(const bl_plan_workload_t *w, const bl_plan_check_t *c)
 {
-	return json_pack("{s:i, s:i, s:f, s:f, s:o, s:f, s:f, s:o, s:i, s:i, s:f, s:o}", "instances", (json_int_t)1,
+	json_t *entries = json_array();
+
+	for (size_t e = 0; entries && e < c->entry_count; e++) {
+		const bl_plan_entry_drift_t *d = &c->entries[e];
+		json_array_append_new(entries, json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o}", "name", w->entries[e].name,
+							 "jobs", (json_int_t)d->jobs, "calibrated_mean_ms",
+							 number(d->calibrated_mean_ms), "calibrated_p50_ms",
+							 number(d->calibrated_p50_ms), "real_mean_ms", number(d->real_mean_ms),
+							 "real_p50_ms", number(d->real_p50_ms), "change", number(d->change)));
+	}
+	return entries;
+}
+
+static json_t *check_json(const bl_plan_workload_t *w, const bl_plan_check_t *c)
+{
+	json_t *o = json_pack("{s:i, s:i, s:f, s:f, s:o, s:f, s:f, s:o, s:i, s:i, s:f, s:o}", "instances", (json_int_t)1,
 			 "cpu_workers", (json_int_t)c->cpu_workers, "predicted_p50_ms", c->predicted_p50_ms,
 			 "predicted_p99_ms", c->predicted_p99_ms, "same_jobs_p99_ms", number(c->same_jobs_p99_ms),
 			 "real_p50_ms", c->real_p50_ms, "real_p99_ms", c->real_p99_ms, "error", number(c->error), "jobs",
 			 (json_int_t)c->jobs, "failed", (json_int_t)c->failed, "wall_s", c->wall_s, "other_cores",
 			 c->other_cores >= 0 ? json_real(c->other_cores) : json_null());
+
+	if (o)
+		json_object_update_new(o, json_pack("{s:o, s:o, s:o, s:o*}", "service_drift", number(c->service_drift),
+						    "service_drift_mean", number(c->service_drift_mean),
+						    "shifted_p99_ms", number(c->shifted_p99_ms), "service_times",
+						    entry_drift_json(w, c)));
+	return o;
 }
 
 int bl_plan_write_json(const char *path, const bl_plan_workload_t *w, const bl_plan_calibration_t *c,
@@ -160,7 +190,7 @@ int bl_plan_write_json(const char *path, const bl_plan_workload_t *w, const bl_p
 	for (size_t i = 0; points && i < s->count; i++)
 		json_array_append_new(points, point_json(&s->points[i]));
 	for (size_t i = 0; validation && i < check_count; i++)
-		json_array_append_new(validation, check_json(&checks[i]));
+		json_array_append_new(validation, check_json(w, &checks[i]));
 	json_t *recommended = s->recommended >= 0 ? point_json(&s->points[s->recommended]) : json_null();
 	json_t *doc = json_pack("{s:f, s:o*, s:o*, s:o*, s:o*}", "target_p99_ms", target_p99_ms, "calibration",
 				calibration_json(w, c), "points", points, "recommended", recommended, "validation",

@@ -20,8 +20,9 @@ void bl_plan_print_calibration(FILE *to, const bl_plan_workload_t *w, const bl_p
  * the recommended row. */
 void bl_plan_print_table(FILE *to, const bl_plan_workload_t *w, const bl_plan_sweep_t *s, double target_p99_ms);
 
-/* Print one validation: predicted and real p50 and p99, and the error. */
-void bl_plan_print_check(FILE *to, const bl_plan_check_t *c);
+/* Print one validation: predicted and real p50 and p99, the error, and
+ * how far each mix entry's service time moved from calibration's. */
+void bl_plan_print_check(FILE *to, const bl_plan_workload_t *w, const bl_plan_check_t *c);
 
 /* Write the chart to `path`. Returns 0 or a negative errno with *err. */
 int bl_plan_write_svg(const char *path, const bl_plan_sweep_t *s, double target_p99_ms, bl_error_t *err);

@@ -379,6 +379,26 @@ double bl_plan_quantile(const double *sorted, size_t n, double q)
 	return sorted[(rank ? rank : 1) - 1];
 }
 
+void bl_plan_summarise(const double *values, size_t n, double *mean, double *p50, double *p99)
+{
+	double *sorted = malloc((n ? n : 1) * sizeof *sorted);
+	double sum = 0;
+
+	*mean = *p50 = *p99 = NAN;
+	if (!sorted || n == 0) {
+		free(sorted);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		sum += values[i];
+	memcpy(sorted, values, n * sizeof *sorted);
+	bl_plan_sort(sorted, n);
+	*mean = sum / (double)n;
+	*p50 = bl_plan_quantile(sorted, n, 0.50);
+	*p99 = bl_plan_quantile(sorted, n, 0.99);
+	free(sorted);
+}
+
 /* Fill the per-job arrays the caller asked for, and *out. */
 static int sum_up(const sim_t *s, bl_plan_sim_result_t *out)
 {

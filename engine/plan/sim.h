@@ -90,4 +90,8 @@ void bl_plan_sort(double *values, size_t n);
  * ceil(q * n)-th smallest, as `beamline-engine run` reports; 0 when n is 0. */
 double bl_plan_quantile(const double *sorted, size_t n, double q);
 
+/* Compute the mean, p50 and p99 of `n` values (unsorted, borrowed). Each
+ * is NaN when n is 0 or memory runs out. */
+void bl_plan_summarise(const double *values, size_t n, double *mean, double *p50, double *p99);
+
 #endif

@@ -59,6 +59,91 @@ static double same_jobs_p99(const bl_plan_workload_t *w, const bl_plan_job_t *jo
 	return rc == 0 ? r.p99_ms : NAN;
 }
 
+/* The simulation of `jobs` with each job's service time moved by the
+ * change of its entry's p50 from calibration to the real run, to tell the
+ * model's error from a change of speed since calibration. */
+static double shifted_p99(const bl_plan_workload_t *w, const bl_plan_check_t *c, const bl_plan_job_t *jobs,
+			  size_t count, unsigned workers)
+{
+	bl_plan_job_t *copy = malloc((count ? count : 1) * sizeof *copy);
+
+	if (!copy)
+		return NAN;
+	for (size_t i = 0; i < count; i++) {
+		const bl_plan_entry_drift_t *d = &c->entries[jobs[i].entry];
+		copy[i] = jobs[i];
+		if (d->jobs > 0)
+			copy[i].service_ms = fmax(0, jobs[i].service_ms + d->real_p50_ms - d->calibrated_p50_ms);
+	}
+	double p99 = same_jobs_p99(w, copy, count, workers);
+	free(copy);
+	return p99;
+}
+
+/* Summarise entry `e`'s service times in calibration and in the real
+ * run. `scratch` has room for `count` values. */
+static void entry_drift(bl_plan_entry_drift_t *d, const bl_plan_samples_t *calibrated, uint32_t e,
+			const bl_plan_job_t *jobs, const double *run_ms, size_t count, double *scratch)
+{
+	double p99;
+
+	d->jobs = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (jobs[i].entry == e && run_ms[i] >= 0)
+			scratch[d->jobs++] = run_ms[i];
+	}
+	bl_plan_summarise(calibrated->ms, calibrated->count, &d->calibrated_mean_ms, &d->calibrated_p50_ms, &p99);
+	bl_plan_summarise(scratch, d->jobs, &d->real_mean_ms, &d->real_p50_ms, &p99);
+	d->change = d->jobs > 0 && d->calibrated_mean_ms > 0 ? d->real_mean_ms / d->calibrated_mean_ms - 1 : NAN;
+}
+
+void bl_plan_check_free(bl_plan_check_t *c)
+{
+	free(c->entries);
+	c->entries = NULL;
+	c->entry_count = 0;
+}
+
+/*
+ * Fill out->entries, out->service_drift and out->service_drift_mean. Each
+ * overall figure is the relative change of the work per job, summed over
+ * the entries by share, so an entry counts by the worker time it takes.
+ * The real run's figures come from timing_us.run, which starts when the
+ * dispatcher starts the job. A job that then waits for a busy CPU worker
+ * has that wait in its run time, which pulls the mean up at any load. The
+ * p50 stays clear of it while fewer than half an entry's jobs wait, so
+ * service_drift is taken from the p50s.
+ */
+static int measure_drift(bl_plan_check_t *out, const bl_plan_workload_t *w, const bl_plan_calibration_t *cal,
+			 const bl_plan_job_t *jobs, const double *run_ms, size_t count)
+{
+	double *scratch = malloc((count ? count : 1) * sizeof *scratch);
+	double real_p50 = 0, calibrated_p50 = 0, real_mean = 0, calibrated_mean = 0;
+
+	out->entries = calloc(w->entry_count ? w->entry_count : 1, sizeof *out->entries);
+	if (!scratch || !out->entries) {
+		free(scratch);
+		bl_plan_check_free(out);
+		return BL_ENOMEM;
+	}
+	out->entry_count = w->entry_count;
+
+	for (uint32_t e = 0; e < w->entry_count; e++) {
+		bl_plan_entry_drift_t *d = &out->entries[e];
+		entry_drift(d, &cal->samples[e], e, jobs, run_ms, count, scratch);
+		if (!isfinite(d->change))
+			continue;
+		real_p50 += w->entries[e].share * d->real_p50_ms;
+		calibrated_p50 += w->entries[e].share * d->calibrated_p50_ms;
+		real_mean += w->entries[e].share * d->real_mean_ms;
+		calibrated_mean += w->entries[e].share * d->calibrated_mean_ms;
+	}
+	out->service_drift = calibrated_p50 > 0 ? real_p50 / calibrated_p50 - 1 : NAN;
+	out->service_drift_mean = calibrated_mean > 0 ? real_mean / calibrated_mean - 1 : NAN;
+	free(scratch);
+	return 0;
+}
+
 int bl_plan_validate(bl_plan_check_t *out, const bl_plan_workload_t *w, const bl_plan_calibration_t *cal,
 		     const bl_plan_point_t *predicted, const double *trace_s, size_t trace_count, uint64_t seed,
 		     bl_error_t *err)
@@ -97,6 +182,10 @@ int bl_plan_validate(bl_plan_check_t *out, const bl_plan_workload_t *w, const bl
 		out->other_cores = r.other_cores;
 		real_quantiles(out, r.latency_ms, r.count);
 		out->error = out->real_p99_ms > 0 ? (out->predicted_p99_ms - out->real_p99_ms) / out->real_p99_ms : NAN;
+		if (measure_drift(out, w, cal, jobs, r.run_ms, r.count) < 0)
+			rc = bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+		else
+			out->shifted_p99_ms = shifted_p99(w, out, jobs, r.count, predicted->cpu_workers);
 	}
 
 	for (size_t i = 0; r.lines && i < r.count; i++)

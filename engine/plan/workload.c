@@ -409,16 +409,18 @@ static int parse_arrival(bl_plan_workload_t *w, json_t *obj, bool by_rate, const
 
 static int parse_sizes(bl_plan_workload_t *w, json_t *root, bl_error_t *err)
 {
-	uint64_t simulated = 20000, samples = 30, validation = 300, ageing = 1000;
+	uint64_t simulated = 20000, samples = 30, spacing = 0, validation = 300, ageing = 1000;
 	int rc;
 
 	if ((rc = get_integer(root, "simulated_jobs", "", 100, 10000000, &simulated, err)) < 0 ||
 	    (rc = get_integer(root, "calibration_samples", "", 3, 100000, &samples, err)) < 0 ||
+	    (rc = get_integer(root, "calibration_spacing_ms", "", 0, 60000, &spacing, err)) < 0 ||
 	    (rc = get_integer(root, "validation_jobs", "", 20, 1000000, &validation, err)) < 0 ||
 	    (rc = get_integer(root, "ageing_ms", "", 1, 86400000, &ageing, err)) < 0)
 		return rc;
 	w->simulated_jobs = simulated;
 	w->calibration_samples = samples;
+	w->calibration_spacing_ms = spacing;
 	w->validation_jobs = validation;
 	w->ageing_ms = ageing;
 	return get_number(root, "target_p99_ms", "", 1e-3, 1e9, &w->target_p99_ms, err);
@@ -427,8 +429,8 @@ static int parse_sizes(bl_plan_workload_t *w, json_t *root, bl_error_t *err)
 int bl_plan_workload_parse(bl_plan_workload_t **out, json_t *root, const char *dir, bl_error_t *err)
 {
 	static const char *const keys[] = {"data_dir", "target_p99_ms", "arrival", "tenants", "mix",
-					   "simulated_jobs", "calibration_samples", "validation_jobs", "ageing_ms",
-					   NULL};
+					   "simulated_jobs", "calibration_samples", "calibration_spacing_ms",
+					   "validation_jobs", "ageing_ms", NULL};
 	int by_rate = 0;
 	int rc;
 
@@ -440,7 +442,7 @@ int bl_plan_workload_parse(bl_plan_workload_t **out, json_t *root, const char *d
 
 	rc = check_keys(root, "", keys,
 			"data_dir, target_p99_ms, arrival, tenants, mix, simulated_jobs, calibration_samples, "
-			"validation_jobs or ageing_ms",
+			"calibration_spacing_ms, validation_jobs or ageing_ms",
 			err);
 	if (rc == 0)
 		rc = parse_sizes(w, root, err);

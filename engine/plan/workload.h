@@ -12,7 +12,7 @@
  *     "mix": [ { "name": "knn", "tenant": "demo", "fraction": 0.2,
  *                "job": { "block": "kernel", "params": { ... } } } ],
  *     "simulated_jobs": 20000, "calibration_samples": 30,
- *     "validation_jobs": 300, "ageing_ms": 1000 }
+ *     "calibration_spacing_ms": 0, "validation_jobs": 300, "ageing_ms": 1000 }
  *
  * Every key is checked, and an error names the field by its JSON path
  * ("mix[2].fraction").
@@ -63,6 +63,7 @@ typedef struct bl_plan_workload {
 	double time_scale;       /* trace seconds to replay seconds */
 	size_t simulated_jobs;
 	size_t calibration_samples;
+	uint64_t calibration_spacing_ms; /* between the feeds of calibration jobs; 0: all at once */
 	size_t validation_jobs;
 	uint64_t ageing_ms;
 	bl_plan_tenant_spec_t *tenants;

@@ -8,6 +8,13 @@
  * processes keep more than a quarter of a core busy during the real run,
  * the real latencies measure them too, so the test is skipped with the
  * figure rather than passed or failed on it. Run it alone (RUN_SERIAL).
+ *
+ * The prediction also assumes the cores run the jobs at the speed that
+ * calibration measured. Some virtual machines change the speed of a core
+ * about twofold in streaks of seconds, which no process in the guest
+ * shows. When the work per job (check.service_drift) moved by more than
+ * SERVICE_DRIFT_MAX between calibration and the real run, the test is
+ * skipped with the figures too.
  */
 #include <criterion/criterion.h>
 #include <math.h>
@@ -18,19 +25,26 @@
 #define MIX_PATH BL_SOURCE_DIR "/examples/plan/mix.json"
 #define ERROR_MAX 0.25
 #define OTHER_CORES_MAX 0.25
+/* Measured with release builds on a quiet 2-core VM. With calibration
+ * back to back and the k-nearest-neighbour jobs at their calibrated speed
+ * (p50 within 10%), service_drift came out at +15% to +17%. Each job of
+ * the sub-millisecond entries took 0.15 to 0.3 ms longer when jobs
+ * arrived one by one. With those jobs slower it came out at +31% to +95%.
+ * With the mix's calibration_spacing_ms of 50 it stayed within 4%. */
+#define SERVICE_DRIFT_MAX 0.25
 /* A target that every stable size meets, so the recommendation is the
  * smallest size that keeps up. The mix's own target suits release builds,
  * and a debug build on a busy machine may miss it. */
 #define TARGET_MS 1e6
 
-Test(engine_plan_run, predicted_p99_matches_real_run, .timeout = 120)
+Test(engine_plan_run, predicted_p99_matches_real_run, .timeout = 240)
 {
 	long online = sysconf(_SC_NPROCESSORS_ONLN);
 	bl_plan_workload_t *w = NULL;
 	bl_plan_calibration_t cal;
 	bl_plan_job_t *jobs = NULL;
 	bl_plan_sweep_t sweep;
-	bl_plan_check_t check;
+	bl_plan_check_t check = {0};
 	bl_error_t err = {0};
 	cr_assert_eq(bl_plan_workload_load(&w, MIX_PATH, &err), 0, "%s: %s", err.field, err.message);
 	cr_assert_eq(bl_plan_calibrate(&cal, w, &err), 0, "calibrate: %s: %s", err.field, err.message);
@@ -56,14 +70,21 @@ Test(engine_plan_run, predicted_p99_matches_real_run, .timeout = 120)
 	if (!fits)
 		cr_skip_test("the recommended %u CPU workers are more than the %ld cores here", p.cpu_workers, online);
 	cr_assert_eq(rc, 0, "validate: %s", err.message);
+	bl_plan_check_free(&check);
 	cr_log_info("%u CPU workers: p99 predicted %.2f ms, real %.2f ms, error %+.1f%%, same jobs %.2f ms; other "
-		    "processes %.2f cores",
+		    "processes %.2f cores; work per job %+.1f%% against calibration (by p50), shifted p99 %.2f ms",
 		    check.cpu_workers, check.predicted_p99_ms, check.real_p99_ms, 100 * check.error, check.same_jobs_p99_ms,
-		    check.other_cores);
+		    check.other_cores, 100 * check.service_drift, check.shifted_p99_ms);
 	if (check.other_cores > OTHER_CORES_MAX)
 		cr_skip_test("other processes kept %.2f cores busy during the real run (p99 predicted %.2f ms, real %.2f "
 			     "ms); the comparison needs the cores to itself",
 			     check.other_cores, check.predicted_p99_ms, check.real_p99_ms);
+	if (fabs(check.service_drift) > SERVICE_DRIFT_MAX)
+		cr_skip_test("the machine ran the jobs at a different speed than during calibration: work per job %+.1f%% "
+			     "by p50, %+.1f%% by mean (p99 predicted %.2f ms, real %.2f ms, %.2f ms with the changed "
+			     "service times); the comparison needs the speed that calibration measured",
+			     100 * check.service_drift, 100 * check.service_drift_mean, check.predicted_p99_ms,
+			     check.real_p99_ms, check.shifted_p99_ms);
 	cr_assert_eq(check.failed, 0, "%zu of %zu jobs failed", check.failed, check.jobs);
 	cr_assert(isfinite(check.error), "no error figure: real p99 %.3f ms", check.real_p99_ms);
 	cr_assert_leq(fabs(check.error), ERROR_MAX, "p99 predicted %.2f ms, real %.2f ms: error %+.1f%%",

@@ -74,8 +74,26 @@ Test(engine_plan_workload, valid_workload_parses)
 	cr_assert_float_eq(w->tenants[1].priority_share[BL_PRIORITY_LOW], 0.5, 1e-12);
 	cr_assert_eq(w->entries[1].kind, BL_PLAN_COMPUTE);
 	cr_assert_eq(w->simulated_jobs, 20000);
+	cr_assert_eq(w->calibration_spacing_ms, 0);
 	bl_plan_workload_free(&w);
 	cr_assert_null(w);
+}
+
+Test(engine_plan_workload, calibration_spacing_parses)
+{
+	const char *from = "\"target_p99_ms\": 50";
+	char text[4096];
+	const char *at = strstr(VALID, from);
+	bl_plan_workload_t *w = NULL;
+	bl_error_t err = {0};
+
+	snprintf(text, sizeof text, "%.*s%s%s", (int)(at - VALID), VALID,
+		 "\"target_p99_ms\": 50, \"calibration_spacing_ms\": 50", at + strlen(from));
+	int rc = parse(text, &w, &err);
+
+	cr_assert_eq(rc, 0, "parse: %s: %s", err.field, err.message);
+	cr_assert_eq(w->calibration_spacing_ms, 50);
+	bl_plan_workload_free(&w);
 }
 
 Test(engine_plan_workload, missing_fields_are_named)
@@ -121,6 +139,8 @@ Test(engine_plan_workload, bad_quotas_are_named)
 	expect_error("\"low\": 0.5", "\"low\": 0.4", "tenants.b.priorities", "sum to 0.9");
 	expect_error("\"low\": 0.5", "\"lowest\": 0.5", "tenants.b.priorities", "unknown key 'lowest'");
 	expect_error("\"target_p99_ms\": 50", "\"target_p99_ms\": 50, \"cores\": 3", "cores", "unknown key");
+	expect_error("\"target_p99_ms\": 50", "\"target_p99_ms\": 50, \"calibration_spacing_ms\": 60001",
+		     "calibration_spacing_ms", "60000");
 }
 
 /* Sweep the workload `text` with made-up service times, every job taking
