@@ -119,6 +119,12 @@ static int calibrate_tenant(bl_plan_calibration_t *out, const bl_plan_workload_t
 	}
 	out->jobs += count;
 	out->wall_s += r.wall_s;
+	if (r.other_cores < 0 || out->other_cores < 0)
+		out->other_cores = -1;
+	else {
+		out->other_core_s += r.other_cores * r.wall_s;
+		out->other_cores = out->wall_s > 0 ? out->other_core_s / out->wall_s : 0;
+	}
 
 	free_lines(r.lines, count);
 	free(at_ms);

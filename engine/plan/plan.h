@@ -25,6 +25,8 @@ typedef struct bl_plan_calibration {
 	size_t entry_count;
 	size_t jobs;                /* jobs run, warm-up ones included */
 	double wall_s;
+	double other_cores;         /* cores other processes kept busy meanwhile; -1: unknown */
+	double other_core_s;        /* the same as core-seconds, summed over the tenants' runs */
 } bl_plan_calibration_t;
 
 /*
@@ -32,9 +34,10 @@ typedef struct bl_plan_calibration {
  * one at a time on one CPU worker, and keep each entry's run times but the
  * first (a cold start). With calibration_spacing_ms above 0, the jobs are
  * fed that far apart, so that a core idles between them as it does under
- * real traffic. A job that runs longer than that delays the next. Returns 0 with *out filled (free with
- * bl_plan_calibration_free), or a negative code with *err: a failed job
- * names its mix entry ("mix[1].job") and the engine's error.
+ * real traffic. A job that runs longer than that delays the next.
+ * Returns 0 with *out filled (free with bl_plan_calibration_free), or a
+ * negative code with *err: a failed job names its mix entry ("mix[1].job")
+ * and the engine's error.
  */
 int bl_plan_calibrate(bl_plan_calibration_t *out, const bl_plan_workload_t *w, bl_error_t *err);
 

@@ -25,6 +25,8 @@ void bl_plan_print_calibration(FILE *to, const bl_plan_workload_t *w, const bl_p
 		c->wall_s);
 	if (w->calibration_spacing_ms > 0)
 		fprintf(to, ", fed %llu ms apart", (unsigned long long)w->calibration_spacing_ms);
+	if (c->other_cores >= 0)
+		fprintf(to, "; other processes kept %.2f cores busy meanwhile", c->other_cores);
 	fprintf(to, "\n");
 	fprintf(to, "%-24s %7s %8s %10s %10s %10s\n", "mix entry", "share", "samples", "mean ms", "p50 ms", "p99 ms");
 	for (size_t e = 0; e < c->entry_count; e++) {
@@ -145,7 +147,8 @@ static json_t *calibration_json(const bl_plan_workload_t *w, const bl_plan_calib
 							 (json_int_t)c->samples[e].count, "mean_ms", number(mean), "p50_ms",
 							 number(p50), "p99_ms", number(p99), "samples_ms", samples));
 	}
-	return json_pack("{s:i, s:f, s:o*}", "jobs", (json_int_t)c->jobs, "wall_s", c->wall_s, "entries", entries);
+	return json_pack("{s:i, s:f, s:o, s:o*}", "jobs", (json_int_t)c->jobs, "wall_s", c->wall_s, "other_cores",
+			 c->other_cores >= 0 ? json_real(c->other_cores) : json_null(), "entries", entries);
 }
 
 static json_t *entry_drift_json(const bl_plan_workload_t *w, const bl_plan_check_t *c)
