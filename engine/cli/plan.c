@@ -4,11 +4,15 @@
  * limits, recommends the fewest cores that meet the target p99, and
  * checks the prediction against real runs that fit this machine.
  */
+#define _GNU_SOURCE /* mkstemp */
+
 #include <errno.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -149,6 +153,22 @@ static int parse_options(int argc, char **argv, plan_options_t *o)
 /* The steps                                                                 */
 /* ------------------------------------------------------------------------ */
 
+/*
+ * One output file of the plan (--svg, --json). It is written to a
+ * temporary file beside its target. Every output is renamed over its
+ * target once all of them are written, so a plan that fails leaves no
+ * partial file and not one of two files. A path that exists and is not a
+ * regular file, such as /dev/stdout, is written in place.
+ * NOTE: a plan interrupted while it writes, or whose second rename fails,
+ * can still leave a temporary file or one new output.
+ */
+typedef struct plan_output {
+	const char *path;  /* as given, or NULL when not asked for */
+	char *target;      /* the file to replace: path, or the file its link names */
+	char *temp;        /* the temporary file, or NULL when written in place */
+	mode_t mode;       /* the file's mode: the old file's, or what the umask allows */
+} plan_output_t;
+
 typedef struct plan_state {
 	plan_options_t opt;
 	bl_plan_workload_t *w;
@@ -161,6 +181,8 @@ typedef struct plan_state {
 	bl_plan_sweep_t sweep;
 	bl_plan_check_t checks[2];
 	size_t check_count;
+	plan_output_t svg;
+	plan_output_t json;
 } plan_state_t;
 
 static int read_trace(plan_state_t *st, bl_error_t *err)
@@ -245,6 +267,112 @@ static int validate(plan_state_t *st, bl_error_t *err)
 	return 0;
 }
 
+/* Create o->temp beside o->target. With `probe`, remove it at once: that
+ * tells before the long calibration whether the file can be written. */
+static int create_temp(plan_output_t *o, bool probe, bl_error_t *err)
+{
+	size_t len = strlen(o->target) + sizeof ".tmp-XXXXXX";
+
+	o->temp = malloc(len);
+	if (!o->temp)
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	snprintf(o->temp, len, "%s.tmp-XXXXXX", o->target);
+	int fd = mkstemp(o->temp);
+	if (fd < 0 || fchmod(fd, o->mode) != 0) {
+		int rc = bl_error_set(err, -errno, o->path, "cannot write this file: %s", strerror(errno));
+		if (fd >= 0)
+			unlink(o->temp);
+		free(o->temp);
+		o->temp = NULL;
+		return rc;
+	}
+	close(fd);
+	if (probe) {
+		unlink(o->temp);
+		free(o->temp);
+		o->temp = NULL;
+	}
+	return 0;
+}
+
+/* Resolve the output's target and check that it can be written. */
+static int prepare_output(plan_output_t *o, const char *path, bl_error_t *err)
+{
+	char resolved[PATH_MAX];
+	struct stat st;
+
+	o->path = path;
+	if (!path)
+		return 0;
+	bool exists = stat(path, &st) == 0;
+	o->target = strdup(exists && S_ISREG(st.st_mode) && realpath(path, resolved) ? resolved : path);
+	if (!o->target)
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory");
+	if (exists && !S_ISREG(st.st_mode))
+		return 0;
+	mode_t mask = umask(0);
+	umask(mask);
+	o->mode = exists ? st.st_mode & 07777 : 0666 & ~mask;
+	return create_temp(o, true, err);
+}
+
+/* The file to write the output to, or NULL when it was not asked for. */
+static const char *begin_output(plan_output_t *o, bl_error_t *err, int *rc)
+{
+	if (!o->path || *rc < 0)
+		return NULL;
+	struct stat st;
+	if (stat(o->target, &st) == 0 && !S_ISREG(st.st_mode))
+		return o->target;
+	*rc = create_temp(o, false, err);
+	return *rc < 0 ? NULL : o->temp;
+}
+
+/* Rename the temporary file over the target when `keep`, or remove it. */
+static int finish_output(plan_output_t *o, bool keep, bl_error_t *err)
+{
+	int rc = 0;
+
+	if (o->temp && keep && rename(o->temp, o->target) != 0)
+		rc = bl_error_set(err, -errno, o->path, "cannot write this file: %s", strerror(errno));
+	if (o->temp && (rc < 0 || !keep))
+		unlink(o->temp);
+	free(o->temp);
+	free(o->target);
+	*o = (plan_output_t){0};
+	return rc;
+}
+
+/* After a writer failed on the temporary file, name the path as given. */
+static int name_output(const plan_output_t *o, int rc, bl_error_t *err)
+{
+	if (rc < 0 && o->temp)
+		snprintf(err->field, sizeof err->field, "%s", o->path);
+	return rc;
+}
+
+/* Write the chart and the JSON plan, then put both in place. */
+static int write_outputs(plan_state_t *st, bl_error_t *err)
+{
+	int rc = 0;
+	const char *svg = begin_output(&st->svg, err, &rc);
+	if (svg)
+		rc = name_output(&st->svg, bl_plan_write_svg(svg, &st->sweep, st->target, err), err);
+
+	const char *json = begin_output(&st->json, err, &rc);
+	if (json)
+		rc = name_output(&st->json,
+				 bl_plan_write_json(json, st->w, &st->cal, &st->sweep, st->target, st->checks,
+						    st->check_count, err),
+				 err);
+
+	if (finish_output(&st->svg, rc == 0, err) < 0)
+		rc = -1;
+	if (finish_output(&st->json, rc == 0, err) < 0)
+		rc = -1;
+	return rc;
+}
+
 static int make_plan(plan_state_t *st, bl_error_t *err)
 {
 	int rc = read_trace(st, err);
@@ -265,12 +393,7 @@ static int make_plan(plan_state_t *st, bl_error_t *err)
 
 	if (st->opt.validate && (rc = validate(st, err)) < 0)
 		return rc;
-	if (st->opt.svg_path && (rc = bl_plan_write_svg(st->opt.svg_path, &st->sweep, st->target, err)) < 0)
-		return rc;
-	if (st->opt.json_path)
-		rc = bl_plan_write_json(st->opt.json_path, st->w, &st->cal, &st->sweep, st->target, st->checks,
-					st->check_count, err);
-	return rc;
+	return write_outputs(st, err);
 }
 
 int bl__plan_main(int argc, char **argv)
@@ -293,6 +416,8 @@ int bl__plan_main(int argc, char **argv)
 			rc = bl_error_set(&err, BL_EFORMAT, "target_p99_ms",
 					  "missing: give target_p99_ms in the workload or --target-p99-ms");
 	}
+	if (rc == 0 && (rc = prepare_output(&st.svg, st.opt.svg_path, &err)) == 0)
+		rc = prepare_output(&st.json, st.opt.json_path, &err);
 	if (rc == 0) {
 		/* Errors only: the plan reports failed jobs itself, and a bad
 		 * template would otherwise log one warning per job. */
@@ -309,6 +434,8 @@ int bl__plan_main(int argc, char **argv)
 		status = EXIT_RUN_FAILED;
 	else if (st.sweep.recommended < 0)
 		status = EXIT_TARGET_UNMET;
+	finish_output(&st.svg, false, &err);
+	finish_output(&st.json, false, &err);
 	free(st.trace_s);
 	free(st.jobs);
 	for (size_t i = 0; i < st.check_count; i++)
