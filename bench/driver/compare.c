@@ -65,9 +65,18 @@ static int invalid(const run_doc_t *doc, size_t index, const char *id, const cha
 	return -1;
 }
 
-static bool is_positive_finite(const json_t *v)
+/* Figures outside this range are not measurements: a subnormal base of
+ * 1e-320 against a new value of 100 made the change and the noise bar
+ * infinite, and an infinite bar passes every change. Within it, ratios of
+ * two values and their spreads stay finite. */
+#define FIGURE_MIN 1e-100
+#define FIGURE_MAX 1e100
+#define FIGURE_RANGE "a positive number from 1e-100 to 1e100"
+
+static bool is_figure_number(const json_t *v)
 {
-	return json_is_number(v) && isfinite(json_number_value(v)) && json_number_value(v) > 0;
+	double x = json_number_value(v);
+	return json_is_number(v) && x >= FIGURE_MIN && x <= FIGURE_MAX;
 }
 
 /* Whether `id` is non-empty and only letters, digits, '_', '.' and '-',
@@ -116,10 +125,10 @@ static int read_samples(sample_t *out, const run_doc_t *doc, size_t index, const
 	size_t i;
 	json_t *v;
 	json_array_foreach(array, i, v) {
-		if (!is_positive_finite(v)) {
+		if (!is_figure_number(v)) {
 			char name[64];
 			snprintf(name, sizeof name, "%s[%zu]", field, i);
-			return invalid(doc, index, id, name, "a positive finite number", v);
+			return invalid(doc, index, id, name, FIGURE_RANGE, v);
 		}
 		sample_add(out, json_number_value(v));
 	}
@@ -146,8 +155,8 @@ static int read_figure(doc_figure_t *out, const run_doc_t *doc, size_t index, co
 	if (!better || (strcmp(better, "higher") != 0 && strcmp(better, "lower") != 0))
 		return invalid(doc, index, id, "better", "\"higher\" or \"lower\"", json_object_get(fig, "better"));
 	out->better = strcmp(better, "higher") == 0 ? BETTER_HIGHER : BETTER_LOWER;
-	if (!is_positive_finite(median))
-		return invalid(doc, index, id, "median", "a positive finite number", median);
+	if (!is_figure_number(median))
+		return invalid(doc, index, id, "median", FIGURE_RANGE, median);
 	if (read_samples(&out->values, doc, index, id, fig, "samples") < 0)
 		return -1;
 	if (!median_matches(median, &out->values)) {
@@ -158,8 +167,8 @@ static int read_figure(doc_figure_t *out, const run_doc_t *doc, size_t index, co
 	if (!ratio || json_is_null(ratio))
 		return 0;
 
-	if (!is_positive_finite(ratio))
-		return invalid(doc, index, id, "ratio", "a positive finite number or null", ratio);
+	if (!is_figure_number(ratio))
+		return invalid(doc, index, id, "ratio", FIGURE_RANGE " or null", ratio);
 	if (read_samples(&out->ratios, doc, index, id, fig, "ratio_samples") < 0)
 		return -1;
 	const json_t *peer = json_object_get(json_object_get(fig, "peer"), "name");

@@ -87,8 +87,19 @@ static void print_drift(FILE *to, const bl_plan_workload_t *w, const bl_plan_che
 			fprintf(to, "%s %s no jobs", e ? "," : "", w->entries[e].name);
 			continue;
 		}
+		if (!(d->calibrated_p50_ms > 0)) {
+			/* A job faster than the clock's resolution has no relative change. */
+			fprintf(to, "%s %s %.3f ms (calibrated p50 0 ms)", e ? "," : "", w->entries[e].name,
+				d->real_p50_ms);
+			continue;
+		}
 		fprintf(to, "%s %s %+.0f%% (%+.0f%%)", e ? "," : "", w->entries[e].name, 100 * d->change,
 			100 * (d->real_p50_ms / d->calibrated_p50_ms - 1));
+	}
+	if (!isfinite(c->service_drift) || !isfinite(c->service_drift_mean)) {
+		fprintf(to, "\n  work per job against calibration: unknown, because no entry has both jobs in this run and a "
+			    "calibrated time above 0 ms\n");
+		return;
 	}
 	fprintf(to, "\n  work per job against calibration: %+.1f%% by p50, %+.1f%% by mean; the simulation with each entry "
 		    "moved by its change of p50 gives p99 %.2f ms\n",

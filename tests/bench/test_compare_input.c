@@ -133,6 +133,29 @@ Test(bench_compare_input, median_contradicting_samples_rejected, .timeout = 60)
 	tool_remove(f.dir);
 }
 
+/* A subnormal base made the change and the noise bar infinite, and the
+ * comparison passed a slowdown from 1e-320 to 100 as unchanged. */
+Test(bench_compare_input, subnormal_sample_rejected, .timeout = 60)
+{
+	fixture_t f;
+	setup(&f);
+	const double tiny[5] = {1e-320, 1e-320, 1e-320, 1e-320, 1e-320};
+	const double slow[5] = {100, 100, 100, 100, 100};
+	json_t *base = figure("actors.fj", tiny, 1e-320);
+	json_object_set_new(base, "better", json_string("lower"));
+	json_t *next = figure("actors.fj", slow, 100);
+	json_object_set_new(next, "better", json_string("lower"));
+	save_run(f.base, base);
+	save_run(f.next, next);
+
+	tool_output_t o = compare(&f);
+
+	cr_expect_eq(o.status, 2, "exit status %d, output:\n%s", o.status, o.out);
+	cr_expect(strstr(o.err, "1e-100 to 1e100") != NULL, "stderr does not give the range: %s", o.err);
+	tool_output_free(&o);
+	tool_remove(f.dir);
+}
+
 /* Two schema_version members: jansson keeps the last one unless loaded with
  * JSON_REJECT_DUPLICATES, which would read "2 then 1" as a schema 1 document. */
 Test(bench_compare_input, duplicate_member_rejected, .timeout = 60)
