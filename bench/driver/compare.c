@@ -43,7 +43,7 @@ static void usage(FILE *to)
 {
 	fputs("usage: beamline-bench compare BASE.json NEW.json [--markdown FILE] [--threshold PCT]\n"
 	      "  --markdown FILE  also write the Markdown table to FILE\n"
-	      "  --threshold PCT  the smallest change that can count, in percent (default 15)\n"
+	      "  --threshold PCT  the smallest change that can count, in percent, 0 to 999 (default 15)\n"
 	      "A change counts as a regression or an improvement only when it also exceeds two\n"
 	      "standard errors of the difference of the medians, from the spread of both runs, and\n"
 	      "the new median lies beyond every base sample (with 4 or more, all but the one\n"
@@ -164,6 +164,9 @@ static int read_figure(doc_figure_t *out, const run_doc_t *doc, size_t index, co
 		snprintf(expected, sizeof expected, "the median of 'samples', %.17g", sample_median(&out->values));
 		return invalid(doc, index, id, "median", expected, median);
 	}
+	const json_t *ratio_samples = json_object_get(fig, "ratio_samples");
+	if ((!ratio || json_is_null(ratio)) && ratio_samples && !json_is_null(ratio_samples))
+		return invalid(doc, index, id, "ratio", FIGURE_RANGE " when 'ratio_samples' is given", ratio);
 	if (!ratio || json_is_null(ratio))
 		return 0;
 
@@ -393,6 +396,16 @@ static unsigned report(FILE *md, const run_doc_t *base, const run_doc_t *cur, do
 	return counts[VERDICT_REGRESSION];
 }
 
+/* Parse a percentage in plain decimal notation, from 0 up to 999. */
+static int parse_threshold(const char *text, double *out)
+{
+	if (text[0] == '\0' || strspn(text, "0123456789.") != strlen(text))
+		return -1;
+	if (parse_seconds(text, out) < 0 || *out >= 1000)
+		return -1;
+	return 0;
+}
+
 static int parse_options(compare_options_t *opt, int argc, char **argv)
 {
 	opt->threshold_pct = VERDICT_THRESHOLD_PCT;
@@ -401,8 +414,14 @@ static int parse_options(compare_options_t *opt, int argc, char **argv)
 		bool option = strncmp(arg, "--", 2) == 0;
 		if (option && value && strcmp(arg, "--markdown") == 0) {
 			opt->markdown_path = argv[++i];
-		} else if (option && value && strcmp(arg, "--threshold") == 0 &&
-			   parse_seconds(value, &opt->threshold_pct) == 0 && opt->threshold_pct < 1000) {
+		} else if (option && value && strcmp(arg, "--threshold") == 0) {
+			if (parse_threshold(value, &opt->threshold_pct) < 0) {
+				fprintf(stderr,
+					"beamline-bench compare: invalid --threshold '%s': expected a percentage from 0 "
+					"to 999, in decimal notation\n",
+					value);
+				return -1;
+			}
 			i++;
 		} else if (!option && !opt->base_path) {
 			opt->base_path = arg;

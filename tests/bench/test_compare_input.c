@@ -156,6 +156,46 @@ Test(bench_compare_input, subnormal_sample_rejected, .timeout = 60)
 	tool_remove(f.dir);
 }
 
+/* Ratio samples without the ratio they belong to were read as no ratio at
+ * all, and the figure judged by its values without a word. */
+Test(bench_compare_input, ratio_samples_without_ratio_rejected, .timeout = 60)
+{
+	fixture_t f;
+	setup(&f);
+	const double samples[5] = {70, 71, 72, 73, 74};
+	const double ratios[5] = {2, 2, 2, 2, 2};
+	json_t *next = figure("actors.fj", samples, 72);
+	add_ratio(next, "caf", ratios);
+	json_object_del(next, "ratio");
+	save_run(f.base, figure("actors.fj", samples, 72));
+	save_run(f.next, next);
+
+	tool_output_t o = compare(&f);
+
+	cr_expect_eq(o.status, 2, "exit status %d, output:\n%s", o.status, o.out);
+	cr_expect(strstr(o.err, "'ratio'") != NULL, "stderr does not name the ratio: %s", o.err);
+	tool_output_free(&o);
+	tool_remove(f.dir);
+}
+
+Test(bench_compare_input, hex_threshold_rejected, .timeout = 60)
+{
+	fixture_t f;
+	setup(&f);
+	const double samples[5] = {70, 71, 72, 73, 74};
+	save_run(f.base, figure("actors.fj", samples, 72));
+	save_run(f.next, figure("actors.fj", samples, 72));
+	char args[4096];
+	snprintf(args, sizeof args, "compare %s %s --threshold 0x10", f.base, f.next);
+
+	tool_output_t o = tool_run("", args);
+
+	cr_expect_eq(o.status, 2, "exit status %d, output:\n%s", o.status, o.out);
+	cr_expect(strstr(o.err, "from 0 to 999") != NULL, "stderr does not give the range: %s", o.err);
+	tool_output_free(&o);
+	tool_remove(f.dir);
+}
+
 /* Two schema_version members: jansson keeps the last one unless loaded with
  * JSON_REJECT_DUPLICATES, which would read "2 then 1" as a schema 1 document. */
 Test(bench_compare_input, duplicate_member_rejected, .timeout = 60)
