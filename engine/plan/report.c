@@ -109,9 +109,10 @@ static void print_drift(FILE *to, const bl_plan_workload_t *w, const bl_plan_che
 void bl_plan_print_check(FILE *to, const bl_plan_workload_t *w, const bl_plan_check_t *c)
 {
 	fprintf(to,
-		"validation, 1 instance with %u CPU workers: p99 predicted %.2f ms, real %.2f ms, error %+.1f%%; "
-		"p50 predicted %.2f ms, real %.2f ms\n",
-		c->cpu_workers, c->predicted_p99_ms, c->real_p99_ms, 100 * c->error, c->predicted_p50_ms, c->real_p50_ms);
+		"validation, 1 instance with %u CPU workers: p99 predicted %.2f ms, real %.2f ms (95%% interval %.2f to "
+		"%.2f ms), error %+.1f%%; p50 predicted %.2f ms, real %.2f ms\n",
+		c->cpu_workers, c->predicted_p99_ms, c->real_p99_ms, c->real_p99_low_ms, c->real_p99_high_ms,
+		100 * c->error, c->predicted_p50_ms, c->real_p50_ms);
 	fprintf(to, "  %zu jobs fed at their arrival times in %.1f s (%zu failed); the simulation of exactly these jobs "
 		    "gives p99 %.2f ms\n",
 		c->jobs, c->wall_s, c->failed, c->same_jobs_p99_ms);
@@ -186,6 +187,9 @@ static json_t *check_json(const bl_plan_workload_t *w, const bl_plan_check_t *c)
 			 (json_int_t)c->jobs, "failed", (json_int_t)c->failed, "wall_s", c->wall_s, "other_cores",
 			 c->other_cores >= 0 ? json_real(c->other_cores) : json_null());
 
+	if (o)
+		json_object_update_new(o, json_pack("{s:o, s:o}", "real_p99_low_ms", number(c->real_p99_low_ms),
+						    "real_p99_high_ms", number(c->real_p99_high_ms)));
 	if (o)
 		json_object_update_new(o, json_pack("{s:o, s:o, s:o, s:o*}", "service_drift", number(c->service_drift),
 						    "service_drift_mean", number(c->service_drift_mean),

@@ -23,6 +23,23 @@ static char **make_lines(const bl_plan_workload_t *w, const bl_plan_job_t *jobs,
 	return lines;
 }
 
+/* A 95% confidence interval of the p99 of `sorted`: the number of values
+ * below the true p99 is binomial(n, 0.99), so the interval runs between
+ * the order statistics 1.96 standard deviations either side of n x 0.99. */
+static void p99_interval(const double *sorted, size_t n, double *low, double *high)
+{
+	if (n == 0) {
+		*low = *high = NAN;
+		return;
+	}
+	double centre = 0.99 * (double)n;
+	double spread = 1.96 * sqrt((double)n * 0.99 * 0.01);
+	double lo = floor(centre - spread), hi = ceil(centre + spread);
+
+	*low = sorted[lo < 1 ? 0 : (size_t)lo - 1];
+	*high = sorted[hi >= (double)n ? n - 1 : (size_t)hi - 1];
+}
+
 /* The real run's p50 and p99 over the jobs that succeeded. */
 static void real_quantiles(bl_plan_check_t *out, const double *latency, size_t count)
 {
@@ -38,6 +55,7 @@ static void real_quantiles(bl_plan_check_t *out, const double *latency, size_t c
 	bl_plan_sort(ok, n);
 	out->real_p50_ms = bl_plan_quantile(ok, n, 0.50);
 	out->real_p99_ms = bl_plan_quantile(ok, n, 0.99);
+	p99_interval(ok, n, &out->real_p99_low_ms, &out->real_p99_high_ms);
 	free(ok);
 }
 
