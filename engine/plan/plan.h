@@ -111,9 +111,10 @@ typedef struct bl_plan_check {
 	double real_p50_ms;
 	double real_p99_ms;
 	/* A 95% confidence interval of the real p99, from the order statistics
-	 * of the real latencies (distribution-free, normal approximation of the
-	 * binomial): the p99 of 600 jobs is the 6th largest, and which jobs
-	 * land there varies from one sample of traffic to the next. */
+	 * of the real latencies. It assumes no distribution and approximates
+	 * the binomial by a normal one. The p99 of 600 jobs is the 6th
+	 * largest, and which jobs land there varies from one sample of traffic
+	 * to the next. */
 	double real_p99_low_ms;
 	double real_p99_high_ms;
 	double error;             /* (predicted - real) / real, of the p99 */
