@@ -178,12 +178,12 @@ static int begin_get(fs_job_t *job, bl_error_t *err)
 static int encode(json_t **content, const char **encoding, fs_job_t *job, bl_error_t *err)
 {
 	if (job->p.encoding != FS_ENCODING_BASE64) {
-		bool has_nul = memchr(job->buf, '\0', job->len) != NULL;
-		if (!has_nul && bl_utf8_is_valid(job->buf, job->len)) {
+		if (bl_utf8_is_text(job->buf, job->len)) {
 			*content = json_stringn_nocheck((const char *)job->buf, job->len);
 			*encoding = "utf8";
 			return *content ? 0 : bl_error_set(err, BL_ENOMEM, NULL, "out of memory for '%s'", job->p.path);
 		}
+		bool has_nul = memchr(job->buf, '\0', job->len) != NULL;
 		if (job->p.encoding == FS_ENCODING_UTF8 && has_nul)
 			return bl_error_set(err, BL_EFORMAT, "params.encoding",
 					    "'%s' contains NUL bytes, which text cannot carry safely; request "

@@ -9,8 +9,15 @@
 /*
  * Return whether `len` bytes of `s` are well-formed UTF-8 (RFC 3629): no
  * overlong forms, no surrogates, nothing above U+10FFFF. NUL bytes are
- * allowed. Runs of ASCII are checked eight bytes at a time.
+ * allowed.
  */
 bool bl_utf8_is_valid(const uint8_t *s, size_t len);
+
+/*
+ * Return whether `len` bytes of `s` are well-formed UTF-8, as
+ * bl_utf8_is_valid checks, and hold no NUL byte: text that a C string
+ * carries whole. One pass over the bytes.
+ */
+bool bl_utf8_is_text(const uint8_t *s, size_t len);
 
 #endif
