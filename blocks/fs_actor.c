@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <beamline/base64.h>
+#include <beamline/read_buffer.h>
 #include "fs_run.h"
 #include <beamline/utf8.h>
 
@@ -54,7 +55,8 @@ typedef struct fs_job {
 	uint64_t old_size;        /* put: bytes of the regular file it replaces */
 	bool reserved;            /* put: job->len bytes of the quota are reserved */
 
-	uint8_t *buf;             /* get: what was read; put: the decoded content (base64), owned */
+	uint8_t *buf;             /* get: what was read; put: the decoded content (base64) */
+	void *owned;              /* the allocation that buf points into */
 	const uint8_t *data;      /* put: the bytes to write (buf, or the content string) */
 	uint64_t file_size;       /* get */
 	uint64_t len;             /* bytes to read or write */
@@ -84,7 +86,7 @@ static void release(fs_job_t *job)
 		close(job->fd);
 	if (job->dir >= 0)
 		close(job->dir);
-	free(job->buf);
+	free(job->owned);
 	free(job);
 }
 
@@ -161,7 +163,7 @@ static int begin_get(fs_job_t *job, bl_error_t *err)
 	if (rc < 0)
 		return rc;
 
-	job->buf = malloc(job->len ? job->len : 1);
+	job->buf = bl_read_buffer_alloc(job->len, &job->owned);
 	if (!job->buf)
 		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory for %llu bytes of '%s'",
 				    (unsigned long long)job->len, job->p.path);
@@ -260,7 +262,8 @@ static int take_content(fs_job_t *job, bl_error_t *err)
 		job->data = (const uint8_t *)job->p.content;
 		return 0;
 	}
-	job->buf = malloc(job->len ? job->len : 1);
+	job->owned = malloc(job->len ? job->len : 1);
+	job->buf = job->owned;
 	if (!job->buf)
 		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory decoding %llu bytes",
 				    (unsigned long long)job->len);

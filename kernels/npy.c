@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <beamline/kernels.h>
+#include <beamline/read_buffer.h>
 
 /* Element data is copied as is between the file and the tensor. */
 #if !defined(__BYTE_ORDER__) || __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -659,7 +660,8 @@ static int read_file(bl_tensor_t **out, int dirfd, const char *path, const bl_np
 	if (rc < 0)
 		goto err_close_fd;
 
-	unsigned char *buf = malloc(size ? size : 1);
+	void *block;
+	unsigned char *buf = bl_read_buffer_alloc(size, &block);
 	if (!buf) {
 		rc = bl_error_set(err, BL_ENOMEM, path, "out of memory reading %zu bytes", size);
 		goto err_close_fd;
@@ -676,7 +678,7 @@ static int read_file(bl_tensor_t **out, int dirfd, const char *path, const bl_np
 		with_path(err, rc, path);
 
 err_free_buf:
-	free(buf);
+	free(block);
 err_close_fd:
 	close(fd);
 	return rc;
