@@ -10,9 +10,9 @@
  * Page cache pages start at offset 0, so a 64 KiB read from the page
  * cache took 24 us into a buffer at offset 16 and 2.4 us at offset 64.
  * malloc puts the blocks it maps on their own (from 128 KiB, at first)
- * at offset 16. A buffer at
- * offset 64 is on the fast path for the read, and for a later memcpy
- * from it into such a block. Buffers under a page come from malloc.
+ * at offset 16. A buffer at offset 64 is on the fast path for the read,
+ * and for a later memcpy from it into such a block. Buffers under a page
+ * come from malloc.
  */
 #include <beamline/read_buffer.h>
 
