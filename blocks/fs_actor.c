@@ -173,6 +173,30 @@ static int begin_get(fs_job_t *job, bl_error_t *err)
 	return rc < 0 ? bl_error_set(err, rc, NULL, "cannot start reading '%s': %s", job->p.path, bl_strerror(rc)) : 0;
 }
 
+/* Fail a get that requested utf8 for bytes that are not text. The
+ * message gives the file offset of the first NUL byte. It names the range
+ * when the job read only part of the file, because a range that cuts a
+ * multi-byte character is not text even where the whole file is. */
+static int reject_non_text(const fs_job_t *job, bl_error_t *err)
+{
+	const fs_params_t *p = &job->p;
+	const uint8_t *nul = memchr(job->buf, '\0', job->len);
+
+	if (nul)
+		return bl_error_set(err, BL_EFORMAT, "params.encoding",
+				    "'%s' contains NUL bytes (the first at offset %llu), which text cannot carry "
+				    "safely; request \"encoding\": \"base64\"",
+				    p->path, (unsigned long long)(p->offset + (uint64_t)(nul - job->buf)));
+	if (job->len < job->file_size)
+		return bl_error_set(err, BL_EFORMAT, "params.encoding",
+				    "bytes %llu to %llu of '%s' are not valid UTF-8 text, possibly because the range "
+				    "cuts a multi-byte character; request \"encoding\": \"base64\", or an offset and "
+				    "length on character boundaries",
+				    (unsigned long long)p->offset, (unsigned long long)(p->offset + job->len - 1), p->path);
+	return bl_error_set(err, BL_EFORMAT, "params.encoding",
+			    "'%s' is not valid UTF-8 text; request \"encoding\": \"base64\"", p->path);
+}
+
 /* Turn the bytes read into the content string: text when they are UTF-8
  * without NUL bytes and the job did not ask for base64, else base64. A
  * NUL would be valid JSON ("\u0000"), but consumers that keep strings in
@@ -185,14 +209,8 @@ static int encode(json_t **content, const char **encoding, fs_job_t *job, bl_err
 			*encoding = "utf8";
 			return *content ? 0 : bl_error_set(err, BL_ENOMEM, NULL, "out of memory for '%s'", job->p.path);
 		}
-		bool has_nul = memchr(job->buf, '\0', job->len) != NULL;
-		if (job->p.encoding == FS_ENCODING_UTF8 && has_nul)
-			return bl_error_set(err, BL_EFORMAT, "params.encoding",
-					    "'%s' contains NUL bytes, which text cannot carry safely; request "
-					    "\"encoding\": \"base64\"", job->p.path);
 		if (job->p.encoding == FS_ENCODING_UTF8)
-			return bl_error_set(err, BL_EFORMAT, "params.encoding",
-					    "'%s' is not valid UTF-8 text; request \"encoding\": \"base64\"", job->p.path);
+			return reject_non_text(job, err);
 	}
 
 	char *text = malloc(bl_base64_encoded_len(job->len) + 1);

@@ -129,6 +129,36 @@ Test(blocks_fs_ops, get_nul_bytes_are_not_text, .timeout = 60)
 	fs_fixture_fini(&f);
 }
 
+/* A range that cuts a multi-byte character is not text, though the file
+ * is, so the error names the range, not the whole file. It gives the
+ * first NUL byte's offset in the file, not in the range. The file is
+ * "a", U+20AC, "b", NUL. */
+Test(blocks_fs_ops, get_utf8_error_names_the_range, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "euro", "a\xe2\x82\xac" "b\0", 6);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"euro\",\"offset\":1,\"length\":2,\"encoding\":\"utf8\"}");
+	cr_assert_str_eq(o.error_code, "invalid_params");
+	cr_assert_str_eq(o.error.field, "params.encoding");
+	cr_assert_not_null(strstr(o.error.message, "bytes 1 to 2 of 'euro'"), "message: %s", o.error.message);
+	cr_assert_not_null(strstr(o.error.message, "base64"), "message: %s", o.error.message);
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"euro\",\"offset\":2,\"encoding\":\"utf8\"}");
+	cr_assert_str_eq(o.error.field, "params.encoding");
+	cr_assert_not_null(strstr(o.error.message, "offset 5"), "message: %s", o.error.message);
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"euro\",\"length\":5,\"encoding\":\"utf8\"}");
+	cr_assert_eq(o.code, 0, "the first 5 bytes are text: %s", o.error.message);
+	cr_assert_str_eq(str_of(o.result, "content"), "a\xe2\x82\xac" "b");
+	fs_outcome_fini(&o);
+	fs_fixture_fini(&f);
+}
+
 /* offset and length select a range. A range past the end is cut to the
  * file, and an offset past the end is an error on params.offset. */
 Test(blocks_fs_ops, get_reads_a_range, .timeout = 60)
