@@ -159,7 +159,8 @@ static int parse_encoding(fs_params_t *out, json_t *params, bl_error_t *err)
 	else if (name && strcmp(name, "base64") == 0)
 		out->encoding = FS_ENCODING_BASE64;
 	else
-		return bl_error_set(err, BL_EINVAL, "params.encoding", "expected \"utf8\" or \"base64\"");
+		return bl_error_set(err, BL_EINVAL, "params.encoding", "expected \"utf8\" or \"base64\", got %s%s%s",
+				    name ? "'" : "a non-string value", name ? name : "", name ? "'" : "");
 	return 0;
 }
 

@@ -159,6 +159,28 @@ Test(blocks_fs_ops, get_utf8_error_names_the_range, .timeout = 60)
 	fs_fixture_fini(&f);
 }
 
+/* An unknown encoding is rejected with the value that was given, so
+ * "UTF-8" for "utf8" is easy to spot. */
+Test(blocks_fs_ops, bad_encoding_is_named, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"a\",\"encoding\":\"UTF-8\"}");
+	cr_assert(!o.prepared, "prepare accepted \"UTF-8\"");
+	cr_assert_str_eq(o.error.field, "params.encoding");
+	cr_assert_not_null(strstr(o.error.message, "got 'UTF-8'"), "message: %s", o.error.message);
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"a\",\"encoding\":null}");
+	cr_assert(!o.prepared, "prepare accepted null");
+	cr_assert_str_eq(o.error.field, "params.encoding");
+	cr_assert_not_null(strstr(o.error.message, "a non-string value"), "message: %s", o.error.message);
+	fs_outcome_fini(&o);
+	fs_fixture_fini(&f);
+}
+
 /* offset and length select a range. A range past the end is cut to the
  * file, and an offset past the end is an error on params.offset. */
 Test(blocks_fs_ops, get_reads_a_range, .timeout = 60)
