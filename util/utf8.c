@@ -85,18 +85,14 @@ static bool ascii_word(uint64_t word, bool allow_nul)
 	return allow_nul || ((word - ones) & ~word & highs) == 0;
 }
 
-/* Both checks in one: well-formed UTF-8, and no NUL unless allow_nul.
- * Continuation bytes are never 0, so a NUL can only stand alone. */
-static bool scan(const uint8_t *s, size_t len, bool allow_nul)
+/* Check the bytes of s from *at up to `end` without the vector path, as
+ * both checks below do; a sequence that starts before `end` may run past
+ * it. Moves *at past what was checked; returns false at the first fault. */
+static bool scan_stretch(const uint8_t *s, size_t len, size_t *at, size_t end, bool allow_nul)
 {
-	int8_t floor = allow_nul ? -1 : 0;
-	size_t i = 0;
+	size_t i = *at;
 
-	while (i < len) {
-		if (len - i >= BLOCK && ascii_block(s + i, floor)) {
-			i += BLOCK;
-			continue;
-		}
+	while (i < end) {
 		if (len - i >= 8) {
 			uint64_t word;
 			memcpy(&word, s + i, sizeof word);
@@ -116,7 +112,30 @@ static bool scan(const uint8_t *s, size_t len, bool allow_nul)
 			return false;
 		i += n;
 	}
+	*at = i;
 	return true;
+}
+
+/* Both checks in one: well-formed UTF-8, and no NUL unless allow_nul.
+ * Continuation bytes are never 0, so a NUL can only stand alone. A block
+ * that is not all ASCII is checked whole the slow way before the vector
+ * path is tried again, so text that is mostly multi-byte characters
+ * does not pay for a failed vector test at each character.
+ * NOTE: multi-byte characters are still checked one at a time: 64 KiB of
+ * three-byte characters took 77 us here, against 1.1 us for ASCII. A
+ * vector check of multi-byte sequences would close that gap. */
+static bool scan(const uint8_t *s, size_t len, bool allow_nul)
+{
+	int8_t floor = allow_nul ? -1 : 0;
+	size_t i = 0;
+
+	while (len - i >= BLOCK) {
+		if (ascii_block(s + i, floor))
+			i += BLOCK;
+		else if (!scan_stretch(s, len, &i, i + BLOCK, allow_nul))
+			return false;
+	}
+	return scan_stretch(s, len, &i, len, allow_nul);
 }
 
 bool bl_utf8_is_valid(const uint8_t *s, size_t len)

@@ -57,6 +57,7 @@ Test(util_utf8, finds_one_bad_byte_at_every_offset)
 		cr_assert(!bl_utf8_is_text(s, sizeof s), "is_text missed a NUL at %zu", at);
 		s[at] = 0x80;
 		cr_assert(!bl_utf8_is_valid(s, sizeof s), "is_valid missed 0x80 at %zu", at);
+		cr_assert(!bl_utf8_is_text(s, sizeof s), "is_text missed 0x80 at %zu", at);
 		s[at] = 0x7f;
 		cr_assert(bl_utf8_is_text(s, sizeof s), "is_text refused 0x7f at %zu", at);
 	}
