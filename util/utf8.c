@@ -73,7 +73,7 @@ static size_t sequence_len(const uint8_t *s, size_t left)
 	return n;
 }
 
-/* Whether the 8 bytes of `word` are ASCII, and none is NUL unless
+/* Return whether the 8 bytes of `word` are ASCII, and none is NUL unless
  * allow_nul. The NUL test is the usual one for a zero byte in a word. */
 static bool ascii_word(uint64_t word, bool allow_nul)
 {
@@ -85,9 +85,9 @@ static bool ascii_word(uint64_t word, bool allow_nul)
 	return allow_nul || ((word - ones) & ~word & highs) == 0;
 }
 
-/* Check the bytes of s from *at up to `end` without the vector path, as
- * both checks below do; a sequence that starts before `end` may run past
- * it. Moves *at past what was checked; returns false at the first fault. */
+/* Check the bytes of s from *at up to `end` without the vector path. A
+ * sequence that starts before `end` may run past it. Moves *at past what
+ * was checked, and returns false at the first fault. */
 static bool scan_stretch(const uint8_t *s, size_t len, size_t *at, size_t end, bool allow_nul)
 {
 	size_t i = *at;
