@@ -10,9 +10,11 @@
  * Page cache pages start at offset 0, so a 64 KiB read from the page
  * cache took 24 us into a buffer at offset 16 and 2.4 us at offset 64.
  * malloc puts the blocks it maps on their own (from 128 KiB, at first)
- * at offset 16. A buffer at offset 64 is on the fast path for the read,
- * and for a later memcpy from it into such a block. Buffers under a page
- * come from malloc.
+ * at offset 16, and a memcpy from a buffer at offset 0 into such a block
+ * is slow too. So a buffer that malloc places at offset 0 or 16 moves to
+ * offset 64, within 64 bytes of slack. The block stays an ordinary malloc
+ * block: aligned_alloc of each buffer instead made glibc map and unmap
+ * 1 MiB buffers for every read, which cost more than the slow copy.
  */
 #include <beamline/read_buffer.h>
 
@@ -20,19 +22,20 @@
 #include <stdlib.h>
 
 #define PAGE_BYTES 4096u
+/* Offsets in a page at which a buffer starts on the slow path. */
+#define SLOW_BELOW 32u
 
 void *bl_read_buffer_alloc(size_t len, void **block)
 {
-	if (len < PAGE_BYTES) {
-		*block = malloc(len ? len : 1);
-		return *block;
-	}
-	if (len > SIZE_MAX - BL_READ_BUFFER_OFFSET - PAGE_BYTES) {
+	if (len > SIZE_MAX - BL_READ_BUFFER_OFFSET) {
 		*block = NULL;
 		return NULL;
 	}
 
-	size_t pages = (len + BL_READ_BUFFER_OFFSET + PAGE_BYTES - 1) / PAGE_BYTES;
-	*block = aligned_alloc(PAGE_BYTES, pages * PAGE_BYTES);
-	return *block ? (unsigned char *)*block + BL_READ_BUFFER_OFFSET : NULL;
+	unsigned char *buf = malloc(len + BL_READ_BUFFER_OFFSET);
+	*block = buf;
+	if (!buf)
+		return NULL;
+	size_t offset = (uintptr_t)buf % PAGE_BYTES;
+	return offset < SLOW_BELOW ? buf + (BL_READ_BUFFER_OFFSET - offset) : buf;
 }
