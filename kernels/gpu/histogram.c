@@ -156,9 +156,30 @@ static bool bins_are_wide(const histogram_t *h)
 	return (hi - lo) / (double)h->bins >= 8.0 * largest * epsilon;
 }
 
-/* The CPU form for at most PRIVATE_BINS bins: counts of each piece of
- * GPU_CPU_PIECE elements, then their sum into `counts`. The program is
- * built for the smallest power of two of bins that covers h->bins. */
+/* Enqueue the CPU form's kernel `name` of `program` over `groups`
+ * work-groups, each counting one piece into its row of `partial`. */
+static int enqueue_pieces(bl_gpu_launch_t *launch, const histogram_t *h, const gpu_real_t *program, const char *name,
+			  size_t groups, cl_mem edges, double top, double scale, cl_mem partial, bl_error_t *err)
+{
+	const double *edge = h->edges->data;
+	gpu_real_arg_t top_box, lo_box, scale_box;
+	const gpu_kernel_arg_t args[] = {
+		GPU_ARG_MEM(h->x_buf),
+		GPU_ARG_ULONG(h->x->count),
+		GPU_ARG_MEM(edges),
+		GPU_ARG_UINT(h->bins),
+		gpu_arg_real(&top_box, &h->real, top),
+		gpu_arg_real(&lo_box, &h->real, edge[0]),
+		gpu_arg_real(&scale_box, &h->real, scale),
+		GPU_ARG_MEM(partial),
+	};
+	return gpu_run_kernel(launch, "histogram.cl", program, name, args, GPU_ARG_COUNT(args), groups, err);
+}
+
+/* The CPU form for at most PRIVATE_BINS bins: counts of each whole piece
+ * of GPU_CPU_PIECE elements and of the shorter piece at the end, if any,
+ * then their sum into `counts`. The program is built for the smallest
+ * power of two of bins that covers h->bins. */
 static int enqueue_private(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem edges, double top, cl_mem counts,
 			   bl_error_t *err)
 {
@@ -171,7 +192,9 @@ static int enqueue_private(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem
 		 (int)guess);
 	const gpu_real_t program = {h->real.dtype, options};
 
-	size_t groups = (h->x->count + GPU_CPU_PIECE - 1) / GPU_CPU_PIECE;
+	size_t whole = h->x->count / GPU_CPU_PIECE;
+	bool tail = h->x->count % GPU_CPU_PIECE != 0;
+	size_t groups = whole + (tail ? 1 : 0);
 	cl_mem partial;
 	int rc = bl_gpu_alloc(&partial, launch, groups * h->bins * sizeof(cl_uint), err);
 	if (rc < 0)
@@ -179,19 +202,12 @@ static int enqueue_private(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem
 
 	const double *edge = h->edges->data;
 	double scale = guess ? (double)h->bins / (edge[h->bins] - edge[0]) : 0.0;
-	gpu_real_arg_t top_box, lo_box, scale_box;
-	const gpu_kernel_arg_t count_args[] = {
-		GPU_ARG_MEM(h->x_buf),
-		GPU_ARG_ULONG(h->x->count),
-		GPU_ARG_MEM(edges),
-		GPU_ARG_UINT(h->bins),
-		gpu_arg_real(&top_box, &h->real, top),
-		gpu_arg_real(&lo_box, &h->real, edge[0]),
-		gpu_arg_real(&scale_box, &h->real, scale),
-		GPU_ARG_MEM(partial),
-	};
-	rc = gpu_run_kernel(launch, "histogram.cl", &program, "histogram_count_private", count_args,
-			    GPU_ARG_COUNT(count_args), groups, err);
+	if (whole > 0)
+		rc = enqueue_pieces(launch, h, &program, "histogram_count_private", whole, edges, top, scale, partial,
+				    err);
+	if (rc == 0 && tail)
+		rc = enqueue_pieces(launch, h, &program, "histogram_count_private_tail", 1, edges, top, scale,
+				    partial, err);
 	if (rc < 0)
 		return rc;
 	return enqueue_merge(launch, h, &program, partial, groups, counts, err);

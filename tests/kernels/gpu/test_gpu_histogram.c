@@ -232,6 +232,47 @@ Test(gpu_histogram, gpu_form_matches_cpu)
 	expect_form_matches(BL_GPU_KERNELS_GPU);
 }
 
+/* Elements in one piece of the CPU form: 64 blocks of the work-group size
+ * of 64, as GPU_CPU_PIECE in kernels/gpu/grid.h. */
+#define CPU_PIECE 4096u
+
+/* x of n float32 values in [-1.5, 1.5), with NaN and infinities at both
+ * ends and in the middle, and the 65 edges of 64 bins over [-1, 1]. */
+static bl_tensor_t *piece_values(size_t n)
+{
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 1, &n, -1.5, 1.5);
+	float *v = x->data;
+	size_t places[] = {0, n / 2, n - 1};
+	for (size_t i = 0; i < COUNT(places); i++) {
+		v[places[i]] = NAN;
+		v[(places[i] + 1) % n] = INFINITY;
+		v[(places[i] + 2) % n] = -INFINITY;
+	}
+	for (size_t e = 0; e <= 64; e++)
+		v[(n / 3 + e) % n] = (float)(-1.0 + 2.0 * (double)e / 64.0);
+	return x;
+}
+
+/* The CPU form counts whole pieces without bounds checks and the elements
+ * after them in a shorter last piece: sizes at and next to multiples of
+ * the piece, with the special values in whole pieces and in the last. */
+Test(gpu_histogram, cpu_form_piece_sizes_match_cpu)
+{
+	static const size_t sizes[] = {CPU_PIECE - 1, CPU_PIECE, CPU_PIECE + 1, 2 * CPU_PIECE - 1, 3 * CPU_PIECE};
+	static const hist_case_t cases[] = {
+		{64, true, -1, 1}, {7, true, -0.5, 0.5}, {33, true, -1.25, 1.25}, {64, true, 1e6, 1e6 + 0.5},
+	};
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+
+	for (size_t s = 0; s < COUNT(sizes); s++) {
+		bl_tensor_t *x = piece_values(sizes[s]);
+		for (size_t c = 0; c < COUNT(cases); c++)
+			expect_histogram_matches(gpu, x, &cases[c]);
+		bl_tensor_free(&x);
+	}
+	bl_gpu_close(&gpu);
+}
+
 /* An empty x with a range gives zero counts and the edges; one element
  * works with and without a range. */
 Test(gpu_histogram, empty_and_one_element)
