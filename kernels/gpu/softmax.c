@@ -88,16 +88,20 @@ static int enqueue_stats(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_mem
 }
 
 /* The CPU form for rows of at most GPU_CPU_PIECE elements: one
- * work-group per row, whose program unrolls the smallest power of two of
- * blocks of GPU_LOCAL_1D that covers a row. */
+ * work-group per row, whose program unrolls the ceil(cols / GPU_LOCAL_1D)
+ * blocks of a row and checks bounds only in a partial last block.
+ * NOTE: each number of blocks, with and without a partial block, is a
+ * program of its own, so rows of up to 4096 elements may need up to 128
+ * programs. Each is compiled on first use (about 2 s with PoCL 3.1 here)
+ * and then kept per device, and on disk when a cache folder is set. */
 static int enqueue_rows_blocks(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_mem x, size_t rows, size_t cols,
 			       cl_mem out, bl_error_t *err)
 {
-	unsigned blocks = 1;
-	while (blocks * GPU_LOCAL_1D < cols)
-		blocks *= 2;
+	size_t blocks = (cols + GPU_LOCAL_1D - 1) / GPU_LOCAL_1D;
+	bool tail = cols % GPU_LOCAL_1D != 0;
 	char options[96];
-	snprintf(options, sizeof options, "%s -DSOFTMAX_BLOCKS=%u", real->options, blocks);
+	snprintf(options, sizeof options, "%s -DSOFTMAX_BLOCKS=%zu -DSOFTMAX_TAIL=%d", real->options, blocks,
+		 (int)tail);
 	const gpu_real_t program = {real->dtype, options};
 
 	const gpu_kernel_arg_t args[] = {

@@ -166,6 +166,41 @@ Test(gpu_softmax, gpu_form_matches_cpu)
 	expect_form_matches(BL_GPU_KERNELS_GPU);
 }
 
+/* Six rows of `cols` random values. Row 0 is plain, row 1 has NaN in the
+ * last block and row 2 +inf in the first and last blocks. Row 3 is all
+ * -inf, work item 5's elements in row 4 are -inf, and row 5 has NaN and
+ * +inf. */
+static bl_tensor_t *special_rows(size_t cols)
+{
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 2, (size_t[]){6, cols}, -20, 20);
+	float *v = x->data;
+	v[cols + cols - 1] = NAN;
+	v[2 * cols + 3] = INFINITY;
+	v[2 * cols + cols - 1] = INFINITY;
+	for (size_t j = 0; j < cols; j++)
+		v[3 * cols + j] = -INFINITY;
+	for (size_t j = 5; j < cols; j += 64)
+		v[4 * cols + j] = -INFINITY;
+	v[5 * cols] = NAN;
+	v[5 * cols + 1] = INFINITY;
+	return x;
+}
+
+/* The CPU form checks bounds only in a partial last block of 64: rows of
+ * whole blocks and rows one element longer, with special values. */
+Test(gpu_softmax, cpu_form_whole_blocks_match_cpu)
+{
+	static const size_t widths[] = {64, 65, 128, 1024, 1025, 4096};
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+
+	for (size_t w = 0; w < COUNT(widths); w++) {
+		bl_tensor_t *x = special_rows(widths[w]);
+		expect_softmax_matches(gpu, x, 1e-4, true);
+		bl_tensor_free(&x);
+	}
+	bl_gpu_close(&gpu);
+}
+
 /* Large values do not overflow: each row's maximum is subtracted first. */
 Test(gpu_softmax, large_values_stay_finite)
 {
