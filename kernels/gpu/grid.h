@@ -31,8 +31,10 @@ size_t gpu_groups_cap(size_t groups);
  * GPU_GROUPS_MAX work-groups in all. The result is at least 1. */
 size_t gpu_pieces_per_line(size_t lines, size_t n);
 
-/* The CPU form of a kernel gives each work-group GPU_CPU_BLOCKS blocks of
- * GPU_LOCAL_1D elements, unrolled in the kernel (BLOCKS there). */
+/* The CPU form of reduce gives each work-group GPU_CPU_BLOCKS blocks of
+ * GPU_LOCAL_1D elements, unrolled in the kernel (BLOCKS there). Softmax's
+ * takes rows of up to GPU_CPU_PIECE elements, and the histogram's counts
+ * pieces of its own size (PRIVATE_PIECE in histogram.c). */
 #define GPU_CPU_BLOCKS 64u
 #define GPU_CPU_PIECE (GPU_CPU_BLOCKS * GPU_LOCAL_1D)
 

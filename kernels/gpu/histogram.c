@@ -20,6 +20,20 @@
  * which allows up to 128; only 64 and fewer were measured. */
 #define PRIVATE_BINS 64u
 
+/* Elements in one piece of the CPU form: blocks of GPU_LOCAL_1D, as
+ * BLOCKS in histogram.cl. */
+#define PRIVATE_BLOCKS 16u
+#define PRIVATE_PIECE (PRIVATE_BLOCKS * GPU_LOCAL_1D)
+
+/* How the CPU form finds a value's bin: `kind` is HISTOGRAM_GUESS there
+ * (0 a search, 1 a guess checked against a loaded edge, 2 against a
+ * computed edge), with the scale and bin width that the guess takes. */
+typedef struct private_guess {
+	int kind;
+	double scale;
+	double width;
+} private_guess_t;
+
 /* One histogram in flight; freed with the launch. */
 typedef struct histogram {
 	const bl_tensor_t *x; /* borrowed until the launch ends */
@@ -156,13 +170,45 @@ static bool bins_are_wide(const histogram_t *h)
 	return (hi - lo) / (double)h->bins >= 8.0 * largest * epsilon;
 }
 
+/*
+ * Store the bin width, rounded to the device's precision, in *width, and
+ * return whether fma(i, *width, edges[0]) in that precision gives every
+ * device edge i exactly. The CPU form then computes the edge nearest to a
+ * guess in place of loading it. C's fma and fmaf round once, as OpenCL's
+ * fma must.
+ */
+static bool edges_follow_width(double *width, const histogram_t *h)
+{
+	const double *edge = h->edges->data;
+	double exact = (edge[h->bins] - edge[0]) / (double)h->bins;
+	if (h->real.dtype == BL_DTYPE_F32) {
+		const float *device_edge = h->device_edges->data;
+		float step = (float)exact;
+		*width = step;
+		for (size_t i = 0; i <= h->bins; i++) {
+			if (fmaf((float)i, step, device_edge[0]) != device_edge[i])
+				return false;
+		}
+		return true;
+	}
+
+	const double *device_edge = h->device_edges->data;
+	*width = exact;
+	for (size_t i = 0; i <= h->bins; i++) {
+		if (fma((double)i, exact, device_edge[0]) != device_edge[i])
+			return false;
+	}
+	return true;
+}
+
 /* Enqueue the CPU form's kernel `name` of `program` over `groups`
  * work-groups, each counting one piece into its row of `partial`. */
 static int enqueue_pieces(bl_gpu_launch_t *launch, const histogram_t *h, const gpu_real_t *program, const char *name,
-			  size_t groups, cl_mem edges, double top, double scale, cl_mem partial, bl_error_t *err)
+			  size_t groups, cl_mem edges, double top, const private_guess_t *guess, cl_mem partial,
+			  bl_error_t *err)
 {
 	const double *edge = h->edges->data;
-	gpu_real_arg_t top_box, lo_box, scale_box;
+	gpu_real_arg_t top_box, lo_box, scale_box, width_box;
 	const gpu_kernel_arg_t args[] = {
 		GPU_ARG_MEM(h->x_buf),
 		GPU_ARG_ULONG(h->x->count),
@@ -170,43 +216,49 @@ static int enqueue_pieces(bl_gpu_launch_t *launch, const histogram_t *h, const g
 		GPU_ARG_UINT(h->bins),
 		gpu_arg_real(&top_box, &h->real, top),
 		gpu_arg_real(&lo_box, &h->real, edge[0]),
-		gpu_arg_real(&scale_box, &h->real, scale),
+		gpu_arg_real(&scale_box, &h->real, guess->scale),
+		gpu_arg_real(&width_box, &h->real, guess->width),
 		GPU_ARG_MEM(partial),
 	};
 	return gpu_run_kernel(launch, "histogram.cl", program, name, args, GPU_ARG_COUNT(args), groups, err);
 }
 
 /* The CPU form for at most PRIVATE_BINS bins: counts of each whole piece
- * of GPU_CPU_PIECE elements and of the shorter piece at the end, if any,
+ * of PRIVATE_PIECE elements and of the shorter piece at the end, if any,
  * then their sum into `counts`. The program is built for the smallest
- * power of two of bins that covers h->bins. */
+ * power of two of bins that covers h->bins, and for the way it finds a
+ * bin: a search, a guess checked against a loaded edge, or a guess
+ * checked against a computed edge. */
 static int enqueue_private(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem edges, double top, cl_mem counts,
 			   bl_error_t *err)
 {
 	unsigned slots = 1;
 	while (slots < h->bins)
 		slots *= 2;
-	bool guess = bins_are_wide(h);
+	const double *edge = h->edges->data;
+	private_guess_t guess = {0, 0.0, 0.0};
+	if (bins_are_wide(h)) {
+		guess.scale = (double)h->bins / (edge[h->bins] - edge[0]);
+		guess.kind = edges_follow_width(&guess.width, h) ? 2 : 1;
+	}
 	char options[96];
 	snprintf(options, sizeof options, "%s -DHISTOGRAM_SLOTS=%u -DHISTOGRAM_GUESS=%d", h->real.options, slots,
-		 (int)guess);
+		 guess.kind);
 	const gpu_real_t program = {h->real.dtype, options};
 
-	size_t whole = h->x->count / GPU_CPU_PIECE;
-	bool tail = h->x->count % GPU_CPU_PIECE != 0;
+	size_t whole = h->x->count / PRIVATE_PIECE;
+	bool tail = h->x->count % PRIVATE_PIECE != 0;
 	size_t groups = whole + (tail ? 1 : 0);
 	cl_mem partial;
 	int rc = bl_gpu_alloc(&partial, launch, groups * h->bins * sizeof(cl_uint), err);
 	if (rc < 0)
 		return rc;
 
-	const double *edge = h->edges->data;
-	double scale = guess ? (double)h->bins / (edge[h->bins] - edge[0]) : 0.0;
 	if (whole > 0)
-		rc = enqueue_pieces(launch, h, &program, "histogram_count_private", whole, edges, top, scale, partial,
+		rc = enqueue_pieces(launch, h, &program, "histogram_count_private", whole, edges, top, &guess, partial,
 				    err);
 	if (rc == 0 && tail)
-		rc = enqueue_pieces(launch, h, &program, "histogram_count_private_tail", 1, edges, top, scale,
+		rc = enqueue_pieces(launch, h, &program, "histogram_count_private_tail", 1, edges, top, &guess,
 				    partial, err);
 	if (rc < 0)
 		return rc;

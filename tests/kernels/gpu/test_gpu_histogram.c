@@ -232,9 +232,9 @@ Test(gpu_histogram, gpu_form_matches_cpu)
 	expect_form_matches(BL_GPU_KERNELS_GPU);
 }
 
-/* Elements in one piece of the CPU form: 64 blocks of the work-group size
- * of 64, as GPU_CPU_PIECE in kernels/gpu/grid.h. */
-#define CPU_PIECE 4096u
+/* Elements in one piece of the CPU form: 16 blocks of the work-group size
+ * of 64, as PRIVATE_PIECE in kernels/gpu/histogram.c. */
+#define CPU_PIECE 1024u
 
 /* x of n float32 values in [-1.5, 1.5), with NaN and infinities at both
  * ends and in the middle, and the 65 edges of 64 bins over [-1, 1]. */
@@ -255,12 +255,15 @@ static bl_tensor_t *piece_values(size_t n)
 
 /* The CPU form counts whole pieces without bounds checks and the elements
  * after them in a shorter last piece: sizes at and next to multiples of
- * the piece, with the special values in whole pieces and in the last. */
+ * the piece, with the special values in whole pieces and in the last.
+ * [-1, 1] in 64 bins and in 8 bins have edges that the CPU form
+ * computes, and the other ranges have edges that it loads or searches. */
 Test(gpu_histogram, cpu_form_piece_sizes_match_cpu)
 {
 	static const size_t sizes[] = {CPU_PIECE - 1, CPU_PIECE, CPU_PIECE + 1, 2 * CPU_PIECE - 1, 3 * CPU_PIECE};
 	static const hist_case_t cases[] = {
-		{64, true, -1, 1}, {7, true, -0.5, 0.5}, {33, true, -1.25, 1.25}, {64, true, 1e6, 1e6 + 0.5},
+		{64, true, -1, 1}, {8, true, -1, 1}, {7, true, -0.5, 0.5}, {33, true, -1.25, 1.25},
+		{64, true, 1e6, 1e6 + 0.5},
 	};
 	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
 
