@@ -210,9 +210,10 @@ void merge_group(__local real *m, __local real *s)
  * v = m = +inf, and exp(-inf) is 0. A NaN element makes e and s NaN.
  * A work item whose elements are all -inf gets e = 1 and s = their
  * count, which the merge multiplies by exp(-inf - top) = 0, or which
- * goes with a row that is all -inf and so NaN throughout. Work item 0 merges the statistics into the row's (top, sum), and each
- * work item scales its e by exp(m - top) / sum, which takes one exp per
- * element in all. The second pass over the row reads the first one's
+ * goes with a row that is all -inf and so NaN throughout. Work item 0
+ * merges the statistics into the row's (top, sum), and each work item
+ * scales its e by exp(m - top) / sum, which takes one exp per element in
+ * all. The second pass over the row reads the first one's
  * output from the cache. Special rows come out as softmax_write makes
  * them.
  *
