@@ -27,9 +27,11 @@
 
 /* How the CPU form finds a value's bin: `kind` is HISTOGRAM_GUESS there
  * (0 a search, 1 a guess checked against a loaded edge, 2 against a
- * computed edge), with the scale and bin width that the guess takes. */
+ * computed edge), with the lower end, scale and bin width that the guess
+ * takes. A search leaves them 0, because they need not fit a float. */
 typedef struct private_guess {
 	int kind;
+	double lo;
 	double scale;
 	double width;
 } private_guess_t;
@@ -157,17 +159,33 @@ static int enqueue_merge(bl_gpu_launch_t *launch, const histogram_t *h, const gp
  * (v - lo) * scale and move it by one bin at most. That holds when the
  * guess, computed in the device's precision, is off by far less than a
  * bin: when a bin is at least 8 units in the last place of the range's
- * largest magnitude wide. Narrower bins, whose rounded edges may even
- * coincide, take the binary search.
+ * largest magnitude wide, and at least 8 of the smallest subnormal.
+ * Narrower bins, whose rounded edges may even coincide, take the binary
+ * search. So do ranges where lo or the scale does not fit the device's
+ * precision as a normal number. Ranges wider than half its largest value
+ * take the search too, because v - lo could overflow there. In float32,
+ * [-3e-38, 5e-38] in 64 bins has a scale of 8e38, and v - lo over
+ * [-3e38, 3e38] reaches 6e38.
  */
 static bool bins_are_wide(const histogram_t *h)
 {
 	const double *edge = h->edges->data;
 	double lo = edge[0];
 	double hi = edge[h->bins];
-	double epsilon = h->real.dtype == BL_DTYPE_F32 ? (double)FLT_EPSILON : DBL_EPSILON;
+	bool f32 = h->real.dtype == BL_DTYPE_F32;
+	double epsilon = f32 ? (double)FLT_EPSILON : DBL_EPSILON;
+	double largest_value = f32 ? (double)FLT_MAX : DBL_MAX;
+	double smallest_normal = f32 ? (double)FLT_MIN : DBL_MIN;
+	double smallest_step = f32 ? (double)FLT_TRUE_MIN : DBL_TRUE_MIN;
+
+	double span = hi - lo;
+	double scale = (double)h->bins / span;
 	double largest = fmax(fabs(lo), fabs(hi));
-	return (hi - lo) / (double)h->bins >= 8.0 * largest * epsilon;
+	if (largest > largest_value || span > largest_value / 2)
+		return false;
+	if (!(scale >= smallest_normal && scale <= largest_value))
+		return false;
+	return span / (double)h->bins >= 8.0 * fmax(largest * epsilon, smallest_step);
 }
 
 /*
@@ -207,7 +225,6 @@ static int enqueue_pieces(bl_gpu_launch_t *launch, const histogram_t *h, const g
 			  size_t groups, cl_mem edges, double top, const private_guess_t *guess, cl_mem partial,
 			  bl_error_t *err)
 {
-	const double *edge = h->edges->data;
 	gpu_real_arg_t top_box, lo_box, scale_box, width_box;
 	const gpu_kernel_arg_t args[] = {
 		GPU_ARG_MEM(h->x_buf),
@@ -215,7 +232,7 @@ static int enqueue_pieces(bl_gpu_launch_t *launch, const histogram_t *h, const g
 		GPU_ARG_MEM(edges),
 		GPU_ARG_UINT(h->bins),
 		gpu_arg_real(&top_box, &h->real, top),
-		gpu_arg_real(&lo_box, &h->real, edge[0]),
+		gpu_arg_real(&lo_box, &h->real, guess->lo),
 		gpu_arg_real(&scale_box, &h->real, guess->scale),
 		gpu_arg_real(&width_box, &h->real, guess->width),
 		GPU_ARG_MEM(partial),
@@ -236,8 +253,9 @@ static int enqueue_private(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem
 	while (slots < h->bins)
 		slots *= 2;
 	const double *edge = h->edges->data;
-	private_guess_t guess = {0, 0.0, 0.0};
+	private_guess_t guess = {0, 0.0, 0.0, 0.0};
 	if (bins_are_wide(h)) {
+		guess.lo = edge[0];
 		guess.scale = (double)h->bins / (edge[h->bins] - edge[0]);
 		guess.kind = edges_follow_width(&guess.width, h) ? 2 : 1;
 	}

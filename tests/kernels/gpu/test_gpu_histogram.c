@@ -375,3 +375,43 @@ Test(gpu_histogram, data_without_range_rejected_as_on_cpu)
 	bl_tensor_free(&inf);
 	bl_gpu_close(&gpu);
 }
+
+
+/* n values of `dtype` spread over the range of `c`, with its edges. */
+static bl_tensor_t *values_across_range(bl_dtype_t dtype, size_t n, const hist_case_t *c)
+{
+	bl_tensor_t *x = gpu_test_random(dtype, 1, &n, c->lo, c->hi);
+	for (size_t e = 0; e <= c->bins && e < n; e++) {
+		double edge = c->lo + (c->hi - c->lo) * (double)e / (double)c->bins;
+		if (dtype == BL_DTYPE_F32)
+			((float *)x->data)[e] = (float)edge;
+		else
+			((double *)x->data)[e] = edge;
+	}
+	return x;
+}
+
+/* The CPU form guesses bins only where the guess fits the device's
+ * precision. In float32, [-3e-38, 5e-38] in 64 bins has a scale of 8e38,
+ * above FLT_MAX, and v - lo over [-3e38, 3e38] overflows. In float64,
+ * [0, 1e-320] is subnormal and its scale overflows a double. */
+Test(gpu_histogram, cpu_form_extreme_ranges_match_cpu)
+{
+	static const hist_case_t f32_cases[] = {
+		{64, true, -3e-38, 5e-38}, {63, true, -3e-38, 5e-38}, {4, true, -3e38, 3e38}, {64, true, 0, 3e38},
+	};
+	static const hist_case_t f64_cases[] = {{64, true, 0, 1e-320}, {3, true, -1e-310, 1e-310}};
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+
+	for (size_t c = 0; c < COUNT(f32_cases); c++) {
+		bl_tensor_t *x = values_across_range(BL_DTYPE_F32, 3000, &f32_cases[c]);
+		expect_histogram_matches(gpu, x, &f32_cases[c]);
+		bl_tensor_free(&x);
+	}
+	for (size_t c = 0; bl_gpu_has_fp64(gpu) && c < COUNT(f64_cases); c++) {
+		bl_tensor_t *x = values_across_range(BL_DTYPE_F64, 3000, &f64_cases[c]);
+		expect_histogram_matches(gpu, x, &f64_cases[c]);
+		bl_tensor_free(&x);
+	}
+	bl_gpu_close(&gpu);
+}
