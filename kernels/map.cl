@@ -28,33 +28,39 @@ typedef REAL real;
 #endif
 
 /*
- * out[i] = op(x[i], y[i]) for i < n. SCALE multiplies by mantissa *
- * 2^exponent, so that a float64 scalar beyond float range still scales
- * float32 data as the CPU does. RELU is written so that NaN passes
+ * MAP_ONE(i) is op(x[i], y[i]), and out[i] = MAP_ONE(i) for i < n. SCALE
+ * multiplies by mantissa * 2^exponent, so that a float64 scalar beyond
+ * float range still scales float32 data as the CPU does. RELU is written so that NaN passes
  * through. GELU uses erfc, which keeps its precision for large negative
  * x where 1 + erf cancels. The unary ops never read y.
  */
+#if MAP_OP == MAP_ADD
+#define MAP_ONE(i) (x[i] + Y_AT(i))
+#elif MAP_OP == MAP_MUL
+#define MAP_ONE(i) (x[i] * Y_AT(i))
+#elif MAP_OP == MAP_SCALE
+#define MAP_ONE(i) ldexp(x[i] * mantissa, exponent)
+#elif MAP_OP == MAP_RELU
+#define MAP_ONE(i) (x[i] < 0 ? (real)0 : x[i])
+#elif MAP_OP == MAP_GELU
+#define MAP_ONE(i) (x[i] * (real)0.5 * erfc(-x[i] * (real)INV_SQRT2))
+#elif MAP_OP == MAP_EXP
+#define MAP_ONE(i) exp(x[i])
+#else
+#error "MAP_OP must name an op of bl_map_op_t"
+#endif
+
+/* Only the last work-group checks each work item's index against n. With
+ * a check in every work item, map relu on 16 MiB took 2.5 to 5.0 ms on
+ * PoCL 3.1, and 1.1 to 1.3 ms without; in the other kernels such checks
+ * became masked loads and stores. */
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
 map_elements(__global const real *x, __global const real *y, ulong n, real mantissa, int exponent,
 	     __global real *out)
 {
 	size_t i = get_global_id(0);
-	if (i >= n)
-		return;
-	real v = x[i];
-#if MAP_OP == MAP_ADD
-	out[i] = v + Y_AT(i);
-#elif MAP_OP == MAP_MUL
-	out[i] = v * Y_AT(i);
-#elif MAP_OP == MAP_SCALE
-	out[i] = ldexp(v * mantissa, exponent);
-#elif MAP_OP == MAP_RELU
-	out[i] = v < 0 ? (real)0 : v;
-#elif MAP_OP == MAP_GELU
-	out[i] = v * (real)0.5 * erfc(-v * (real)INV_SQRT2);
-#elif MAP_OP == MAP_EXP
-	out[i] = exp(v);
-#else
-#error "MAP_OP must name an op of bl_map_op_t"
-#endif
+	if ((get_group_id(0) + 1) * GROUP_SIZE <= n)
+		out[i] = MAP_ONE(i);
+	else if (i < n)
+		out[i] = MAP_ONE(i);
 }

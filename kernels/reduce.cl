@@ -120,7 +120,10 @@ reduce_groups(__global const real *x, ulong lines, ulong n, ulong inner, ulong c
  * piece, and out[L * chunks + c] = reduce(piece c of line L) / divisor.
  * The loop over the blocks has a constant trip count and is unrolled, so
  * the kernel is straight-line code that PoCL vectorises across work
- * items, with neighbouring work items reading neighbouring elements.
+ * items, with neighbouring work items reading neighbouring elements. Only
+ * a piece cut short by the end of its line checks each index: with the
+ * check on every load, a sum over 16 MiB took 1.5 ms on PoCL 3.1, and
+ * 0.4 to 0.7 ms without.
  */
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
 reduce_blocks(__global const real *x, ulong n, ulong chunks, real divisor, __global real *out)
@@ -133,10 +136,16 @@ reduce_blocks(__global const real *x, ulong n, ulong chunks, real divisor, __glo
 	ulong left = n - start;
 
 	real acc = REDUCE_IDENTITY;
+	if (left >= BLOCKS * GROUP_SIZE) {
 #pragma unroll
-	for (size_t k = 0; k < BLOCKS; k++) {
-		size_t j = k * GROUP_SIZE + lid;
-		acc = combine(REDUCE_OP, acc, j < left ? p[j] : REDUCE_IDENTITY);
+		for (size_t k = 0; k < BLOCKS; k++)
+			acc = combine(REDUCE_OP, acc, p[k * GROUP_SIZE + lid]);
+	} else {
+#pragma unroll
+		for (size_t k = 0; k < BLOCKS; k++) {
+			size_t j = k * GROUP_SIZE + lid;
+			acc = combine(REDUCE_OP, acc, j < left ? p[j] : REDUCE_IDENTITY);
+		}
 	}
 
 	scratch[lid] = acc;
