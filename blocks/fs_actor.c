@@ -56,7 +56,7 @@ typedef struct fs_job {
 	bool reserved;            /* put: job->len bytes of the quota are reserved */
 
 	uint8_t *buf;             /* get: what was read; put: the decoded content (base64) */
-	void *owned;              /* the allocation that buf points into */
+	void *owned;              /* the block to free, which buf points into */
 	const uint8_t *data;      /* put: the bytes to write (buf, or the content string) */
 	uint64_t file_size;       /* get */
 	uint64_t len;             /* bytes to read or write */

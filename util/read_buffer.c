@@ -22,7 +22,7 @@
 #include <stdlib.h>
 
 #define PAGE_BYTES 4096u
-/* Offsets in a page at which a buffer starts on the slow path. */
+/* Page offsets below this put a buffer on the slow path. */
 #define SLOW_BELOW 32u
 
 void *bl_read_buffer_alloc(size_t len, void **block)

@@ -20,14 +20,14 @@ static inline bytes16 load16(const uint8_t *p)
 
 /*
  * Return whether every byte of the BLOCK bytes at s, read as a signed
- * number, is above `floor`: -1 accepts ASCII with NUL, 0 ASCII without.
+ * number, is above `least`: -1 accepts ASCII with NUL, 0 ASCII without.
  * Text is mostly ASCII, and this takes it 16 bytes an instruction with no
  * branch inside the block.
  */
-static bool ascii_block(const uint8_t *s, int8_t floor)
+static bool ascii_block(const uint8_t *s, int8_t least)
 {
-	const bytes16 lim = {floor, floor, floor, floor, floor, floor, floor, floor,
-			     floor, floor, floor, floor, floor, floor, floor, floor};
+	const bytes16 lim = {least, least, least, least, least, least, least, least,
+			     least, least, least, least, least, least, least, least};
 	bytes16 low = (load16(s) > lim) & (load16(s + 16) > lim) & (load16(s + 32) > lim) & (load16(s + 48) > lim);
 	bytes16 high = (load16(s + 64) > lim) & (load16(s + 80) > lim) & (load16(s + 96) > lim) &
 		       (load16(s + 112) > lim);
@@ -126,11 +126,11 @@ static bool scan_stretch(const uint8_t *s, size_t len, size_t *at, size_t end, b
  * vector check of multi-byte sequences would close that gap. */
 static bool scan(const uint8_t *s, size_t len, bool allow_nul)
 {
-	int8_t floor = allow_nul ? -1 : 0;
+	int8_t least = allow_nul ? -1 : 0;
 	size_t i = 0;
 
 	while (len - i >= BLOCK) {
-		if (ascii_block(s + i, floor))
+		if (ascii_block(s + i, least))
 			i += BLOCK;
 		else if (!scan_stretch(s, len, &i, i + BLOCK, allow_nul))
 			return false;

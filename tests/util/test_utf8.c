@@ -1,8 +1,8 @@
 /*
- * The UTF-8 checks accept well-formed text and refuse each kind of
- * malformed sequence; only bl_utf8_is_text refuses NUL. Both agree with a
- * byte-by-byte reference decoder on random inputs. Those mix long ASCII
- * runs (the vector path) with multi-byte sequences and stray bytes.
+ * The UTF-8 checks accept well-formed text and reject each kind of
+ * malformed sequence, and only bl_utf8_is_text rejects NUL. Both agree
+ * with a byte-by-byte reference decoder on random inputs. Those mix long
+ * ASCII runs (the vector path) with multi-byte sequences and stray bytes.
  */
 #include <criterion/criterion.h>
 #include <stdlib.h> /* rand_r */

@@ -15,7 +15,7 @@ bool bl_utf8_is_valid(const uint8_t *s, size_t len);
 
 /*
  * Return whether `len` bytes of `s` are well-formed UTF-8, as
- * bl_utf8_is_valid checks, and hold no NUL byte: text that a C string
+ * bl_utf8_is_valid checks, and contain no NUL byte: text that a C string
  * carries whole. One pass over the bytes.
  */
 bool bl_utf8_is_text(const uint8_t *s, size_t len);
