@@ -10,7 +10,8 @@ typedef REAL real;
  * upper bound rounded down: for a value v of type real, v >= edge holds
  * exactly when it holds against the float64 edge, so values fall in the
  * same bins as on the CPU. Few bins are counted per work-group in local
- * memory (histogram_count_local) and then summed (histogram_merge); many
+ * memory (histogram_count_local) and then summed (histogram_merge_rows,
+ * histogram_merge_sums); many
  * bins with global atomics (histogram_count_global). Only integer
  * atomics are used. The host launches work-groups of GROUP_SIZE, which
  * must equal GPU_LOCAL_1D.
@@ -128,14 +129,39 @@ __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void histogram_
 		counts[i] = 0;
 }
 
-/* counts[b] = the sum over `groups` rows of partial[row * bins + b]. */
+/*
+ * Sum `groups` rows of `bins` counters in `partial` in slices of `rows`
+ * rows: sums[s * bins + b] gets the sum of counter b over rows
+ * [s * rows, (s + 1) * rows), or up to the last row. The work items of a
+ * work-group take neighbouring counters, so each slice is read as one
+ * stretch of memory; histogram_merge_sums then adds the slices up. A
+ * single pass of one work item per bin over every row read the rows
+ * with a stride of a whole row, one work-group alone: 2.7 ms for 16384
+ * rows of 64 bins on PoCL, most of the histogram's time.
+ */
 __kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
-histogram_merge(__global const uint *partial, ulong groups, ulong bins, __global long *counts)
+histogram_merge_rows(__global const uint *partial, ulong groups, ulong bins, ulong rows, __global long *sums)
+{
+	ulong slices = (groups + rows - 1) / rows;
+	for (ulong s = get_group_id(0); s < slices; s += get_num_groups(0)) {
+		ulong end = min((s + 1) * rows, groups);
+		for (ulong b = get_local_id(0); b < bins; b += GROUP_SIZE) {
+			long sum = 0;
+			for (ulong g = s * rows; g < end; g++)
+				sum += partial[g * bins + b];
+			sums[s * bins + b] = sum;
+		}
+	}
+}
+
+/* counts[b] = the sum over `slices` rows of sums[row * bins + b]. */
+__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+histogram_merge_sums(__global const long *sums, ulong slices, ulong bins, __global long *counts)
 {
 	for (ulong b = get_global_id(0); b < bins; b += get_global_size(0)) {
 		long sum = 0;
-		for (ulong g = 0; g < groups; g++)
-			sum += partial[g * bins + b];
+		for (ulong s = 0; s < slices; s++)
+			sum += sums[s * bins + b];
 		counts[b] = sum;
 	}
 }
@@ -191,6 +217,25 @@ uint private_bin(real v, __global const real *edges, uint bins, real lo, real sc
 }
 
 /*
+ * Ask the cache for the PIECE elements at p, which the next work-group
+ * reads: PoCL runs work-groups of consecutive ids one after another on a
+ * thread. Each piece fills one 4 KiB page, which the hardware prefetcher
+ * does not cross, and its loads come in 16 short streams; the count of
+ * one piece would otherwise start with a wait on memory. PoCL's own
+ * prefetch() does nothing; with it, or without the clang built-in, the
+ * count takes about 10 % longer (PoCL 3.1, AMD EPYC).
+ */
+void prefetch_next_piece(__global const real *p)
+{
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_prefetch)
+	for (uint t = 0; t < PIECE; t += 64 / sizeof(real))
+		__builtin_prefetch(p + t);
+#endif
+#endif
+}
+
+/*
  * Count the `left` elements at p, at most PIECE, into counts[b] for the
  * bins b < bins; all work items of the work-group call it. First every
  * work item finds the bins of its elements in straight-line code, which
@@ -199,7 +244,10 @@ uint private_bin(real v, __global const real *edges, uint bins, real lo, real sc
  * the end) gets slot HISTOGRAM_SLOTS. Then work item 0 counts the slots
  * in a scalar loop into four arrays of counters in turn, so that
  * neighbouring elements of the same bin do not wait on each other's
- * store, and adds the arrays up.
+ * store, and adds the arrays up. Before that it prefetches the piece
+ * after p when there is a next work-group of whole pieces. Deciding that
+ * in work item 0 matters: a pointer to the next piece computed by every
+ * work item and passed in made the count slower than no prefetch.
  *
  * With `checked` false, left must be PIECE, and the loads go without a
  * bounds check. The masked loads that the check needs made the count of
@@ -221,6 +269,8 @@ void count_piece(__global const real *p, uint left, bool checked, __global const
 	barrier(CLK_LOCAL_MEM_FENCE);
 
 	if (get_local_id(0) == 0) {
+		if (!checked && get_group_id(0) + 1 < get_num_groups(0))
+			prefetch_next_piece(p + PIECE);
 		uint ways[4][HISTOGRAM_SLOTS + 1];
 		for (uint b = 0; b <= HISTOGRAM_SLOTS; b++) {
 			ways[0][b] = 0;

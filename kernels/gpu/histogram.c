@@ -25,6 +25,11 @@
 #define PRIVATE_BLOCKS 16u
 #define PRIVATE_PIECE (PRIVATE_BLOCKS * GPU_LOCAL_1D)
 
+/* Rows of work-group counts that one work-group of histogram_merge_rows
+ * sums, and the maximum number of such slices, which the final sum adds. */
+#define MERGE_ROWS 64u
+#define MERGE_SLICES_MAX 1024u
+
 /* How the CPU form finds a value's bin: `kind` is HISTOGRAM_GUESS there
  * (0 a search, 1 a guess checked against a loaded edge, 2 against a
  * computed edge), with the lower end, scale and bin width that the guess
@@ -104,6 +109,48 @@ static int make_edges(double *top, histogram_t *h, double lo, double hi, bl_erro
 	return 0;
 }
 
+/*
+ * Enqueue the sum of `groups` rows of h->bins counters in `partial` into
+ * `counts`: slices of rows summed by histogram_merge_rows, then the
+ * slices' sums by histogram_merge_sums. A slice has MERGE_ROWS rows, or
+ * more when needed to keep the slices to MERGE_SLICES_MAX. A single slice
+ * is summed straight into `counts`.
+ */
+static int enqueue_merge(bl_gpu_launch_t *launch, const histogram_t *h, const gpu_real_t *program, cl_mem partial,
+			 size_t groups, cl_mem counts, bl_error_t *err)
+{
+	size_t rows = groups / MERGE_SLICES_MAX + 1;
+	rows = rows > MERGE_ROWS ? rows : MERGE_ROWS;
+	size_t slices = (groups + rows - 1) / rows;
+	cl_mem sums = counts;
+	int rc = 0;
+	if (slices > 1)
+		rc = bl_gpu_alloc(&sums, launch, slices * h->bins * sizeof(cl_long), err);
+	if (rc < 0)
+		return rc;
+
+	const gpu_kernel_arg_t rows_args[] = {
+		GPU_ARG_MEM(partial),
+		GPU_ARG_ULONG(groups),
+		GPU_ARG_ULONG(h->bins),
+		GPU_ARG_ULONG(rows),
+		GPU_ARG_MEM(sums),
+	};
+	rc = gpu_run_kernel(launch, "histogram.cl", program, "histogram_merge_rows", rows_args,
+			    GPU_ARG_COUNT(rows_args), gpu_groups_cap(slices), err);
+	if (rc < 0 || slices == 1)
+		return rc;
+
+	const gpu_kernel_arg_t sums_args[] = {
+		GPU_ARG_MEM(sums),
+		GPU_ARG_ULONG(slices),
+		GPU_ARG_ULONG(h->bins),
+		GPU_ARG_MEM(counts),
+	};
+	return gpu_run_kernel(launch, "histogram.cl", program, "histogram_merge_sums", sums_args,
+			      GPU_ARG_COUNT(sums_args), gpu_groups_for(h->bins), err);
+}
+
 /* Enqueue the count of every element in work-group histograms of local
  * memory, then their sum into `counts`. */
 static int enqueue_local(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem edges, double top, cl_mem counts,
@@ -128,30 +175,7 @@ static int enqueue_local(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem e
 			    GPU_ARG_COUNT(count_args), groups, err);
 	if (rc < 0)
 		return rc;
-
-	const gpu_kernel_arg_t merge_args[] = {
-		GPU_ARG_MEM(partial),
-		GPU_ARG_ULONG(groups),
-		GPU_ARG_ULONG(h->bins),
-		GPU_ARG_MEM(counts),
-	};
-	return gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_merge", merge_args,
-			      GPU_ARG_COUNT(merge_args), gpu_groups_for(h->bins), err);
-}
-
-/* Enqueue the sum of `groups` rows of bins counts in `partial` into
- * `counts`. */
-static int enqueue_merge(bl_gpu_launch_t *launch, const histogram_t *h, const gpu_real_t *program, cl_mem partial,
-			 size_t groups, cl_mem counts, bl_error_t *err)
-{
-	const gpu_kernel_arg_t merge_args[] = {
-		GPU_ARG_MEM(partial),
-		GPU_ARG_ULONG(groups),
-		GPU_ARG_ULONG(h->bins),
-		GPU_ARG_MEM(counts),
-	};
-	return gpu_run_kernel(launch, "histogram.cl", program, "histogram_merge", merge_args,
-			      GPU_ARG_COUNT(merge_args), gpu_groups_for(h->bins), err);
+	return enqueue_merge(launch, h, &h->real, partial, groups, counts, err);
 }
 
 /*
@@ -322,14 +346,7 @@ static int enqueue_global(bl_gpu_launch_t *launch, const histogram_t *h, cl_mem 
 	if (rc < 0)
 		return rc;
 
-	const gpu_kernel_arg_t merge_args[] = {
-		GPU_ARG_MEM(counters),
-		GPU_ARG_ULONG(1),
-		GPU_ARG_ULONG(h->bins),
-		GPU_ARG_MEM(counts),
-	};
-	return gpu_run_kernel(launch, "histogram.cl", &h->real, "histogram_merge", merge_args,
-			      GPU_ARG_COUNT(merge_args), gpu_groups_for(h->bins), err);
+	return enqueue_merge(launch, h, &h->real, counters, 1, counts, err);
 }
 
 /* Fill the edges for [lo, hi] and enqueue the counting of x into
