@@ -124,11 +124,14 @@ static int open_device(bench_t *b, bl_error_t *err)
 static int run_sections(json_t **doc, bench_t *b, bl_error_t *err)
 {
 	json_t *triad = NULL, *memory = NULL, *kernels = NULL, *sgemm = NULL, *launch = NULL;
-	double triad_gbps = 0;
+	bench_triad_t *stream = NULL;
 
-	int rc = bench_triad(&triad, &triad_gbps, b, err);
+	int rc = bench_triad_open(&stream, b, err);
 	if (rc == 0)
-		rc = bench_memory_bound(&memory, b, triad_gbps, err);
+		rc = bench_triad(&triad, stream, b, err);
+	if (rc == 0)
+		rc = bench_memory_bound(&memory, b, stream, err);
+	bench_triad_close(&stream);
 	if (rc == 0)
 		rc = bench_kernels(&kernels, b, err);
 	if (rc == 0)

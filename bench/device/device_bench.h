@@ -119,11 +119,21 @@ int scratch_run_jobs(json_t **results, double *jobs_per_s, const scratch_t *s, c
  * the device's largest allocation, rounded down to a multiple of 4096. */
 size_t bench_stream_elements(const bench_t *b);
 
-/* triad.c: the device's own bandwidth; *gbps gets the median GB/s. */
-int bench_triad(json_t **out, double *gbps, bench_t *b, bl_error_t *err);
+/*
+ * triad.c: the device's own bandwidth. bench_triad_open builds triad, runs
+ * it once and checks its result. bench_triad_gbps runs it once more and
+ * gives its GB/s, so that another section can pair its runs with triad's.
+ * bench_triad is the triad section itself: `reps` runs and their median.
+ */
+typedef struct bench_triad bench_triad_t;
+int bench_triad_open(bench_triad_t **out, bench_t *b, bl_error_t *err);
+int bench_triad_gbps(double *gbps, bench_triad_t *t, bl_error_t *err);
+void bench_triad_close(bench_triad_t **t);
+int bench_triad(json_t **out, bench_triad_t *t, const bench_t *b, bl_error_t *err);
 
-/* memory_bound.c: map, reduce, softmax and histogram against triad. */
-int bench_memory_bound(json_t **out, bench_t *b, double triad_gbps, bl_error_t *err);
+/* memory_bound.c: map, reduce, softmax and histogram against triad, each
+ * run paired with a triad run just before it. */
+int bench_memory_bound(json_t **out, bench_t *b, bench_triad_t *triad, bl_error_t *err);
 
 /* kernels.c: each kernel on the CPU and on the device. */
 int bench_kernels(json_t **out, bench_t *b, bl_error_t *err);

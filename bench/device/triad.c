@@ -32,13 +32,15 @@ static const char triad_source[] =
 #define TRIAD_C 2.0f
 #define TRIAD_S 3.0f
 
-typedef struct triad {
+struct bench_triad {
 	cl_command_queue queue;
 	cl_kernel kernel;
 	cl_mem a, b, c;
 	size_t elements;
 	double compile_ms;
-} triad_t;
+};
+
+typedef bench_triad_t triad_t;
 
 size_t bench_stream_elements(const bench_t *b)
 {
@@ -176,24 +178,60 @@ static json_t *triad_report(const triad_t *t, double *kernel_ms, double *gbps, u
 			 bench_summary_json(bw));
 }
 
-int bench_triad(json_t **out, double *gbps, bench_t *b, bl_error_t *err)
+/* Return triad's GB/s for a run of `ms` milliseconds. */
+static double triad_rate(const triad_t *t, double ms)
 {
-	triad_t t = {0};
-	double kernel_ms[BENCH_REPS_MAX], rates[BENCH_REPS_MAX], warm;
+	return 3.0 * (double)(t->elements * sizeof(float)) / (ms * 1e6);
+}
 
-	int rc = triad_setup(&t, b, err);
+int bench_triad_open(bench_triad_t **out, bench_t *b, bl_error_t *err)
+{
+	triad_t *t = calloc(1, sizeof *t);
+	if (!t)
+		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory for triad");
+
+	double warm;
+	int rc = triad_setup(t, b, err);
 	if (rc == 0)
-		rc = triad_run(&warm, &t, err);
+		rc = triad_run(&warm, t, err);
 	if (rc == 0)
-		rc = triad_check(&t, err);
+		rc = triad_check(t, err);
+	if (rc < 0) {
+		bench_triad_close(&t);
+		return rc;
+	}
+	*out = t;
+	return 0;
+}
+
+int bench_triad_gbps(double *gbps, bench_triad_t *t, bl_error_t *err)
+{
+	double ms;
+	int rc = triad_run(&ms, t, err);
+	if (rc == 0)
+		*gbps = triad_rate(t, ms);
+	return rc;
+}
+
+void bench_triad_close(bench_triad_t **t)
+{
+	if (!*t)
+		return;
+	triad_release(*t);
+	free(*t);
+	*t = NULL;
+}
+
+int bench_triad(json_t **out, bench_triad_t *t, const bench_t *b, bl_error_t *err)
+{
+	double kernel_ms[BENCH_REPS_MAX], rates[BENCH_REPS_MAX];
+	int rc = 0;
+
 	for (unsigned r = 0; rc == 0 && r < b->reps; r++) {
-		rc = triad_run(&kernel_ms[r], &t, err);
-		rates[r] = 3.0 * (double)(t.elements * sizeof(float)) / (kernel_ms[r] * 1e6);
+		rc = triad_run(&kernel_ms[r], t, err);
+		rates[r] = triad_rate(t, kernel_ms[r]);
 	}
-	if (rc == 0) {
-		*out = triad_report(&t, kernel_ms, rates, b->reps);
-		*gbps = bench_summarize(rates, b->reps).median;
-	}
-	triad_release(&t);
+	if (rc == 0)
+		*out = triad_report(t, kernel_ms, rates, b->reps);
 	return rc;
 }

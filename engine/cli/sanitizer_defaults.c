@@ -1,7 +1,7 @@
 /*
- * Sanitizer defaults for the engine's own binary, in builds with
- * AddressSanitizer only, so that a debug build runs device jobs by hand
- * as the tests run them. ASAN_OPTIONS and LSAN_OPTIONS in the environment
+ * Sanitizer defaults for the engine's own binary and the device bench, in
+ * builds with AddressSanitizer only, so that a debug build runs device
+ * jobs by hand as the tests run them. ASAN_OPTIONS and LSAN_OPTIONS in the environment
  * still win.
  *
  * PoCL 3.1 compiles kernels with libLLVM-15, which gives the compiling

@@ -85,11 +85,15 @@ Test(bench_suite_parse, engine_document)
 	figures_free(&f);
 }
 
-/* The device bench's sections, each timed figure as {median, min, max}. */
+/* The device bench's sections, each timed figure as {median, min, max}. A
+ * memory-bound kernel's peer is the triad run beside it (triad_gbps) where
+ * the row has one, else the section's triad. */
 Test(bench_suite_parse, device_document)
 {
 	const char *output = "{\"suite\": \"device\", \"triad\": {\"bandwidth_gbps\": {\"median\": 20.0}},"
-			     " \"memory_bound\": [{\"kernel\": \"softmax\", \"bandwidth_gbps\": {\"median\": 15.0}}],"
+			     " \"memory_bound\": [{\"kernel\": \"softmax\", \"bandwidth_gbps\": {\"median\": 15.0}},"
+			     " {\"kernel\": \"histogram\", \"bandwidth_gbps\": {\"median\": 6.0},"
+			     " \"triad_gbps\": {\"median\": 30.0}}],"
 			     " \"kernels\": [{\"kernel\": \"knn\", \"cpu_ms\": {\"median\": 9.0}, \"device_wall_ms\": "
 			     "{\"median\": 3.0}}],"
 			     " \"sgemm\": [{\"n\": 1024, \"direct_gflops\": {\"median\": 50.0}, \"engine_gflops\": "
@@ -105,6 +109,7 @@ Test(bench_suite_parse, device_document)
 	cr_assert_eq(rc, 0, "error: %s", error);
 	expect_figure(&f, "kernels.triad", "GB/s", BETTER_HIGHER, 20.0, NULL, 0);
 	expect_figure(&f, "kernels.memory_softmax", "GB/s", BETTER_HIGHER, 15.0, "triad", 20.0);
+	expect_figure(&f, "kernels.memory_histogram", "GB/s", BETTER_HIGHER, 6.0, "triad", 30.0);
 	expect_figure(&f, "kernels.knn_device", "ms", BETTER_LOWER, 3.0, "cpu", 9.0);
 	expect_figure(&f, "kernels.sgemm_1024", "GFLOP/s", BETTER_HIGHER, 47.5, "clblast", 50.0);
 	expect_figure(&f, "kernels.launch", "us", BETTER_LOWER, 12.0, "opencl", 10.0);
