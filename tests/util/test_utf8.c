@@ -3,12 +3,19 @@
  * malformed sequence, and only bl_utf8_is_text rejects NUL. Both agree
  * with a byte-by-byte reference decoder on random inputs. Those mix long
  * ASCII runs (the vector path) with multi-byte sequences and stray bytes.
+ * The vector check of multi-byte text and the scalar one also agree with
+ * the reference on every pair of bytes, on sequences of three and four
+ * bytes around each boundary value, and on dense multi-byte text with
+ * random faults.
  */
 #include <criterion/criterion.h>
+#include <stdio.h>
 #include <stdlib.h> /* rand_r */
 #include <string.h>
 
 #include <beamline/utf8.h>
+
+#include "utf8_internal.h"
 
 Test(util_utf8, accepts_well_formed_text)
 {
@@ -64,11 +71,14 @@ Test(util_utf8, finds_one_bad_byte_at_every_offset)
 }
 
 /* Return the length of the sequence that lead byte c starts, or 0 for a
- * byte that cannot start one. */
+ * byte that cannot start one. F8 and above would start the five- and
+ * six-byte forms that RFC 3629 removed. */
 static size_t lead_length(uint32_t c)
 {
 	if (c < 0x80)
 		return 1;
+	if (c >= 0xF8)
+		return 0;
 	if (c >= 0xF0)
 		return 4;
 	if (c >= 0xE0)
@@ -144,4 +154,131 @@ Test(util_utf8, agrees_with_the_reference_on_random_text)
 	}
 	/* Both outcomes must come up often, or the test checks little. */
 	cr_assert(text > 400 && valid - text > 400 && valid < 3600, "valid %zu, text %zu of 4000", valid, text);
+}
+
+/* Assert that the reference, the scalar check and, where the CPU has it,
+ * the vector check agree on s, with and without NUL allowed. */
+static void expect_checks_agree(const uint8_t *s, size_t len, const char *label)
+{
+	for (int allow_nul = 0; allow_nul <= 1; allow_nul++) {
+		bool want = reference_check(s, len, allow_nul);
+		cr_assert_eq(bl__utf8_scan(s, len, allow_nul, false), want, "scalar check disagrees on %s (nul %d)",
+			     label, allow_nul);
+		if (bl__utf8_vector_available())
+			cr_assert_eq(bl__utf8_scan(s, len, allow_nul, true), want,
+				     "vector check disagrees on %s (nul %d)", label, allow_nul);
+	}
+}
+
+/* Offsets of a candidate sequence in its 160-byte test buffer: across a
+ * 16-byte vector and across the 128-byte block of the ASCII test. */
+static const size_t candidate_offsets[] = {13, 14, 15, 16, 126, 127, 128};
+
+/* Put the `n` bytes of `candidate` at offset `at` of a 160-byte buffer
+ * and check it. Euro signs (three bytes each) come before and after it,
+ * so that the block is not ASCII, with ASCII letters to fill. */
+static void expect_candidate_agrees(const uint8_t *candidate, size_t n, size_t at)
+{
+	enum { LEN = 160 };
+	static const uint8_t euro[] = {0xE2, 0x82, 0xAC};
+	uint8_t s[LEN];
+	size_t i = 0;
+
+	while (i + sizeof euro <= at) {
+		memcpy(s + i, euro, sizeof euro);
+		i += sizeof euro;
+	}
+	memset(s + i, 'x', at - i);
+	memcpy(s + at, candidate, n);
+	for (i = at + n; i + sizeof euro <= LEN; i += sizeof euro)
+		memcpy(s + i, euro, sizeof euro);
+	memset(s + i, 'y', LEN - i);
+
+	char label[64];
+	snprintf(label, sizeof label, "%zu bytes %02x %02x ... at %zu", n, candidate[0], n > 1 ? candidate[1] : 0, at);
+	expect_checks_agree(s, LEN, label);
+}
+
+Test(util_utf8, vector_check_agrees_on_every_byte_pair)
+{
+	for (unsigned pair = 0; pair < 65536; pair++) {
+		uint8_t candidate[2] = {(uint8_t)(pair >> 8), (uint8_t)pair};
+		for (size_t o = 0; o < sizeof candidate_offsets / sizeof *candidate_offsets; o += 3)
+			expect_candidate_agrees(candidate, 2, candidate_offsets[o]);
+	}
+}
+
+/* Lead bytes and follow bytes at the edges of what RFC 3629 allows. */
+static const uint8_t edge_leads[] = {0xC0, 0xC1, 0xC2, 0xDF, 0xE0, 0xE1, 0xEC, 0xED, 0xEE,
+				     0xEF, 0xF0, 0xF1, 0xF3, 0xF4, 0xF5, 0xF8, 0xFF};
+static const uint8_t edge_follows[] = {0x00, 0x41, 0x7F, 0x80, 0x8F, 0x90, 0x9F, 0xA0,
+				       0xAF, 0xB0, 0xBF, 0xC0, 0xC2, 0xE0, 0xF0, 0xFF};
+
+#define COUNT_OF(a) (sizeof(a) / sizeof *(a))
+
+Test(util_utf8, vector_check_agrees_on_three_byte_sequences)
+{
+	for (size_t l = 0; l < COUNT_OF(edge_leads); l++)
+		for (size_t f = 0; f < COUNT_OF(edge_follows); f++)
+			for (unsigned third = 0; third < 256; third++) {
+				uint8_t candidate[3] = {edge_leads[l], edge_follows[f], (uint8_t)third};
+				for (size_t o = 0; o < COUNT_OF(candidate_offsets); o++)
+					expect_candidate_agrees(candidate, 3, candidate_offsets[o]);
+			}
+}
+
+Test(util_utf8, vector_check_agrees_on_four_byte_sequences)
+{
+	for (size_t l = 0; l < COUNT_OF(edge_leads); l++)
+		for (size_t a = 0; a < COUNT_OF(edge_follows); a++)
+			for (size_t b = 0; b < COUNT_OF(edge_follows); b++)
+				for (size_t c = 0; c < COUNT_OF(edge_follows); c++) {
+					uint8_t candidate[4] = {edge_leads[l], edge_follows[a], edge_follows[b],
+								edge_follows[c]};
+					expect_candidate_agrees(candidate, 4, candidate_offsets[(a + b + c) % 7]);
+				}
+}
+
+/* Fill s with well-formed text that is mostly multi-byte characters,
+ * in short ASCII runs now and then. */
+static void dense_text(uint8_t *s, size_t len, unsigned *seed)
+{
+	static const char *const pieces[] = {"\xc3\xa9", "\xdf\xbf", "\xe2\x82\xac", "\xe0\xa0\x80",
+					     "\xed\x9f\xbf", "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf",
+					     "\xf0\x9f\x98\x80", "ab"};
+	size_t i = 0;
+	while (i < len) {
+		const char *p = pieces[rand_r(seed) % COUNT_OF(pieces)];
+		size_t n = strlen(p);
+		if (i + n > len)
+			break;
+		memcpy(s + i, p, n);
+		i += n;
+	}
+	memset(s + i, 'z', len - i);
+}
+
+/* Dense multi-byte text, whole or with one to three bytes changed to
+ * random values, checked by all three. */
+Test(util_utf8, vector_check_agrees_on_dense_text_with_faults)
+{
+	enum { LEN = 4096 };
+	static uint8_t s[LEN];
+	unsigned seed = 7;
+	size_t valid = 0;
+	for (int round = 0; round < 3000; round++) {
+		size_t len = (size_t)rand_r(&seed) % LEN;
+		dense_text(s, len, &seed);
+		int faults = len > 0 ? rand_r(&seed) % 4 : 0;
+		for (int f = 0; f < faults; f++)
+			s[(size_t)rand_r(&seed) % len] = (uint8_t)rand_r(&seed);
+
+		char label[48];
+		snprintf(label, sizeof label, "round %d (%zu bytes)", round, len);
+		expect_checks_agree(s, len, label);
+		valid += reference_check(s, len, true);
+	}
+	/* Faulty inputs are sometimes still well-formed; both kinds must be
+	 * common, or the test checks little. */
+	cr_assert(valid > 600 && valid < 2400, "%zu of 3000 inputs were valid", valid);
 }
