@@ -158,9 +158,12 @@ static int check_number(const arg_spec_t *a, json_t *value, const char *field, b
 				    a->min, a->max);
 
 	double v = json_number_value(value);
+	if (integer && (v < a->min || v > a->max))
+		return bl_error_set(err, BL_EFORMAT, field, "expected an integer from %.0f to %.0f, got %lld", a->min,
+				    a->max, (long long)json_integer_value(value));
 	if (!isfinite(v) || v < a->min || v > a->max)
-		return bl_error_set(err, BL_EFORMAT, field, "expected %s from %g to %g, got %g",
-				    integer ? "an integer" : "a number", a->min, a->max, v);
+		return bl_error_set(err, BL_EFORMAT, field, "expected a number from %g to %g, got %g", a->min, a->max,
+				    v);
 	return 0;
 }
 

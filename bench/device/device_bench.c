@@ -45,6 +45,18 @@ static bool parse_count(long *out, const char *text, long lo, long hi)
 	return true;
 }
 
+_Static_assert(BENCH_REPS_MAX == 64u, "expected_value names 64 as the most --reps");
+
+/* Return what the value of option `name` must be, for an error message. */
+static const char *expected_value(const char *name)
+{
+	if (strcmp(name, "--reps") == 0)
+		return ": expected a whole number from 1 to 64";
+	if (strcmp(name, "--gpu-device") == 0)
+		return ": expected a device number from 0 to 1023";
+	return "";
+}
+
 /* Returns 0, 1 for --help, or -1 with the reason on stderr. */
 static int parse_options(bench_t *b, int argc, char **argv)
 {
@@ -60,8 +72,8 @@ static int parse_options(bench_t *b, int argc, char **argv)
 		} else if (strcmp(argv[i], "--gpu-device") == 0 && parse_count(&v, value, 0, 1023)) {
 			b->device_index = (int)v, i++;
 		} else {
-			fprintf(stderr, BENCH_NAME ": invalid option '%s'%s%s\n", argv[i], *value ? " with value " : "",
-				strncmp(argv[i], "--", 2) == 0 && *value ? value : "");
+			fprintf(stderr, BENCH_NAME ": invalid option '%s'%s%s%s\n", argv[i], *value ? " with value " : "",
+				strncmp(argv[i], "--", 2) == 0 && *value ? value : "", expected_value(argv[i]));
 			return -1;
 		}
 	}
@@ -116,7 +128,7 @@ static int open_device(bench_t *b, bl_error_t *err)
 
 	int rc = bl_gpu_open(&b->gpu, &cfg, err);
 	if (rc == -ENODEV)
-		bl_error_prefix(err, "no OpenCL device to measure (install a driver, or PoCL for the CPU): ");
+		bl_error_prefix(err, "no OpenCL device to measure: ");
 	return rc;
 }
 

@@ -195,9 +195,18 @@ int parse_engine(figures_t *f, const char *output, char *error, size_t size)
 
 /* ---- kernels: beamline-device-bench, one document ---- */
 
-/* A memory-bound kernel's peer is `triad_gbps`, the triad measured run by
- * run beside it. Documents written before that field have only the
- * section's triad, passed in as `triad`. */
+/* Return the triad that a memory-bound row is measured against:
+ * `triad_gbps`, the triad run beside each of its runs, or for documents
+ * written before that field, the section's triad. NaN when the row has
+ * the field but no positive median in it. */
+static double row_triad(const json_t *row, double section_triad)
+{
+	if (!json_object_get(row, "triad_gbps"))
+		return section_triad;
+	double paired = number_at(row, "triad_gbps.median");
+	return paired > 0 ? paired : NAN;
+}
+
 static int parse_device_rows(figures_t *f, const json_t *doc, double triad, char *error, size_t size)
 {
 	size_t i;
@@ -207,11 +216,15 @@ static int parse_device_rows(figures_t *f, const json_t *doc, double triad, char
 
 	json_array_foreach(json_object_get(doc, "memory_bound"), i, row) {
 		const char *kernel = json_string_value(json_object_get(row, "kernel"));
-		double paired = number_at(row, "triad_gbps.median");
+		double peer = row_triad(row, triad);
 		snprintf(name, sizeof name, "memory_%s", kernel ? kernel : "unnamed");
+		if (rc == 0 && isnan(peer)) {
+			snprintf(error, size, "kernels output has no positive number at 'memory_bound[].triad_gbps.median'");
+			rc = -1;
+		}
 		if (rc == 0)
 			rc = add_required(f, "kernels", name, "GB/s", BETTER_HIGHER,
-					  number_at(row, "bandwidth_gbps.median"), "triad", isnan(paired) ? triad : paired,
+					  number_at(row, "bandwidth_gbps.median"), "triad", peer,
 					  "memory_bound[].bandwidth_gbps.median", error, size);
 	}
 	json_array_foreach(json_object_get(doc, "kernels"), i, row) {

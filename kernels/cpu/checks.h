@@ -49,4 +49,9 @@ int bl__histogram_check_bins(size_t bins, bl_error_t *err);
  */
 int bl__histogram_settle_range(double *lo, double *hi, bool given, bl_error_t *err);
 
+/* Fill edge[0 .. bins] with the edges of `bins` equal bins over a range
+ * that bl__histogram_settle_range accepted: lo + (hi - lo) * i / bins,
+ * and hi last. */
+void bl__histogram_fill_edges(double *edge, double lo, double hi, size_t bins);
+
 #endif

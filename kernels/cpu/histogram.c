@@ -60,6 +60,19 @@ int bl__histogram_settle_range(double *lo, double *hi, bool given, bl_error_t *e
 	return 0;
 }
 
+void bl__histogram_fill_edges(double *edge, double lo, double hi, size_t bins)
+{
+	double span = hi - lo;
+	/* span * i overflows for a span near DBL_MAX, where the product went to
+	 * +inf and every later edge with it. Dividing first changes the last
+	 * bit of some edges, so it is taken only there. */
+	bool wide = !isfinite(span * (double)bins);
+
+	for (size_t i = 0; i < bins; i++)
+		edge[i] = wide ? lo + span / (double)bins * (double)i : lo + span * (double)i / (double)bins;
+	edge[bins] = hi;
+}
+
 /* Settle the range [*lo, *hi]: take it from x unless `given`, then check
  * and widen it. */
 static int resolve_range(double *lo, double *hi, const bl_tensor_t *x, bool given, bl_error_t *err)
@@ -112,9 +125,7 @@ int bl_cpu_histogram(bl_tensor_t **counts, bl_tensor_t **edges, const bl_tensor_
 	}
 
 	double *edge = e->data;
-	for (size_t i = 0; i < bins; i++)
-		edge[i] = lo + (hi - lo) * (double)i / (double)bins;
-	edge[bins] = hi;
+	bl__histogram_fill_edges(edge, lo, hi, bins);
 
 	int64_t *count = c->data;
 	for (size_t i = 0; i < x->count; i++) {

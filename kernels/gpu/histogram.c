@@ -92,9 +92,7 @@ static float float_at_or_below(double v)
 static int make_edges(double *top, histogram_t *h, double lo, double hi, bl_error_t *err)
 {
 	double *edge = h->edges->data;
-	for (size_t i = 0; i < h->bins; i++)
-		edge[i] = lo + (hi - lo) * (double)i / (double)h->bins;
-	edge[h->bins] = hi;
+	bl__histogram_fill_edges(edge, lo, hi, h->bins);
 
 	int rc = bl_tensor_new(&h->device_edges, h->real.dtype, 1, h->edges->shape, err);
 	if (rc < 0)
@@ -136,8 +134,9 @@ static int enqueue_merge(bl_gpu_launch_t *launch, const histogram_t *h, const gp
 		GPU_ARG_ULONG(rows),
 		GPU_ARG_MEM(sums),
 	};
+	size_t blocks = (h->bins + GPU_LOCAL_1D - 1) / GPU_LOCAL_1D;
 	rc = gpu_run_kernel(launch, "histogram.cl", program, "histogram_merge_rows", rows_args,
-			    GPU_ARG_COUNT(rows_args), gpu_groups_cap(slices), err);
+			    GPU_ARG_COUNT(rows_args), gpu_groups_cap(slices * blocks), err);
 	if (rc < 0 || slices == 1)
 		return rc;
 

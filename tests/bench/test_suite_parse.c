@@ -117,6 +117,29 @@ Test(bench_suite_parse, device_document)
 	figures_free(&f);
 }
 
+/* A memory-bound row whose paired triad is there but not a positive number
+ * is an error, not a fall back to the section's triad. */
+Test(bench_suite_parse, device_row_with_bad_paired_triad)
+{
+	static const char *const bad[] = {"{\"median\": \"fast\"}", "25.0", "{\"median\": -3.0}", "{\"median\": 0}"};
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		char output[512];
+		snprintf(output, sizeof output,
+			 "{\"suite\": \"device\", \"triad\": {\"bandwidth_gbps\": {\"median\": 20.0}},"
+			 " \"memory_bound\": [{\"kernel\": \"map\", \"bandwidth_gbps\": {\"median\": 15.0},"
+			 " \"triad_gbps\": %s}]}\n",
+			 bad[i]);
+		figures_t f = {0};
+		char error[256] = "";
+
+		int rc = parse_kernels(&f, output, error, sizeof error);
+
+		cr_assert_eq(rc, -1, "triad_gbps %s was accepted", bad[i]);
+		cr_assert(strstr(error, "triad_gbps"), "the error must name triad_gbps: %s", error);
+		figures_free(&f);
+	}
+}
+
 /* bench/fs/run --json: one line per size and operation. */
 Test(bench_suite_parse, fs_lines)
 {

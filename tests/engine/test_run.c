@@ -254,7 +254,8 @@ Test(engine_run, duplicate_id_runs_once, .timeout = 60)
 /* Wrong inputs end in clear errors naming the field: a missing file, a
  * path leaving the tenant's folder, an unknown kernel, a GPU job on an
  * engine without one, a required argument left out, labels that do not
- * match the rows, k above the row count, an output into a missing folder. */
+ * match the rows, k above the row count, bins one over the limit, an output
+ * into a missing folder. */
 Test(engine_run, bad_params_name_the_field, .timeout = 60)
 {
 	static const struct {
@@ -276,6 +277,8 @@ Test(engine_run, bad_params_name_the_field, .timeout = 60)
 		 "invalid_params", "params.inputs.train_y"},
 		{"k", "{\"kernel\":\"kmeans\",\"inputs\":{\"x\":[[1],[2]]},\"args\":{\"k\":5}}", "invalid_params",
 		 "params.args.k"},
+		{"bins", "{\"kernel\":\"histogram\",\"inputs\":{\"x\":[1]},\"args\":{\"bins\":10000001}}",
+		 "invalid_params", "params.args.bins"},
 		{"nodir", "{\"kernel\":\"kmeans\",\"inputs\":{\"x\":[[1],[2]]},\"args\":{\"k\":1},"
 			  "\"outputs\":{\"labels\":\"missing/l.npy\"}}",
 		 "output_failed", "params.outputs.labels"},
@@ -303,6 +306,10 @@ Test(engine_run, bad_params_name_the_field, .timeout = 60)
 	json_t *nodir = json_object_get(harness_result(&h, "nodir"), "error");
 	cr_assert(strstr(json_string_value(json_object_get(nodir, "message")), "missing/l.npy"),
 		  "a failed write must name the file");
+	json_t *bins = json_object_get(harness_result(&h, "bins"), "error");
+	cr_assert(strstr(json_string_value(json_object_get(bins, "message")), "from 1 to 10000000, got 10000001"),
+		  "the message must give the limit and the value exactly: %s",
+		  json_string_value(json_object_get(bins, "message")));
 	free(jobs.s);
 	harness_fini(&h);
 }

@@ -181,6 +181,27 @@ Test(kernels_histogram, given_range_drops_outliers)
 	bl_tensor_free(&x);
 }
 
+/* A float64 range so wide that (hi - lo) * i overflows a double still gets
+ * finite, rising edges: 0 and 5e306 over [-1e307, 1e307] in 64 bins fall
+ * in bins 32 and 48. */
+Test(kernels_histogram, widest_range_keeps_edges_finite)
+{
+	static const double values[] = {0, 5e306};
+	bl_tensor_t *x = from_values(BL_DTYPE_F64, 2, values);
+
+	histogram_t h = histogram_ok(x, 64, true, -1e307, 1e307);
+
+	const double *edge = h.edges->data;
+	const int64_t *count = h.counts->data;
+	for (size_t i = 1; i <= 64; i++)
+		cr_assert(isfinite(edge[i]) && edge[i] > edge[i - 1], "edge %zu is %g after %g", i, edge[i],
+			  edge[i - 1]);
+	cr_assert_eq(count[32], 1, "bin 32 counts %lld, expected 1 (the 0)", (long long)count[32]);
+	cr_assert_eq(count[48], 1, "bin 48 counts %lld, expected 1 (5e306)", (long long)count[48]);
+	histogram_free(&h);
+	bl_tensor_free(&x);
+}
+
 /* Values on edges go to the bin that starts there, and hi itself to the
  * last bin: 0, 1, ..., 10 in 10 bins over [0, 10] give one per bin and two
  * in the last. */

@@ -400,7 +400,12 @@ Test(gpu_histogram, cpu_form_extreme_ranges_match_cpu)
 	static const hist_case_t f32_cases[] = {
 		{64, true, -3e-38, 5e-38}, {63, true, -3e-38, 5e-38}, {4, true, -3e38, 3e38}, {64, true, 0, 3e38},
 	};
-	static const hist_case_t f64_cases[] = {{64, true, 0, 1e-320}, {3, true, -1e-310, 1e-310}};
+	static const hist_case_t f64_cases[] = {
+		{64, true, 0, 1e-320},
+		{3, true, -1e-310, 1e-310},
+		{64, true, -1e307, 1e307},
+		{200, true, -1e307, 1e307},
+	};
 	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
 
 	for (size_t c = 0; c < COUNT(f32_cases); c++) {
