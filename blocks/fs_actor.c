@@ -174,27 +174,33 @@ static int begin_get(fs_job_t *job, bl_error_t *err)
 }
 
 /* Fail a get that requested utf8 for bytes that are not text. The
- * message gives the file offset of the first NUL byte. It names the range
- * when the job read only part of the file, because a range that cuts a
- * multi-byte character is not text even where the whole file is. */
+ * message gives the file offset of the first byte that is not text. It
+ * names the range when the job read only part of the file, because a
+ * range that cuts a multi-byte character is not text even where the
+ * whole file is. */
 static int reject_non_text(const fs_job_t *job, bl_error_t *err)
 {
 	const fs_params_t *p = &job->p;
-	const uint8_t *nul = memchr(job->buf, '\0', job->len);
+	size_t at = bl_utf8_first_fault(job->buf, job->len);
+	unsigned long long offset = (unsigned long long)(p->offset + at);
+	unsigned byte = at < job->len ? job->buf[at] : 0;
 
-	if (nul)
+	if (at < job->len && byte == 0)
 		return bl_error_set(err, BL_EFORMAT, "params.encoding",
-				    "'%s' contains NUL bytes (the first at offset %llu), which text cannot carry "
-				    "safely; request \"encoding\": \"base64\"",
-				    p->path, (unsigned long long)(p->offset + (uint64_t)(nul - job->buf)));
+				    "'%s' contains a NUL byte at offset %llu, which text cannot carry safely; request "
+				    "\"encoding\": \"base64\"",
+				    p->path, offset);
 	if (job->len < job->file_size)
 		return bl_error_set(err, BL_EFORMAT, "params.encoding",
-				    "bytes %llu to %llu of '%s' are not valid UTF-8 text, possibly because the range "
-				    "cuts a multi-byte character; request \"encoding\": \"base64\", or an offset and "
-				    "length on character boundaries",
-				    (unsigned long long)p->offset, (unsigned long long)(p->offset + job->len - 1), p->path);
+				    "bytes %llu to %llu of '%s' are not valid UTF-8 text from offset %llu (byte 0x%02x), "
+				    "possibly because the range cuts a multi-byte character; request \"encoding\": "
+				    "\"base64\", or an offset and length on character boundaries",
+				    (unsigned long long)p->offset, (unsigned long long)(p->offset + job->len - 1), p->path,
+				    offset, byte);
 	return bl_error_set(err, BL_EFORMAT, "params.encoding",
-			    "'%s' is not valid UTF-8 text; request \"encoding\": \"base64\"", p->path);
+			    "'%s' is not valid UTF-8 text: byte 0x%02x at offset %llu does not start a well-formed "
+			    "character; request \"encoding\": \"base64\"",
+			    p->path, byte, offset);
 }
 
 /* Turn the bytes read into the content string: text when they are UTF-8

@@ -144,6 +144,21 @@ bool bl__utf8_scan(const uint8_t *s, size_t len, bool allow_nul, bool use_vector
 	return scan_stretch(s, len, &i, len, allow_nul);
 }
 
+size_t bl_utf8_first_fault(const uint8_t *s, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		if (s[i] == 0)
+			return i;
+		size_t n = s[i] < 0x80 ? 1 : sequence_len(s + i, len - i);
+		if (n == 0)
+			return i;
+		i += n;
+	}
+	return len;
+}
+
 bool bl_utf8_is_valid(const uint8_t *s, size_t len)
 {
 	return bl__utf8_scan(s, len, true, bl__utf8_vector_available());

@@ -94,15 +94,24 @@ static bool time_paths(double medians[2], const uint8_t *s, size_t len, unsigned
 	return true;
 }
 
+/* Parse [--reps N]; N must be written as plain digits. Returns 0, or -1
+ * after printing what was wrong. */
 static int parse_reps(unsigned *reps, int argc, char **argv)
 {
 	*reps = 31;
 	if (argc == 1)
 		return 0;
-	char *end = NULL;
-	unsigned long n = argc == 3 && strcmp(argv[1], "--reps") == 0 ? strtoul(argv[2], &end, 10) : 0;
-	if (!end || *end != '\0' || n == 0 || n > REPS_MAX) {
-		fprintf(stderr, "usage: beamline-utf8-bench [--reps N], N from 1 to %d\n", REPS_MAX);
+	if (argc != 3 || strcmp(argv[1], "--reps") != 0) {
+		fprintf(stderr, "usage: beamline-utf8-bench [--reps N]\n");
+		return -1;
+	}
+
+	const char *text = argv[2];
+	size_t digits = strspn(text, "0123456789");
+	unsigned long n = digits > 0 && digits <= 4 && text[digits] == '\0' ? strtoul(text, NULL, 10) : 0;
+	if (n == 0 || n > REPS_MAX) {
+		fprintf(stderr, "beamline-utf8-bench: --reps must be a whole number from 1 to %d, got '%s'\n", REPS_MAX,
+			text);
 		return -1;
 	}
 	*reps = (unsigned)n;

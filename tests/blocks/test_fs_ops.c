@@ -124,15 +124,15 @@ Test(blocks_fs_ops, get_nul_bytes_are_not_text, .timeout = 60)
 	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"z\",\"encoding\":\"utf8\"}");
 	cr_assert_str_eq(o.error_code, "invalid_params");
 	cr_assert_str_eq(o.error.field, "params.encoding");
-	cr_assert_not_null(strstr(o.error.message, "NUL bytes"), "message: %s", o.error.message);
+	cr_assert_not_null(strstr(o.error.message, "a NUL byte at offset 1"), "message: %s", o.error.message);
 	cr_assert_not_null(strstr(o.error.message, "base64"), "message: %s", o.error.message);
 	fs_fixture_fini(&f);
 }
 
 /* A range that cuts a multi-byte character is not text, though the file
  * is, so the error names the range, not the whole file. It gives the
- * first NUL byte's offset in the file, not in the range. The file is
- * "a", U+20AC, "b", NUL. */
+ * offset of the first byte that is not text in the file, not in the
+ * range. The file is "a", U+20AC, "b", NUL. */
 Test(blocks_fs_ops, get_utf8_error_names_the_range, .timeout = 60)
 {
 	fs_fixture_t f;
@@ -149,12 +149,40 @@ Test(blocks_fs_ops, get_utf8_error_names_the_range, .timeout = 60)
 
 	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"euro\",\"offset\":2,\"encoding\":\"utf8\"}");
 	cr_assert_str_eq(o.error.field, "params.encoding");
-	cr_assert_not_null(strstr(o.error.message, "offset 5"), "message: %s", o.error.message);
+	cr_assert_not_null(strstr(o.error.message, "from offset 2 (byte 0x82)"), "message: %s", o.error.message);
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"euro\",\"offset\":4,\"encoding\":\"utf8\"}");
+	cr_assert_str_eq(o.error.field, "params.encoding");
+	cr_assert_not_null(strstr(o.error.message, "NUL byte at offset 5"), "message: %s", o.error.message);
 	fs_outcome_fini(&o);
 
 	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"euro\",\"length\":5,\"encoding\":\"utf8\"}");
 	cr_assert_eq(o.code, 0, "the first 5 bytes are text: %s", o.error.message);
 	cr_assert_str_eq(str_of(o.result, "content"), "a\xe2\x82\xac" "b");
+	fs_outcome_fini(&o);
+	fs_fixture_fini(&f);
+}
+
+/* The error names the first byte that is not text, even where a NUL
+ * comes later: 0xFF at offset 0 before the NUL at 4, and a character cut
+ * off by the end of the file at offset 3. */
+Test(blocks_fs_ops, get_utf8_error_names_the_first_fault, .timeout = 60)
+{
+	fs_fixture_t f;
+	fs_outcome_t o;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "ff", "\xff" "abc\0", 5);
+	fs_write_file(f.tenant, "cut", "abc\xe2\x82", 5);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"ff\",\"encoding\":\"utf8\"}");
+	cr_assert_str_eq(o.error.field, "params.encoding");
+	cr_assert_not_null(strstr(o.error.message, "byte 0xff at offset 0"), "message: %s", o.error.message);
+	cr_assert_null(strstr(o.error.message, "NUL"), "message: %s", o.error.message);
+	fs_outcome_fini(&o);
+
+	fs_fixture_run(&f, &o, "{\"op\":\"get\",\"path\":\"cut\",\"encoding\":\"utf8\"}");
+	cr_assert_not_null(strstr(o.error.message, "byte 0xe2 at offset 3"), "message: %s", o.error.message);
 	fs_outcome_fini(&o);
 	fs_fixture_fini(&f);
 }

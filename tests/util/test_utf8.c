@@ -282,3 +282,37 @@ Test(util_utf8, vector_check_agrees_on_dense_text_with_faults)
 	 * common, or the test checks little. */
 	cr_assert(valid > 600 && valid < 2400, "%zu of 3000 inputs were valid", valid);
 }
+
+/* The first fault is the first byte that is not text, and there is none
+ * exactly when bl_utf8_is_text accepts the bytes. */
+Test(util_utf8, first_fault_names_the_first_bad_byte)
+{
+	static const struct {
+		const char *s;
+		size_t len;
+		size_t fault;
+	} cases[] = {
+		{"abc", 3, 3},		       {"a\0b", 3, 1},		{"\xe2\x82", 2, 0},
+		{"ab\xed\xa0\x80", 5, 2},      {"ab\xc3\xa9\xff", 5, 4}, {"\xff" "abc\0", 5, 0},
+		{"\xf0\x9f\x98\x80z\x80", 6, 5},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		size_t got = bl_utf8_first_fault((const uint8_t *)cases[i].s, cases[i].len);
+		cr_assert_eq(got, cases[i].fault, "case %zu: first fault at %zu, expected %zu", i, got, cases[i].fault);
+	}
+
+	enum { LEN = 1024 };
+	static uint8_t s[LEN];
+	unsigned seed = 11;
+	for (int round = 0; round < 2000; round++) {
+		size_t len = (size_t)rand_r(&seed) % LEN;
+		dense_text(s, len, &seed);
+		if (len > 0 && round % 2)
+			s[(size_t)rand_r(&seed) % len] = (uint8_t)rand_r(&seed);
+		size_t fault = bl_utf8_first_fault(s, len);
+		cr_assert_eq(fault == len, bl_utf8_is_text(s, len), "round %d: first fault %zu of %zu bytes", round,
+			     fault, len);
+		cr_assert(fault == len || reference_check(s, fault, false), "round %d: the bytes before %zu are text",
+			  round, fault);
+	}
+}

@@ -20,4 +20,12 @@ bool bl_utf8_is_valid(const uint8_t *s, size_t len);
  */
 bool bl_utf8_is_text(const uint8_t *s, size_t len);
 
+/*
+ * Return the offset of the first byte of s that bl_utf8_is_text rejects:
+ * a NUL, or the first byte of a sequence that is malformed or cut off at
+ * len. Returns len when all of s is text. It checks one character at a
+ * time, for error messages.
+ */
+size_t bl_utf8_first_fault(const uint8_t *s, size_t len);
+
 #endif
