@@ -11,10 +11,9 @@ typedef REAL real;
  * exactly when it holds against the float64 edge, so values fall in the
  * same bins as on the CPU. Few bins are counted per work-group in local
  * memory (histogram_count_local) and then summed (histogram_merge_rows,
- * histogram_merge_sums); many
- * bins with global atomics (histogram_count_global). Only integer
- * atomics are used. The host launches work-groups of GROUP_SIZE, which
- * must equal GPU_LOCAL_1D.
+ * then histogram_merge_sums); many bins with global atomics
+ * (histogram_count_global). Only integer atomics are used. The host
+ * launches work-groups of GROUP_SIZE, which must equal GPU_LOCAL_1D.
  */
 #define GROUP_SIZE 64
 
@@ -224,9 +223,9 @@ uint private_bin(real v, __global const real *edges, uint bins, real lo, real sc
  * reads: PoCL runs work-groups of consecutive ids one after another on a
  * thread. Each piece fills one 4 KiB page, which the hardware prefetcher
  * does not cross, and its loads come in 16 short streams; the count of
- * one piece would otherwise start with a wait on memory. PoCL's own
- * prefetch() does nothing; with it, or without the clang built-in, the
- * count takes about 10 % longer (PoCL 3.1, AMD EPYC).
+ * one piece would otherwise start with a wait on memory. Without the
+ * prefetch the count took about 8 % longer (PoCL 3.1, AMD EPYC), and
+ * PoCL's own prefetch() does nothing.
  */
 void prefetch_next_piece(__global const real *p)
 {

@@ -201,9 +201,8 @@ void merge_group(__local real *m, __local real *s)
  * Ask the cache for the cols elements at p, the next work-group's row:
  * PoCL runs work-groups of consecutive ids one after another on a thread.
  * The maximum pass reads a row as 64 streams of 256-byte steps, which the
- * hardware prefetcher follows poorly. Prefetching never faults. Rows of
- * 4096 took 3 to 5 % less time with it (PoCL 3.1, AMD EPYC); PoCL's own
- * prefetch() does nothing.
+ * hardware prefetcher follows poorly. Rows of 4096 took 3 to 5 % less
+ * time with it (PoCL 3.1, AMD EPYC). PoCL's own prefetch() does nothing.
  */
 void prefetch_row(__global const real *p, uint cols)
 {

@@ -229,7 +229,8 @@ int bench_triad(json_t **out, bench_triad_t *t, const bench_t *b, bl_error_t *er
 
 	for (unsigned r = 0; rc == 0 && r < b->reps; r++) {
 		rc = triad_run(&kernel_ms[r], t, err);
-		rates[r] = triad_rate(t, kernel_ms[r]);
+		if (rc == 0)
+			rates[r] = triad_rate(t, kernel_ms[r]);
 	}
 	if (rc == 0)
 		*out = triad_report(t, kernel_ms, rates, b->reps);
