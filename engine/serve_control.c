@@ -284,8 +284,7 @@ void bl__serve_control_stop(serve_t *s)
 		natsSubscription *sub = s->subs[i];
 		if (!sub)
 			continue;
-		natsSubscription_Unsubscribe(sub);
-		natsSubscription_Destroy(sub);
+		bl_nats_subscription_close(s->nats, sub);
 		s->subs[i] = NULL;
 	}
 }

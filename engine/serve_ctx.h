@@ -175,6 +175,7 @@ int bl__serve_result_lookup(serve_t *s, const char *tenant, const char *id, char
 
 /* Results lookups of a whole batch at once, for the fetch thread. */
 typedef struct serve_lookup {
+	bl_nats_t *nats;  /* borrowed: the connection of `sub` */
 	void *sub;        /* natsSubscription * on "<inbox>.*.*", synchronous */
 	char *inbox;      /* owned */
 	uint64_t round;   /* replies of an earlier round are dropped */

@@ -66,6 +66,7 @@ int bl__serve_lookup_init(serve_t *s, serve_lookup_t *l)
 	char subject[160];
 
 	memset(l, 0, sizeof *l);
+	l->nats = s->nats;
 	if (natsInbox_Create(&inbox) != NATS_OK)
 		return BL_ENOMEM;
 	l->inbox = strdup(inbox);
@@ -82,7 +83,7 @@ int bl__serve_lookup_init(serve_t *s, serve_lookup_t *l)
 
 void bl__serve_lookup_destroy(serve_lookup_t *l)
 {
-	natsSubscription_Destroy(l->sub);
+	bl_nats_subscription_close(l->nats, l->sub);
 	free(l->inbox);
 	memset(l, 0, sizeof *l);
 }

@@ -293,6 +293,7 @@ void bl_nats_free(bl_nats_t *nats)
 		pthread_cond_wait(&nats->closed_cond, &nats->lock);
 	pthread_mutex_unlock(&nats->lock);
 
+	bl__nats_destroy_retired(nats);
 	natsConnection_Destroy(nats->conn);
 	natsOptions_Destroy(nats->opts);
 	pthread_cond_destroy(&nats->closed_cond);

@@ -97,10 +97,7 @@ void bl_js_puller_free(bl_js_puller_t *puller)
 {
 	if (!puller)
 		return;
-	if (puller->sub) {
-		natsSubscription_Unsubscribe(puller->sub);
-		natsSubscription_Destroy(puller->sub);
-	}
+	bl_nats_subscription_close(puller->nats, puller->sub);
 	free(puller->inbox);
 	free(puller->next_subject);
 	free(puller->stream);

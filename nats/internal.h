@@ -33,7 +33,16 @@ struct bl_nats {
 	bool closed;
 	/* The server last connected to, under `lock`: a disconnected connection has no current URL. */
 	char url[256];
+	/* Subscriptions ended while the connection could not be flushed, under
+	 * `lock`; bl_nats_free destroys them (sub_close.c). */
+	natsSubscription **retired;
+	size_t retired_count;
+	size_t retired_cap;
 };
+
+/* Destroy the subscriptions that bl_nats_subscription_close kept, once
+ * the connection is closed. */
+void bl__nats_destroy_retired(bl_nats_t *nats);
 
 /* Fill err (when not NULL) with `code`, `field` and a message, no server status. Returns `code`. */
 int bl__nats_fail(bl_nats_error_t *err, int code, const char *field, const char *fmt, ...)

@@ -48,8 +48,7 @@ struct bl_kv_watch {
 static void drop_consumer(bl_kv_watch_t *w)
 {
 	if (w->sub) {
-		natsSubscription_Unsubscribe(w->sub);
-		natsSubscription_Destroy(w->sub);
+		bl_nats_subscription_close(w->kv->nats, w->sub);
 		w->sub = NULL;
 	}
 	if (w->consumer) {

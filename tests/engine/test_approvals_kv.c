@@ -169,7 +169,7 @@ Test(engine_approvals_kv, post_once_and_announce, .timeout = 30)
 	json_decref(first);
 	json_decref(second);
 	bl_approval_clear(&a);
-	natsSubscription_Destroy(sub);
+	bl_nats_subscription_close(f.nats, sub);
 	fixture_fini(&f);
 }
 

@@ -121,7 +121,7 @@ Test(engine_serve_approvals, request_published_then_decided, .timeout = 60)
 	json_decref(stored);
 	json_decref(body);
 	natsMsg_Destroy(msg);
-	natsSubscription_Destroy(sub);
+	bl_nats_subscription_close(h.nats, sub);
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
@@ -180,10 +180,10 @@ Test(engine_serve_approvals, first_decision_wins, .timeout = 60)
 	for (int i = 0; i < 2; i++) {
 		json_decref(doc[i]);
 		natsMsg_Destroy(answers[i]);
-		natsSubscription_Destroy(replies[i]);
+		bl_nats_subscription_close(h.nats, replies[i]);
 	}
 	natsMsg_Destroy(posted);
-	natsSubscription_Destroy(sub);
+	bl_nats_subscription_close(h.nats, sub);
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
@@ -230,7 +230,7 @@ Test(engine_serve_approvals, restart_resumes_waiting_job, .timeout = 90)
 	json_decref(reply);
 	free(found);
 	natsMsg_Destroy(posted);
-	natsSubscription_Destroy(sub);
+	bl_nats_subscription_close(h.nats, sub);
 	serve_stop(&second);
 	serve_harness_fini(&h);
 }
@@ -356,7 +356,7 @@ Test(engine_serve_approvals, admin_endpoint_uses_bucket, .timeout = 60)
 	http_reply_free(&done);
 	http_reply_free(&again);
 	natsMsg_Destroy(posted);
-	natsSubscription_Destroy(sub);
+	bl_nats_subscription_close(h.nats, sub);
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
@@ -397,7 +397,7 @@ Test(engine_serve_approvals, server_restart_keeps_waiting_job, .timeout = 90)
 	json_decref(reply);
 	free(reconnected);
 	natsMsg_Destroy(posted);
-	natsSubscription_Destroy(sub);
+	bl_nats_subscription_close(h.nats, sub);
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 }

@@ -147,6 +147,16 @@ bool bl_nats_is_connected(const bl_nats_t *nats);
  */
 int bl_nats_flush(bl_nats_t *nats, int64_t timeout_ms, bl_nats_error_t *err);
 
+/*
+ * Unsubscribe and destroy `subscription`, a natsSubscription of this
+ * connection (typed void as for bl_nats_raw), waiting until the
+ * connection no longer delivers to it. Use it in place of
+ * natsSubscription_Destroy on a subscription that may still receive
+ * messages (sub_close.c explains the cnats race). May wait up to the
+ * request timeout.
+ */
+void bl_nats_subscription_close(bl_nats_t *nats, void *subscription);
+
 /* The cnats connection, borrowed, for core-NATS work this layer does not
  * wrap (request-reply services). Typed void to keep cnats out of this header. */
 void *bl_nats_raw(bl_nats_t *nats);
