@@ -12,9 +12,11 @@
  * flushed: the read loop handles messages in order, so once it has
  * handled the PONG, no message for the subscription is still being
  * handled, and later ones no longer find it. Only then is it destroyed.
- * When the flush fails (no connection), it is kept until bl_nats_free,
- * which destroys it after the connection is closed and the read loop
- * has stopped.
+ * Without a connection, or when the flush fails, it is kept until
+ * bl_nats_free, which destroys it after the connection is closed and the
+ * read loop has stopped. A flush while disconnected would wait out the
+ * whole timeout for each subscription, which would slow a shutdown while
+ * the server is down.
  */
 #include <stdlib.h>
 
@@ -51,7 +53,7 @@ void bl_nats_subscription_close(bl_nats_t *nats, void *subscription)
 
 	natsSubscription_Unsubscribe(sub);
 	int64_t timeout_ms = nats->request_timeout_ms > 0 ? nats->request_timeout_ms : 1000;
-	if (natsConnection_FlushTimeout(nats->conn, timeout_ms) == NATS_OK)
+	if (bl_nats_is_connected(nats) && natsConnection_FlushTimeout(nats->conn, timeout_ms) == NATS_OK)
 		natsSubscription_Destroy(sub);
 	else
 		retire(nats, sub);

@@ -83,6 +83,7 @@ Test(nats_sub_close, keeps_subscription_while_server_is_down, .fini = fixture_st
 	bl_nats_subscription_close(nats, sub);
 	long long waited = fixture_now_ms() - start;
 
-	cr_assert_lt(waited, 2000, "closing took %lld ms with a request timeout of 300 ms", waited);
+	cr_assert_lt(waited, 100, "closing without a connection took %lld ms; it must not wait for a flush",
+		     waited);
 	bl_nats_free(nats);
 }
