@@ -52,8 +52,11 @@ static void drop_consumer(bl_kv_watch_t *w)
 		w->sub = NULL;
 	}
 	if (w->consumer) {
-		/* Best effort: an ephemeral consumer without interest goes away by itself. */
-		bl__js_api(w->kv->nats, NULL, NULL, NULL, "CONSUMER.DELETE.%s.%s", w->kv->stream, w->consumer);
+		/* Best effort: an ephemeral consumer without interest goes away by itself, so the
+		 * request is not even sent without a connection, where it would wait out its timeout. */
+		if (bl_nats_is_connected(w->kv->nats))
+			bl__js_api(w->kv->nats, NULL, NULL, NULL, "CONSUMER.DELETE.%s.%s", w->kv->stream,
+				   w->consumer);
 		free(w->consumer);
 		w->consumer = NULL;
 	}
