@@ -130,6 +130,10 @@ static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigne
 		return false;
 	}
 	*attempt = attempt_of(s, msg, job->tenant, job->id);
+	/* NOTE: a redelivery of a job still held on this instance (after an
+	 * in-progress ack was lost in an outage) is dead-lettered here when it
+	 * is past max_attempts, and the held copy then stores a result too.
+	 * submit's job_in_flight hand-back should come before this check. */
 	if (*attempt > max_attempts) {
 		json_t *attempts = bl__serve_attempts_load(s, job->tenant, job->id);
 		snprintf(message, sizeof message,
