@@ -1,9 +1,9 @@
 /*
- * libFuzzer target for the UTF-8 checks: the vector check of multi-byte
- * text must agree with the scalar one, with and without NUL allowed, on
- * the input and on the input repeated to at least 256 bytes, which takes
- * a short input through the vector path. A disagreement calls abort(),
- * so that libFuzzer records the input.
+ * libFuzzer target for the UTF-8 checks. The vector check of multi-byte
+ * text must agree with the scalar one, with and without NUL allowed. Each
+ * input is checked as it is and repeated to at least 256 bytes, so that
+ * a short input also goes through the vector path. A disagreement calls
+ * abort(), so that libFuzzer records the input.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -25,7 +25,7 @@ static void expect_agreement(const uint8_t *s, size_t len)
 		bool scalar = bl__utf8_scan(s, len, allow_nul, false);
 		bool vector = bl__utf8_scan(s, len, allow_nul, true);
 		if (scalar != vector) {
-			fprintf(stderr, "%zu bytes, NUL %s: the scalar check says %s, the vector check %s\n", len,
+			fprintf(stderr, "%zu bytes, NUL %s: the scalar check found them %s, the vector check %s\n", len,
 				allow_nul ? "allowed" : "refused", scalar ? "valid" : "invalid",
 				vector ? "valid" : "invalid");
 			abort();

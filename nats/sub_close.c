@@ -38,14 +38,14 @@ static void retire(bl_nats_t *nats, natsSubscription *sub)
 			nats->retired_cap = cap;
 		}
 	}
-	bool kept = nats->retired_count < nats->retired_cap;
-	if (kept)
+	bool stored = nats->retired_count < nats->retired_cap;
+	if (stored)
 		nats->retired[nats->retired_count++] = sub;
 	pthread_mutex_unlock(&nats->lock);
 
 	/* NOTE: without memory to keep it, the subscription is destroyed
 	 * now, and the race above stays possible for it. */
-	if (!kept)
+	if (!stored)
 		natsSubscription_Destroy(sub);
 }
 

@@ -13,9 +13,9 @@
  * no well-formed pair.
  *
  * The pair check cannot see whether a continuation byte that follows a
- * continuation byte belongs there; it marks such bytes (TWO_CONTS), and
- * they must be exactly the third and fourth bytes of three- and four-byte
- * sequences, found from the bytes two and three places back.
+ * continuation byte belongs there, so it marks such bytes (TWO_CONTS).
+ * They must be exactly the third and fourth bytes of three- and four-byte
+ * sequences, which the bytes two and three places back show.
  *
  * This is the lookup method of J. Keiser and D. Lemire, "Validating UTF-8
  * in less than one instruction per byte", Software: Practice and
@@ -115,8 +115,8 @@ VECTOR_TARGET static inline __m128i pair_errors(__m128i in, __m128i prev1)
 }
 
 /* Return 0x80 in each byte of `in` that must be a continuation byte after
- * a continuation byte: the third byte of a sequence whose lead byte is E0
- * or above, and the fourth byte where the lead byte is F0 or above. */
+ * a continuation byte. These are the third byte after a lead byte of E0 or
+ * above, and the fourth after a lead byte of F0 or above. */
 VECTOR_TARGET static inline __m128i third_or_fourth(__m128i in, __m128i prev)
 {
 	__m128i prev2 = _mm_alignr_epi8(in, prev, 14);

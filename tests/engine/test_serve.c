@@ -403,10 +403,10 @@ Test(engine_serve, sigterm_drains, .timeout = 60)
 }
 
 /* SIGTERM while nats-server is down: serve sends no flush and no API
- * request that cannot be answered, each of which would wait out the 5 s
- * request timeout, and exits 0. It took 2.4 s here (the drain waits for a
- * pull in progress), and 8.4 s when the KV watch still deleted its
- * consumer on the way out. */
+ * request that would get no reply and wait out the 5 s request timeout,
+ * and exits 0. It took 2.4 s here (the drain waits for a pull in
+ * progress), and 8.4 s when the KV watch still deleted its consumer on
+ * the way out. */
 Test(engine_serve, sigterm_while_server_down_is_quick, .timeout = 60)
 {
 	serve_harness_t h;
