@@ -108,8 +108,38 @@ static void hand_back(serve_t *s, bl_js_msg_t *msg, const char *tenant, const ch
 	nak_later(s, msg, BUSY_NAK_MS);
 }
 
+/* Hand back a delivery of a job that runs here now. Takes `msg`. */
+static void hand_back_in_flight(serve_t *s, bl_js_msg_t *msg, const char *tenant, const char *id, unsigned attempt)
+{
+	BL_LOG(BL_LOG_INFO, "serve", "job_in_flight", NULL, "the same job is running; delivery handed back",
+	       BL_LOG_S("tenant", tenant), BL_LOG_S("id", id));
+	hand_back(s, msg, tenant, id, attempt);
+}
+
+/*
+ * Hand the delivery back when the same job is held on this instance: its
+ * in-progress acks were lost (an outage, a paused process) and the server
+ * delivered it again. The held copy ends the job. Until then every
+ * redelivery keeps the held copy's attempt number, so it is not taken for
+ * an attempt that ended without a result. Takes `msg` when it returns true.
+ * NOTE: a redelivery that reaches another instance meanwhile is judged
+ * there by its attempt number alone, and past max_attempts it is
+ * dead-lettered while the held copy runs on; telling that apart needs a
+ * lease per job in a bucket, which is not built.
+ */
+static bool held_here(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job)
+{
+	serve_job_t held;
+
+	if (!bl__serve_table_find(&s->table, job->tenant, job->id, &held))
+		return false;
+	hand_back_in_flight(s, msg, job->tenant, job->id, held.attempt);
+	return true;
+}
+
 /* The checks that need only the message and the parsed job. Returns true
- * when the job may go on; otherwise the message was dead-lettered. */
+ * when the job may go on; otherwise the message was dead-lettered or
+ * handed back. */
 static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigned max_attempts, unsigned *attempt)
 {
 	char message[512];
@@ -129,11 +159,9 @@ static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigne
 		reject(s, msg, job->tenant, job->id, "name_not_subject_safe", message, NULL);
 		return false;
 	}
+	if (held_here(s, msg, job))
+		return false;
 	*attempt = attempt_of(s, msg, job->tenant, job->id);
-	/* NOTE: a redelivery of a job still held on this instance (after an
-	 * in-progress ack was lost in an outage) is dead-lettered here when it
-	 * is past max_attempts, and the held copy then stores a result too.
-	 * submit's job_in_flight hand-back should come before this check. */
 	if (*attempt > max_attempts) {
 		json_t *attempts = bl__serve_attempts_load(s, job->tenant, job->id);
 		snprintf(message, sizeof message,
@@ -186,10 +214,10 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 
 	int64_t ticket = bl__serve_table_add(&s->table, &entry);
 	if (ticket < 0) {
-		/* -EEXIST: the same job runs here now. Once its result is stored, this delivery comes back and is acked. */
-		BL_LOG(BL_LOG_INFO, "serve", "job_in_flight", NULL, "the same job is running; delivery handed back",
-		       BL_LOG_S("tenant", entry.tenant), BL_LOG_S("id", entry.id));
-		hand_back(s, msg, entry.tenant, entry.id, attempt);
+		/* -EEXIST: the same job came twice in one fetch and runs here
+		 * now. Once its result is stored, this delivery comes back and
+		 * is acked. */
+		hand_back_in_flight(s, msg, entry.tenant, entry.id, attempt);
 		bl_job_free(job);
 		return;
 	}

@@ -5,6 +5,7 @@
  * BEAMLINE_DLQ.
  */
 #include <criterion/criterion.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,6 +480,54 @@ Test(engine_serve, in_progress_acks_keep_long_job, .timeout = 60)
 	json_t *counters = json_object_get(st, "counters");
 	cr_assert_eq(json_integer_value(json_object_get(counters, "received")), 1);
 	cr_assert_eq(json_integer_value(json_object_get(counters, "naks")), 0);
+	json_decref(st);
+
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+}
+
+/*
+ * A job held on this instance whose in-progress acks stopped (the engine
+ * paused past ack_wait_ms) is delivered again while it still runs. The
+ * redelivery is handed back, not dead-lettered as attempts_exhausted,
+ * although its delivery count is past the job's one attempt. The held
+ * copy then stores the only outcome.
+ */
+Test(engine_serve, redelivery_of_held_job_handed_back, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, ", \"consumer\": {\"ack_wait_ms\": 600}", "");
+	serve_start(&h, &engine, "engine");
+
+	serve_publish(&h, "acme",
+		      "{\"id\":\"held\",\"tenant\":\"acme\",\"block\":\"human\",\"timeout_ms\":60000,"
+		      "\"retry\":{\"max_attempts\":1},\"params\":{\"summary\":\"wait\",\"requested_by\":\"test\","
+		      "\"expires_in_ms\":5000,\"default_decision\":\"approve\"}}",
+		      NULL);
+	json_t *st = NULL;
+	for (long long until = now_ms() + 10000; now_ms() < until; sleep_ms(50)) {
+		json_decref(st);
+		st = serve_request(&h, "beamline.engine.v1.status", "", 2000);
+		if (json_integer_value(json_object_get(json_object_get(st, "counters"), "received")) >= 1)
+			break;
+	}
+	json_decref(st);
+	cr_assert_eq(kill(engine.pid, SIGSTOP), 0);
+	sleep_ms(2000);
+	cr_assert_eq(kill(engine.pid, SIGCONT), 0);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
+	st = serve_request(&h, "beamline.engine.v1.status", "", 5000);
+
+	cr_assert_eq(n, 1, "the held job has no result; log:\n%s", test_file_read(engine.err_path));
+	json_t *r = serve_result(&h, "acme", "held");
+	cr_assert_str_eq(str(r, "status"), "ok");
+	json_decref(r);
+	cr_assert_geq(json_integer_value(json_object_get(json_object_get(st, "counters"), "naks")), 1,
+		      "no redelivery came while the job was held");
+	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_DLQ"), 0, "the redelivery was dead-lettered: %s",
+		     json_dumps(serve_dead_letter(&h, "held"), 0));
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the delivery was acked");
 	json_decref(st);
 
 	serve_stop(&engine);
