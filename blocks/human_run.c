@@ -134,6 +134,15 @@ static void run_task(void *arg)
 	bl_actor_release(&actor);
 }
 
+/* A task that will not run (the runtime stopped first) gives up its actor. */
+static void drop_task(void *arg)
+{
+	store_task_t *t = arg;
+
+	bl_actor_release(&t->actor);
+	task_free(t);
+}
+
 static int submit(human_run_t *run, bl_actor_t *self, task_kind_t kind)
 {
 	store_task_t *t = calloc(1, sizeof *t);
@@ -150,10 +159,9 @@ static int submit(human_run_t *run, bl_actor_t *self, task_kind_t kind)
 	bl_actor_retain(self);
 	t->actor = self;
 
-	int rc = bl_pool_submit(bl__approvals_blocking_pool(run->service), run_task, t);
+	int rc = bl_pool_submit_with_drop(bl__approvals_blocking_pool(run->service), run_task, drop_task, t);
 	if (rc < 0) {
-		bl_actor_release(&t->actor);
-		task_free(t);
+		drop_task(t);
 		return rc;
 	}
 	run->task_running = true;

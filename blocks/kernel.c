@@ -285,6 +285,21 @@ static void run_task(void *p)
 	task.fn(task.run, task.arg);
 }
 
+/* A task that will not run (the runtime stopped first) frees its
+ * argument, and the run goes with the last of its tasks: the job actor
+ * that would receive the run's outcome is being freed as well. Drops run
+ * one at a time, after the workers stopped. */
+static void drop_task(void *p)
+{
+	run_task_t *task = p;
+	kernel_run_t *run = task->run;
+
+	free(task->arg);
+	free(task);
+	if (atomic_load(&run->pending) <= 1 || atomic_fetch_sub(&run->pending, 1) == 1)
+		free_run(run);
+}
+
 void kernel_run_charge_first_task(kernel_run_t *run)
 {
 	atomic_fetch_add(&run->cpu_ns, kernel_thread_cpu_ns() - run->first_task_cpu_ns);
@@ -297,7 +312,7 @@ int kernel_run_submit(kernel_run_t *run, void (*fn)(kernel_run_t *run, void *arg
 		return BL_ENOMEM;
 	*task = (run_task_t){run, fn, arg};
 
-	int rc = bl_pool_submit(run->env->cpu_pool, run_task, task);
+	int rc = bl_pool_submit_with_drop(run->env->cpu_pool, run_task, drop_task, task);
 	if (rc < 0)
 		free(task);
 	return rc;

@@ -641,6 +641,21 @@ static void end_quota(lite_run_t *run)
 		(void)sql_quota_sync(run->env, run->path, &err);
 }
 
+/* Free a run that will not run or has run. */
+static void lite_run_free(lite_run_t *run)
+{
+	sql_result_fini(&run->result);
+	free(run->key);
+	free(run);
+}
+
+/* Free a run that will not run because the runtime stopped first. Its
+ * job's actor is freed by the runtime too, so no outcome is awaited. */
+static void lite_drop(void *arg)
+{
+	lite_run_free(arg);
+}
+
 static void lite_task(void *arg)
 {
 	lite_run_t *run = arg;
@@ -666,9 +681,7 @@ static void lite_task(void *arg)
 	bl_block_outcome_t *o = sql_outcome_make(&run->failure, &run->result, "blocking");
 	bl_block_done_fn done = run->done;
 	void *ctx = run->ctx;
-	sql_result_fini(&run->result);
-	free(run->key);
-	free(run);
+	lite_run_free(run);
 	done(ctx, o);
 }
 
@@ -690,10 +703,8 @@ int sql_lite_start(const sql_request_t *req, const bl_block_env_t *env, bl_block
 		free(run);
 		return BL_ENOMEM;
 	}
-	int rc = bl_pool_submit(env->blocking_pool, lite_task, run);
-	if (rc < 0) {
-		sql_result_fini(&run->result);
-		free(run);
-	}
+	int rc = bl_pool_submit_with_drop(env->blocking_pool, lite_task, lite_drop, run);
+	if (rc < 0)
+		lite_run_free(run);
 	return rc;
 }

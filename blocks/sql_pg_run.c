@@ -229,6 +229,15 @@ typedef struct cancel_task {
 	bl_actor_t *actor; /* a reference */
 } cancel_task_t;
 
+static void cancel_task_free(void *arg)
+{
+	cancel_task_t *t = arg;
+
+	PQfreeCancel(t->cancel);
+	bl_actor_release(&t->actor);
+	free(t);
+}
+
 /* On the blocking pool: PQcancel connects to the server and waits until it
  * has signalled the backend. */
 static void cancel_task_run(void *arg)
@@ -237,10 +246,8 @@ static void cancel_task_run(void *arg)
 	char errbuf[256];
 
 	int ok = PQcancel(t->cancel, errbuf, sizeof errbuf);
-	PQfreeCancel(t->cancel);
 	bl_send_u64(t->actor, MSG_CANCEL_SENT, (uint64_t)ok);
-	bl_actor_release(&t->actor);
-	free(t);
+	cancel_task_free(t);
 }
 
 static void send_cancel(pg_run_t *run, bl_actor_t *self, why_cancel_t why)
@@ -258,10 +265,9 @@ static void send_cancel(pg_run_t *run, bl_actor_t *self, why_cancel_t why)
 	}
 	bl_actor_retain(self);
 	t->actor = self;
-	if (bl_pool_submit(run->env->blocking_pool, cancel_task_run, t) < 0) {
-		PQfreeCancel(t->cancel);
-		bl_actor_release(&t->actor);
-		free(t);
+	/* A task that will not run (the runtime stopped first) is freed unsent. */
+	if (bl_pool_submit_with_drop(run->env->blocking_pool, cancel_task_run, cancel_task_free, t) < 0) {
+		cancel_task_free(t);
 		return;
 	}
 	run->cancel_running = true;

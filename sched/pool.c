@@ -308,10 +308,8 @@ void bl__pool_stop(bl_pool_t *pool)
 	}
 }
 
-/* NOTE: a dropped task's argument is not freed, and what the argument
- * holds is not released: a human job's store task (blocks/human_run.c)
- * holds its actor, whose job then leaks when a runtime stops with such
- * tasks still queued. A task would need a drop function to fix this. */
+/* A dropped task's argument is released by its drop function, when it
+ * was submitted with one (bl_pool_submit_with_drop). */
 static void drop_runnable(bl__runnable_t r)
 {
 	/* Queued actors are found and freed by the runtime's arena walk. */

@@ -26,6 +26,7 @@ typedef struct bl__link {
 typedef struct bl__task {
 	bl__link_t link;
 	void (*fn)(void *arg);
+	void (*drop)(void *arg); /* instead of fn at shutdown; may be NULL */
 	void *arg;
 	unsigned size_class;
 } bl__task_t;

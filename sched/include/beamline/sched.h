@@ -236,6 +236,14 @@ typedef void (*bl_task_fn)(void *arg);
  */
 int bl_pool_submit(bl_pool_t *pool, bl_task_fn fn, void *arg);
 
+/*
+ * As bl_pool_submit, with drop(arg) called instead of fn(arg) when the
+ * runtime is freed while the task is still queued, so that a task whose
+ * argument owns memory or holds an actor reference can give them up.
+ * Exactly one of fn and drop runs once the call returns 0.
+ */
+int bl_pool_submit_with_drop(bl_pool_t *pool, bl_task_fn fn, bl_task_fn drop, void *arg);
+
 /* ------------------------------------------------------------------------ */
 /* Actors                                                                    */
 /* ------------------------------------------------------------------------ */
