@@ -110,11 +110,12 @@ typedef struct bl_plan_check {
 	double same_jobs_p99_ms;  /* the simulation of exactly the jobs the real run had */
 	double real_p50_ms;
 	double real_p99_ms;
-	/* A 95% confidence interval of the real p99, from the order statistics
-	 * of the real latencies. It assumes no distribution and approximates
-	 * the binomial by a normal one. The p99 of 600 jobs is the 6th
-	 * largest, and which jobs land there varies from one sample of traffic
-	 * to the next. */
+	/* A 95% confidence interval of the real p99: the wider of a block
+	 * bootstrap over the latencies in arrival order (p99_interval.c),
+	 * which keeps runs of slow jobs together, and the order statistics'
+	 * interval, which holds for independent latencies. The p99 of 600
+	 * jobs is the 6th largest, and which jobs land there varies from one
+	 * sample of traffic to the next. */
 	double real_p99_low_ms;
 	double real_p99_high_ms;
 	double error;             /* (predicted - real) / real, of the p99 */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "p99_interval.h"
 #include "plan.h"
 #include "real_run.h"
 
@@ -23,15 +24,12 @@ static char **make_lines(const bl_plan_workload_t *w, const bl_plan_job_t *jobs,
 	return lines;
 }
 
-/* A 95% confidence interval of the p99 of `sorted`: the number of values
- * below the true p99 is binomial(n, 0.99), so the interval runs between
- * the order statistics 1.96 standard deviations either side of n x 0.99. */
-static void p99_interval(const double *sorted, size_t n, double *low, double *high)
+/* A 95% confidence interval of the p99 of `sorted` if its values were
+ * independent: the number of values below the true p99 is binomial(n,
+ * 0.99), so the interval runs between the order statistics 1.96 standard
+ * deviations either side of n x 0.99. */
+static void order_interval(const double *sorted, size_t n, double *low, double *high)
 {
-	if (n == 0) {
-		*low = *high = NAN;
-		return;
-	}
 	double centre = 0.99 * (double)n;
 	double spread = 1.96 * sqrt((double)n * 0.99 * 0.01);
 	double lo = floor(centre - spread), hi = ceil(centre + spread);
@@ -40,22 +38,48 @@ static void p99_interval(const double *sorted, size_t n, double *low, double *hi
 	*high = sorted[hi >= (double)n ? n - 1 : (size_t)hi - 1];
 }
 
-/* The real run's p50 and p99 over the jobs that succeeded. */
-static void real_quantiles(bl_plan_check_t *out, const double *latency, size_t count)
+/* The jobs that arrive in one second on average, at least 1: the block
+ * length of the bootstrap, long enough to hold a streak of slow jobs. */
+static size_t jobs_per_second(const double *at_ms, size_t count)
+{
+	double first = INFINITY, last = -INFINITY;
+
+	for (size_t i = 0; i < count; i++) {
+		first = fmin(first, at_ms[i]);
+		last = fmax(last, at_ms[i]);
+	}
+	double per_s = last > first ? (double)count * 1000 / (last - first) : (double)count;
+	return per_s < 1 ? 1 : (size_t)lround(per_s);
+}
+
+/* The real run's p50 and p99 over the jobs that succeeded, and the 95%
+ * interval of the p99: the wider of the block bootstrap's (p99_interval.c)
+ * and the order statistics'. */
+static void real_quantiles(bl_plan_check_t *out, const double *latency, const double *at_ms, size_t count)
 {
 	double *ok = malloc((count ? count : 1) * sizeof *ok);
 	size_t n = 0;
 
+	out->real_p99_low_ms = out->real_p99_high_ms = NAN;
 	if (!ok)
 		return;
 	for (size_t i = 0; i < count; i++) {
 		if (latency[i] >= 0)
 			ok[n++] = latency[i];
 	}
+	if (n == 0) {
+		free(ok);
+		return;
+	}
+
+	double low, high;
+	bl_plan_p99_interval(ok, n, jobs_per_second(at_ms, count), 1, &out->real_p99_low_ms, &out->real_p99_high_ms);
 	bl_plan_sort(ok, n);
 	out->real_p50_ms = bl_plan_quantile(ok, n, 0.50);
 	out->real_p99_ms = bl_plan_quantile(ok, n, 0.99);
-	p99_interval(ok, n, &out->real_p99_low_ms, &out->real_p99_high_ms);
+	order_interval(ok, n, &low, &high);
+	out->real_p99_low_ms = fmin(low, out->real_p99_low_ms);
+	out->real_p99_high_ms = fmax(high, out->real_p99_high_ms);
 	free(ok);
 }
 
@@ -198,7 +222,7 @@ int bl_plan_validate(bl_plan_check_t *out, const bl_plan_workload_t *w, const bl
 		out->failed = r.failed;
 		out->wall_s = r.wall_s;
 		out->other_cores = r.other_cores;
-		real_quantiles(out, r.latency_ms, r.count);
+		real_quantiles(out, r.latency_ms, at_ms, r.count);
 		out->error = out->real_p99_ms > 0 ? (out->predicted_p99_ms - out->real_p99_ms) / out->real_p99_ms : NAN;
 		if (measure_drift(out, w, cal, jobs, r.run_ms, r.count) < 0)
 			rc = bl_error_set(err, BL_ENOMEM, NULL, "out of memory");

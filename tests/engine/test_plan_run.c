@@ -6,6 +6,10 @@
  * 25% of the real one. The real p99 of 600 jobs is itself a sample: the
  * prediction passes when it is within 25% of some value in the real p99's
  * 95% confidence interval (bl_plan_check_t.real_p99_low_ms and high_ms).
+ * That interval keeps runs of slow jobs together (p99_interval.c). With
+ * an interval that took the latencies as independent, a clean-clone run
+ * failed at -32% against an interval of 31.15 to 31.92 ms. Four runs here
+ * the same day gave real p99s from 26 to 40 ms.
  *
  * The prediction assumes the cores are the engine's. When other
  * processes keep more than a quarter of a core busy during calibration or
@@ -93,10 +97,12 @@ Test(engine_plan_run, predicted_p99_matches_real_run, .timeout = 240)
 		cr_skip_test("the recommended %u CPU workers are more than the %ld cores here", p.cpu_workers, online);
 	cr_assert_eq(rc, 0, "validate: %s", err.message);
 	bl_plan_check_free(&check);
-	cr_log_info("%u CPU workers: p99 predicted %.2f ms, real %.2f ms, error %+.1f%%, same jobs %.2f ms; other "
-		    "processes %.2f cores; work per job %+.1f%% against calibration (by p50), shifted p99 %.2f ms",
-		    check.cpu_workers, check.predicted_p99_ms, check.real_p99_ms, 100 * check.error, check.same_jobs_p99_ms,
-		    check.other_cores, 100 * check.service_drift, check.shifted_p99_ms);
+	cr_log_info("%u CPU workers: p99 predicted %.2f ms, real %.2f ms (95%% interval %.2f to %.2f ms), error %+.1f%%, "
+		    "same jobs %.2f ms; other processes %.2f cores; work per job %+.1f%% against calibration (by p50), "
+		    "shifted p99 %.2f ms",
+		    check.cpu_workers, check.predicted_p99_ms, check.real_p99_ms, check.real_p99_low_ms,
+		    check.real_p99_high_ms, 100 * check.error, check.same_jobs_p99_ms, check.other_cores,
+		    100 * check.service_drift, check.shifted_p99_ms);
 	cr_assert_eq(check.failed, 0, "%zu of %zu jobs failed", check.failed, check.jobs);
 	cr_assert(isfinite(check.error), "no error figure: real p99 %.3f ms", check.real_p99_ms);
 	if (other_cores_in_calibration > OTHER_CORES_MAX)
@@ -122,7 +128,8 @@ Test(engine_plan_run, predicted_p99_matches_real_run, .timeout = 240)
 	double highest = (1 + ERROR_MAX) * check.real_p99_high_ms;
 	cr_assert(check.predicted_p99_ms >= lowest && check.predicted_p99_ms <= highest,
 		  "p99 predicted %.2f ms, real %.2f ms (95%% interval %.2f to %.2f ms): more than 25%% from every value "
-		  "in the interval (error %+.1f%% from the real p99)",
+		  "in the interval (error %+.1f%% from the real p99); same jobs %.2f ms, work per job %+.1f%% by p50, "
+		  "shifted p99 %.2f ms",
 		  check.predicted_p99_ms, check.real_p99_ms, check.real_p99_low_ms, check.real_p99_high_ms,
-		  100 * check.error);
+		  100 * check.error, check.same_jobs_p99_ms, 100 * check.service_drift, check.shifted_p99_ms);
 }
