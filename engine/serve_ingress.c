@@ -117,11 +117,13 @@ static void hand_back_in_flight(serve_t *s, bl_js_msg_t *msg, const char *tenant
 }
 
 /*
- * Hand the delivery back when the same job is held on this instance: its
- * in-progress acks were lost (an outage, a paused process) and the server
- * delivered it again. The held copy ends the job. Until then every
- * redelivery keeps the held copy's attempt number, so it is not taken for
- * an attempt that ended without a result. Takes `msg` when it returns true.
+ * Hand the delivery back when an earlier delivery of the same job is held
+ * on this instance: its in-progress acks were lost (an outage, a paused
+ * process) and the server delivered it again. The held copy ends the job.
+ * Until then every redelivery keeps the held copy's attempt number, so it
+ * is not taken for an attempt that ended without a result. A job held as
+ * an execute request is left to submit, which hands the delivery back
+ * with its own attempt number. Takes `msg` when it returns true.
  * NOTE: a redelivery that reaches another instance meanwhile is judged
  * there by its attempt number alone, and past max_attempts it is
  * dead-lettered while the held copy runs on; telling that apart needs a
@@ -131,7 +133,7 @@ static bool held_here(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job)
 {
 	serve_job_t held;
 
-	if (!bl__serve_table_find(&s->table, job->tenant, job->id, &held))
+	if (!bl__serve_table_find(&s->table, job->tenant, job->id, &held) || held.delivered == 0)
 		return false;
 	hand_back_in_flight(s, msg, job->tenant, job->id, held.attempt);
 	return true;
@@ -214,9 +216,9 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 
 	int64_t ticket = bl__serve_table_add(&s->table, &entry);
 	if (ticket < 0) {
-		/* -EEXIST: the same job came twice in one fetch and runs here
-		 * now. Once its result is stored, this delivery comes back and
-		 * is acked. */
+		/* -EEXIST: the same job runs here now, as an execute request
+		 * or as a delivery of the same fetch. Once its result is
+		 * stored, this delivery comes back and is acked. */
 		hand_back_in_flight(s, msg, entry.tenant, entry.id, attempt);
 		bl_job_free(job);
 		return;
