@@ -426,6 +426,49 @@ Test(engine_serve, sigterm_while_server_down_is_quick, .timeout = 60)
 	serve_harness_fini(&h);
 }
 
+/* Wait up to `timeout_ms` for `text` in the child's log; returns whether it came. */
+static bool wait_log(const engine_child_t *c, const char *text, int timeout_ms)
+{
+	for (long long until = now_ms() + timeout_ms; now_ms() < until; sleep_ms(20)) {
+		char *log = test_file_read(c->err_path);
+		bool found = log && strstr(log, text);
+		free(log);
+		if (found)
+			return true;
+	}
+	return false;
+}
+
+/* SIGTERM while nats-server is down, with a job that cannot finish: the
+ * drain ends about drain_timeout_ms (1 s) after the signal. It ended 3.3 s
+ * after it when a last flush waited out its 2 s timeout without a
+ * connection. */
+Test(engine_serve, drain_while_server_down_keeps_deadline, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, ", \"drain_timeout_ms\": 1000", "");
+	serve_start(&h, &engine, "engine");
+	serve_publish(&h, "acme", WAITING_JOB("w1"), NULL);
+	serve_wait_running(&h, 1);
+	cr_assert_eq(bl_test_nats_stop(&h.server), 0, "%s", h.server.error);
+	sleep_ms(300);
+
+	long long start = now_ms();
+	cr_assert_eq(kill(engine.pid, SIGTERM), 0);
+	bool drained = wait_log(&engine, "\"serve_drained\"", 15000);
+	long long took = now_ms() - start;
+
+	cr_assert(drained, "no serve_drained in the log:\n%s", test_file_read(engine.err_path));
+	cr_log_info("the drain ended %lld ms after SIGTERM", took);
+	cr_assert_lt(took, 2000, "the drain ended %lld ms after SIGTERM, its timeout is 1000 ms; log:\n%s", took,
+		     test_file_read(engine.err_path));
+	cr_assert(child_wait(&engine, 15000), "the engine did not exit within 15 s of the drain");
+	cr_assert_eq(engine.status, 0, "the engine exited with %d; its log:\n%s", engine.status,
+		     test_file_read(engine.err_path));
+	serve_harness_fini(&h);
+}
+
 /* A BEAMLINE_JOBS that exists with other settings is reported by name and
  * left unchanged, and serve exits with status 3. */
 Test(engine_serve, mismatching_stream_not_overwritten, .timeout = 60)
