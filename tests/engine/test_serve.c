@@ -21,6 +21,21 @@ static const char *str(const json_t *obj, const char *key)
 	return v ? v : "(missing)";
 }
 
+/* Ask for the status until its counter `name` reaches `at_least`, for up
+ * to `timeout_ms`; returns the last status reply (owned). */
+static json_t *wait_counter(serve_harness_t *h, const char *name, json_int_t at_least, int timeout_ms)
+{
+	json_t *st = NULL;
+
+	for (long long until = now_ms() + timeout_ms; now_ms() < until; sleep_ms(50)) {
+		json_decref(st);
+		st = serve_request(h, "beamline.engine.v1.status", "", 2000);
+		if (json_integer_value(json_object_get(json_object_get(st, "counters"), name)) >= at_least)
+			break;
+	}
+	return st;
+}
+
 /* Three no-op jobs and a map job go in; four results with their outputs come out. */
 Test(engine_serve, jobs_in_results_out, .timeout = 60)
 {
@@ -161,15 +176,7 @@ Test(engine_serve, duplicates_run_once, .timeout = 60)
 	serve_publish(&h, "acme", NOOP_JOB("d1"), "acme/d1");
 	cr_assert_eq(serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000), 1);
 	serve_publish(&h, "acme", NOOP_JOB("d1"), "acme/d1-again");
-	long long until = now_ms() + 10000;
-	json_t *st = NULL;
-	while (now_ms() < until) {
-		json_decref(st);
-		st = serve_request(&h, "beamline.engine.v1.status", "", 2000);
-		if (json_integer_value(json_object_get(json_object_get(st, "counters"), "duplicates")) >= 1)
-			break;
-		sleep_ms(50);
-	}
+	json_t *st = wait_counter(&h, "duplicates", 1, 10000);
 
 	json_t *counters = json_object_get(st, "counters");
 	cr_assert_eq(json_integer_value(json_object_get(counters, "received")), 1, "the job ran once");
@@ -548,19 +555,12 @@ Test(engine_serve, redelivery_of_held_job_handed_back, .timeout = 60)
 		      "\"retry\":{\"max_attempts\":1},\"params\":{\"summary\":\"wait\",\"requested_by\":\"test\","
 		      "\"expires_in_ms\":5000,\"default_decision\":\"approve\"}}",
 		      NULL);
-	json_t *st = NULL;
-	for (long long until = now_ms() + 10000; now_ms() < until; sleep_ms(50)) {
-		json_decref(st);
-		st = serve_request(&h, "beamline.engine.v1.status", "", 2000);
-		if (json_integer_value(json_object_get(json_object_get(st, "counters"), "received")) >= 1)
-			break;
-	}
-	json_decref(st);
+	json_decref(wait_counter(&h, "received", 1, 10000));
 	cr_assert_eq(kill(engine.pid, SIGSTOP), 0);
 	sleep_ms(2000);
 	cr_assert_eq(kill(engine.pid, SIGCONT), 0);
 	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
-	st = serve_request(&h, "beamline.engine.v1.status", "", 5000);
+	json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 5000);
 
 	cr_assert_eq(n, 1, "the held job has no result; log:\n%s", test_file_read(engine.err_path));
 	json_t *r = serve_result(&h, "acme", "held");

@@ -52,6 +52,43 @@ static void *free_runtime(void *arg)
 	return NULL;
 }
 
+/* Make a runtime whose one worker is held in a gate handler, so that
+ * whatever is queued next stays queued. Returns the pool. */
+static bl_pool_t *start_blocked_pool(bl_runtime_t **rt, gate_t *g)
+{
+	bl_pool_t *pool;
+	bl_pool_config_t cfg;
+	bl_actor_t *gate;
+	gate_t *gp = g;
+
+	bl_pool_config_init(&cfg);
+	cfg.workers = 1;
+	cfg.pin_workers = false;
+	cr_assert_eq(bl_runtime_new(rt), 0);
+	cr_assert_eq(bl_runtime_add_pool(*rt, &cfg, &pool), 0);
+	bl_latch_init(&g->entered, 1);
+	bl_latch_init(&g->open, 1);
+	cr_assert_eq(bl_actor_spawn(&gate, pool, &gate_behaviour, &gp, sizeof gp), 0);
+	bl_send_u64(gate, MSG_WORK, 0);
+	bl_latch_wait(&g->entered);
+	bl_actor_release(&gate);
+	return pool;
+}
+
+/* Free the runtime on another thread, and open the gate once shutdown has
+ * begun, so that nothing queued can run. */
+static void free_while_blocked(bl_runtime_t *rt, bl_pool_t *pool, gate_t *g)
+{
+	pthread_t t;
+	bl_runtime_t *doomed = rt;
+
+	pthread_create(&t, NULL, free_runtime, &doomed);
+	while (!atomic_load(&pool->stopping))
+		sched_yield();
+	bl_latch_count_down(&g->open);
+	pthread_join(t, NULL);
+}
+
 /*
  * Shutdown while 100 actors still hold 100 messages each and a timer is
  * pending: the one worker is parked in a gate handler until shutdown has
@@ -64,21 +101,9 @@ Test(sched_shutdown, queued_messages_are_freed, .timeout = 60)
 	enum { ACTORS = 100, EACH = 100 };
 	int64_t baseline = bl__shared_live_objects();
 	bl_runtime_t *rt;
-	bl_pool_t *pool;
-	bl_pool_config_t cfg;
 	gate_t g;
-	bl_actor_t *gate, *actors[ACTORS];
-	bl_pool_config_init(&cfg);
-	cfg.workers = 1;
-	cfg.pin_workers = false;
-	cr_assert_eq(bl_runtime_new(&rt), 0);
-	cr_assert_eq(bl_runtime_add_pool(rt, &cfg, &pool), 0);
-	bl_latch_init(&g.entered, 1);
-	bl_latch_init(&g.open, 1);
-	gate_t *gp = &g;
-	cr_assert_eq(bl_actor_spawn(&gate, pool, &gate_behaviour, &gp, sizeof gp), 0);
-	bl_send_u64(gate, MSG_WORK, 0);
-	bl_latch_wait(&g.entered);
+	bl_actor_t *actors[ACTORS];
+	bl_pool_t *pool = start_blocked_pool(&rt, &g);
 	for (int i = 0; i < ACTORS; i++) {
 		cr_assert_eq(bl_actor_spawn(&actors[i], pool, &idle_behaviour, NULL, 8), 0);
 		for (int m = 0; m < EACH; m++)
@@ -88,15 +113,7 @@ Test(sched_shutdown, queued_messages_are_freed, .timeout = 60)
 	cr_assert_eq(bl_send_after(NULL, actors[0], &late, 60000), 0);
 	for (int i = 0; i < ACTORS; i++)
 		bl_actor_release(&actors[i]);
-	bl_actor_release(&gate);
-
-	pthread_t t;
-	bl_runtime_t *doomed = rt;
-	pthread_create(&t, NULL, free_runtime, &doomed);
-	while (!atomic_load(&pool->stopping))
-		sched_yield();
-	bl_latch_count_down(&g.open);
-	pthread_join(t, NULL);
+	free_while_blocked(rt, pool, &g);
 
 	unsigned long expected = ACTORS * EACH + 1;
 	cr_assert_eq(atomic_load(&discarded), expected, "expected %lu discards, got %lu", expected,
@@ -144,21 +161,9 @@ Test(sched_shutdown, queued_tasks_are_dropped, .timeout = 60)
 {
 	enum { TASKS = 50 };
 	bl_runtime_t *rt;
-	bl_pool_t *pool;
-	bl_pool_config_t cfg;
 	gate_t g;
-	bl_actor_t *gate, *held;
-	bl_pool_config_init(&cfg);
-	cfg.workers = 1;
-	cfg.pin_workers = false;
-	cr_assert_eq(bl_runtime_new(&rt), 0);
-	cr_assert_eq(bl_runtime_add_pool(rt, &cfg, &pool), 0);
-	bl_latch_init(&g.entered, 1);
-	bl_latch_init(&g.open, 1);
-	gate_t *gp = &g;
-	cr_assert_eq(bl_actor_spawn(&gate, pool, &gate_behaviour, &gp, sizeof gp), 0);
-	bl_send_u64(gate, MSG_WORK, 0);
-	bl_latch_wait(&g.entered);
+	bl_actor_t *held;
+	bl_pool_t *pool = start_blocked_pool(&rt, &g);
 	cr_assert_eq(bl_actor_spawn(&held, pool, &idle_behaviour, NULL, 8), 0);
 	for (int i = 0; i < TASKS; i++) {
 		owned_arg_t *a = malloc(sizeof *a);
@@ -169,15 +174,7 @@ Test(sched_shutdown, queued_tasks_are_dropped, .timeout = 60)
 	}
 	cr_assert_eq(bl_pool_submit(pool, must_not_run, NULL), 0);
 	bl_actor_release(&held);
-	bl_actor_release(&gate);
-
-	pthread_t t;
-	bl_runtime_t *doomed = rt;
-	pthread_create(&t, NULL, free_runtime, &doomed);
-	while (!atomic_load(&pool->stopping))
-		sched_yield();
-	bl_latch_count_down(&g.open);
-	pthread_join(t, NULL);
+	free_while_blocked(rt, pool, &g);
 
 	cr_assert_eq(atomic_load(&tasks_ran), 0, "%lu tasks ran after shutdown began", atomic_load(&tasks_ran));
 	cr_assert_eq(atomic_load(&tasks_dropped), TASKS, "expected %d drops, got %lu", TASKS,
