@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <beamline/keyed_hash.h>
+
 typedef struct queue {
 	bl_admission_entry_t *head;
 	bl_admission_entry_t *tail;
@@ -83,15 +85,11 @@ void bl_admission_free(bl_admission_t **adm)
 /* Tenants                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* Keyed: in service mode a tenant's name comes from the subject its jobs
+ * were published on. */
 static uint64_t hash_name(const char *name)
 {
-	/* FNV-1a: tenant names are short and chosen by the operator. */
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
-		h ^= *p;
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return bl_keyed_hash(name, strlen(name));
 }
 
 static tenant_t **index_slot(bl_admission_t *adm, const char *name)

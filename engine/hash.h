@@ -1,8 +1,10 @@
 /*
- * The engine's 64-bit hashing of small keys: FNV-1a over bytes, then the
- * splitmix64 finaliser where the low bits must be well mixed (slot
- * indexes, fingerprints). Neither function is keyed, so a caller that
- * chooses the keys can make them collide on purpose.
+ * Unkeyed 64-bit hashing: FNV-1a over bytes, then the splitmix64
+ * finaliser where the low bits must be well mixed. Neither function is
+ * keyed, so a caller that chooses the input can make two collide on
+ * purpose: tables keyed by tenants' names and ids use bl_keyed_hash
+ * (keyed_hash.h) instead. These fingerprint a job's content, which is
+ * compared only with another job of the same tenant and id.
  */
 #ifndef BL_ENGINE_HASH_H
 #define BL_ENGINE_HASH_H

@@ -10,25 +10,40 @@
 
 #include <beamline/error.h>
 
-#include "hash.h"
+#include <beamline/keyed_hash.h>
 
 #define INITIAL_CAPACITY 1024u
+/* Room on the stack for a tenant and an id of this many bytes each. */
+#define KEY_PART_MAX 160u
 
-/*
- * The fingerprint of the key "<tenant>.<id>", without building the key.
- * Never 0, which marks a free slot.
- *
- * NOTE: the hash is not keyed, so a tenant that picks its job ids can make
- * them share slots or whole fingerprints. That costs longer probe runs
- * under the lock and needless lookups, never a wrong reply. A keyed hash
- * (SipHash with a key drawn at start) would close it.
- */
+/* The fingerprint of a results key "<tenant>.<id>" of `len` bytes. It is
+ * keyed (keyed_hash.h), so a tenant that picks its job ids cannot make
+ * them share slots and lengthen the probe runs under the lock. Never 0,
+ * which marks a free slot. */
+static uint64_t key_fingerprint(const char *key, size_t len)
+{
+	uint64_t h = bl_keyed_hash(key, len);
+	return h ? h : 1;
+}
+
+/* The fingerprint of the key "<tenant>.<id>"; 0 without memory for a long key. */
 static uint64_t fingerprint(const char *tenant, const char *id)
 {
-	uint64_t h = bl__hash_fnv1a(BL_HASH_FNV1A_INIT, tenant, strlen(tenant));
-	h = bl__hash_fnv1a(h, ".", 1);
-	h = bl__hash_mix(bl__hash_fnv1a(h, id, strlen(id)));
-	return h ? h : 1;
+	char small[2 * KEY_PART_MAX];
+	size_t tenant_len = strlen(tenant), id_len = strlen(id);
+	size_t len = tenant_len + 1 + id_len;
+	char *key = len <= sizeof small ? small : malloc(len);
+
+	if (!key)
+		return 0;
+	memcpy(key, tenant, tenant_len);
+	key[tenant_len] = '.';
+	memcpy(key + tenant_len + 1, id, id_len);
+
+	uint64_t fp = key_fingerprint(key, len);
+	if (key != small)
+		free(key);
+	return fp;
 }
 
 /* The slot that contains `fp`, or the free slot where it would go. */
@@ -116,9 +131,7 @@ static int add_locked(result_index_t *ix, uint64_t fp)
 
 int bl__result_index_add(result_index_t *ix, const char *key)
 {
-	/* The same bytes as fingerprint(tenant, id) hashes, since a key is "<tenant>.<id>". */
-	uint64_t fp = bl__hash_mix(bl__hash_fnv1a(BL_HASH_FNV1A_INIT, key, strlen(key)));
-	fp = fp ? fp : 1;
+	uint64_t fp = key_fingerprint(key, strlen(key));
 
 	pthread_mutex_lock(&ix->lock);
 	int rc = ix->full ? BL_ELIMIT : add_locked(ix, fp);
@@ -145,6 +158,8 @@ void bl__result_index_invalidate(result_index_t *ix)
 bool bl__result_index_may_hold(result_index_t *ix, const char *tenant, const char *id)
 {
 	uint64_t fp = fingerprint(tenant, id);
+	if (fp == 0)
+		return true; /* without memory to hash the key, the results stream is asked */
 
 	pthread_mutex_lock(&ix->lock);
 	bool may_hold = !ix->current || ix->slots[find_slot(ix->slots, ix->capacity, fp)] == fp;

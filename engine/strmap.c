@@ -5,15 +5,12 @@
 #include <string.h>
 
 #include <beamline/error.h>
+#include <beamline/keyed_hash.h>
 
+/* Keyed, because the keys are tenant names and job ids. */
 static uint64_t hash(const char *key)
 {
-	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a */
-	for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
-		h ^= *p;
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return bl_keyed_hash(key, strlen(key));
 }
 
 static bl_strmap_slot_t *find(bl_strmap_slot_t *slots, size_t capacity, const char *key)

@@ -8,6 +8,7 @@
 #include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 
 #include <beamline/error.h>
 
@@ -46,6 +47,26 @@ Test(engine_result_index, current_index_answers_misses)
 	cr_assert(bl__result_index_may_hold(&ix, "acme", "a.b"), "an id with a '.' splits after the tenant");
 	cr_assert_not(bl__result_index_may_hold(&ix, "acme", "j2"), "acme/j2 was never added");
 	cr_assert_not(bl__result_index_may_hold(&ix, "globex", "j1"), "the tenant is part of the key");
+	bl__result_index_destroy(&ix);
+}
+
+/* A key longer than the room on the stack is hashed like a short one. */
+Test(engine_result_index, long_key_found_by_parts)
+{
+	result_index_t ix = index_with(16);
+	char tenant[301], id[301], key[603];
+	memset(tenant, 't', sizeof tenant - 1);
+	tenant[sizeof tenant - 1] = '\0';
+	memset(id, 'i', sizeof id - 1);
+	id[sizeof id - 1] = '\0';
+	snprintf(key, sizeof key, "%s.%s", tenant, id);
+	bl__result_index_add(&ix, key);
+
+	bl__result_index_caught_up(&ix, bl__result_index_epoch(&ix));
+
+	cr_assert(bl__result_index_may_hold(&ix, tenant, id), "the long key was added");
+	id[0] = 'j';
+	cr_assert_not(bl__result_index_may_hold(&ix, tenant, id), "another long key was not");
 	bl__result_index_destroy(&ix);
 }
 
