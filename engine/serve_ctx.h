@@ -99,6 +99,7 @@ typedef struct serve {
 	/* Fetch thread only: the check of BEAMLINE_RESULTS (serve_setup.c). */
 	uint64_t next_stream_check_ms;
 	bool results_missing;       /* the last check found the stream missing */
+	bool dlq_missing;           /* the last check found BEAMLINE_DLQ missing */
 	unsigned lookup_failures;   /* fetches in a row whose results lookup failed */
 	char instance[64];
 	uint64_t started_ms;
@@ -148,12 +149,14 @@ void bl__serve_job_release(serve_job_t *job);
 int bl__serve_setup_streams(serve_t *s, bl_error_t *err);
 
 /*
- * Check that BEAMLINE_RESULTS exists, at most every few seconds unless
- * `due` is set. The first check that finds it missing clears
- * streams_verified (so /ready fails). A second check that still finds it
- * missing runs bl__serve_setup_streams, which recreates it, or reports a
- * stream that reappeared with other settings and leaves it unchanged.
- * Fetch thread only.
+ * Check that BEAMLINE_RESULTS and BEAMLINE_DLQ exist, at most every few
+ * seconds unless `due` is set. The first check that finds the results
+ * stream missing clears streams_verified, so /ready fails. A missing DLQ
+ * is only logged, because its dead letters are handed back meanwhile.
+ * A second check that still finds a stream missing runs
+ * bl__serve_setup_streams, which recreates it, or reports a stream that
+ * reappeared with other settings and leaves it unchanged. Fetch thread
+ * only.
  */
 void bl__serve_streams_check(serve_t *s, bool due);
 

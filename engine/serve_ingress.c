@@ -63,15 +63,23 @@ static const char *subject_tenant(const char *subject)
 }
 
 /* Dead-letter the delivery and ack it; when the dead letter cannot be
- * stored, NAK it so that it comes back later. Takes `msg`. */
-static void reject(serve_t *s, bl_js_msg_t *msg, const char *tenant, const char *id, const char *reason,
+ * stored, NAK it so that it comes back later. While BEAMLINE_DLQ is known
+ * to be missing, the NAK comes at once, and a publish that finds no
+ * stream makes the next loop check the streams. Takes `msg`. Returns
+ * whether the dead letter was stored. */
+static bool reject(serve_t *s, bl_js_msg_t *msg, const char *tenant, const char *id, const char *reason,
 		   const char *message, const json_t *attempts)
 {
-	if (bl__serve_dead_letter(s, msg, tenant, id, reason, message, attempts) == 0)
+	int rc = s->dlq_missing ? -ENOENT : bl__serve_dead_letter(s, msg, tenant, id, reason, message, attempts);
+
+	if (rc == 0)
 		bl_js_ack(msg, NULL);
 	else
 		bl_js_nak(msg, (int64_t)BUSY_NAK_MS * 1000000, NULL);
+	if (rc == -ENOENT)
+		s->next_stream_check_ms = 0;
 	bl_js_msg_free(msg);
+	return rc == 0;
 }
 
 static void nak_later(serve_t *s, bl_js_msg_t *msg, uint64_t delay_ms)
@@ -125,9 +133,9 @@ static void hand_back_in_flight(serve_t *s, bl_js_msg_t *msg, const char *tenant
  * an execute request is left to submit, which hands the delivery back
  * with its own attempt number. Takes `msg` when it returns true.
  * NOTE: a redelivery that reaches another instance meanwhile is judged
- * there by its attempt number alone, and past max_attempts it is
- * dead-lettered while the held copy runs on; telling that apart needs a
- * lease per job in a bucket, which is not built.
+ * there by its attempt number alone. Past max_attempts it is
+ * dead-lettered there while the held copy runs on. Telling the two apart
+ * needs a lease per job in a bucket, which is not built.
  */
 static bool held_here(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job)
 {
@@ -170,8 +178,9 @@ static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigne
 			 "attempt %u (delivery %u) of a job allowed %u attempts: earlier attempts ended without a result "
 			 "(the engine running them stopped)",
 			 *attempt, (unsigned)bl_js_msg_meta(msg)->delivered, max_attempts);
-		reject(s, msg, job->tenant, job->id, "attempts_exhausted", message, attempts);
-		bl__serve_attempts_forget(s, job->tenant, job->id);
+		/* The earlier attempts' errors are kept until the dead letter that lists them is stored. */
+		if (reject(s, msg, job->tenant, job->id, "attempts_exhausted", message, attempts))
+			bl__serve_attempts_forget(s, job->tenant, job->id);
 		json_decref(attempts);
 		return false;
 	}

@@ -14,10 +14,11 @@
 #define MS_TO_NS(ms) ((int64_t)(ms) * 1000000)
 
 /*
- * Interval between checks that BEAMLINE_RESULTS exists. A missing stream
- * is recreated at the check after the one that found it missing, so an
- * operator who deleted it to add it again with other settings has one
- * interval to do so. Those settings are then reported, never overwritten.
+ * Interval between checks that BEAMLINE_RESULTS and BEAMLINE_DLQ exist. A
+ * missing stream is recreated at the check after the one that found it
+ * missing, so an operator who deleted it to add it again with other
+ * settings has one interval to do so. Those settings are then reported,
+ * never overwritten.
  */
 #define STREAM_CHECK_MS 3000
 
@@ -121,15 +122,42 @@ static void recreate_results(serve_t *s)
 	atomic_store(&s->state.streams_verified, true);
 }
 
-void bl__serve_streams_check(serve_t *s, bool due)
+/* Recreate BEAMLINE_DLQ at the check after the one that found it missing.
+ * Meanwhile a dead letter cannot be stored, so its delivery is NAKed and
+ * stays in BEAMLINE_JOBS, and other jobs go on being taken. */
+static void check_dlq(serve_t *s)
 {
 	bl_js_stream_state_t st;
 	bl_nats_error_t nerr = {0};
-	uint64_t now = bl__run_now_ms();
+	bl_error_t err = {0};
 
-	if (!due && now < s->next_stream_check_ms)
+	int rc = bl_js_stream_state(s->nats, SERVE_STREAM_DLQ, &st, &nerr);
+	if (rc == -ENOENT && !s->dlq_missing) {
+		BL_LOG(BL_LOG_ERROR, "serve", "dlq_stream_missing", NULL,
+		       "BEAMLINE_DLQ does not exist; dead letters are handed back until it is back",
+		       BL_LOG_I("recreate_in_ms", STREAM_CHECK_MS));
+		s->dlq_missing = true;
 		return;
-	s->next_stream_check_ms = now + STREAM_CHECK_MS;
+	}
+	if (rc == 0 && !s->dlq_missing)
+		return;
+	if (rc != 0 && rc != -ENOENT)
+		return;
+
+	if (bl__serve_setup_streams(s, &err) < 0) {
+		BL_LOG(BL_LOG_ERROR, "serve", "setup_failed", NULL, err.message, BL_LOG_S("object", err.field),
+		       BL_LOG_S("action", "dead letters handed back; checked again in a few seconds"));
+		return;
+	}
+	BL_LOG(BL_LOG_WARN, "serve", "dlq_stream_recreated", NULL,
+	       "BEAMLINE_DLQ is back and verified; the dead letters stored before it went missing are lost");
+	s->dlq_missing = false;
+}
+
+static void check_results(serve_t *s)
+{
+	bl_js_stream_state_t st;
+	bl_nats_error_t nerr = {0};
 
 	int rc = bl_js_stream_state(s->nats, SERVE_STREAM_RESULTS, &st, &nerr);
 	if (rc == -ENOENT && !s->results_missing) {
@@ -146,4 +174,16 @@ void bl__serve_streams_check(serve_t *s, bool due)
 	/* Missing at two checks in a row, or back after one: create or verify it as at start. */
 	if (rc == 0 || rc == -ENOENT)
 		recreate_results(s);
+}
+
+void bl__serve_streams_check(serve_t *s, bool due)
+{
+	uint64_t now = bl__run_now_ms();
+
+	if (!due && now < s->next_stream_check_ms)
+		return;
+	s->next_stream_check_ms = now + STREAM_CHECK_MS;
+
+	check_results(s);
+	check_dlq(s);
 }

@@ -24,6 +24,11 @@
 
 /* Pause between tries of a publish while the server is away. */
 #define PUBLISH_RETRY_PAUSE_MS 250
+/* How long a publish that finds no stream on its subject (no responders)
+ * is tried again: long enough for a stream being recreated, while a
+ * stream that was deleted would hold the publishing thread for the whole
+ * publish_retry_ms. */
+#define NO_STREAM_RETRY_MS 2000
 
 int64_t bl__serve_unix_ms(void)
 {
@@ -143,19 +148,23 @@ void bl__serve_lookup_many(serve_t *s, serve_lookup_t *l, bl_job_t *const *jobs,
 }
 
 /* Publish, trying again while the connection is away (or the ack times
- * out), for up to publish_retry_ms. The message id makes a repeat of a
- * publish that was stored after all a no-op. */
+ * out), for up to publish_retry_ms, and while no stream takes the subject
+ * for up to NO_STREAM_RETRY_MS of that. The message id makes a repeat of
+ * a publish that was stored after all a no-op. */
 static int publish_retrying(serve_t *s, const char *subject, const char *data, const char *msg_id,
 			    bl_nats_error_t *nerr)
 {
 	bl_js_publish_opts_t opts = {.msg_id = msg_id};
-	uint64_t until = bl__run_now_ms() + (uint64_t)s->cfg->publish_retry_ms;
+	uint64_t start = bl__run_now_ms();
+	uint64_t until = start + (uint64_t)s->cfg->publish_retry_ms;
+	uint64_t no_stream_until = start + NO_STREAM_RETRY_MS;
 	int rc;
 
 	for (;;) {
 		rc = bl_js_publish(s->nats, subject, data, strlen(data), &opts, NULL, nerr);
 		bool transient = rc == -ETIMEDOUT || rc == -ENOTCONN || rc == -ECONNREFUSED || rc == -ENOENT;
-		if (rc == 0 || !transient || bl__run_now_ms() >= until)
+		uint64_t now = bl__run_now_ms();
+		if (rc == 0 || !transient || now >= until || (rc == -ENOENT && now >= no_stream_until))
 			return rc;
 		usleep(PUBLISH_RETRY_PAUSE_MS * 1000);
 	}

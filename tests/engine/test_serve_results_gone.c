@@ -1,7 +1,9 @@
 /*
  * The service mode when the stream BEAMLINE_RESULTS is deleted under a
  * running engine: a job published then cannot be checked for an earlier
- * result, and must not be dead-lettered as if it had run and died.
+ * result, and must not be dead-lettered as if it had run and died. When
+ * BEAMLINE_DLQ is deleted, a dead letter waits for the stream to be
+ * recreated rather than being lost.
  * Runs `beamline-engine serve` against a real nats-server on 127.0.0.1
  * (skipped where none is installed).
  */
@@ -109,6 +111,29 @@ Test(engine_serve_results_gone, job_runs_once_stream_back, .timeout = 90)
 	cr_expect_null(letter, "the job was dead-lettered as %s", str(letter, "reason"));
 	json_decref(result);
 	json_decref(letter);
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+}
+
+/* A message that is not a job, published while BEAMLINE_DLQ is missing,
+ * is handed back until the engine has recreated the stream, then stored
+ * there as invalid_job and acked. */
+Test(engine_serve_results_gone, dead_letter_waits_for_dlq, .timeout = 90)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, "", "");
+	serve_start(&h, &engine, "engine");
+	delete_stream(&h, "BEAMLINE_DLQ");
+
+	serve_publish(&h, "acme", "not a job", NULL);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_DLQ", 1, WAIT_MS);
+
+	cr_assert_eq(n, 1, "no dead letter within %d ms; log:\n%s", WAIT_MS, test_file_read(engine.err_path));
+	json_t *letter = serve_stream_msg(&h, "BEAMLINE_DLQ", 1);
+	cr_assert_str_eq(str(letter, "reason"), "invalid_job");
+	json_decref(letter);
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the message was acked once stored");
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
