@@ -186,11 +186,13 @@ static void cancel(serve_t *s, natsMsg *msg)
 	const char *tenant = json_string_value(json_object_get(req, "tenant"));
 	const char *id = json_string_value(json_object_get(req, "id"));
 
-	/* NOTE: a job whose message to the dispatcher is still in its mailbox
-	 * is in the table but not yet admitted, so the dispatcher ignores the
-	 * cancel although the reply says "cancelling"; the job then runs to
-	 * its result. The window is one mailbox hop; a fix would keep the
-	 * cancel in the dispatcher until the job arrives. */
+	/* NOTE: the fetch thread puts a job in the table before it sends the
+	 * job to the dispatcher. A cancel that comes between the two reaches
+	 * the dispatcher first, which ignores it although the reply says
+	 * "cancelling", and the job runs to its result. A job already sent
+	 * is cancelled, since the dispatcher's mailbox keeps the order of
+	 * sends. A fix would mark the table entry, for the fetch thread to
+	 * send the cancel again after the job. */
 	if (tenant && id && bl__serve_table_find(&s->table, tenant, id, &found)) {
 		size_t size = strlen(tenant) + strlen(id) + 2;
 		char *corr_id = malloc(size);
