@@ -571,12 +571,29 @@ static int dispatcher_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	return 0;
 }
 
+/* Free the jobs that never started: admission still queued or held them,
+ * and no job actor has their state. A started job's state comes back in
+ * its MSG_JOB_DONE, which the discard callback frees. */
+static void free_unstarted(dispatcher_t *d)
+{
+	job_state_t *next;
+
+	for (job_state_t *js = d->live; js; js = next) {
+		next = js->live_next;
+		if (js->actor)
+			continue;
+		live_remove(d, js);
+		bl__job_state_free(js);
+	}
+}
+
 static void dispatcher_stop(bl_actor_t *self, void *state, int reason)
 {
 	dispatcher_t *d = ((dispatcher_init_t *)state)->d;
 	(void)self;
 	(void)reason;
 
+	free_unstarted(d);
 	bl_admission_free(&d->adm);
 	bl_tenant_dirs_clear(&d->dirs);
 	bl_dedupe_clear(&d->dedupe);
