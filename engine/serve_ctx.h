@@ -60,10 +60,12 @@ typedef struct serve_job {
 	char *reply;                /* the request's reply subject, owned; NULL for a delivery */
 	unsigned attempt;           /* deliveries less those handed back before running: 1 the first time */
 	unsigned delivered;         /* the server's delivery count */
+	uint64_t stream_seq;        /* the delivery's message in BEAMLINE_JOBS; 0 for a request */
 	unsigned max_attempts;
 	bl_job_retry_t retry;       /* the job's back-off settings, for NAK delays */
 	int64_t started_unix_ms;    /* when this attempt was taken */
 	uint64_t progress_ms;       /* when the last in-progress ack went */
+	bool finishing;             /* a sink is storing its outcome (bl__serve_table_finish) */
 } serve_job_t;
 
 typedef struct serve_table {
@@ -127,6 +129,16 @@ int64_t bl__serve_table_add(serve_table_t *t, const serve_job_t *job);
  * reply). Returns false when the ticket is not in the table (drained). */
 bool bl__serve_table_take(serve_table_t *t, uint64_t ticket, serve_job_t *out);
 
+/*
+ * Copy the job of `ticket` into *view, whose msg and reply stay the
+ * table's, and mark it finishing: the drain and the in-progress acks
+ * leave it alone, and bl__serve_table_find still finds it, so that a
+ * redelivery meanwhile is handed back. The caller then stores the
+ * outcome and takes the job with bl__serve_table_take. Returns false when
+ * the ticket is not in the table (drained) or is finishing already.
+ */
+bool bl__serve_table_finish(serve_table_t *t, uint64_t ticket, serve_job_t *view);
+
 /* As bl__serve_table_take, but only when the job is a request (it has a reply subject). */
 bool bl__serve_table_take_request(serve_table_t *t, uint64_t ticket, serve_job_t *out);
 
@@ -136,7 +148,7 @@ bool bl__serve_table_find(serve_table_t *t, const char *tenant, const char *id, 
 /* Send an in-progress ack for every delivery whose last one is `interval_ms` old. */
 void bl__serve_table_progress(serve_table_t *t, uint64_t now_ms, uint64_t interval_ms);
 
-/* Remove any one job into *out; false when the table is empty. */
+/* Remove any one job that is not finishing into *out; false when there is none. */
 bool bl__serve_table_take_any(serve_table_t *t, serve_job_t *out);
 
 /* Free what a taken job still owns. */

@@ -125,13 +125,15 @@ static void hand_back_in_flight(serve_t *s, bl_js_msg_t *msg, const char *tenant
 }
 
 /*
- * Hand the delivery back when an earlier delivery of the same job is held
- * on this instance: its in-progress acks were lost (an outage, a paused
- * process) and the server delivered it again. The held copy ends the job.
- * Until then every redelivery keeps the held copy's attempt number, so it
- * is not taken for an attempt that ended without a result. A job held as
- * an execute request is left to submit, which hands the delivery back
- * with its own attempt number. Takes `msg` when it returns true.
+ * Hand the delivery back when an earlier delivery of the same message is
+ * held on this instance: its in-progress acks were lost (an outage, a
+ * paused process) and the server delivered it again. The held copy ends
+ * the job. The delivery is handed back as the attempt after the held
+ * copy's, so it is not taken for an attempt that ended without a result,
+ * and a delivery after the held copy's own retry NAK is the next attempt.
+ * A job held as an execute request or as another message with the same
+ * tenant/id is left to submit, which hands the delivery back with its own
+ * attempt number. Takes `msg` when it returns true.
  * NOTE: a redelivery that reaches another instance meanwhile is judged
  * there by its attempt number alone. Past max_attempts it is
  * dead-lettered there while the held copy runs on. Telling the two apart
@@ -141,16 +143,17 @@ static bool held_here(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job)
 {
 	serve_job_t held;
 
-	if (!bl__serve_table_find(&s->table, job->tenant, job->id, &held) || held.delivered == 0)
+	if (!bl__serve_table_find(&s->table, job->tenant, job->id, &held) ||
+	    held.stream_seq != bl_js_msg_meta(msg)->stream_seq)
 		return false;
-	hand_back_in_flight(s, msg, job->tenant, job->id, held.attempt);
+	hand_back_in_flight(s, msg, job->tenant, job->id, held.attempt + 1);
 	return true;
 }
 
-/* The checks that need only the message and the parsed job. Returns true
- * when the job may go on; otherwise the message was dead-lettered or
- * handed back. */
-static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigned max_attempts, unsigned *attempt)
+/* The checks that need only the message and the parsed job, and its
+ * attempt number into *attempt. Returns true when the job may go on;
+ * otherwise the message was dead-lettered or handed back. */
+static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigned *attempt)
 {
 	char message[512];
 	const char *tenant = subject_tenant(bl_js_msg_subject(msg));
@@ -172,19 +175,25 @@ static bool check_job(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigne
 	if (held_here(s, msg, job))
 		return false;
 	*attempt = attempt_of(s, msg, job->tenant, job->id);
-	if (*attempt > max_attempts) {
-		json_t *attempts = bl__serve_attempts_load(s, job->tenant, job->id);
-		snprintf(message, sizeof message,
-			 "attempt %u (delivery %u) of a job allowed %u attempts: earlier attempts ended without a result "
-			 "(the engine running them stopped)",
-			 *attempt, (unsigned)bl_js_msg_meta(msg)->delivered, max_attempts);
-		/* The earlier attempts' errors are kept until the dead letter that lists them is stored. */
-		if (reject(s, msg, job->tenant, job->id, "attempts_exhausted", message, attempts))
-			bl__serve_attempts_forget(s, job->tenant, job->id);
-		json_decref(attempts);
-		return false;
-	}
 	return true;
+}
+
+/* Dead-letter a delivery past its job's attempts that has no stored
+ * result: the earlier attempts ended without one, because the instances
+ * running them stopped. Takes `msg`. */
+static void exhausted(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job, unsigned max_attempts, unsigned attempt)
+{
+	char message[512];
+	json_t *attempts = bl__serve_attempts_load(s, job->tenant, job->id);
+
+	snprintf(message, sizeof message,
+		 "attempt %u (delivery %u) of a job allowed %u attempts: earlier attempts ended without a result (the "
+		 "engine running them stopped)",
+		 attempt, (unsigned)bl_js_msg_meta(msg)->delivered, max_attempts);
+	/* The earlier attempts' errors are kept until the dead letter that lists them is stored. */
+	if (reject(s, msg, job->tenant, job->id, "attempts_exhausted", message, attempts))
+		bl__serve_attempts_forget(s, job->tenant, job->id);
+	json_decref(attempts);
 }
 
 /* Settle a delivery by its results lookup: a stored result means the job
@@ -215,6 +224,7 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 		.msg = msg,
 		.attempt = attempt,
 		.delivered = (unsigned)bl_js_msg_meta(msg)->delivered,
+		.stream_seq = bl_js_msg_meta(msg)->stream_seq,
 		.max_attempts = max_attempts,
 		.retry = (*job)->retry,
 		.started_unix_ms = bl__serve_unix_ms(),
@@ -278,7 +288,7 @@ static void check_delivery(serve_t *s, batch_t *b, bl_js_msg_t *msg)
 
 	unsigned max_attempts = job->retry.max_attempts_given ? job->retry.max_attempts : s->cfg->max_attempts;
 	unsigned attempt = 0;
-	if (!check_job(s, msg, job, max_attempts, &attempt)) {
+	if (!check_job(s, msg, job, &attempt)) {
 		bl_job_free(&job);
 		return;
 	}
@@ -326,7 +336,9 @@ static void take_batch(serve_t *s, serve_lookup_t *lookup, batch_t *b, bl_js_msg
 	bool lookup_failed = false;
 	for (size_t i = 0; i < b->count; i++) {
 		lookup_failed |= b->found[i] != 0 && b->found[i] != -ENOENT;
-		if (b->found[i] == -ENOENT)
+		if (b->found[i] == -ENOENT && b->attempt[i] > b->max_attempts[i])
+			exhausted(s, b->msgs[i], b->jobs[i], b->max_attempts[i], b->attempt[i]);
+		else if (b->found[i] == -ENOENT)
 			submit(s, b->msgs[i], &b->jobs[i], b->max_attempts[i], b->attempt[i]);
 		else
 			settle_found(s, b->msgs[i], b->jobs[i], b->found[i], b->attempt[i]);

@@ -90,10 +90,14 @@ static void store_and_ack(serve_t *s, serve_job_t *job, const char *line)
 		bl__serve_attempts_forget(s, job->tenant, job->id);
 }
 
+/* Store the outcome of the job of item->ticket. The job stays in the
+ * table, finishing, until its outcome is stored and its delivery acked or
+ * NAKed, so that a redelivery meanwhile is handed back rather than run or
+ * dead-lettered. */
 static void take_result(serve_t *s, result_item_t *item)
 {
 	serve_job_t job;
-	if (!bl__serve_table_take(&s->table, item->ticket, &job)) {
+	if (!bl__serve_table_finish(&s->table, item->ticket, &job)) {
 		/* The drain handed this job back already. */
 		BL_LOG(BL_LOG_INFO, "serve", "result_dropped", NULL, "a result came after its job was handed back");
 		return;
@@ -107,7 +111,8 @@ static void take_result(serve_t *s, result_item_t *item)
 	} else {
 		store_and_ack(s, &job, item->line);
 	}
-	bl__serve_job_release(&job);
+	if (bl__serve_table_take(&s->table, item->ticket, &job))
+		bl__serve_job_release(&job);
 }
 
 static int sink_receive(bl_actor_t *self, void *state, bl_msg_t *msg)

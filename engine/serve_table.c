@@ -133,6 +133,23 @@ bool bl__serve_table_take(serve_table_t *t, uint64_t ticket, serve_job_t *out)
 	return found;
 }
 
+bool bl__serve_table_finish(serve_table_t *t, uint64_t ticket, serve_job_t *view)
+{
+	bool found = false;
+	if (ticket == 0)
+		return false;
+
+	pthread_mutex_lock(&t->lock);
+	serve_job_t *j = &t->slots[(ticket - 1) % t->capacity];
+	if (j->ticket == ticket && !j->finishing) {
+		j->finishing = true;
+		*view = *j;
+		found = true;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
 bool bl__serve_table_take_request(serve_table_t *t, uint64_t ticket, serve_job_t *out)
 {
 	bool found = false;
@@ -168,7 +185,7 @@ bool bl__serve_table_take_any(serve_table_t *t, serve_job_t *out)
 
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < t->capacity && !found; i++) {
-		if (t->slots[i].ticket) {
+		if (t->slots[i].ticket && !t->slots[i].finishing) {
 			take_locked(t, &t->slots[i], out);
 			found = true;
 		}
@@ -180,7 +197,8 @@ bool bl__serve_table_take_any(serve_table_t *t, serve_job_t *out)
 /*
  * The ack goes out under the lock: the sink takes a job (and frees its
  * message) under the same lock, so the message cannot be freed while
- * this publishes on it. A publish only queues bytes for cnats's flusher,
+ * this publishes on it. A finishing job is skipped, since its sink acks
+ * or NAKs the message meanwhile. A publish only queues bytes for cnats's flusher,
  * so the lock is held briefly.
  */
 void bl__serve_table_progress(serve_table_t *t, uint64_t now_ms, uint64_t interval_ms)
@@ -188,7 +206,7 @@ void bl__serve_table_progress(serve_table_t *t, uint64_t now_ms, uint64_t interv
 	pthread_mutex_lock(&t->lock);
 	for (size_t i = 0; i < t->capacity; i++) {
 		serve_job_t *j = &t->slots[i];
-		if (!j->ticket || !j->msg || now_ms - j->progress_ms < interval_ms)
+		if (!j->ticket || !j->msg || j->finishing || now_ms - j->progress_ms < interval_ms)
 			continue;
 		j->progress_ms = now_ms;
 		bl_js_in_progress(j->msg, NULL);

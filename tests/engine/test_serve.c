@@ -4,12 +4,16 @@
  * beamline.engine.v1.execute, checked through BEAMLINE_RESULTS and
  * BEAMLINE_DLQ.
  */
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <beamline/kv.h>
 
@@ -410,6 +414,31 @@ Test(engine_serve, sigterm_drains, .timeout = 60)
 	serve_harness_fini(&h);
 }
 
+/* SIGTERM with jobs that wait for admission: the default quota runs 4
+ * of the tenant's 6 waiting jobs, and the other 2 are still queued in the
+ * dispatcher when the runtime stops. serve exits 0, and under
+ * AddressSanitizer that includes finding no leak: the queued jobs' states
+ * were not freed before. */
+Test(engine_serve, sigterm_with_jobs_queued_exits_clean, .timeout = 60)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	serve_harness_init(&h, ", \"drain_timeout_ms\": 500", "");
+	serve_start(&h, &engine, "engine");
+	const char *jobs[] = {WAITING_JOB("q1"), WAITING_JOB("q2"), WAITING_JOB("q3"),
+			      WAITING_JOB("q4"), WAITING_JOB("q5"), WAITING_JOB("q6")};
+	for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++)
+		serve_publish(&h, "acme", jobs[i], NULL);
+	serve_wait_running(&h, 4);
+	json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 2000);
+	json_int_t queued = json_integer_value(json_object_get(json_object_get(st, "jobs"), "queued"));
+	json_decref(st);
+
+	cr_assert_eq(queued, 2, "expected 2 jobs waiting for admission, got %lld", (long long)queued);
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+}
+
 /* SIGTERM while nats-server is down: serve sends no flush and no API
  * request that would get no reply and wait out the 5 s request timeout,
  * and exits 0. It took 2.4 s here (the drain waits for a pull in
@@ -536,6 +565,17 @@ Test(engine_serve, in_progress_acks_keep_long_job, .timeout = 60)
 	serve_harness_fini(&h);
 }
 
+/* Wait until the engine has received a job, then stop the process for
+ * `pause_ms` (past ack_wait_ms, so that the server delivers the job again)
+ * and let it go on. */
+static void pause_holding_job(serve_harness_t *h, engine_child_t *engine, int pause_ms)
+{
+	json_decref(wait_counter(h, "received", 1, 10000));
+	cr_assert_eq(kill(engine->pid, SIGSTOP), 0);
+	sleep_ms(pause_ms);
+	cr_assert_eq(kill(engine->pid, SIGCONT), 0);
+}
+
 /*
  * A job held on this instance whose in-progress acks stopped (the engine
  * paused past ack_wait_ms) is delivered again while it still runs. The
@@ -555,10 +595,7 @@ Test(engine_serve, redelivery_of_held_job_handed_back, .timeout = 60)
 		      "\"retry\":{\"max_attempts\":1},\"params\":{\"summary\":\"wait\",\"requested_by\":\"test\","
 		      "\"expires_in_ms\":5000,\"default_decision\":\"approve\"}}",
 		      NULL);
-	json_decref(wait_counter(&h, "received", 1, 10000));
-	cr_assert_eq(kill(engine.pid, SIGSTOP), 0);
-	sleep_ms(2000);
-	cr_assert_eq(kill(engine.pid, SIGCONT), 0);
+	pause_holding_job(&h, &engine, 2000);
 	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
 	json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 5000);
 
@@ -575,6 +612,71 @@ Test(engine_serve, redelivery_of_held_job_handed_back, .timeout = 60)
 
 	serve_stop(&engine);
 	serve_harness_fini(&h);
+}
+
+/* A socket on 127.0.0.1 that listens and never accepts: a postgres
+ * connection to it hangs until connect_timeout_ms, then fails with the
+ * retryable connection_failed. Returns the socket; *port gets its port. */
+static int silent_listener(int *port)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof addr;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+	cr_assert_eq(listen(fd, 16), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+	*port = ntohs(addr.sin_port);
+	return fd;
+}
+
+/*
+ * A held job whose redeliveries were handed back while it ran, and which
+ * then fails retryably, still gets exactly max_attempts (2) attempts,
+ * numbered 1 and 2. The held copy is attempt 1, so the delivery after
+ * its NAK is attempt 2.
+ */
+Test(engine_serve, held_job_retry_counts_attempt, .timeout = 90)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	char sections[512];
+	int port;
+	int fd = silent_listener(&port);
+
+	snprintf(sections, sizeof sections,
+		 ", \"sql\": {\"connect_timeout_ms\": 3000, \"databases\": {\"pg\": {\"driver\": \"postgres\", "
+		 "\"dsn\": \"host=127.0.0.1 port=%d dbname=x user=x\", \"shared\": true}}}",
+		 port);
+	serve_harness_init(&h, ", \"consumer\": {\"ack_wait_ms\": 600}", sections);
+	serve_start(&h, &engine, "engine");
+
+	serve_publish(&h, "acme",
+		      "{\"id\":\"slow\",\"tenant\":\"acme\",\"block\":\"sql\",\"params\":{\"database\":\"pg\","
+		      "\"sql\":\"SELECT 1\"},\"retry\":{\"max_attempts\":2,\"backoff_ms\":50,\"max_backoff_ms\":100}}",
+		      NULL);
+	pause_holding_job(&h, &engine, 1500);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_DLQ", 1, 40000);
+
+	cr_assert_eq(n, 1, "expected 1 dead letter, got %llu; log:\n%s", (unsigned long long)n,
+		     test_file_read(engine.err_path));
+	json_t *entry = serve_dead_letter(&h, "slow");
+	cr_assert_not_null(entry);
+	cr_assert_str_eq(str(entry, "reason"), "attempts_exhausted");
+	json_t *attempts = json_object_get(entry, "attempts");
+	char *text = json_dumps(attempts, JSON_COMPACT);
+	cr_assert_eq(json_array_size(attempts), 2, "expected 2 attempts, got %zu: %s", json_array_size(attempts), text);
+	for (size_t i = 0; i < 2; i++) {
+		json_int_t number = json_integer_value(json_object_get(json_array_get(attempts, i), "attempt"));
+		cr_assert_eq(number, (json_int_t)i + 1, "attempt %zu is numbered %lld: %s", i + 1, (long long)number, text);
+	}
+	free(text);
+	json_decref(entry);
+
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+	close(fd);
 }
 
 /*
