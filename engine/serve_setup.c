@@ -30,11 +30,10 @@ static int report(const char *kind, const char *name, int rc, const bl_nats_erro
 		       BL_LOG_S("kind", kind), BL_LOG_S("name", name));
 		return 0;
 	}
+	/* The NATS layer's message names the object and each mismatching field. */
 	if (rc == -EEXIST)
-		return bl_error_set(err, rc, name,
-				    "the %s exists with other settings (%s); it is left unchanged: change the config to "
-				    "match, or remove the %s",
-				    kind, nerr->error.message, kind);
+		return bl_error_set(err, rc, name, "%s; change the config to match, or remove the %s",
+				    nerr->error.message, kind);
 	return bl_error_set(err, rc, name, "cannot create or verify the %s: %s", kind, nerr->error.message);
 }
 

@@ -68,6 +68,8 @@ static int get_number(json_t *obj, const char *key, const char *path, double min
 	if (!json_is_number(v))
 		return bl_error_set(err, BL_EFORMAT, field, "expected a number");
 	double x = json_number_value(v);
+	if (isinf(min) && !(x <= max))
+		return bl_error_set(err, BL_EFORMAT, field, "expected a number of at most %g, got %g", max, x);
 	if (!(x >= min && x <= max))
 		return bl_error_set(err, BL_EFORMAT, field, "expected a number from %g to %g, got %g", min, max, x);
 	*out = x;
@@ -306,6 +308,23 @@ static int parse_entry(bl_plan_workload_t *w, bl_plan_entry_t *e, json_t *obj, s
 	return check_template(w, e, path, err);
 }
 
+/* Check that entry i's name is not an earlier entry's: the report and the
+ * service-time lines name entries, so two of one name could not be told
+ * apart. */
+static int check_name_unique(const bl_plan_workload_t *w, size_t i, bl_error_t *err)
+{
+	char field[BL_ERROR_FIELD_MAX];
+
+	for (size_t k = 0; k < i; k++) {
+		if (strcmp(w->entries[k].name, w->entries[i].name) != 0)
+			continue;
+		snprintf(field, sizeof field, "mix[%zu].name", i);
+		return bl_error_set(err, BL_EFORMAT, field, "the name '%s' is also the name of mix[%zu]; give each entry "
+				    "a name of its own", w->entries[i].name, k);
+	}
+	return 0;
+}
+
 /* Parse the mix; returns whether it gives rates through *by_rate. */
 static int parse_mix(bl_plan_workload_t *w, json_t *arr, int *by_rate, bl_error_t *err)
 {
@@ -321,6 +340,8 @@ static int parse_mix(bl_plan_workload_t *w, json_t *arr, int *by_rate, bl_error_
 		int rc = parse_entry(w, &w->entries[i], json_array_get(arr, i), i, by_rate, err);
 		w->entry_count += w->entries[i].name != NULL || w->entries[i].job != NULL;
 		if (rc < 0)
+			return rc;
+		if ((rc = check_name_unique(w, i, err)) < 0)
 			return rc;
 		w->has_io = w->has_io || w->entries[i].kind == BL_PLAN_IO;
 		sum += w->entries[i].share;

@@ -110,6 +110,13 @@ Test(engine_plan_workload, bad_rates_are_named)
 {
 	expect_error("\"rate_per_s\": 100", "\"rate_per_s\": -5", "arrival.rate_per_s", "at least 0");
 	expect_error("\"rate_per_s\": 100", "\"rate_per_s\": 0", "arrival.rate_per_s", "rate is 0");
+	expect_error("\"rate_per_s\": 100", "\"rate_per_s\": 1e12", "arrival.rate_per_s",
+		     "expected a number of at most 1e+09, got 1e+12");
+}
+
+Test(engine_plan_workload, repeated_entry_name_is_named)
+{
+	expect_error("\"name\": \"two\"", "\"name\": \"one\"", "mix[1].name", "also the name of mix[0]");
 }
 
 Test(engine_plan_workload, fractions_must_sum_to_one)

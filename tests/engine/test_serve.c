@@ -525,6 +525,11 @@ Test(engine_serve, mismatching_stream_not_overwritten, .timeout = 60)
 	char *log = test_file_read(engine.err_path);
 	cr_assert_not_null(strstr(log, "BEAMLINE_JOBS"), "the error names the stream:\n%s", log);
 	cr_assert_not_null(strstr(log, "retention"), "the error names the field:\n%s", log);
+	const char *first = strstr(log, "other settings");
+	const char *line_end = first ? strchr(first, '\n') : NULL;
+	const char *again = first ? strstr(first + 1, "other settings") : NULL;
+	cr_assert(first && (!again || (line_end && again > line_end)), "the error says 'other settings' once:\n%s",
+		  log);
 	free(log);
 	cr_assert_eq(bl_js_stream_ensure(h.nats, &other, NULL, &err), 0, "the stream is unchanged");
 	serve_harness_fini(&h);
