@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -219,6 +220,36 @@ static void make_instance_id(serve_t *s)
 		 (unsigned long)(ts.tv_nsec ^ ts.tv_sec) & 0xffffff);
 }
 
+/* The thread that waits for SIGTERM and SIGINT in wait_for_signal. */
+static pthread_t signal_waiter;
+
+/*
+ * Pass a signal on to the waiting thread. Every thread the engine starts
+ * inherits the blocked mask, but OpenBLAS starts its thread pool when the
+ * library loads, before bl_serve_run runs. The kernel may hand SIGTERM to
+ * one of those threads whenever the waiter is not in sigwait (during the
+ * drain, or right after SIGCONT), and its default action ended the process
+ * without a drain. pthread_kill is async-signal-safe; the signal stays
+ * pending on the waiter, where it is blocked.
+ */
+static void forward_signal(int sig)
+{
+	int saved = errno;
+	pthread_kill(signal_waiter, sig);
+	errno = saved;
+}
+
+/* Route SIGTERM and SIGINT that reach another thread to this one. */
+static void catch_stray_signals(void)
+{
+	struct sigaction sa = {.sa_handler = forward_signal, .sa_flags = SA_RESTART};
+
+	signal_waiter = pthread_self();
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+}
+
 /* Wait for SIGTERM or SIGINT (blocked in every thread since setup). */
 static int wait_for_signal(const sigset_t *set)
 {
@@ -234,7 +265,8 @@ static int wait_for_signal(const sigset_t *set)
  * NOTE: while nats-server is down, step 1 can still take longer than the
  * drain timeout: the fetch thread finishes the calls it is in, and each
  * lookup or attempts call waits out the request timeout. Stopping the
- * runtime afterwards waits for human jobs' approval calls in the same way.
+ * runtime afterwards waits for human jobs' approval calls and the sinks'
+ * attempts calls in the same way (publishes end at the deadline).
  */
 static void drain(serve_t *s, uint64_t deadline)
 {
@@ -305,6 +337,7 @@ int bl_serve_run(const bl_serve_config_t *cfg, bl_error_t *err)
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	catch_stray_signals();
 	signal(SIGPIPE, SIG_IGN);
 
 	pthread_mutex_init(&s.ctx.lock, NULL);
@@ -343,6 +376,7 @@ int bl_serve_run(const bl_serve_config_t *cfg, bl_error_t *err)
 
 	int sig = wait_for_signal(&set);
 	uint64_t deadline = bl__run_now_ms() + (uint64_t)cfg->drain_timeout_ms;
+	atomic_store(&s.drain_deadline_ms, deadline);
 	BL_LOG(BL_LOG_INFO, "serve", "serve_draining", NULL, NULL, BL_LOG_S("signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"),
 	       BL_LOG_I("drain_timeout_ms", cfg->drain_timeout_ms));
 	atomic_store(&s.state.draining, true);

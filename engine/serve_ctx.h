@@ -90,6 +90,9 @@ typedef struct serve {
 	pthread_t fetcher;
 	bool fetcher_started;
 	atomic_bool stopping;
+	/* When the drain must end (bl__run_now_ms time); 0 until a signal
+	 * comes. Publishes stop trying again from then. */
+	_Atomic uint64_t drain_deadline_ms;
 	bl_pool_t *results_pool;
 	bl_actor_t **sinks;
 	unsigned nsinks;
@@ -232,15 +235,18 @@ void bl__serve_attempts_save(serve_t *s, const char *tenant, const char *id, con
 void bl__serve_attempts_forget(serve_t *s, const char *tenant, const char *id);
 
 /*
- * The deliveries of tenant/id handed back before they ran (a failed
- * results lookup, the same job in flight here). The attempt number is the
- * delivery count less this. Returns 0 when there is no record or it cannot
- * be read (logged).
+ * The deliveries of tenant/id's message `stream_seq` in BEAMLINE_JOBS
+ * handed back before they ran (a failed results lookup, the same job in
+ * flight here). The attempt number is the delivery count less this.
+ * Returns 0 when there is no record, when it belongs to another message
+ * of the same tenant/id (one published again later), or when it cannot be
+ * read (logged).
  */
-unsigned bl__serve_handbacks_load(serve_t *s, const char *tenant, const char *id);
+unsigned bl__serve_handbacks_load(serve_t *s, const char *tenant, const char *id, uint64_t stream_seq);
 
-/* Store `count` hand-backs for tenant/id. Returns 0, or a negative code (logged). */
-int bl__serve_handbacks_save(serve_t *s, const char *tenant, const char *id, unsigned count);
+/* Store `count` hand-backs of message `stream_seq` for tenant/id, as
+ * "<count>@<stream_seq>". Returns 0, or a negative code (logged). */
+int bl__serve_handbacks_save(serve_t *s, const char *tenant, const char *id, uint64_t stream_seq, unsigned count);
 
 /* NAK delay for the next attempt after `attempt`: uniform in
  * [0, min(max_backoff, backoff * 2^(attempt - 1))] ("full jitter"), in ms. */

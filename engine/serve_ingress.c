@@ -97,7 +97,7 @@ static unsigned attempt_of(serve_t *s, const bl_js_msg_t *msg, const char *tenan
 	if (delivered <= 1)
 		return delivered;
 
-	unsigned handed_back = bl__serve_handbacks_load(s, tenant, id);
+	unsigned handed_back = bl__serve_handbacks_load(s, tenant, id, bl_js_msg_meta(msg)->stream_seq);
 	return handed_back < delivered ? delivered - handed_back : 1;
 }
 
@@ -112,7 +112,7 @@ static void hand_back(serve_t *s, bl_js_msg_t *msg, const char *tenant, const ch
 {
 	unsigned delivered = (unsigned)bl_js_msg_meta(msg)->delivered;
 
-	bl__serve_handbacks_save(s, tenant, id, delivered - attempt + 1);
+	bl__serve_handbacks_save(s, tenant, id, bl_js_msg_meta(msg)->stream_seq, delivered - attempt + 1);
 	nak_later(s, msg, BUSY_NAK_MS);
 }
 

@@ -149,8 +149,10 @@ void bl__serve_lookup_many(serve_t *s, serve_lookup_t *l, bl_job_t *const *jobs,
 
 /* Publish, trying again while the connection is away (or the ack times
  * out), for up to publish_retry_ms, and while no stream takes the subject
- * for up to NO_STREAM_RETRY_MS of that. The message id makes a repeat of
- * a publish that was stored after all a no-op. */
+ * for up to NO_STREAM_RETRY_MS of that, and never past the drain's
+ * deadline: a delivery whose outcome is not stored stays unacked and comes
+ * back after ack_wait. The message id makes a repeat of a publish that was
+ * stored after all a no-op. */
 static int publish_retrying(serve_t *s, const char *subject, const char *data, const char *msg_id,
 			    bl_nats_error_t *nerr)
 {
@@ -164,7 +166,9 @@ static int publish_retrying(serve_t *s, const char *subject, const char *data, c
 		rc = bl_js_publish(s->nats, subject, data, strlen(data), &opts, NULL, nerr);
 		bool transient = rc == -ETIMEDOUT || rc == -ENOTCONN || rc == -ECONNREFUSED || rc == -ENOENT;
 		uint64_t now = bl__run_now_ms();
-		if (rc == 0 || !transient || now >= until || (rc == -ENOENT && now >= no_stream_until))
+		uint64_t drain_end = atomic_load(&s->drain_deadline_ms);
+		if (rc == 0 || !transient || now >= until || (rc == -ENOENT && now >= no_stream_until) ||
+		    (drain_end && now >= drain_end))
 			return rc;
 		usleep(PUBLISH_RETRY_PAUSE_MS * 1000);
 	}
@@ -297,9 +301,9 @@ void bl__serve_attempts_forget(serve_t *s, const char *tenant, const char *id)
 		       "cannot delete the attempts record; it expires with the bucket's TTL", BL_LOG_I("err", rc));
 }
 
-unsigned bl__serve_handbacks_load(serve_t *s, const char *tenant, const char *id)
+unsigned bl__serve_handbacks_load(serve_t *s, const char *tenant, const char *id, uint64_t stream_seq)
 {
-	char key[320], text[24];
+	char key[320], text[48];
 	bl_kv_entry_t *e = NULL;
 
 	handbacks_key(key, sizeof key, tenant, id);
@@ -313,18 +317,23 @@ unsigned bl__serve_handbacks_load(serve_t *s, const char *tenant, const char *id
 	snprintf(text, sizeof text, "%.*s", (int)(e->len < sizeof text ? e->len : sizeof text - 1), (const char *)e->value);
 	bl_kv_entry_free(e);
 
+	/* A count without "@<seq>", or of another message, does not apply. */
 	char *end;
 	unsigned long count = strtoul(text, &end, 10);
-	return *end == '\0' && count <= UINT32_MAX ? (unsigned)count : 0;
+	if (*end != '@' || count > UINT32_MAX)
+		return 0;
+	char *seq_end;
+	unsigned long long seq = strtoull(end + 1, &seq_end, 10);
+	return *seq_end == '\0' && seq == stream_seq ? (unsigned)count : 0;
 }
 
-int bl__serve_handbacks_save(serve_t *s, const char *tenant, const char *id, unsigned count)
+int bl__serve_handbacks_save(serve_t *s, const char *tenant, const char *id, uint64_t stream_seq, unsigned count)
 {
-	char key[320], text[24];
+	char key[320], text[48];
 	bl_nats_error_t nerr = {0};
 
 	handbacks_key(key, sizeof key, tenant, id);
-	int len = snprintf(text, sizeof text, "%u", count);
+	int len = snprintf(text, sizeof text, "%u@%llu", count, (unsigned long long)stream_seq);
 	int rc = bl_kv_put(s->attempts, key, text, (size_t)len, NULL, &nerr);
 	if (rc < 0)
 		BL_LOG(BL_LOG_WARN, "serve", "handback_not_saved", key,
