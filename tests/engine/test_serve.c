@@ -665,6 +665,25 @@ static int silent_listener(int *port)
 	return fd;
 }
 
+/* Start serve with `nats_extra` and a postgres database "pg" whose server
+ * never accepts (silent_listener), so each sql job on it fails
+ * retryably after `connect_timeout_ms`. Returns the listener's socket. */
+static int start_with_silent_postgres(serve_harness_t *h, engine_child_t *engine, const char *nats_extra,
+				      int connect_timeout_ms)
+{
+	char sections[512];
+	int port;
+	int fd = silent_listener(&port);
+
+	snprintf(sections, sizeof sections,
+		 ", \"sql\": {\"connect_timeout_ms\": %d, \"databases\": {\"pg\": {\"driver\": \"postgres\", "
+		 "\"dsn\": \"host=127.0.0.1 port=%d dbname=x user=x\", \"shared\": true}}}",
+		 connect_timeout_ms, port);
+	serve_harness_init(h, nats_extra, sections);
+	serve_start(h, engine, "engine");
+	return fd;
+}
+
 /*
  * A held job whose redeliveries were handed back while it ran, and which
  * then fails retryably, still gets exactly max_attempts (2) attempts,
@@ -675,16 +694,7 @@ Test(engine_serve, held_job_retry_counts_attempt, .timeout = 90)
 {
 	serve_harness_t h;
 	engine_child_t engine;
-	char sections[512];
-	int port;
-	int fd = silent_listener(&port);
-
-	snprintf(sections, sizeof sections,
-		 ", \"sql\": {\"connect_timeout_ms\": 3000, \"databases\": {\"pg\": {\"driver\": \"postgres\", "
-		 "\"dsn\": \"host=127.0.0.1 port=%d dbname=x user=x\", \"shared\": true}}}",
-		 port);
-	serve_harness_init(&h, ", \"consumer\": {\"ack_wait_ms\": 600}", sections);
-	serve_start(&h, &engine, "engine");
+	int fd = start_with_silent_postgres(&h, &engine, ", \"consumer\": {\"ack_wait_ms\": 600}", 3000);
 
 	serve_publish(&h, "acme",
 		      "{\"id\":\"slow\",\"tenant\":\"acme\",\"block\":\"sql\",\"params\":{\"database\":\"pg\","
@@ -740,16 +750,7 @@ Test(engine_serve, handback_count_stays_with_message, .timeout = 90)
 {
 	serve_harness_t h;
 	engine_child_t engine;
-	char sections[512];
-	int port;
-	int fd = silent_listener(&port);
-
-	snprintf(sections, sizeof sections,
-		 ", \"sql\": {\"connect_timeout_ms\": 2000, \"databases\": {\"pg\": {\"driver\": \"postgres\", "
-		 "\"dsn\": \"host=127.0.0.1 port=%d dbname=x user=x\", \"shared\": true}}}",
-		 port);
-	serve_harness_init(&h, ", \"consumer\": {\"ack_wait_ms\": 600}", sections);
-	serve_start(&h, &engine, "engine");
+	int fd = start_with_silent_postgres(&h, &engine, ", \"consumer\": {\"ack_wait_ms\": 600}", 2000);
 	serve_publish(&h, "acme",
 		      "{\"id\":\"again\",\"tenant\":\"acme\",\"block\":\"human\",\"timeout_ms\":60000,"
 		      "\"retry\":{\"max_attempts\":1},\"params\":{\"summary\":\"wait\",\"requested_by\":\"test\","
@@ -791,16 +792,7 @@ Test(engine_serve, dead_letter_publish_ends_with_drain, .timeout = 90)
 {
 	serve_harness_t h;
 	engine_child_t engine;
-	char sections[512];
-	int port;
-	int fd = silent_listener(&port);
-
-	snprintf(sections, sizeof sections,
-		 ", \"sql\": {\"connect_timeout_ms\": 1500, \"databases\": {\"pg\": {\"driver\": \"postgres\", "
-		 "\"dsn\": \"host=127.0.0.1 port=%d dbname=x user=x\", \"shared\": true}}}",
-		 port);
-	serve_harness_init(&h, ", \"drain_timeout_ms\": 2000", sections);
-	serve_start(&h, &engine, "engine");
+	int fd = start_with_silent_postgres(&h, &engine, ", \"drain_timeout_ms\": 2000", 1500);
 	serve_publish(&h, "acme",
 		      "{\"id\":\"last\",\"tenant\":\"acme\",\"block\":\"sql\",\"params\":{\"database\":\"pg\","
 		      "\"sql\":\"SELECT 1\"},\"retry\":{\"max_attempts\":1}}",
