@@ -599,12 +599,33 @@ Test(engine_serve, in_progress_acks_keep_long_job, .timeout = 60)
 	serve_harness_fini(&h);
 }
 
-/* Wait until the engine has received a job, then stop the process for
- * `pause_ms` (past ack_wait_ms, so that the server delivers the job again)
- * and let it go on. */
-static void pause_holding_job(serve_harness_t *h, engine_child_t *engine, int pause_ms)
+/* Wait up to 10 s for the approval request `key` ("<tenant>.<id>") to be
+ * stored in beamline_approvals. */
+static void wait_approval_stored(serve_harness_t *h, const char *key)
+{
+	bl_kv_t *kv = NULL;
+	bl_kv_entry_t *e = NULL;
+	cr_assert_eq(bl_kv_open(&kv, h->nats, "beamline_approvals", NULL), 0, "the bucket exists");
+
+	for (long long until = now_ms() + 10000; now_ms() < until; sleep_ms(50)) {
+		if (bl_kv_get(&e, kv, key, NULL) == 0)
+			break;
+	}
+	cr_assert_not_null(e, "the approval request %s was not stored within 10 s", key);
+	bl_kv_entry_free(e);
+	bl_kv_free(kv);
+}
+
+/* Wait until the engine has received a job, and for a human job until it
+ * has stored its approval request `approval`, so that the pause cuts no
+ * bucket call of it. Then stop the process for `pause_ms`, past
+ * ack_wait_ms so that the server delivers the job again, and let it go
+ * on. */
+static void pause_holding_job(serve_harness_t *h, engine_child_t *engine, const char *approval, int pause_ms)
 {
 	json_decref(wait_counter(h, "received", 1, 10000));
+	if (approval)
+		wait_approval_stored(h, approval);
 	cr_assert_eq(kill(engine->pid, SIGSTOP), 0);
 	sleep_ms(pause_ms);
 	cr_assert_eq(kill(engine->pid, SIGCONT), 0);
@@ -629,18 +650,20 @@ Test(engine_serve, redelivery_of_held_job_handed_back, .timeout = 60)
 		      "\"retry\":{\"max_attempts\":1},\"params\":{\"summary\":\"wait\",\"requested_by\":\"test\","
 		      "\"expires_in_ms\":5000,\"default_decision\":\"approve\"}}",
 		      NULL);
-	pause_holding_job(&h, &engine, 2000);
+	pause_holding_job(&h, &engine, "acme.held", 2000);
 	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
 	json_t *st = serve_request(&h, "beamline.engine.v1.status", "", 5000);
 
-	cr_assert_eq(n, 1, "the held job has no result; log:\n%s", test_file_read(engine.err_path));
+	char *log = test_file_read(engine.err_path);
+	cr_assert_eq(n, 1, "the held job has no result; log:\n%s", log);
 	json_t *r = serve_result(&h, "acme", "held");
-	cr_assert_str_eq(str(r, "status"), "ok");
+	cr_assert_str_eq(str(r, "status"), "ok", "log:\n%s", log);
 	json_decref(r);
 	cr_assert_geq(json_integer_value(json_object_get(json_object_get(st, "counters"), "naks")), 1,
-		      "no redelivery came while the job was held");
+		      "no redelivery came while the job was held; log:\n%s", log);
 	cr_assert_eq(serve_stream_count(&h, "BEAMLINE_DLQ"), 0, "the redelivery was dead-lettered: %s",
 		     json_dumps(serve_dead_letter(&h, "held"), 0));
+	free(log);
 	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the delivery was acked");
 	json_decref(st);
 
@@ -700,7 +723,7 @@ Test(engine_serve, held_job_retry_counts_attempt, .timeout = 90)
 		      "{\"id\":\"slow\",\"tenant\":\"acme\",\"block\":\"sql\",\"params\":{\"database\":\"pg\","
 		      "\"sql\":\"SELECT 1\"},\"retry\":{\"max_attempts\":2,\"backoff_ms\":50,\"max_backoff_ms\":100}}",
 		      NULL);
-	pause_holding_job(&h, &engine, 1500);
+	pause_holding_job(&h, &engine, NULL, 1500);
 	uint64_t n = serve_wait_count(&h, "BEAMLINE_DLQ", 1, 40000);
 
 	cr_assert_eq(n, 1, "expected 1 dead letter, got %llu; log:\n%s", (unsigned long long)n,
@@ -756,7 +779,7 @@ Test(engine_serve, handback_count_stays_with_message, .timeout = 90)
 		      "\"retry\":{\"max_attempts\":1},\"params\":{\"summary\":\"wait\",\"requested_by\":\"test\","
 		      "\"expires_in_ms\":3000,\"default_decision\":\"approve\"}}",
 		      NULL);
-	pause_holding_job(&h, &engine, 1500);
+	pause_holding_job(&h, &engine, "acme.again", 1500);
 	cr_assert_eq(serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000), 1, "the held job has no result");
 	purge_result(&h, "again");
 
