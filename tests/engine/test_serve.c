@@ -883,3 +883,38 @@ Test(engine_serve, header_trace_and_live_quota, .timeout = 60)
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 }
+
+/*
+ * A hand-back count as large as the delivery count cannot belong to the
+ * delivery, so it should count as 0. Every delivery read "1000@1" as
+ * attempt 1, so a job that fails retryably ran until delivery 1000 and
+ * got no dead letter. Stream sequence 1 is the job's own message.
+ */
+Test(engine_serve, impossible_handback_count_ignored, .timeout = 90)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	natsMsg *reply = NULL;
+	int fd = start_with_silent_postgres(&h, &engine, "", 500);
+
+	serve_publish(&h, "acme",
+		      "{\"id\":\"loop\",\"tenant\":\"acme\",\"block\":\"sql\",\"params\":{\"database\":\"pg\","
+		      "\"sql\":\"SELECT 1\"},\"retry\":{\"max_attempts\":2,\"backoff_ms\":50,\"max_backoff_ms\":100}}",
+		      NULL);
+	cr_assert_eq(natsConnection_RequestString(&reply, bl_nats_raw(h.nats),
+						  "$KV.beamline_attempts.acme.loop/handed_back", "1000@1", 5000),
+		     NATS_OK, "the hand-back count was not stored");
+	natsMsg_Destroy(reply);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_DLQ", 1, 30000);
+
+	cr_assert_eq(n, 1, "no dead letter within 30 s of a job allowed 2 attempts; log:\n%s",
+		     test_file_read(engine.err_path));
+	json_t *entry = serve_dead_letter(&h, "loop");
+	json_t *attempts = json_object_get(entry, "attempts");
+	cr_assert_eq(json_array_size(attempts), 2, "expected 2 attempts, got %zu", json_array_size(attempts));
+	json_decref(entry);
+
+	serve_stop(&engine);
+	serve_harness_fini(&h);
+	close(fd);
+}
