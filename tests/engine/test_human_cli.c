@@ -5,12 +5,15 @@
  */
 #define _GNU_SOURCE /* strptime, timegm */
 
+#include <arpa/inet.h>
 #include <criterion/criterion.h>
+#include <dirent.h>
 #include <jansson.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -578,5 +581,65 @@ Test(engine_human_cli, sigterm_writes_every_result, .timeout = 120)
 	request_path(request, sizeof request, &f, "acme:wait");
 	cr_assert(wait_for_path(request, 0), "the pending request is gone");
 	free(text);
+	test_dir_remove(f.dir);
+}
+
+/* Whether `dir` holds a file whose name starts with `prefix`. */
+static bool dir_has_prefix(const char *dir, const char *prefix)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	bool found = false;
+
+	cr_assert_not_null(d, "cannot open %s", dir);
+	while (!found && (e = readdir(d)))
+		found = strncmp(e->d_name, prefix, strlen(prefix)) == 0;
+	closedir(d);
+	return found;
+}
+
+/*
+ * A second SIGTERM ends the run at once (exit 143). The temporary output
+ * beside --output must still be removed, as output.c's handler removes it
+ * when a signal ends a process that writes one. The sql job keeps the run
+ * busy: its postgres listens on 127.0.0.1 and never accepts.
+ */
+Test(engine_human_cli, second_sigterm_removes_temp_output, .timeout = 60)
+{
+	fixture_t f;
+	engine_child_t run;
+	char out[400], config[400], text[512];
+	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof addr;
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+	fixture_init(&f, "{\"id\":\"slow\",\"tenant\":\"acme\",\"block\":\"sql\",\"params\":{\"database\":\"pg\","
+			 "\"sql\":\"SELECT 1\"}}\n");
+	snprintf(config, sizeof config, "%s/config.json", f.dir);
+	snprintf(text, sizeof text,
+		 "{\"sql\": {\"connect_timeout_ms\": 20000, \"databases\": {\"pg\": {\"driver\": \"postgres\", "
+		 "\"dsn\": \"host=127.0.0.1 port=%d dbname=x user=x\", \"shared\": true}}}}",
+		 ntohs(addr.sin_port));
+	test_file_write(config, text, 0600);
+	snprintf(out, sizeof out, "%s/results.jsonl", f.dir);
+	const char *extra[] = {"--output", out, "--config", config, NULL};
+	start_run(&run, &f, "run", extra);
+	for (int i = 0; i < 100 && !dir_has_prefix(f.dir, "results.jsonl.tmp-"); i++)
+		sleep_ms(50);
+	cr_assert(dir_has_prefix(f.dir, "results.jsonl.tmp-"), "no temporary output within 5 s of the start");
+	sleep_ms(500); /* the sql job is connecting */
+
+	kill(run.pid, SIGTERM);
+	free(wait_for_err(&run, "run_stopping", 5000));
+	kill(run.pid, SIGTERM);
+
+	cr_assert(child_wait(&run, 10000), "the run did not end within 10 s of the second SIGTERM");
+	cr_assert_eq(run.status, 143, "exit status %d (143: ended by the second SIGTERM)", run.status);
+	cr_assert_not(dir_has_prefix(f.dir, "results.jsonl.tmp-"), "the temporary output was left in %s", f.dir);
+	close(fd);
 	test_dir_remove(f.dir);
 }
