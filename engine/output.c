@@ -14,11 +14,17 @@
 static char pending_temp[PATH_MAX];
 static struct sigaction previous_int, previous_term;
 
-static void remove_temp_and_die(int sig)
+void bl_output_remove_pending(void)
 {
-	/* unlink, signal and raise are async-signal-safe. */
+	/* unlink is async-signal-safe. */
 	if (pending_temp[0])
 		unlink(pending_temp);
+}
+
+static void remove_temp_and_die(int sig)
+{
+	/* signal and raise are async-signal-safe too. */
+	bl_output_remove_pending();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }

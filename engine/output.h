@@ -39,4 +39,9 @@ int bl_output_open(bl_output_t *out, const char *path, const struct stat *input,
  */
 int bl_output_close(bl_output_t *out, bool keep, bl_error_t *err);
 
+/* Remove the temporary file of the output being written, if any. For a
+ * signal handler that ends the process in place of output.c's own:
+ * async-signal-safe. */
+void bl_output_remove_pending(void);
+
 #endif

@@ -261,11 +261,13 @@ static int signal_pipe = -1;
 static volatile sig_atomic_t signals_seen;
 
 /* Async-signal-safe: count, hand the signal to the watcher, or end the
- * process on the second one. */
+ * process on the second one, without leaving a temporary output behind. */
 static void on_stop_signal(int sig)
 {
-	if (signals_seen++ > 0)
+	if (signals_seen++ > 0) {
+		bl_output_remove_pending();
 		_exit(128 + sig);
+	}
 	unsigned char byte = (unsigned char)sig;
 	if (write(signal_pipe, &byte, 1) < 0) {
 		/* The pipe cannot be full with one byte in it. */

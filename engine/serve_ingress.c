@@ -90,7 +90,10 @@ static void nak_later(serve_t *s, bl_js_msg_t *msg, uint64_t delay_ms)
 }
 
 /* The attempt number of a delivery: its delivery count less the deliveries
- * handed back before they ran, at least 1. Reads the bucket only for a redelivery. */
+ * handed back before they ran. A count of hand-backs that is not below the
+ * delivery count cannot be this message's (the current delivery has not
+ * been handed back), so it counts as 0, as an unreadable one does. Reads
+ * the bucket only for a redelivery. */
 static unsigned attempt_of(serve_t *s, const bl_js_msg_t *msg, const char *tenant, const char *id)
 {
 	unsigned delivered = (unsigned)bl_js_msg_meta(msg)->delivered;
@@ -98,7 +101,7 @@ static unsigned attempt_of(serve_t *s, const bl_js_msg_t *msg, const char *tenan
 		return delivered;
 
 	unsigned handed_back = bl__serve_handbacks_load(s, tenant, id, bl_js_msg_meta(msg)->stream_seq);
-	return handed_back < delivered ? delivered - handed_back : 1;
+	return handed_back < delivered ? delivered - handed_back : delivered;
 }
 
 /*

@@ -584,7 +584,7 @@ Test(engine_human_cli, sigterm_writes_every_result, .timeout = 120)
 	test_dir_remove(f.dir);
 }
 
-/* Whether `dir` holds a file whose name starts with `prefix`. */
+/* Whether `dir` contains a file whose name starts with `prefix`. */
 static bool dir_has_prefix(const char *dir, const char *prefix)
 {
 	DIR *d = opendir(dir);
