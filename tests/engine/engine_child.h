@@ -51,6 +51,11 @@ bool wait_for_path(const char *path, int timeout_ms);
  * `needle`; returns a copy of the text from the match on, or NULL. */
 char *wait_for_err(const engine_child_t *c, const char *needle, int timeout_ms);
 
+/* Listen on a free port of 127.0.0.1 and never accept: a postgres client
+ * connecting there hangs until its connect timeout, then fails with the
+ * retryable connection_failed. Returns the socket; *port gets its port. */
+int silent_listener(int *port);
+
 /* Sleep `ms` milliseconds. */
 void sleep_ms(int ms);
 

@@ -5,7 +5,6 @@
  */
 #define _GNU_SOURCE /* strptime, timegm */
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <jansson.h>
@@ -13,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -609,21 +607,15 @@ Test(engine_human_cli, second_sigterm_removes_temp_output, .timeout = 60)
 	fixture_t f;
 	engine_child_t run;
 	char out[400], config[400], text[512];
-	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof addr;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-	cr_assert_eq(listen(fd, 4), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
+	int port;
+	int fd = silent_listener(&port);
 	fixture_init(&f, "{\"id\":\"slow\",\"tenant\":\"acme\",\"block\":\"sql\",\"params\":{\"database\":\"pg\","
 			 "\"sql\":\"SELECT 1\"}}\n");
 	snprintf(config, sizeof config, "%s/config.json", f.dir);
 	snprintf(text, sizeof text,
 		 "{\"sql\": {\"connect_timeout_ms\": 20000, \"databases\": {\"pg\": {\"driver\": \"postgres\", "
 		 "\"dsn\": \"host=127.0.0.1 port=%d dbname=x user=x\", \"shared\": true}}}}",
-		 ntohs(addr.sin_port));
+		 port);
 	test_file_write(config, text, 0600);
 	snprintf(out, sizeof out, "%s/results.jsonl", f.dir);
 	const char *extra[] = {"--output", out, "--config", config, NULL};

@@ -4,14 +4,11 @@
  * beamline.engine.v1.execute, checked through BEAMLINE_RESULTS and
  * BEAMLINE_DLQ.
  */
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -669,23 +666,6 @@ Test(engine_serve, redelivery_of_held_job_handed_back, .timeout = 60)
 
 	serve_stop(&engine);
 	serve_harness_fini(&h);
-}
-
-/* A socket on 127.0.0.1 that listens and never accepts: a postgres
- * connection to it hangs until connect_timeout_ms, then fails with the
- * retryable connection_failed. Returns the socket; *port gets its port. */
-static int silent_listener(int *port)
-{
-	struct sockaddr_in addr = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof addr;
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(bind(fd, (struct sockaddr *)&addr, sizeof addr), 0);
-	cr_assert_eq(listen(fd, 16), 0);
-	cr_assert_eq(getsockname(fd, (struct sockaddr *)&addr, &len), 0);
-	*port = ntohs(addr.sin_port);
-	return fd;
 }
 
 /* Start serve with `nats_extra` and a postgres database "pg" whose server
