@@ -154,7 +154,7 @@ void bl__serve_lookup_many(serve_t *s, serve_lookup_t *l, bl_job_t *const *jobs,
  * back after ack_wait. The message id makes a repeat of a publish that was
  * stored after all a no-op. */
 static int publish_retrying(serve_t *s, const char *subject, const char *data, const char *msg_id,
-			    bl_nats_error_t *nerr)
+			    bl_js_pub_ack_t *ack, bl_nats_error_t *nerr)
 {
 	bl_js_publish_opts_t opts = {.msg_id = msg_id};
 	uint64_t start = bl__run_now_ms();
@@ -163,7 +163,7 @@ static int publish_retrying(serve_t *s, const char *subject, const char *data, c
 	int rc;
 
 	for (;;) {
-		rc = bl_js_publish(s->nats, subject, data, strlen(data), &opts, NULL, nerr);
+		rc = bl_js_publish(s->nats, subject, data, strlen(data), &opts, ack, nerr);
 		bool transient = rc == -ETIMEDOUT || rc == -ENOTCONN || rc == -ECONNREFUSED || rc == -ENOENT;
 		uint64_t now = bl__run_now_ms();
 		uint64_t drain_end = atomic_load(&s->drain_deadline_ms);
@@ -181,7 +181,7 @@ int bl__serve_result_store(serve_t *s, const char *tenant, const char *id, const
 
 	snprintf(subject, sizeof subject, "%s%s.%s", SERVE_RESULTS_PREFIX, tenant, id);
 	snprintf(msg_id, sizeof msg_id, "%s/%s", tenant, id);
-	int rc = publish_retrying(s, subject, line, msg_id, &nerr);
+	int rc = publish_retrying(s, subject, line, msg_id, NULL, &nerr);
 	if (rc < 0)
 		BL_LOG(BL_LOG_ERROR, "serve", "result_store_failed", msg_id,
 		       "cannot store the result; the job is left unacknowledged and will run again", BL_LOG_I("err", rc),
@@ -229,12 +229,21 @@ int bl__serve_dead_letter(serve_t *s, const bl_js_msg_t *msg, const char *tenant
 	/* One dead letter per stored job message, even when the publish is repeated. */
 	snprintf(subject, sizeof subject, "%s%s", SERVE_DLQ_PREFIX, tenant[0] ? tenant : "_unknown");
 	snprintf(msg_id, sizeof msg_id, "dlq/%llu", (unsigned long long)meta->stream_seq);
-	int rc = publish_retrying(s, subject, text, msg_id, &nerr);
+	bl_js_pub_ack_t ack = {0};
+	int rc = publish_retrying(s, subject, text, msg_id, &ack, &nerr);
 	free(text);
 	if (rc < 0) {
 		BL_LOG(BL_LOG_ERROR, "serve", "dead_letter_failed", NULL, "cannot publish a dead letter; the job is retried",
 		       BL_LOG_S("reason", reason), BL_LOG_S("error", nerr.error.message));
 		return rc;
+	}
+	/* A redelivery of a message whose dead letter is stored already (it
+	 * came in before the first was acked): the stream kept the first. */
+	if (ack.duplicate) {
+		BL_LOG(BL_LOG_INFO, "serve", "dead_letter_duplicate", NULL,
+		       "the message's dead letter is stored already; acked without a second",
+		       BL_LOG_S("tenant", tenant), BL_LOG_S("id", id), BL_LOG_I("stream_seq", meta->stream_seq));
+		return 0;
 	}
 	atomic_fetch_add(&s->state.dead_letters, 1);
 	bl_engine_metrics_dlq_add(s->ctx.metrics, tenant[0] ? tenant : "_unknown");
