@@ -54,9 +54,9 @@ void kernel_set_out(kernel_run_t *run, const char *name, bl_tensor_t *t);
 
 /* Submit `fn(arg)` to the CPU pool as part of `run`. The task must add its
  * CPU time to run->cpu_ns before it can complete the run. `arg` is NULL or
- * memory from malloc that fn frees; a task dropped at shutdown frees it,
- * and the last such task of a run frees the run. Returns 0 or a negative
- * code. */
+ * memory from malloc that fn frees. A task dropped at shutdown frees it
+ * instead, and the last such task of a run frees the run. Returns 0 or a
+ * negative code. */
 int kernel_run_submit(kernel_run_t *run, void (*fn)(kernel_run_t *run, void *arg), void *arg);
 
 /* Add the first task's CPU time so far to the run. A kernel that fans

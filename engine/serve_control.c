@@ -188,7 +188,7 @@ static void cancel(serve_t *s, natsMsg *msg)
 
 	/* NOTE: the fetch thread puts a job in the table before it sends the
 	 * job to the dispatcher. A cancel that comes between the two reaches
-	 * the dispatcher first, which ignores it although the reply says
+	 * the dispatcher first, which ignores it although the reply is
 	 * "cancelling", and the job runs to its result. A job already sent
 	 * is cancelled, since the dispatcher's mailbox keeps the order of
 	 * sends. A fix would mark the table entry, for the fetch thread to

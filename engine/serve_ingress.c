@@ -144,12 +144,12 @@ static void hand_back_in_flight(serve_t *s, bl_js_msg_t *msg, const char *tenant
  */
 static bool held_here(serve_t *s, bl_js_msg_t *msg, const bl_job_t *job)
 {
-	serve_job_t held;
+	serve_job_t running;
 
-	if (!bl__serve_table_find(&s->table, job->tenant, job->id, &held) ||
-	    held.stream_seq != bl_js_msg_meta(msg)->stream_seq)
+	if (!bl__serve_table_find(&s->table, job->tenant, job->id, &running) ||
+	    running.stream_seq != bl_js_msg_meta(msg)->stream_seq)
 		return false;
-	hand_back_in_flight(s, msg, job->tenant, job->id, held.attempt + 1);
+	hand_back_in_flight(s, msg, job->tenant, job->id, running.attempt + 1);
 	return true;
 }
 

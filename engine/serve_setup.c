@@ -105,74 +105,70 @@ int bl__serve_setup_streams(serve_t *s, bl_error_t *err)
 	return rc;
 }
 
-/* Run the start's create-or-verify again after the results stream went missing. */
-static void recreate_results(serve_t *s)
-{
-	bl_error_t err = {0};
+/* A stream that the fetch thread checks for and recreates when it is deleted. */
+typedef struct watched_stream {
+	const char *name;
+	const char *missing_event;
+	const char *missing_message;
+	const char *recreated_event;
+	const char *recreated_message;
+	const char *until_back;   /* what happens until it is back, for the log */
+	bool gates_ready;         /* /ready fails and no jobs are taken meanwhile */
+} watched_stream_t;
 
-	if (bl__serve_setup_streams(s, &err) < 0) {
-		BL_LOG(BL_LOG_ERROR, "serve", "setup_failed", NULL, err.message, BL_LOG_S("object", err.field),
-		       BL_LOG_S("action", "not ready; checked again in a few seconds"));
-		return;
-	}
-	BL_LOG(BL_LOG_WARN, "serve", "results_stream_recreated", NULL,
-	       "BEAMLINE_RESULTS is back and verified; the results stored before it went missing are lost");
-	s->results_missing = false;
-	atomic_store(&s->state.streams_verified, true);
-}
+static const watched_stream_t results_stream = {
+	.name = SERVE_STREAM_RESULTS,
+	.missing_event = "results_stream_missing",
+	.missing_message = "BEAMLINE_RESULTS does not exist; not ready, and no jobs are taken until it is back",
+	.recreated_event = "results_stream_recreated",
+	.recreated_message = "BEAMLINE_RESULTS is back and verified; the results stored before it went missing are lost",
+	.until_back = "not ready; checked again in a few seconds",
+	.gates_ready = true,
+};
 
-/* Recreate BEAMLINE_DLQ at the check after the one that found it missing.
- * Meanwhile a dead letter cannot be stored, so its delivery is NAKed and
+/* A dead letter cannot be stored meanwhile, so its delivery is NAKed and
  * stays in BEAMLINE_JOBS, and other jobs go on being taken. */
-static void check_dlq(serve_t *s)
+static const watched_stream_t dlq_stream = {
+	.name = SERVE_STREAM_DLQ,
+	.missing_event = "dlq_stream_missing",
+	.missing_message = "BEAMLINE_DLQ does not exist; dead letters are handed back until it is back",
+	.recreated_event = "dlq_stream_recreated",
+	.recreated_message = "BEAMLINE_DLQ is back and verified; the dead letters stored before it went missing are lost",
+	.until_back = "dead letters handed back; checked again in a few seconds",
+	.gates_ready = false,
+};
+
+/* Check stream `w`. *missing records whether the last check found it
+ * missing. The first check that finds it missing logs that, and the next
+ * one runs the start's create-or-verify again. */
+static void check_stream(serve_t *s, const watched_stream_t *w, bool *missing)
 {
 	bl_js_stream_state_t st;
 	bl_nats_error_t nerr = {0};
 	bl_error_t err = {0};
 
-	int rc = bl_js_stream_state(s->nats, SERVE_STREAM_DLQ, &st, &nerr);
-	if (rc == -ENOENT && !s->dlq_missing) {
-		BL_LOG(BL_LOG_ERROR, "serve", "dlq_stream_missing", NULL,
-		       "BEAMLINE_DLQ does not exist; dead letters are handed back until it is back",
+	int rc = bl_js_stream_state(s->nats, w->name, &st, &nerr);
+	if (rc == -ENOENT && !*missing) {
+		BL_LOG(BL_LOG_ERROR, "serve", w->missing_event, NULL, w->missing_message,
 		       BL_LOG_I("recreate_in_ms", STREAM_CHECK_MS));
-		s->dlq_missing = true;
+		*missing = true;
+		if (w->gates_ready)
+			atomic_store(&s->state.streams_verified, false);
 		return;
 	}
-	if (rc == 0 && !s->dlq_missing)
-		return;
-	if (rc != 0 && rc != -ENOENT)
+	if ((rc == 0 && !*missing) || (rc != 0 && rc != -ENOENT))
 		return;
 
+	/* Missing at two checks in a row, or back after one. */
 	if (bl__serve_setup_streams(s, &err) < 0) {
 		BL_LOG(BL_LOG_ERROR, "serve", "setup_failed", NULL, err.message, BL_LOG_S("object", err.field),
-		       BL_LOG_S("action", "dead letters handed back; checked again in a few seconds"));
+		       BL_LOG_S("action", w->until_back));
 		return;
 	}
-	BL_LOG(BL_LOG_WARN, "serve", "dlq_stream_recreated", NULL,
-	       "BEAMLINE_DLQ is back and verified; the dead letters stored before it went missing are lost");
-	s->dlq_missing = false;
-}
-
-static void check_results(serve_t *s)
-{
-	bl_js_stream_state_t st;
-	bl_nats_error_t nerr = {0};
-
-	int rc = bl_js_stream_state(s->nats, SERVE_STREAM_RESULTS, &st, &nerr);
-	if (rc == -ENOENT && !s->results_missing) {
-		BL_LOG(BL_LOG_ERROR, "serve", "results_stream_missing", NULL,
-		       "BEAMLINE_RESULTS does not exist; not ready, and no jobs are taken until it is back",
-		       BL_LOG_I("recreate_in_ms", STREAM_CHECK_MS));
-		s->results_missing = true;
-		atomic_store(&s->state.streams_verified, false);
-		return;
-	}
-	if (rc == 0 && !s->results_missing)
-		return;
-
-	/* Missing at two checks in a row, or back after one: create or verify it as at start. */
-	if (rc == 0 || rc == -ENOENT)
-		recreate_results(s);
+	BL_LOG(BL_LOG_WARN, "serve", w->recreated_event, NULL, w->recreated_message);
+	*missing = false;
+	if (w->gates_ready)
+		atomic_store(&s->state.streams_verified, true);
 }
 
 void bl__serve_streams_check(serve_t *s, bool due)
@@ -183,6 +179,6 @@ void bl__serve_streams_check(serve_t *s, bool due)
 		return;
 	s->next_stream_check_ms = now + STREAM_CHECK_MS;
 
-	check_results(s);
-	check_dlq(s);
+	check_stream(s, &results_stream, &s->results_missing);
+	check_stream(s, &dlq_stream, &s->dlq_missing);
 }

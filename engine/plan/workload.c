@@ -308,9 +308,9 @@ static int parse_entry(bl_plan_workload_t *w, bl_plan_entry_t *e, json_t *obj, s
 	return check_template(w, e, path, err);
 }
 
-/* Check that entry i's name is not an earlier entry's: the report and the
- * service-time lines name entries, so two of one name could not be told
- * apart. */
+/* Check that entry i's name is not an earlier entry's. The report and
+ * the service-time lines name entries, so two entries of one name could
+ * not be distinguished. */
 static int check_name_unique(const bl_plan_workload_t *w, size_t i, bl_error_t *err)
 {
 	char field[BL_ERROR_FIELD_MAX];

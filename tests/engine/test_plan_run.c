@@ -43,10 +43,10 @@
  * With the mix's calibration_spacing_ms of 50 it stayed within 4%. */
 #define SERVICE_DRIFT_MAX 0.25
 /* Jobs of the real run in builds without AddressSanitizer, where the
- * bound is checked: three times the mix's 600, so that the real p99 is
- * the 18th largest latency and its interval narrower (by about the square
- * root of 3, were the latencies independent). With 600
- * jobs, one run's interval was 30.2 to 53.2 ms around a p99 of 31.9 ms. */
+ * bound is checked. Three times the mix's 600 make the real p99 the 18th
+ * largest latency, and its interval narrower: by about the square root
+ * of 3 if the latencies were independent. With 600 jobs, one run's
+ * interval was 30.2 to 53.2 ms around a p99 of 31.9 ms. */
 #define CHECKED_VALIDATION_JOBS 1800
 /* A target that every stable size meets, so the recommendation is the
  * smallest size that keeps up. The mix's own target suits release builds,

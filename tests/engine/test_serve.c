@@ -744,10 +744,10 @@ static void purge_result(serve_harness_t *h, const char *id)
 
 /*
  * The count of deliveries handed back belongs to one message. A human job
- * held through a pause leaves a count of 1 for acme/again; its result is
+ * held through a pause leaves a count of 1 for acme/again. Its result is
  * then purged, and a new message with the same tenant/id fails
- * retryably. It still gets attempts 1 and 2: with the count read as its
- * own, it ran 3 times (attempts 1, 1, 2).
+ * retryably. It still gets attempts 1 and 2. When it read the count as
+ * its own, it ran 3 times (attempts 1, 1, 2).
  */
 Test(engine_serve, handback_count_stays_with_message, .timeout = 90)
 {

@@ -52,7 +52,7 @@ static void *free_runtime(void *arg)
 	return NULL;
 }
 
-/* Make a runtime whose one worker is held in a gate handler, so that
+/* Make a runtime whose one worker is blocked in a gate handler, so that
  * whatever is queued next stays queued. Returns the pool. */
 static bl_pool_t *start_blocked_pool(bl_runtime_t **rt, gate_t *g)
 {
@@ -162,18 +162,18 @@ Test(sched_shutdown, queued_tasks_are_dropped, .timeout = 60)
 	enum { TASKS = 50 };
 	bl_runtime_t *rt;
 	gate_t g;
-	bl_actor_t *held;
+	bl_actor_t *target;
 	bl_pool_t *pool = start_blocked_pool(&rt, &g);
-	cr_assert_eq(bl_actor_spawn(&held, pool, &idle_behaviour, NULL, 8), 0);
+	cr_assert_eq(bl_actor_spawn(&target, pool, &idle_behaviour, NULL, 8), 0);
 	for (int i = 0; i < TASKS; i++) {
 		owned_arg_t *a = malloc(sizeof *a);
 		cr_assert_not_null(a);
-		bl_actor_retain(held);
-		a->actor = held;
+		bl_actor_retain(target);
+		a->actor = target;
 		cr_assert_eq(bl_pool_submit_with_drop(pool, owned_run, owned_drop, a), 0);
 	}
 	cr_assert_eq(bl_pool_submit(pool, must_not_run, NULL), 0);
-	bl_actor_release(&held);
+	bl_actor_release(&target);
 	free_while_blocked(rt, pool, &g);
 
 	cr_assert_eq(atomic_load(&tasks_ran), 0, "%lu tasks ran after shutdown began", atomic_load(&tasks_ran));
