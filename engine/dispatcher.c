@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <beamline/json_dump.h>
+
 #include "dedupe.h"
 #include "log.h"
 #include "metrics_engine.h"
@@ -61,7 +63,7 @@ static void report_duplicate(run_ctx_t *ctx, const bl_job_t *job, const bl_dedup
 			      "the same job ran earlier in this run; its result, too large to repeat, is earlier in the output");
 	if (r)
 		json_object_set_new(r, "duplicate", json_true());
-	char *text = r ? json_dumps(r, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+	char *text = r ? bl_json_dumps(r, NULL) : NULL;
 	json_decref(r);
 
 	result_item_t *item = calloc(1, sizeof *item);

@@ -5,5 +5,5 @@ add_library(bl_job STATIC
   result.c
 )
 target_include_directories(bl_job PUBLIC include PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(bl_job PUBLIC bl_sched bl_util PkgConfig::JANSSON)
+target_link_libraries(bl_job PUBLIC bl_sched bl_util bl_json PkgConfig::JANSSON)
 bl_target_warnings(bl_job)

@@ -1,0 +1,339 @@
+/*
+ * Compact JSON text of a jansson tree (json_dump.h).
+ *
+ * The tree is walked with an explicit stack, so depth costs no C stack.
+ * A string is checked as UTF-8 in one vectorised pass, then scanned 64
+ * bytes at a time for bytes that need an escape; each run of plain bytes
+ * is copied with one memcpy.
+ */
+#include <beamline/json_dump.h>
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <beamline/utf8.h>
+
+/* The text being written. */
+typedef struct out {
+	char *data;
+	size_t len;
+	size_t cap;
+} out_t;
+
+/* A container being written, and where in it the walk is. */
+typedef struct frame {
+	json_t *container;
+	void *iter;   /* object: the next member's iterator */
+	size_t index; /* array: the next element's index */
+	bool first;
+} frame_t;
+
+typedef struct stack {
+	frame_t *frames;
+	size_t depth;
+	size_t cap;
+} stack_t;
+
+/* ------------------------------------------------------------------------ */
+/* Output                                                                    */
+/* ------------------------------------------------------------------------ */
+
+/* Make room for `more` bytes past the end of the text. */
+static bool reserve(out_t *o, size_t more)
+{
+	if (o->cap - o->len >= more)
+		return true;
+	if (more > SIZE_MAX / 2 - o->len)
+		return false;
+
+	size_t cap = o->cap ? o->cap * 2 : 256;
+	if (cap < o->len + more)
+		cap = o->len + more;
+	char *grown = realloc(o->data, cap);
+	if (!grown)
+		return false;
+	o->data = grown;
+	o->cap = cap;
+	return true;
+}
+
+static bool put_bytes(out_t *o, const char *s, size_t n)
+{
+	if (!reserve(o, n))
+		return false;
+	memcpy(o->data + o->len, s, n);
+	o->len += n;
+	return true;
+}
+
+static bool put_char(out_t *o, char c)
+{
+	return put_bytes(o, &c, 1);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Strings                                                                   */
+/* ------------------------------------------------------------------------ */
+
+typedef int8_t bytes16 __attribute__((vector_size(16)));
+
+/* Bytes that one step of the scan checks. */
+#define STEP ((size_t)sizeof(bytes16))
+
+/* Marks (all bits set) on the bytes of v that must be escaped: '"', '\\'
+ * and control bytes below 0x20. */
+static inline bytes16 escape_marks(const char *s)
+{
+	bytes16 v;
+	memcpy(&v, s, sizeof v);
+	return ((v >= 0) & (v < 0x20)) | (v == '"') | (v == '\\');
+}
+
+static inline bool any_mark(bytes16 marks)
+{
+	uint64_t half[2];
+	memcpy(half, &marks, sizeof half);
+	return (half[0] | half[1]) != 0;
+}
+
+/* Return the index of the first marked byte of the 16 at s, or STEP. */
+static size_t first_escape(const char *s)
+{
+	bytes16 marks = escape_marks(s);
+	uint64_t half[2];
+	memcpy(half, &marks, sizeof half);
+	if (half[0])
+		return (size_t)__builtin_ctzll(half[0]) / 8;
+	if (half[1])
+		return 8 + (size_t)__builtin_ctzll(half[1]) / 8;
+	return STEP;
+}
+
+/* Return how many bytes at the start of the n at s need no escape:
+ * 64 bytes a step while none does, then 16, then one. */
+static size_t plain_run(const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (n - i >= 4 * STEP && !any_mark(escape_marks(s + i) | escape_marks(s + i + STEP) |
+					      escape_marks(s + i + 2 * STEP) | escape_marks(s + i + 3 * STEP)))
+		i += 4 * STEP;
+	while (n - i >= STEP) {
+		size_t k = first_escape(s + i);
+		i += k;
+		if (k < STEP)
+			return i;
+	}
+	while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+		i++;
+	return i;
+}
+
+/* Write the escape of one byte that needs one. The output has room. */
+static void put_escape(out_t *o, unsigned char c)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	char *p = o->data + o->len;
+	const char *brief = NULL;
+
+	switch (c) {
+	case '"': brief = "\\\""; break;
+	case '\\': brief = "\\\\"; break;
+	case '\b': brief = "\\b"; break;
+	case '\f': brief = "\\f"; break;
+	case '\n': brief = "\\n"; break;
+	case '\r': brief = "\\r"; break;
+	case '\t': brief = "\\t"; break;
+	default: break;
+	}
+	if (brief) {
+		memcpy(p, brief, 2);
+		o->len += 2;
+		return;
+	}
+	memcpy(p, "\\u00", 4);
+	p[4] = hex[c >> 4];
+	p[5] = hex[c & 15];
+	o->len += 6;
+}
+
+/* Bytes of output a string may need beyond its own: quotes and the
+ * widest escape. */
+#define STRING_SLACK (2 + 6)
+
+static bool put_string(out_t *o, const char *s, size_t n)
+{
+	if (!bl_utf8_is_valid((const uint8_t *)s, n) || !reserve(o, n + STRING_SLACK))
+		return false;
+	o->data[o->len++] = '"';
+
+	size_t i = 0;
+	while (i < n) {
+		size_t plain = plain_run(s + i, n - i);
+		memcpy(o->data + o->len, s + i, plain);
+		o->len += plain;
+		i += plain;
+		if (i == n)
+			break;
+
+		/* An escape: room for it, and for the rest as if plain. */
+		if (!reserve(o, n - i + STRING_SLACK))
+			return false;
+		put_escape(o, (unsigned char)s[i]);
+		i++;
+	}
+	o->data[o->len++] = '"';
+	return true;
+}
+
+/* ------------------------------------------------------------------------ */
+/* Numbers                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Write a real as jansson does: 17 significant digits ("%.17g"), ".0"
+ * added when that reads as an integer, and the exponent without its '+'
+ * or leading zeros ("1e+20" becomes "1e20").
+ */
+static bool put_real(out_t *o, double v)
+{
+	char text[64];
+
+	if (v != v || v - v != 0)
+		return false; /* NaN or infinite: JSON has no such number */
+	int n = snprintf(text, sizeof text, "%.17g", v);
+	if (n < 0 || (size_t)n >= sizeof text - 3)
+		return false;
+	if (!strchr(text, '.') && !strchr(text, 'e')) {
+		memcpy(text + n, ".0", 3);
+		n += 2;
+	}
+
+	char *e = strchr(text, 'e');
+	if (e) {
+		char *digits = e + 1 + (e[1] == '-');
+		char *from = e + 1;
+		if (*from == '-')
+			from++;
+		if (*from == '+')
+			from++;
+		while (*from == '0' && from[1])
+			from++;
+		memmove(digits, from, strlen(from) + 1);
+		n = (int)strlen(text);
+	}
+	return put_bytes(o, text, (size_t)n);
+}
+
+static bool put_integer(out_t *o, json_int_t v)
+{
+	char text[32];
+	int n = snprintf(text, sizeof text, "%" JSON_INTEGER_FORMAT, v);
+	return n > 0 && put_bytes(o, text, (size_t)n);
+}
+
+/* ------------------------------------------------------------------------ */
+/* The walk                                                                  */
+/* ------------------------------------------------------------------------ */
+
+static bool push(stack_t *st, json_t *container)
+{
+	if (st->depth == BL_JSON_DUMP_MAX_DEPTH)
+		return false;
+	if (st->depth == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 16;
+		frame_t *grown = realloc(st->frames, cap * sizeof *grown);
+		if (!grown)
+			return false;
+		st->frames = grown;
+		st->cap = cap;
+	}
+	frame_t *f = &st->frames[st->depth++];
+	*f = (frame_t){.container = container, .first = true};
+	if (json_is_object(container))
+		f->iter = json_object_iter(container);
+	return true;
+}
+
+/* Write a scalar whole, or open a container and push it. */
+static bool open_value(out_t *o, stack_t *st, json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT: return put_char(o, '{') && push(st, v);
+	case JSON_ARRAY: return put_char(o, '[') && push(st, v);
+	case JSON_STRING: return put_string(o, json_string_value(v), json_string_length(v));
+	case JSON_INTEGER: return put_integer(o, json_integer_value(v));
+	case JSON_REAL: return put_real(o, json_real_value(v));
+	case JSON_TRUE: return put_bytes(o, "true", 4);
+	case JSON_FALSE: return put_bytes(o, "false", 5);
+	case JSON_NULL: return put_bytes(o, "null", 4);
+	}
+	return false;
+}
+
+/* Step to the next member of the innermost container and write what goes
+ * before its value (the comma, an object's key). Returns 1 with the value
+ * in *next, 0 when the container has no more, -1 on failure. */
+static int next_member(out_t *o, frame_t *f, json_t **next)
+{
+	bool array = json_is_array(f->container);
+
+	if (array ? f->index == json_array_size(f->container) : !f->iter)
+		return 0;
+	if (!f->first && !put_char(o, ','))
+		return -1;
+	f->first = false;
+
+	if (array) {
+		*next = json_array_get(f->container, f->index++);
+		return 1;
+	}
+	const char *key = json_object_iter_key(f->iter);
+	if (!put_string(o, key, json_object_iter_key_len(f->iter)) || !put_char(o, ':'))
+		return -1;
+	*next = json_object_iter_value(f->iter);
+	f->iter = json_object_iter_next(f->container, f->iter);
+	return 1;
+}
+
+static bool write_tree(out_t *o, stack_t *st, json_t *value)
+{
+	if (!value || !open_value(o, st, value))
+		return false;
+	while (st->depth > 0) {
+		frame_t *f = &st->frames[st->depth - 1];
+		json_t *next = NULL;
+		int rc = next_member(o, f, &next);
+		if (rc < 0)
+			return false;
+		if (rc == 0) {
+			if (!put_char(o, json_is_object(f->container) ? '}' : ']'))
+				return false;
+			st->depth--;
+			continue;
+		}
+		if (!open_value(o, st, next))
+			return false;
+	}
+	return true;
+}
+
+char *bl_json_dumps(json_t *value, size_t *len)
+{
+	out_t o = {0};
+	stack_t st = {0};
+
+	bool ok = write_tree(&o, &st, value) && put_char(&o, '\0');
+	free(st.frames);
+	if (!ok) {
+		free(o.data);
+		return NULL;
+	}
+	if (len)
+		*len = o.len - 1;
+	return o.data;
+}
