@@ -124,7 +124,9 @@ static void execute(serve_t *s, natsMsg *msg)
 			bl__serve_job_release(&taken);
 		reply_error(s, reply, job->tenant, job->id, "engine_error", &err, true);
 		bl_job_free(&job);
+		return;
 	}
+	bl__serve_submitted(s, (uint64_t)ticket, entry.tenant, entry.id);
 }
 
 static json_t *pool_json(const char *name, bl_pool_t *pool)
@@ -178,29 +180,38 @@ static void status(serve_t *s, natsMsg *msg)
 	json_decref(r);
 }
 
+void bl__serve_send_cancel(serve_t *s, const char *tenant, const char *id)
+{
+	size_t size = strlen(tenant) + strlen(id) + 2;
+	char *corr_id = malloc(size);
+	if (!corr_id)
+		return;
+	snprintf(corr_id, size, "%s/%s", tenant, id);
+	if (bl__send_ptr(s->ctx.dispatcher, MSG_CANCEL, corr_id) < 0)
+		free(corr_id);
+}
+
+void bl__serve_submitted(serve_t *s, uint64_t ticket, const char *tenant, const char *id)
+{
+	if (bl__serve_table_submitted(&s->table, ticket))
+		bl__serve_send_cancel(s, tenant, id);
+}
+
+/* A job is put in the table before it is handed to the dispatcher, which
+ * ignores a cancel of a job it does not hold yet. So a cancel that comes
+ * between the two is left for the submitter to send after the job. The
+ * dispatcher's mailbox delivers messages in the order they were sent. */
 static void cancel(serve_t *s, natsMsg *msg)
 {
 	const char *reply = natsMsg_GetReply(msg);
-	serve_job_t found;
 	json_t *req = json_loadb(natsMsg_GetData(msg), (size_t)natsMsg_GetDataLength(msg), 0, NULL);
 	const char *tenant = json_string_value(json_object_get(req, "tenant"));
 	const char *id = json_string_value(json_object_get(req, "id"));
 
-	/* NOTE: the fetch thread puts a job in the table before it sends the
-	 * job to the dispatcher. A cancel that comes between the two reaches
-	 * the dispatcher first, which ignores it although the reply is
-	 * "cancelling", and the job runs to its result. A job already sent
-	 * is cancelled, since the dispatcher's mailbox keeps the order of
-	 * sends. A fix would mark the table entry, for the fetch thread to
-	 * send the cancel again after the job. */
-	if (tenant && id && bl__serve_table_find(&s->table, tenant, id, &found)) {
-		size_t size = strlen(tenant) + strlen(id) + 2;
-		char *corr_id = malloc(size);
-		if (corr_id) {
-			snprintf(corr_id, size, "%s/%s", tenant, id);
-			if (bl__send_ptr(s->ctx.dispatcher, MSG_CANCEL, corr_id) < 0)
-				free(corr_id);
-		}
+	serve_cancel_t found = tenant && id ? bl__serve_table_cancel(&s->table, tenant, id) : SERVE_CANCEL_ABSENT;
+	if (found == SERVE_CANCEL_NOW)
+		bl__serve_send_cancel(s, tenant, id);
+	if (found != SERVE_CANCEL_ABSENT) {
 		BL_LOG(BL_LOG_INFO, "serve", "job_cancel_requested", NULL, NULL, BL_LOG_S("tenant", tenant), BL_LOG_S("id", id));
 		json_t *r = json_pack("{s:s, s:s, s:s, s:s}", "tenant", tenant, "id", id, "status", "cancelling", "instance",
 				      s->instance);

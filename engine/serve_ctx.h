@@ -66,6 +66,8 @@ typedef struct serve_job {
 	int64_t started_unix_ms;    /* when this attempt was taken */
 	uint64_t progress_ms;       /* when the last in-progress ack went */
 	bool finishing;             /* a sink is storing its outcome (bl__serve_table_finish) */
+	bool submitted;             /* handed to the dispatcher (bl__serve_table_submitted) */
+	bool cancel_pending;        /* a cancel came before that; the submitter sends it */
 } serve_job_t;
 
 typedef struct serve_table {
@@ -144,6 +146,24 @@ bool bl__serve_table_finish(serve_table_t *t, uint64_t ticket, serve_job_t *view
 
 /* As bl__serve_table_take, but only when the job is a request (it has a reply subject). */
 bool bl__serve_table_take_request(serve_table_t *t, uint64_t ticket, serve_job_t *out);
+
+/* What a cancel request found in the table (bl__serve_table_cancel). */
+typedef enum serve_cancel {
+	SERVE_CANCEL_ABSENT, /* no such job here */
+	SERVE_CANCEL_NOW,    /* the dispatcher has the job: send it the cancel */
+	SERVE_CANCEL_LATER,  /* not handed over yet: its submitter sends the cancel after it */
+} serve_cancel_t;
+
+/*
+ * Look up tenant/id for a cancel request. A job that is in the table but
+ * not yet handed to the dispatcher is marked; bl__serve_table_submitted
+ * then returns true to its submitter, who sends the cancel after the job.
+ */
+serve_cancel_t bl__serve_table_cancel(serve_table_t *t, const char *tenant, const char *id);
+
+/* Record that the job of `ticket` went to the dispatcher. Returns true
+ * when a cancel came before, which the caller must now send. */
+bool bl__serve_table_submitted(serve_table_t *t, uint64_t ticket);
 
 /* Copy the job of tenant/id into *out without taking it. Returns whether it is there. */
 bool bl__serve_table_find(serve_table_t *t, const char *tenant, const char *id, serve_job_t *out);
@@ -284,6 +304,13 @@ void bl__serve_control_stop(serve_t *s);
 
 /* Reply to a request with `text` (borrowed). */
 void bl__serve_reply(serve_t *s, const char *reply, const char *text);
+
+/* Ask the dispatcher to cancel tenant/id; it ignores a job it does not hold. */
+void bl__serve_send_cancel(serve_t *s, const char *tenant, const char *id);
+
+/* Record that the job of `ticket`, tenant/id, went to the dispatcher, and
+ * send a cancel that came before (bl__serve_table_submitted). */
+void bl__serve_submitted(serve_t *s, uint64_t ticket, const char *tenant, const char *id);
 
 /* --- serve_approve.c --- */
 

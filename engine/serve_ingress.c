@@ -258,7 +258,9 @@ static void submit(serve_t *s, bl_js_msg_t *msg, bl_job_t **job, unsigned max_at
 			bl__serve_job_release(&taken);
 		}
 		bl_job_free(job);
+		return;
 	}
+	bl__serve_submitted(s, (uint64_t)ticket, entry.tenant, entry.id);
 }
 
 /* Deliveries of one fetch that passed their checks, waiting for the results lookup. */

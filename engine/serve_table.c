@@ -166,6 +166,39 @@ bool bl__serve_table_take_request(serve_table_t *t, uint64_t ticket, serve_job_t
 	return found;
 }
 
+serve_cancel_t bl__serve_table_cancel(serve_table_t *t, const char *tenant, const char *id)
+{
+	serve_cancel_t found = SERVE_CANCEL_ABSENT;
+
+	pthread_mutex_lock(&t->lock);
+	serve_job_t *j = find_locked(t, tenant, id);
+	if (j && j->submitted) {
+		found = SERVE_CANCEL_NOW;
+	} else if (j) {
+		j->cancel_pending = true;
+		found = SERVE_CANCEL_LATER;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return found;
+}
+
+bool bl__serve_table_submitted(serve_table_t *t, uint64_t ticket)
+{
+	bool cancel = false;
+	if (ticket == 0)
+		return false;
+
+	pthread_mutex_lock(&t->lock);
+	serve_job_t *j = &t->slots[(ticket - 1) % t->capacity];
+	if (j->ticket == ticket) {
+		j->submitted = true;
+		cancel = j->cancel_pending;
+		j->cancel_pending = false;
+	}
+	pthread_mutex_unlock(&t->lock);
+	return cancel;
+}
+
 bool bl__serve_table_find(serve_table_t *t, const char *tenant, const char *id, serve_job_t *out)
 {
 	pthread_mutex_lock(&t->lock);
