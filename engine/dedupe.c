@@ -104,17 +104,21 @@ bl_dedupe_entry_t *bl_dedupe_get(bl_dedupe_t *d, const bl_job_t *job)
 	return bl_strmap_get(&d->entries, key);
 }
 
-void bl_dedupe_finish(bl_dedupe_t *d, const bl_job_t *job, const char *line, bl_job_status_t status)
+void bl_dedupe_finish(bl_dedupe_t *d, const bl_job_t *job, char *line, bl_job_status_t status)
 {
 	bl_dedupe_entry_t *e = bl_dedupe_get(d, job);
-	if (!e || e->finished)
+	if (!e || e->finished) {
+		free(line);
 		return;
+	}
 
 	e->finished = true;
 	e->status = status;
 	size_t len = line ? strlen(line) : 0;
 	if (line && d->kept_bytes + len <= d->budget) {
-		e->line = strdup(line);
-		d->kept_bytes += e->line ? len : 0;
+		e->line = line;
+		d->kept_bytes += len;
+		return;
 	}
+	free(line);
 }

@@ -50,8 +50,8 @@ bl_dedupe_entry_t *bl_dedupe_lookup(bl_dedupe_t *d, const bl_job_t *job, uint64_
 /* Return the entry of `job`'s id without recording anything, or NULL. */
 bl_dedupe_entry_t *bl_dedupe_get(bl_dedupe_t *d, const bl_job_t *job);
 
-/* Record the first job's result; `line` may be NULL when it could not be
- * encoded. The line is copied if the budget allows. */
-void bl_dedupe_finish(bl_dedupe_t *d, const bl_job_t *job, const char *line, bl_job_status_t status);
+/* Record the first job's result and take `line` (NULL when it could not
+ * be encoded): it is kept if the budget allows, else freed. */
+void bl_dedupe_finish(bl_dedupe_t *d, const bl_job_t *job, char *line, bl_job_status_t status);
 
 #endif

@@ -63,7 +63,8 @@ static void report_duplicate(run_ctx_t *ctx, const bl_job_t *job, const bl_dedup
 			      "the same job ran earlier in this run; its result, too large to repeat, is earlier in the output");
 	if (r)
 		json_object_set_new(r, "duplicate", json_true());
-	char *text = r ? bl_json_dumps(r, NULL) : NULL;
+	size_t len = 0;
+	char *text = r ? bl_json_dumps(r, &len) : NULL;
 	json_decref(r);
 
 	result_item_t *item = calloc(1, sizeof *item);
@@ -74,6 +75,7 @@ static void report_duplicate(run_ctx_t *ctx, const bl_job_t *job, const bl_dedup
 		return;
 	}
 	item->line = text;
+	item->line_len = len;
 	item->cost = cost;
 	item->status = first->status;
 	snprintf(item->block, sizeof item->block, "%s", job->block);
@@ -126,10 +128,13 @@ static bool take_duplicate(dispatcher_t *d, job_state_t *js)
 
 /* The first job of an id finished: record it and answer the duplicates
  * that waited. The last answer releases all their text from the window. */
-static void record_result(dispatcher_t *d, job_state_t *js, const char *line, bl_job_status_t status)
+/* Takes `line`. */
+static void record_result(dispatcher_t *d, job_state_t *js, char *line, bl_job_status_t status)
 {
-	if (!d->ctx->dedupe_ids)
+	if (!d->ctx->dedupe_ids) {
+		free(line);
 		return;
+	}
 
 	bl_dedupe_finish(&d->dedupe, js->job, line, status);
 	bl_dedupe_entry_t *first = bl_dedupe_get(&d->dedupe, js->job);
@@ -193,7 +198,6 @@ static void fail_job(dispatcher_t *d, job_state_t *js, bl_job_status_t status, c
 					status, code, err, retryable, js->cost, js->ticket);
 	live_remove(d, js);
 	record_result(d, js, line, status);
-	free(line);
 	bl__job_state_free(js);
 }
 
@@ -468,6 +472,7 @@ static void job_done(dispatcher_t *d, job_state_t *js)
 	let_go_of_folder(d, js);
 	live_remove(d, js);
 	record_result(d, js, js->result_line, js->result_status);
+	js->result_line = NULL;
 	bl__job_state_free(js);
 }
 

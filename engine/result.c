@@ -144,6 +144,11 @@ static bool set_timing(json_t *obj, const bl_job_result_t *r)
 
 char *bl_job_result_encode(const bl_job_result_t *r)
 {
+	return bl_job_result_encode_len(r, NULL);
+}
+
+char *bl_job_result_encode_len(const bl_job_result_t *r, size_t *len)
+{
 	if (!r)
 		return NULL;
 	json_t *obj = json_object();
@@ -162,7 +167,7 @@ char *bl_job_result_encode(const bl_job_result_t *r)
 
 	/* Not json_dumps: a result can carry megabytes of text (an fs get),
 	 * which jansson's writer takes about 7 ms per MiB to escape. */
-	char *line = ok ? bl_json_dumps(obj, NULL) : NULL;
+	char *line = ok ? bl_json_dumps(obj, len) : NULL;
 	json_decref(obj);
 	return line;
 }

@@ -93,9 +93,11 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 		traced.traceparent = fresh.traceparent;
 
 	result_item_t *item = calloc(1, sizeof *item);
-	char *line = bl_job_result_encode(&traced);
-	char *copy = line ? strdup(line) : NULL;
-	if (!item || !line || !copy) {
+	size_t len = 0;
+	char *line = bl_job_result_encode_len(&traced, &len);
+	/* The copy is for answering duplicates of the job (dedupe.h). */
+	char *copy = line && ctx->dedupe_ids ? strndup(line, len) : NULL;
+	if (!item || !line || (ctx->dedupe_ids && !copy)) {
 		free(item);
 		free(line);
 		free(copy);
@@ -106,6 +108,7 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 
 	bl_engine_metrics_job_finished(ctx->metrics, r, block, run_ms);
 	item->line = line;
+	item->line_len = len;
 	item->cost = cost;
 	item->ticket = ticket;
 	item->status = r->status;

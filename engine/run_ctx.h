@@ -132,6 +132,7 @@ typedef struct job_state {
 /* One result on its way to the writer. */
 typedef struct result_item {
 	char *line;                 /* owned; no newline */
+	size_t line_len;            /* its length */
 	size_t cost;                /* bytes of job text to release from the window */
 	uint64_t ticket;            /* job_state_t.ticket of the job */
 	bl_job_status_t status;
@@ -152,8 +153,10 @@ void *bl__msg_ptr(bl_msg_t *msg);
 /* Encode and send a result to the result sink; `run_ms` < 0 when the job
  * did not run; `cost` is the job's text size, released from the read-ahead
  * window when the result is written; `ticket` is the job source's handle
- * (job_state_t.ticket), passed through to the sink. Returns an owned copy of the encoded line (for duplicates), or
- * NULL when memory runs out; then the result is lost and logged. */
+ * (job_state_t.ticket), passed through to the sink. Returns an owned copy
+ * of the encoded line, for answering duplicates, where the run answers
+ * them (run_ctx_t.dedupe_ids); else NULL. Also NULL when memory runs out;
+ * then the result is lost and logged. */
 char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost,
 		 uint64_t ticket);
 

@@ -51,11 +51,11 @@ static void keep_run_time(run_ctx_t *ctx, double run_ms)
 	ctx->run_ms[ctx->run_ms_count++] = run_ms;
 }
 
-static void write_line(run_ctx_t *ctx, const char *line)
+static void write_line(run_ctx_t *ctx, const char *line, size_t len)
 {
 	if (ctx->write_error)
 		return;
-	if (fputs(line, ctx->out) == EOF || fputc('\n', ctx->out) == EOF) {
+	if (fwrite(line, 1, len, ctx->out) != len || fputc('\n', ctx->out) == EOF) {
 		ctx->write_error = -(errno ? errno : EIO);
 		BL_LOG(BL_LOG_ERROR, "writer", "output_failed", NULL, "cannot write the results",
 		       BL_LOG_S("error", strerror(-ctx->write_error)));
@@ -113,7 +113,7 @@ static void take_result(writer_t *w, result_item_t *item)
 {
 	run_ctx_t *ctx = w->ctx;
 
-	write_line(ctx, item->line);
+	write_line(ctx, item->line, item->line_len);
 	keep_digest(ctx, item->line);
 	atomic_fetch_add(&ctx->by_status[item->status], 1);
 	ctx->summary.by_status[item->status]++;

@@ -2,9 +2,8 @@
  * Compact JSON text of a jansson tree (json_dump.h).
  *
  * The tree is walked with an explicit stack, so depth costs no C stack.
- * A string is checked as UTF-8 in one vectorised pass, then scanned 64
- * bytes at a time for bytes that need an escape; each run of plain bytes
- * is copied with one memcpy.
+ * A string is checked as UTF-8 in one vectorised pass, then copied 64
+ * bytes at a time while none of them needs an escape.
  */
 #include <beamline/json_dump.h>
 
@@ -42,11 +41,9 @@ typedef struct stack {
 /* Output                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* Make room for `more` bytes past the end of the text. */
-static bool reserve(out_t *o, size_t more)
+/* Grow the text's buffer to hold `more` bytes past its end. */
+static bool grow(out_t *o, size_t more)
 {
-	if (o->cap - o->len >= more)
-		return true;
 	if (more > SIZE_MAX / 2 - o->len)
 		return false;
 
@@ -59,6 +56,12 @@ static bool reserve(out_t *o, size_t more)
 	o->data = grown;
 	o->cap = cap;
 	return true;
+}
+
+/* Make room for `more` bytes past the end of the text. */
+static inline bool reserve(out_t *o, size_t more)
+{
+	return o->cap - o->len >= more || grow(o, more);
 }
 
 static bool put_bytes(out_t *o, const char *s, size_t n)
@@ -100,10 +103,9 @@ static inline bool any_mark(bytes16 marks)
 	return (half[0] | half[1]) != 0;
 }
 
-/* Return the index of the first marked byte of the 16 at s, or STEP. */
-static size_t first_escape(const char *s)
+/* Return the index of the first marked byte of `marks`, or STEP. */
+static inline size_t first_mark(bytes16 marks)
 {
-	bytes16 marks = escape_marks(s);
 	uint64_t half[2];
 	memcpy(half, &marks, sizeof half);
 	if (half[0])
@@ -113,23 +115,46 @@ static size_t first_escape(const char *s)
 	return STEP;
 }
 
-/* Return how many bytes at the start of the n at s need no escape:
- * 64 bytes a step while none does, then 16, then one. */
-static size_t plain_run(const char *s, size_t n)
+/* Return the index of the first marked byte of the 64 whose marks are
+ * m[0] to m[3], at least one of them set. */
+static inline size_t first_mark_of_four(const bytes16 m[4])
+{
+	size_t k = 0;
+	while (k < 3 && !any_mark(m[k]))
+		k++;
+	return k * STEP + first_mark(m[k]);
+}
+
+/*
+ * Copy the bytes at the start of the n at s that need no escape to out,
+ * and return how many there are: 64 bytes a step, then 16, then one.
+ * Each step stores its bytes before it checks them, so the data is read
+ * once. out must have room for n bytes; bytes past the returned count
+ * may be overwritten.
+ */
+static size_t copy_plain(char *out, const char *s, size_t n)
 {
 	size_t i = 0;
 
-	while (n - i >= 4 * STEP && !any_mark(escape_marks(s + i) | escape_marks(s + i + STEP) |
-					      escape_marks(s + i + 2 * STEP) | escape_marks(s + i + 3 * STEP)))
+	while (n - i >= 4 * STEP) {
+		memcpy(out + i, s + i, 4 * STEP);
+		bytes16 m[4] = {escape_marks(s + i), escape_marks(s + i + STEP), escape_marks(s + i + 2 * STEP),
+				escape_marks(s + i + 3 * STEP)};
+		if (any_mark(m[0] | m[1] | m[2] | m[3]))
+			return i + first_mark_of_four(m);
 		i += 4 * STEP;
+	}
 	while (n - i >= STEP) {
-		size_t k = first_escape(s + i);
+		memcpy(out + i, s + i, STEP);
+		size_t k = first_mark(escape_marks(s + i));
 		i += k;
 		if (k < STEP)
 			return i;
 	}
-	while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+	while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\') {
+		out[i] = s[i];
 		i++;
+	}
 	return i;
 }
 
@@ -173,8 +198,7 @@ static bool put_string(out_t *o, const char *s, size_t n)
 
 	size_t i = 0;
 	while (i < n) {
-		size_t plain = plain_run(s + i, n - i);
-		memcpy(o->data + o->len, s + i, plain);
+		size_t plain = copy_plain(o->data + o->len, s + i, n - i);
 		o->len += plain;
 		i += plain;
 		if (i == n)

@@ -63,8 +63,8 @@ Test(engine_dedupe, lines_kept_within_budget)
 
 	cr_assert_null(bl_dedupe_lookup(&dedupe, short_job, 1), "a new id has no entry");
 	cr_assert_null(bl_dedupe_lookup(&dedupe, long_job, 2));
-	bl_dedupe_finish(&dedupe, short_job, "12345", BL_JOB_OK);
-	bl_dedupe_finish(&dedupe, long_job, "0123456789abcdef", BL_JOB_ERROR);
+	bl_dedupe_finish(&dedupe, short_job, strdup("12345"), BL_JOB_OK);
+	bl_dedupe_finish(&dedupe, long_job, strdup("0123456789abcdef"), BL_JOB_ERROR);
 
 	bl_dedupe_entry_t *entry = bl_dedupe_get(&dedupe, short_job);
 	cr_assert(entry->finished);

@@ -198,6 +198,10 @@ typedef struct bl_job_result {
  */
 char *bl_job_result_encode(const bl_job_result_t *r);
 
+/* As bl_job_result_encode, and give the length of the line through *len,
+ * which spares a caller a strlen of a line that can hold megabytes. */
+char *bl_job_result_encode_len(const bl_job_result_t *r, size_t *len);
+
 #ifdef __cplusplus
 }
 #endif
