@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include <beamline/base64.h>
+#include <beamline/json_load.h>
 
 #include "http_internal.h"
 
@@ -40,7 +41,7 @@ static int add_body(json_t *result, http_request_t *req, http_attempt_t *a)
 		encoding = "json";
 	} else if (want_json) {
 		json_error_t jerr;
-		value = json_loadb(body, req->body_len, JSON_DECODE_ANY, &jerr);
+		value = bl_json_loadb(body, req->body_len, JSON_DECODE_ANY, &jerr);
 		if (!value) {
 			a->code = BL_EFORMAT;
 			a->error_code = "invalid_response";

@@ -35,6 +35,8 @@
 
 #include <sqlite3.h>
 
+#include <beamline/json_load.h>
+
 #include "fs_run.h"
 #include "sql_embedded.h"
 #include "sql_lite_quota.h"
@@ -521,7 +523,7 @@ static json_t *column_value(lite_run_t *run, int c)
 		size_t len = (size_t)sqlite3_column_bytes(stmt, c);
 		json_t *v = NULL;
 		if (decltype_is(stmt, c, "JSON", "JSONB"))
-			v = json_loadb(text, len, JSON_DECODE_ANY, NULL);
+			v = bl_json_loadb(text, len, JSON_DECODE_ANY, NULL);
 		if (!v)
 			v = json_stringn(text, len);
 		if (!v)

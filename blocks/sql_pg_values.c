@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <beamline/json_load.h>
+
 #include "sql_result.h"
 
 /* Built-in type OIDs, from PostgreSQL's catalog (pg_type.dat); they are
@@ -137,7 +139,7 @@ static json_t *timestamp_value(const char *text, size_t len, bool with_zone)
 
 static json_t *json_column_value(const char *text, size_t len)
 {
-	json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
+	json_t *v = bl_json_loadb(text, len, JSON_DECODE_ANY | JSON_ALLOW_NUL, NULL);
 	return v ? v : json_stringn(text, len);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include <beamline/job.h>
+#include <beamline/json_load.h>
 #include <beamline/trace.h>
 
 #include "job_limits.h"
@@ -651,9 +652,9 @@ static void salvage_from_text(const char *text, const bl__job_names_t *names, co
 		copy_name(tenant_out, name_size, text + names->tenant.start, names->tenant.len, lim);
 }
 
-/* Turn a jansson load error into BL_EFORMAT, naming the member that the
- * error position falls in. Memory exhaustion becomes BL_ENOMEM and
- * jansson's own depth limit BL_ELIMIT. */
+/* Turn a load error (bl_json_loadb) into BL_EFORMAT, naming the member
+ * that the error position falls in. Memory exhaustion becomes BL_ENOMEM
+ * and the parser's own depth limit BL_ELIMIT. */
 static int report_load_error(const char *text, size_t len, const json_error_t *jerr, bl_error_t *err)
 {
 	char path[BL_ERROR_FIELD_MAX];
@@ -664,10 +665,10 @@ static int report_load_error(const char *text, size_t len, const json_error_t *j
 		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory while parsing the job");
 	if (json_error_code(jerr) == json_error_null_character)
 		detail = "\\u0000 (a NUL byte) is not allowed in strings";
-	/* Reached only when max_depth is above jansson's own depth limit. */
+	/* Reached only when max_depth is above the parser's own depth limit. */
 	if (json_error_code(jerr) == json_error_stack_overflow) {
 		code = BL_ELIMIT;
-		detail = "nesting exceeds jansson's limit of " STRINGIFY(JSON_PARSER_MAX_DEPTH) " levels";
+		detail = "nesting exceeds the parser's limit of " STRINGIFY(JSON_PARSER_MAX_DEPTH) " levels";
 	}
 
 	size_t offset = jerr->position > 0 ? (size_t)jerr->position : 0;
@@ -697,7 +698,9 @@ int bl_job_parse(bl_job_t **out, const char *text, size_t len, const bl_job_limi
 		return rc;
 	}
 
-	json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+	/* Not json_loadb: jansson's lexer takes about 16 ms for a job that
+	 * carries 1 MiB of text (an fs put); bl_json_loadb about 0.2 ms. */
+	json_t *root = bl_json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
 	if (!root) {
 		size_t failed_at = jerr.position > 0 ? (size_t)jerr.position : 0;
 		drop_name_after(&names.id, failed_at);

@@ -6,10 +6,11 @@
  * in place instead. The end of a string without escapes is found by a
  * scan of 16 bytes a step, then its bytes are checked as UTF-8 in one call
  * and copied once into its json_t. A string with escapes is unescaped into
- * one scratch buffer that the whole parse shares. Each rule below repeats one of jansson 2.14's
- * (src/load.c), so that both accept the same documents, with one
- * exception: a NUL byte after a number or a literal, which jansson skips,
- * is rejected here like any other NUL byte outside a string.
+ * one scratch buffer that the whole parse shares. Each rule below repeats
+ * one of jansson 2.14's (src/load.c), so that both accept the same
+ * documents, with one exception: a NUL byte after a number or a literal,
+ * which jansson skips, is rejected here like any other NUL byte outside a
+ * string.
  */
 #include <beamline/json_load.h>
 

@@ -466,7 +466,7 @@ Test(engine_job, timeout_bounds)
 	}
 }
 
-/* An integer too large for 64 bits is a JSON error that jansson reports;
+/* An integer too large for 64 bits is a JSON error that the parser reports;
  * the error still names timeout_ms. */
 Test(engine_job, timeout_overflow_names_field)
 {
@@ -651,7 +651,7 @@ Test(engine_job, retry_defaults)
 	bl_job_free(&b.job);
 }
 
-/* A duplicate key is rejected by jansson and named by its path, at the
+/* A duplicate key is rejected by the parser and named by its path, at the
  * top level and inside params. A duplicated id is not salvaged, because
  * there is no telling which one the client meant. */
 Test(engine_job, duplicate_keys_are_rejected)
@@ -725,7 +725,7 @@ Test(engine_job, truncation_names_the_open_field)
 	cr_assert_str_eq(o.tenant, "acme");
 }
 
-/* Syntax errors report jansson's line and column and name the field. */
+/* Syntax errors report the parser's line and column and name the field. */
 Test(engine_job, syntax_error_names_field_and_position)
 {
 	const char *text = "{\"id\":\"job-1\",\n\"tenant\":\"acme\",\n\"block\":\"kernel\",\n\"timeout_ms\":12x}";
@@ -773,7 +773,7 @@ Test(engine_job, malformed_json_is_rejected)
 	}
 }
 
-/* Text longer than max_bytes is BL_ELIMIT before jansson parses it; the
+/* Text longer than max_bytes is BL_ELIMIT before the parser reads it; the
  * padding is whitespace, so no other limit is crossed first. The id and
  * tenant before the cut are still salvaged. */
 Test(engine_job, oversized_text_is_rejected)
@@ -842,10 +842,10 @@ Test(engine_job, deep_nesting_is_rejected, .timeout = 10)
 	free(text);
 }
 
-/* With the depth limit raised past jansson's own (2,048), 10,000 levels
- * still end in a clean BL_ELIMIT, from jansson, rather than deep
+/* With the depth limit raised past the parser's own (2,048), 10,000 levels
+ * still end in a clean BL_ELIMIT, from the parser, rather than deep
  * recursion. */
-Test(engine_job, deep_nesting_past_jansson_limit_is_clean, .timeout = 10)
+Test(engine_job, deep_nesting_past_parser_limit_is_clean, .timeout = 10)
 {
 	size_t len;
 	char *text = nested_arrays("{" BASE ",\"params\":{\"deep\":", 10000, "}}", &len);
