@@ -32,7 +32,7 @@ void bl_dedupe_clear(bl_dedupe_t *d)
  */
 static uint64_t hash_value(json_t *v)
 {
-	uint64_t h = bl__hash_fnv1a(BL_HASH_FNV1A_INIT, &(int){json_typeof(v)}, sizeof(int));
+	uint64_t h = bl__hash_bytes(BL_HASH_INIT, &(int){json_typeof(v)}, sizeof(int));
 
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: {
@@ -41,7 +41,7 @@ static uint64_t hash_value(json_t *v)
 		json_t *member;
 		uint64_t sum = 0;
 		json_object_keylen_foreach(v, key, key_len, member)
-			sum += bl__hash_mix(bl__hash_fnv1a(h, key, key_len) ^ hash_value(member));
+			sum += bl__hash_mix(bl__hash_bytes(h, key, key_len) ^ hash_value(member));
 		return bl__hash_mix(h ^ sum);
 	}
 	case JSON_ARRAY:
@@ -49,11 +49,11 @@ static uint64_t hash_value(json_t *v)
 			h = bl__hash_mix(h ^ hash_value(json_array_get(v, i)));
 		return h;
 	case JSON_STRING:
-		return bl__hash_mix(bl__hash_fnv1a(h, json_string_value(v), json_string_length(v)));
+		return bl__hash_mix(bl__hash_bytes(h, json_string_value(v), json_string_length(v)));
 	case JSON_INTEGER:
-		return bl__hash_mix(bl__hash_fnv1a(h, &(json_int_t){json_integer_value(v)}, sizeof(json_int_t)));
+		return bl__hash_mix(bl__hash_bytes(h, &(json_int_t){json_integer_value(v)}, sizeof(json_int_t)));
 	case JSON_REAL:
-		return bl__hash_mix(bl__hash_fnv1a(h, &(double){json_real_value(v)}, sizeof(double)));
+		return bl__hash_mix(bl__hash_bytes(h, &(double){json_real_value(v)}, sizeof(double)));
 	case JSON_TRUE:
 	case JSON_FALSE:
 	case JSON_NULL:
@@ -68,7 +68,7 @@ uint64_t bl_dedupe_fingerprint(const bl_job_t *job)
 	int len = snprintf(head, sizeof head, "%s|%d|%llu|", job->block, (int)job->priority,
 			   (unsigned long long)job->timeout_ms);
 	size_t head_len = len < 0 ? 0 : (size_t)len < sizeof head ? (size_t)len : sizeof head - 1;
-	uint64_t h = bl__hash_fnv1a(BL_HASH_FNV1A_INIT, head, head_len);
+	uint64_t h = bl__hash_bytes(BL_HASH_INIT, head, head_len);
 	return bl__hash_mix(h ^ hash_value(job->params));
 }
 

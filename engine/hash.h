@@ -1,10 +1,11 @@
 /*
- * Unkeyed 64-bit hashing: FNV-1a over bytes, then the splitmix64
+ * Unkeyed 64-bit hashing: XXH3 (xxHash) over bytes, then the splitmix64
  * finaliser where the low bits must be well mixed. Neither function is
  * keyed, so a caller that chooses the input can make two collide on
  * purpose: tables keyed by tenants' names and ids use bl_keyed_hash
  * (keyed_hash.h) instead. These fingerprint a job's content, which is
- * compared only with another job of the same tenant and id.
+ * compared only with another job of the same tenant and id. The content
+ * can hold megabytes (an fs put), which XXH3 reads at memory speed.
  */
 #ifndef BL_ENGINE_HASH_H
 #define BL_ENGINE_HASH_H
@@ -12,18 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The FNV-1a offset basis: the hash of no bytes. */
-#define BL_HASH_FNV1A_INIT 0xcbf29ce484222325ull
+#include <xxhash.h>
 
-/* Hash the `len` bytes at `data` (borrowed) with FNV-1a, continuing from `h`. */
-static inline uint64_t bl__hash_fnv1a(uint64_t h, const void *data, size_t len)
+/* The hash to start from: the hash of no bytes. */
+#define BL_HASH_INIT 0xcbf29ce484222325ull
+
+/* Hash the `len` bytes at `data` (borrowed), continuing from `h`. */
+static inline uint64_t bl__hash_bytes(uint64_t h, const void *data, size_t len)
 {
-	const unsigned char *p = data;
-	for (size_t i = 0; i < len; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h;
+	return XXH3_64bits_withSeed(data, len, h);
 }
 
 /* Spread every input bit over the output (the splitmix64 finaliser). */

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <beamline/json_load.h>
+
 #include "job_limits.h"
 
 /* What the scan expects next inside one container. */
@@ -192,6 +194,18 @@ static bool scan_string(scan_t *s, size_t max, bool *closed, bool *escaped)
 	*closed = false;
 	*escaped = false;
 	while (i < s->end) {
+		/* A run of plain bytes, found 16 at a time: each counts one. */
+		size_t plain = (size_t)(bl_json_find_special(s->text + i, s->text + s->end) - (s->text + i));
+		if (plain > 0) {
+			if (decoded + plain > max) {
+				s->pos = i + (max - decoded) + 1;
+				return false;
+			}
+			decoded += plain;
+			i += plain;
+			continue;
+		}
+
 		char c = s->text[i];
 		size_t n = 1;
 		if (c == '"') {

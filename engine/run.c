@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "line_reader.h"
 #include "log.h"
 #include "metrics_engine.h"
 #include "output.h"
@@ -143,47 +144,6 @@ char *bl__report_failure(run_ctx_t *ctx, const char *id, const char *tenant, con
 /* Reading jobs                                                              */
 /* ------------------------------------------------------------------------ */
 
-/*
- * Read one line of at most `max` bytes into *buf (growing it). Longer lines
- * are consumed to their end and reported with *too_long set, so one bad
- * line cannot make the reader allocate without bound. Returns the length,
- * or -1 at end of input.
- */
-static ssize_t read_line(FILE *in, char **buf, size_t *cap, size_t max, bool *too_long)
-{
-	size_t len = 0;
-	int c;
-
-	*too_long = false;
-	if (*cap == 0) {
-		*buf = malloc(4096);
-		if (!*buf)
-			return -1;
-		*cap = 4096;
-	}
-	while ((c = getc(in)) != EOF && c != '\n') {
-		if (len >= max) {
-			*too_long = true;
-			continue;
-		}
-		if (len + 1 >= *cap) {
-			size_t grown = *cap ? *cap * 2 : 4096;
-			char *p = realloc(*buf, grown);
-			if (!p) {
-				*too_long = true;
-				continue;
-			}
-			*buf = p;
-			*cap = grown;
-		}
-		(*buf)[len++] = (char)c;
-	}
-	if (c == EOF && len == 0 && !*too_long)
-		return -1;
-	(*buf)[len] = '\0';
-	return (ssize_t)len;
-}
-
 /* Wait until the writer has caught up to within the window, in jobs and in
  * bytes of job text, then count a job of `bytes` as in flight. A single
  * job larger than the byte window still goes through, alone. */
@@ -227,8 +187,8 @@ static void submit_line(run_ctx_t *ctx, const char *text, size_t len, unsigned l
 /* Read every line; returns the number of results to expect. */
 static uint64_t read_jobs(run_ctx_t *ctx, FILE *in)
 {
-	char *buf = NULL;
-	size_t cap = 0;
+	bl_line_reader_t reader;
+	char *line;
 	bool too_long;
 	ssize_t len;
 	unsigned long line_no = 0;
@@ -237,20 +197,20 @@ static uint64_t read_jobs(run_ctx_t *ctx, FILE *in)
 	/* NOTE: a stop takes effect at the next line, so an idle pipe that
 	 * stays open keeps the run waiting until a line arrives or a second
 	 * signal ends the process. */
-	while (!atomic_load(&ctx->stop_requested) &&
-	       (len = read_line(in, &buf, &cap, ctx->cfg->job_limits.max_bytes, &too_long)) >= 0 && !ferror(in)) {
+	bl_line_reader_init(&reader, fileno(in), ctx->cfg->job_limits.max_bytes);
+	while (!atomic_load(&ctx->stop_requested) && (len = bl_line_reader_next(&reader, &line, &too_long)) >= 0) {
 		line_no++;
 		/* Blank lines (and a trailing newline) are not jobs. */
-		if (!too_long && strspn(buf, " \t\r") == (size_t)len)
+		if (!too_long && strspn(line, " \t\r") == (size_t)len)
 			continue;
 		wait_for_room(ctx, (size_t)len);
-		submit_line(ctx, buf, (size_t)len, line_no, too_long);
+		submit_line(ctx, line, (size_t)len, line_no, too_long);
 		jobs++;
 		atomic_store(&ctx->read, jobs);
 	}
-	if (ferror(in))
-		ctx->read_error = -(errno ? errno : EIO);
-	free(buf);
+	if (reader.error)
+		ctx->read_error = reader.error;
+	bl_line_reader_free(&reader);
 	return jobs;
 }
 
@@ -481,7 +441,7 @@ int bl_run_jobs(const bl_run_config_t *cfg, bl_run_summary_t *summary, bl_error_
 	stop_signal_watch(&signals);
 	if (ctx.read_error)
 		rc = bl_error_set(err, ctx.read_error, cfg->jobs_path, "cannot read the jobs file after %llu jobs: %s",
-				  (unsigned long long)jobs, strerror(-ctx.read_error));
+				  (unsigned long long)jobs, bl_strerror(ctx.read_error));
 	else if (jobs == 0)
 		BL_LOG(BL_LOG_WARN, "reader", "no_jobs", NULL, "the jobs file holds no jobs", BL_LOG_S("jobs", cfg->jobs_path));
 	finish_summary(&ctx, summary, (double)(bl__run_now_ms() - start) / 1000.0);

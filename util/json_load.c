@@ -187,7 +187,7 @@ const char *bl__json_find_special_plain(const char *p, const char *end)
 }
 
 #ifdef __SSE2__
-const char *bl__json_find_special(const char *p, const char *end)
+const char *bl_json_find_special(const char *p, const char *end)
 {
 	const __m128i quote = _mm_set1_epi8('"');
 	const __m128i backslash = _mm_set1_epi8('\\');
@@ -206,7 +206,7 @@ const char *bl__json_find_special(const char *p, const char *end)
 	return bl__json_find_special_plain(p, end);
 }
 #else
-const char *bl__json_find_special(const char *p, const char *end)
+const char *bl_json_find_special(const char *p, const char *end)
 {
 	return bl__json_find_special_plain(p, end);
 }
@@ -295,7 +295,7 @@ static bool scan_string(parser_t *ps, string_span_t *span)
 
 	span->escaped = false;
 	for (;;) {
-		p = bl__json_find_special(p, ps->end);
+		p = bl_json_find_special(p, ps->end);
 		if (p == ps->end)
 			return fail_in_string(ps, start, p, json_error_premature_end_of_input,
 					      "unexpected end of input in a string");

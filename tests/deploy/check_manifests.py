@@ -41,6 +41,7 @@ RUNTIME_PACKAGES = {
     "pocl-opencl-icd": "pocl-opencl-icd", "libcurl4-openssl-dev": "libcurl4", "libpq-dev": "libpq5",
     "libsqlite3-dev": "libsqlite3-0", "libmicrohttpd-dev": "libmicrohttpd12", "libnats-dev": "libnats3.4",
     "libssl-dev": "libssl3", "zlib1g-dev": "zlib1g", "libsodium-dev": "libsodium23",
+    "libxxhash-dev": "libxxhash0",
 }
 
 

@@ -415,13 +415,13 @@ Test(util_json_load, vector_scan_matches_plain_scan)
 	for (size_t len = 0; len <= 70; len++) {
 		memset(buf, 'x', sizeof buf);
 		buf[len] = '"'; /* beyond end: must not be found */
-		cr_assert_eq(bl__json_find_special(buf, buf + len), buf + len, "found a byte in %zu plain bytes", len);
+		cr_assert_eq(bl_json_find_special(buf, buf + len), buf + len, "found a byte in %zu plain bytes", len);
 		for (size_t at = 0; at < len; at++) {
 			for (size_t k = 0; k < sizeof specials; k++) {
 				memset(buf, (at & 1) ? 'x' : '\xc3', sizeof buf);
 				buf[at] = specials[k];
 				const char *plain = bl__json_find_special_plain(buf, buf + len);
-				const char *fast = bl__json_find_special(buf, buf + len);
+				const char *fast = bl_json_find_special(buf, buf + len);
 				cr_assert_eq(plain, buf + at, "plain scan: byte %zu of %zu found at %td", at, len,
 					     plain - buf);
 				cr_assert_eq(fast, plain, "vector scan: byte %zu of %zu found at %td", at, len,

@@ -37,4 +37,12 @@
  */
 json_t *bl_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *error);
 
+/*
+ * Return the first byte in [p, end) that ends a run of plain bytes inside
+ * a JSON string: '"', '\\' or a control byte (below 0x20). Returns end
+ * when there is none. It reads 16 bytes a step with SSE2 where the
+ * compiler targets it.
+ */
+const char *bl_json_find_special(const char *p, const char *end);
+
 #endif
