@@ -3,10 +3,11 @@
  * through the block interface (prepare, then start) on a real I/O pool,
  * as the engine's job actor drives it.
  *
- *   beamline-fs-bench --dir DIR --size BYTES --files N [--depth D] [--io-workers W]
+ *   beamline-fs-bench --dir DIR --size BYTES --files N [--depth D] [--io-workers W] [--read-passes R]
  *
  * Puts N files of BYTES bytes as DIR/t/f0 ... f(N-1), then gets each of
- * them back, keeping D jobs in flight. Prints one JSON line per phase:
+ * them back R times (default 1; more makes the reads stand out in a
+ * profile), keeping D jobs in flight. Prints one JSON line per phase:
  *
  *   {"system":"beamline-fs","op":"write","size":1048576,"files":256,
  *    "bytes":268435456,"depth":1,"elapsed_s":0.91,"mib_s":281.3,"check":true}
@@ -36,6 +37,7 @@ typedef struct bench_args {
 	size_t size;
 	size_t files;
 	size_t depth;
+	size_t read_passes;
 	unsigned io_workers;
 } bench_args_t;
 
@@ -158,7 +160,7 @@ static bool run_phase(const bench_args_t *args, const bl_block_env_t *base, cons
 
 static int parse_args(bench_args_t *a, int argc, char **argv)
 {
-	*a = (bench_args_t){.depth = 1, .io_workers = 1};
+	*a = (bench_args_t){.depth = 1, .read_passes = 1, .io_workers = 1};
 	for (int i = 1; i + 1 < argc; i += 2) {
 		const char *v = argv[i + 1];
 		if (strcmp(argv[i], "--dir") == 0)
@@ -169,14 +171,16 @@ static int parse_args(bench_args_t *a, int argc, char **argv)
 			a->files = strtoull(v, NULL, 10);
 		else if (strcmp(argv[i], "--depth") == 0)
 			a->depth = strtoull(v, NULL, 10);
+		else if (strcmp(argv[i], "--read-passes") == 0)
+			a->read_passes = strtoull(v, NULL, 10);
 		else if (strcmp(argv[i], "--io-workers") == 0)
 			a->io_workers = (unsigned)strtoul(v, NULL, 10);
 		else
 			return fprintf(stderr, "unknown option %s\n", argv[i]), -1;
 	}
-	if (!a->dir || a->size == 0 || a->files == 0 || a->depth == 0 || a->io_workers == 0) {
+	if (!a->dir || a->size == 0 || a->files == 0 || a->depth == 0 || a->io_workers == 0 || a->read_passes == 0) {
 		fprintf(stderr, "usage: beamline-fs-bench --dir DIR --size BYTES --files N [--depth D] "
-				"[--io-workers W]\n(size, files, depth and io-workers must be positive)\n");
+				"[--io-workers W] [--read-passes R]\n(each number must be positive)\n");
 		return -1;
 	}
 	return 0;
@@ -238,7 +242,8 @@ int main(int argc, char **argv)
 	free(text);
 
 	bool ok = run_phase(&args, &env, "write", content);
-	ok = run_phase(&args, &env, "read", NULL) && ok;
+	for (size_t i = 0; i < args.read_passes; i++)
+		ok = run_phase(&args, &env, "read", NULL) && ok;
 
 	json_decref(content);
 	bl_block_services_stop(services);
