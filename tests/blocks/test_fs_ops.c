@@ -34,6 +34,43 @@ static void run_ok(fs_fixture_t *f, fs_outcome_t *o, const char *params)
 	cr_assert_not_null(o->result);
 }
 
+extern const bl_block_t bl__fs_block;
+
+/* The memory estimate that prepare gives a get of `path`. */
+static uint64_t get_estimate(fs_fixture_t *f, const char *path)
+{
+	uint64_t mem = 0;
+	bl_error_t err;
+	json_t *params = json_pack("{s:s, s:s}", "op", "get", "path", path);
+
+	cr_assert_eq(bl__fs_block.prepare(params, &f->env, &mem, &err), 0, "prepare failed: %s", err.message);
+	json_decref(params);
+	return mem;
+}
+
+/* A tenant with a memory quota gets estimates from the file's size; one
+ * without gets the bound of the largest read, and no file lookup. */
+Test(blocks_fs_ops, get_estimate_reads_size_only_under_quota, .timeout = 60)
+{
+	fs_fixture_t f;
+	char big[1000];
+	fs_fixture_init(&f);
+	memset(big, 'b', sizeof big);
+	fs_write_file(f.tenant, "small.txt", "0123456789", 10);
+	fs_write_file(f.tenant, "big.txt", big, sizeof big);
+
+	f.env.device_mem_limit = UINT64_C(1) << 30;
+	uint64_t small = get_estimate(&f, "small.txt");
+	uint64_t large = get_estimate(&f, "big.txt");
+	cr_assert_eq(large - small, (1000 - 10) + (1336 - 16), "data and base64 text: %llu",
+		     (unsigned long long)(large - small));
+
+	f.env.device_mem_limit = 0;
+	cr_assert_eq(get_estimate(&f, "small.txt"), get_estimate(&f, "big.txt"));
+	cr_assert_gt(get_estimate(&f, "small.txt"), large, "the bound is above any file's estimate");
+	fs_fixture_fini(&f);
+}
+
 /* A text put then a get returns the same text, marked utf8. */
 Test(blocks_fs_ops, put_then_get_round_trips_text, .timeout = 60)
 {
