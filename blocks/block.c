@@ -48,6 +48,7 @@ void bl_block_outcome_free(bl_block_outcome_t **outcome)
 	if (!*outcome)
 		return;
 	json_decref((*outcome)->result);
+	free((*outcome)->attached_block);
 	free(*outcome);
 	*outcome = NULL;
 }

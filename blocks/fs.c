@@ -72,12 +72,15 @@ static bool is_retryable(int rc)
 	return rc == BL_ENOMEM || rc == -ENOMEM || rc == -EMFILE || rc == -ENFILE || rc == -EAGAIN;
 }
 
-void fs_report(bl_block_done_fn done, void *ctx, int rc, json_t **result, const bl_error_t *err)
+void fs_report(bl_block_done_fn done, void *ctx, int rc, json_t **result, fs_attached_t *attached,
+	       const bl_error_t *err)
 {
+	void *block = attached ? attached->block : NULL;
 	bl_block_outcome_t *o = bl_block_outcome_new();
 	if (!o) {
 		json_decref(*result);
 		*result = NULL;
+		free(block);
 		done(ctx, NULL);
 		return;
 	}
@@ -87,7 +90,11 @@ void fs_report(bl_block_done_fn done, void *ctx, int rc, json_t **result, const 
 	if (rc == 0) {
 		o->result = *result;
 		*result = NULL;
+		if (block)
+			o->attached = attached->text;
+		o->attached_block = block;
 	} else {
+		free(block);
 		o->error = *err;
 		o->error_code = error_code_of(rc);
 		o->retryable = is_retryable(rc);
@@ -166,7 +173,7 @@ static int fs_start(json_t *params, const bl_block_env_t *env, bl_block_done_fn 
 	if (rc == 0)
 		rc = check_env(env, &err);
 	if (rc < 0) {
-		fs_report(done, ctx, rc, &none, &err);
+		fs_report(done, ctx, rc, &none, NULL, &err);
 		return 0;
 	}
 	return fs_actor_start(&p, env, done, ctx);

@@ -57,6 +57,7 @@ typedef struct fs_job {
 
 	uint8_t *buf;             /* get: what was read; put: the decoded content (base64) */
 	void *owned;              /* the block to free, which buf points into */
+	fs_attached_t attached;   /* get: the content kept out of the result's tree */
 	const uint8_t *data;      /* put: the bytes to write (buf, or the content string) */
 	uint64_t file_size;       /* get */
 	uint64_t len;             /* bytes to read or write */
@@ -87,6 +88,7 @@ static void release(fs_job_t *job)
 	if (job->dir >= 0)
 		close(job->dir);
 	free(job->owned);
+	free(job->attached.block);
 	free(job);
 }
 
@@ -95,11 +97,13 @@ static void finish(fs_actor_state_t *state, bl_actor_t *self, int rc, json_t *re
 	fs_job_t *job = state->job;
 	bl_block_done_fn done = job->done;
 	void *ctx = job->ctx;
+	fs_attached_t attached = job->attached;
 
+	job->attached.block = NULL;
 	state->job = NULL;
 	bl_cancel_hook_unwatch(job->env->cancel_hook);
 	release(job);
-	fs_report(done, ctx, rc, &result, err);
+	fs_report(done, ctx, rc, &result, &attached, err);
 	bl_actor_stop(self);
 }
 
@@ -203,6 +207,23 @@ static int reject_non_text(const fs_job_t *job, bl_error_t *err)
 			    p->path, byte, offset);
 }
 
+/* The content string of `len` bytes at `text`, which lie in `block`
+ * (taken). Where the env allows it, the string stays out of the tree:
+ * the tree gets a placeholder and the outcome the text. Otherwise it is
+ * copied into a json_t and the block freed. */
+static json_t *content_string(fs_job_t *job, const uint8_t *text, size_t len, void *block)
+{
+	json_t *content = job->env->attach_text ? json_string("") : json_stringn_nocheck((const char *)text, len);
+
+	if (content && job->env->attach_text) {
+		job->attached = (fs_attached_t){.text = {.slot = content, .text = (const char *)text, .len = len},
+						.block = block};
+		return content;
+	}
+	free(block);
+	return content;
+}
+
 /* Turn the bytes read into the content string: text when they are UTF-8
  * without NUL bytes and the job did not ask for base64, else base64. A
  * NUL would be valid JSON ("\u0000"), but consumers that keep strings in
@@ -211,7 +232,9 @@ static int encode(json_t **content, const char **encoding, fs_job_t *job, bl_err
 {
 	if (job->p.encoding != FS_ENCODING_BASE64) {
 		if (bl_utf8_is_text(job->buf, job->len)) {
-			*content = json_stringn_nocheck((const char *)job->buf, job->len);
+			void *block = job->owned;
+			job->owned = NULL;
+			*content = content_string(job, job->buf, job->len, block);
 			*encoding = "utf8";
 			return *content ? 0 : bl_error_set(err, BL_ENOMEM, NULL, "out of memory for '%s'", job->p.path);
 		}
@@ -223,9 +246,8 @@ static int encode(json_t **content, const char **encoding, fs_job_t *job, bl_err
 	if (!text)
 		return bl_error_set(err, BL_ENOMEM, NULL, "out of memory encoding '%s'", job->p.path);
 	bl_base64_encode(text, job->buf, job->len);
-	*content = json_stringn_nocheck(text, bl_base64_encoded_len(job->len));
+	*content = content_string(job, (const uint8_t *)text, bl_base64_encoded_len(job->len), text);
 	*encoding = "base64";
-	free(text);
 	return *content ? 0 : bl_error_set(err, BL_ENOMEM, NULL, "out of memory encoding '%s'", job->p.path);
 }
 

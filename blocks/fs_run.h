@@ -160,8 +160,17 @@ int fs_quota_grow_sqlite(const bl_block_env_t *env, uint64_t add, bl_error_t *er
  */
 int fs_actor_start(const fs_params_t *p, const bl_block_env_t *env, bl_block_done_fn done, void *ctx);
 
+/* The content of a get kept out of its result's tree, where the env
+ * allows it (bl_block_outcome_t.attached). */
+typedef struct fs_attached {
+	bl_json_text_t text;
+	void *block; /* what text.text points into, owned; NULL: nothing attached */
+} fs_attached_t;
+
 /* Report a finished run through `done`: a result on rc == 0, else the
- * failure in *err with its error code. Takes *result. */
-void fs_report(bl_block_done_fn done, void *ctx, int rc, json_t **result, const bl_error_t *err);
+ * failure in *err with its error code. Takes *result, and attached's
+ * block (attached may be NULL). */
+void fs_report(bl_block_done_fn done, void *ctx, int rc, json_t **result, fs_attached_t *attached,
+	       const bl_error_t *err);
 
 #endif

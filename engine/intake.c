@@ -34,6 +34,7 @@ static void fill_env(run_ctx_t *ctx, job_state_t *js)
 	js->env.io_pool = ctx->io;
 	js->env.blocking_pool = ctx->blocking;
 	js->env.services = ctx->services;
+	js->env.attach_text = true; /* bl__report encodes with the outcome's text */
 }
 
 void bl__job_take_trace(bl_job_t *job, const char *header)

@@ -48,6 +48,7 @@ static void report(job_state_t *js, bl_job_status_t status, const bl_block_outco
 		.tenant = js->job->tenant,
 		.status = status,
 		.result = o && status == BL_JOB_OK ? o->result : NULL,
+		.attached = o && status == BL_JOB_OK ? &o->attached : NULL,
 		.error_code = code,
 		.error_field = field && field[0] ? field : NULL,
 		.error_message = message,

@@ -167,7 +167,7 @@ char *bl_job_result_encode_len(const bl_job_result_t *r, size_t *len)
 
 	/* Not json_dumps: a result can carry megabytes of text (an fs get),
 	 * which jansson's writer takes about 7 ms per MiB to escape. */
-	char *line = ok ? bl_json_dumps(obj, len) : NULL;
+	char *line = ok ? bl_json_dumps_with(obj, r->result ? r->attached : NULL, len) : NULL;
 	json_decref(obj);
 	return line;
 }

@@ -35,6 +35,7 @@ typedef struct stack {
 	frame_t *frames;
 	size_t depth;
 	size_t cap;
+	const bl_json_text_t *sub; /* text written in place of one value, or NULL */
 } stack_t;
 
 /* ------------------------------------------------------------------------ */
@@ -286,6 +287,9 @@ static bool push(stack_t *st, json_t *container)
 /* Write a scalar whole, or open a container and push it. */
 static bool open_value(out_t *o, stack_t *st, json_t *v)
 {
+	if (st->sub && v == st->sub->slot)
+		return put_string(o, st->sub->text, st->sub->len);
+
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return put_char(o, '{') && push(st, v);
 	case JSON_ARRAY: return put_char(o, '[') && push(st, v);
@@ -348,8 +352,13 @@ static bool write_tree(out_t *o, stack_t *st, json_t *value)
 
 char *bl_json_dumps(json_t *value, size_t *len)
 {
+	return bl_json_dumps_with(value, NULL, len);
+}
+
+char *bl_json_dumps_with(json_t *value, const bl_json_text_t *sub, size_t *len)
+{
 	out_t o = {0};
-	stack_t st = {0};
+	stack_t st = {.sub = sub && sub->slot ? sub : NULL};
 
 	bool ok = write_tree(&o, &st, value) && put_char(&o, '\0');
 	free(st.frames);

@@ -156,6 +156,15 @@ bool fs_put_is_writing(const fs_fixture_t *f)
 	return found;
 }
 
+/* Put the text an outcome kept out of its tree into `result`, in place of
+ * its placeholder, the member "content". */
+static void put_attached_text(json_t *result, const bl_json_text_t *text)
+{
+	cr_assert_eq(json_object_get(result, "content"), text->slot, "the placeholder is the content");
+	cr_assert_str_eq(json_string_value(text->slot), "", "the placeholder is an empty string");
+	json_object_set_new(result, "content", json_stringn(text->text, text->len));
+}
+
 void fs_fixture_run_json(fs_fixture_t *f, fs_outcome_t *out, json_t *p, bool (*cancel_when)(const fs_fixture_t *))
 {
 	uint64_t mem = 0;
@@ -184,6 +193,9 @@ void fs_fixture_run_json(fs_fixture_t *f, fs_outcome_t *out, json_t *p, bool (*c
 	out->error = w.outcome->error;
 	out->result = w.outcome->result;
 	w.outcome->result = NULL;
+	out->attached = w.outcome->attached_block != NULL;
+	if (out->attached)
+		put_attached_text(out->result, &w.outcome->attached);
 	bl_block_outcome_free(&w.outcome);
 }
 

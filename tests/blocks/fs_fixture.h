@@ -35,6 +35,7 @@ typedef struct fs_outcome {
 	bool rejected;
 	bl_error_t error;
 	json_t *result; /* owned */
+	bool attached;  /* the content came apart from the tree (env.attach_text), and is now in it */
 } fs_outcome_t;
 
 /* Make the folders and an I/O pool; skips the test when the kernel offers

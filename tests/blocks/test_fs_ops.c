@@ -71,6 +71,36 @@ Test(blocks_fs_ops, get_estimate_reads_size_only_under_quota, .timeout = 60)
 	fs_fixture_fini(&f);
 }
 
+/* With the env's attach_text, a get keeps its content apart from the
+ * result's tree; put back in place, the result is the same as without. */
+Test(blocks_fs_ops, attached_content_matches_the_tree, .timeout = 60)
+{
+	const char *gets[] = {"{\"op\":\"get\",\"path\":\"text.txt\"}",
+			      "{\"op\":\"get\",\"path\":\"text.txt\",\"offset\":2,\"length\":3}",
+			      "{\"op\":\"get\",\"path\":\"text.txt\",\"encoding\":\"base64\"}",
+			      "{\"op\":\"get\",\"path\":\"bytes.bin\"}", "{\"op\":\"get\",\"path\":\"empty\"}"};
+	fs_fixture_t f;
+	fs_outcome_t apart, inside;
+	fs_fixture_init(&f);
+	fs_write_file(f.tenant, "text.txt", "line \"one\"\nzwei\n", 16);
+	fs_write_file(f.tenant, "bytes.bin", "\x00\xff\x10", 3);
+	fs_write_file(f.tenant, "empty", "", 0);
+
+	for (size_t i = 0; i < sizeof gets / sizeof gets[0]; i++) {
+		f.env.attach_text = true;
+		run_ok(&f, &apart, gets[i]);
+		f.env.attach_text = false;
+		run_ok(&f, &inside, gets[i]);
+
+		cr_assert(apart.attached, "%s: the content was not kept apart", gets[i]);
+		cr_assert_not(inside.attached, "%s: kept apart without attach_text", gets[i]);
+		cr_assert(json_equal(apart.result, inside.result), "%s: the results differ", gets[i]);
+		fs_outcome_fini(&apart);
+		fs_outcome_fini(&inside);
+	}
+	fs_fixture_fini(&f);
+}
+
 /* A text put then a get returns the same text, marked utf8. */
 Test(blocks_fs_ops, put_then_get_round_trips_text, .timeout = 60)
 {

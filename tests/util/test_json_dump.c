@@ -197,3 +197,33 @@ Test(util_json_dump, depth_limit)
 	cr_assert_null(bl_json_dumps(deeper, NULL), "one level more is refused");
 	json_decref(deeper);
 }
+
+/* Text given apart from the tree is written where its slot is, as the
+ * same string inside the tree would be. */
+Test(util_json_dump, text_written_in_place_of_its_slot)
+{
+	const char text[] = "line one\n\"quoted\" caf\xc3\xa9 \\ end";
+	json_t *slot = json_string("");
+	json_t *tree = json_pack("{s:s, s:O, s:[i, O]}", "op", "get", "content", slot, "list", 1, slot);
+	json_t *inside = json_pack("{s:s, s:s%, s:[i, s%]}", "op", "get", "content", text, sizeof text - 1, "list", 1,
+				   text, sizeof text - 1);
+	bl_json_text_t sub = {.slot = slot, .text = text, .len = sizeof text - 1};
+
+	size_t len = 0;
+	char *mine = bl_json_dumps_with(tree, &sub, &len);
+	char *theirs = json_dumps(inside, JSON_COMPACT);
+	cr_assert_str_eq(mine, theirs);
+	cr_assert_eq(len, strlen(theirs));
+	free(mine);
+	free(theirs);
+
+	bl_json_text_t bad = {.slot = slot, .text = "cut \xc3", .len = 5};
+	cr_assert_null(bl_json_dumps_with(tree, &bad, NULL), "text that is not UTF-8 is refused");
+
+	char *plain = bl_json_dumps_with(tree, NULL, NULL);
+	cr_assert_str_eq(plain, "{\"op\":\"get\",\"content\":\"\",\"list\":[1,\"\"]}", "without text the slot is itself");
+	free(plain);
+	json_decref(tree);
+	json_decref(inside);
+	json_decref(slot);
+}

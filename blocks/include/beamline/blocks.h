@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include <beamline/error.h>
+#include <beamline/json_dump.h>
 #include <beamline/kernels.h>
 #include <beamline/sched.h>
 
@@ -121,6 +122,8 @@ typedef struct bl_block_env {
 	                                               * "" for none */
 	uint64_t timeout_ms;                          /* the job's time limit: its "timeout_ms", else the
 	                                               * run's default; 0: none */
+	bool attach_text;                             /* the caller encodes results with the outcome's
+	                                               * attached text (bl_block_outcome_t) */
 } bl_block_env_t;
 
 /* How a run ended. */
@@ -131,6 +134,14 @@ typedef struct bl_block_outcome {
 	bool retryable;
 	bool rejected;          /* a quota refused the run: the job ends "rejected", not "error" */
 	json_t *result;         /* owned by the outcome; NULL when none */
+	/* Where the env allowed it (attach_text), one string of the result
+	 * can be kept out of its tree: the tree has a placeholder value
+	 * (attached.slot), and attached.text is written in its place when
+	 * the result is encoded (bl_json_dumps_with). So megabytes of
+	 * content read by an fs get are not copied into the tree. The text
+	 * lies in attached_block, owned by the outcome. */
+	bl_json_text_t attached;
+	void *attached_block;
 	double cpu_ms;          /* CPU time the run used, over all its threads */
 	const char *pool;       /* "cpu", ... */
 	const char *device;     /* e.g. "cpu (OpenBLAS SkylakeX)" */

@@ -35,6 +35,7 @@
 #include <jansson.h>
 
 #include <beamline/error.h>
+#include <beamline/json_dump.h>
 #include <beamline/trace.h>
 
 #ifdef __cplusplus
@@ -171,6 +172,8 @@ typedef struct bl_job_result {
 	const char *tenant;       /* borrowed */
 	bl_job_status_t status;
 	json_t *result;           /* borrowed; NULL for none */
+	const bl_json_text_t *attached; /* text written in place of one value of result
+	                                 * (bl_json_dumps_with); NULL for none */
 	const char *error_code;   /* stable snake_case code, e.g. "invalid_job"; NULL when ok */
 	const char *error_field;  /* JSON path or NULL */
 	const char *error_message;
