@@ -475,7 +475,7 @@ static bool unescape(parser_t *ps, const string_span_t *span, bool is_key, size_
 			return false;
 		}
 		if (cp == 0 && !(ps->flags & JSON_ALLOW_NUL)) {
-			fail(ps, esc, json_error_null_character, "\\u0000 (a NUL byte) in a string needs JSON_ALLOW_NUL");
+			fail(ps, esc, json_error_null_character, "\\u0000 (a NUL byte) is not allowed in a string here");
 			return false;
 		}
 		t += encode_utf8(cp, t);
@@ -519,6 +519,16 @@ static bool is_digit(const char *p, const char *end)
 	return p < end && *p >= '0' && *p <= '9';
 }
 
+/* Where a number or a literal cut short by the byte at p is at fault. A
+ * byte that ends any value (',', ']', '}', ':' or white space) belongs
+ * to what follows, so the fault is put on the token's last byte, p - 1:
+ * then the error's position falls inside the member it belongs to, which
+ * is what names the field in job errors. Any other byte is itself wrong. */
+static const char *token_fault(const char *p)
+{
+	return strchr(",]}: \t\r\n", *p) && *p ? p - 1 : p;
+}
+
 /* Move *p past one or more digits; `place` names where, for an error. */
 static bool skip_digits(parser_t *ps, const char **p, const char *place)
 {
@@ -527,7 +537,7 @@ static bool skip_digits(parser_t *ps, const char **p, const char *place)
 		return false;
 	}
 	if (!is_digit(*p, ps->end)) {
-		fail(ps, *p, json_error_invalid_syntax, "invalid number: expected a digit %s", place);
+		fail(ps, token_fault(*p), json_error_invalid_syntax, "invalid number: expected a digit %s", place);
 		return false;
 	}
 	while (is_digit(*p, ps->end))
@@ -644,7 +654,7 @@ static json_t *parse_literal(parser_t *ps, const char *word, json_t *value)
 		if (p == ps->end)
 			return fail(ps, p, json_error_premature_end_of_input, "unexpected end of input in '%s'", word);
 		if (*p != word[i])
-			return fail(ps, p, json_error_invalid_syntax, "invalid literal: expected '%s'", word);
+			return fail(ps, token_fault(p), json_error_invalid_syntax, "invalid literal: expected '%s'", word);
 	}
 	ps->at += len;
 	return value;

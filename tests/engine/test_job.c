@@ -737,6 +737,29 @@ Test(engine_job, syntax_error_names_field_and_position)
 	cr_assert_str_eq(o.id, "job-1", "expected the id to be salvaged, got \"%s\"", o.id);
 }
 
+/* A number or literal cut short ("1." then ',') names its own member: the
+ * byte that ends it lies outside the member, so the fault is put on the
+ * token's last byte. */
+Test(engine_job, cut_number_names_field)
+{
+	const struct {
+		const char *text;
+		const char *field;
+	} cases[] = {
+		{JOB_WITH("\"timeout_ms\":1.,\"priority\":\"high\""), "timeout_ms"},
+		{JOB_WITH("\"timeout_ms\":-,\"priority\":\"high\""), "timeout_ms"},
+		{JOB_WITH("\"params\":{\"n\":1e}"), "params.n"},
+		{JOB_WITH("\"params\":{\"n\":[1e+]}"), "params.n[0]"},
+		{JOB_WITH("\"params\":{\"flag\":tru}"), "params.flag"},
+	};
+
+	for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+		outcome_t o = parse(cases[i].text);
+
+		expect_error(&o, cases[i].text, BL_EFORMAT, cases[i].field);
+	}
+}
+
 /* Malformed text of several kinds is BL_EFORMAT, never a crash: trailing
  * data, a raw NUL byte, bad escapes, single quotes, comments, a trailing
  * comma and invalid UTF-8. */

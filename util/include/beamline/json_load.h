@@ -31,7 +31,10 @@
  *   position  the byte offset just past the offending byte, so the fault
  *             is at buf[position - 1]. It is `len` when the input ends too
  *             early, and just past the key or number for a duplicate key
- *             or a number out of range. It is clamped to INT_MAX.
+ *             or a number out of range. A number or a literal cut short by
+ *             a byte that ends a value (",", "]", "}", ":", white space)
+ *             has its fault on its own last byte, so that the position
+ *             falls inside its member. It is clamped to INT_MAX.
  * jansson's position also falls at or just past the fault, but not always
  * on the same byte: it often points past the whole token.
  */
