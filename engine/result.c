@@ -5,6 +5,7 @@
 
 #include <beamline/job.h>
 #include <beamline/json_dump.h>
+#include <beamline/utf8.h>
 
 static const char *const status_names[] = {"ok", "error", "timeout", "rejected", "cancelled"};
 
@@ -15,62 +16,13 @@ const char *bl_job_status_name(bl_job_status_t s)
 	return status_names[s];
 }
 
-/* Return the length of the well-formed UTF-8 sequence at `s` (`n` bytes
- * available), or 0 when it is not one: overlong forms, surrogates and code
- * points above U+10FFFF are rejected, as jansson rejects them. */
-static size_t utf8_sequence(const unsigned char *s, size_t n)
+json_t *bl_json_string_lossy(const char *s)
 {
-	unsigned cp, min;
-	size_t len;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-		len = 2;
-		cp = s[0] & 0x1Fu;
-		min = 0x80;
-	} else if ((s[0] & 0xF0) == 0xE0) {
-		len = 3;
-		cp = s[0] & 0x0Fu;
-		min = 0x800;
-	} else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-		len = 4;
-		cp = s[0] & 0x07u;
-		min = 0x10000;
-	} else {
-		return 0;
-	}
-	if (n < len)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[i] & 0x3Fu);
-	}
-	if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-		return 0;
-	return len;
-}
-
-/*
- * Return a JSON string for `s`. Text from a rejected job can carry bytes
- * that are not UTF-8 (a message that quotes the input, or a cut in the
- * middle of a character), and jansson refuses such strings, so each
- * invalid byte becomes U+FFFD. Returns NULL when memory runs out.
- */
-static json_t *text_value(const char *s)
-{
-	const unsigned char *u = (const unsigned char *)s;
+	const uint8_t *u = (const uint8_t *)s;
 	size_t len = strlen(s);
-	size_t i = 0;
+	size_t at = bl_utf8_first_fault(u, len);
 
-	while (i < len) {
-		size_t n = utf8_sequence(u + i, len - i);
-		if (n == 0)
-			break;
-		i += n;
-	}
-	if (i == len)
+	if (at == len)
 		return json_stringn(s, len);
 
 	/* Each invalid byte grows to the three bytes of U+FFFD. */
@@ -78,16 +30,15 @@ static json_t *text_value(const char *s)
 	if (!clean)
 		return NULL;
 	size_t used = 0;
-	for (i = 0; i < len;) {
-		size_t n = utf8_sequence(u + i, len - i);
-		if (n == 0) {
+	for (size_t i = 0; i < len;) {
+		size_t good = i == 0 ? at : bl_utf8_first_fault(u + i, len - i);
+		memcpy(clean + used, s + i, good);
+		used += good;
+		i += good;
+		if (i < len) {
 			memcpy(clean + used, "\xEF\xBF\xBD", 3);
 			used += 3;
 			i++;
-		} else {
-			memcpy(clean + used, s + i, n);
-			used += n;
-			i += n;
 		}
 	}
 	json_t *v = json_stringn(clean, used);
@@ -101,7 +52,7 @@ static bool set_text(json_t *obj, const char *key, const char *s)
 {
 	if (!s || !*s)
 		return true;
-	return json_object_set_new(obj, key, text_value(s)) == 0;
+	return json_object_set_new(obj, key, bl_json_string_lossy(s)) == 0;
 }
 
 /* jansson integers are signed 64-bit, so a larger count is clamped; at one

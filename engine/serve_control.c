@@ -82,11 +82,12 @@ static void execute(serve_t *s, natsMsg *msg)
 	bl_error_t err = {0};
 	bl_job_t *job = NULL;
 	size_t len = (size_t)natsMsg_GetDataLength(msg);
+	char id[SERVE_NAME_MAX];
 
 	if (!reply)
 		return;
-	if (bl__serve_parse_job(s, natsMsg_GetData(msg), len, &job, &err) < 0) {
-		reply_error(s, reply, "", "", "invalid_job", &err, false);
+	if (bl__serve_parse_job(s, natsMsg_GetData(msg), len, &job, id, &err) < 0) {
+		reply_error(s, reply, "", id, "invalid_job", &err, false);
 		return;
 	}
 	if (!bl__serve_names_subject_safe(job->tenant, job->id)) {

@@ -279,8 +279,10 @@ int bl__serve_ingress_start(serve_t *s, bl_error_t *err);
 void bl__serve_ingress_join(serve_t *s);
 
 /* Parse and take one job: `text` of `len` bytes. Shared with the execute
- * handler. Returns 0 with *job owned, or a negative code with *err. */
-int bl__serve_parse_job(serve_t *s, const char *text, size_t len, bl_job_t **job, bl_error_t *err);
+ * handler. Returns 0 with *job owned, or a negative code with *err; then
+ * `id` (SERVE_NAME_MAX bytes) has the job's id where the text still
+ * shows it, else "". */
+int bl__serve_parse_job(serve_t *s, const char *text, size_t len, bl_job_t **job, char *id, bl_error_t *err);
 
 /* --- serve_index.c --- */
 

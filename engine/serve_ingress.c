@@ -46,13 +46,14 @@
 /* Fetches in a row whose results lookup failed before the engine reports not ready. */
 #define LOOKUP_FAILURES_NOT_READY 3
 
-int bl__serve_parse_job(serve_t *s, const char *text, size_t len, bl_job_t **job, bl_error_t *err)
+int bl__serve_parse_job(serve_t *s, const char *text, size_t len, bl_job_t **job, char *id, bl_error_t *err)
 {
 	const bl_job_limits_t *lim = &s->cfg->run.job_limits;
+	id[0] = '\0';
 	if (len > lim->max_bytes)
 		return bl_error_set(err, BL_ELIMIT, NULL, "the job is %zu bytes, over the %zu-byte limit (engine.max_job_bytes)",
 				    len, lim->max_bytes);
-	return bl_job_parse(job, text, len, lim, NULL, NULL, 0, err);
+	return bl_job_parse(job, text, len, lim, id, NULL, SERVE_NAME_MAX, err);
 }
 
 /* The tenant token of a jobs subject, "" when the subject has none. */
@@ -280,13 +281,14 @@ static void check_delivery(serve_t *s, batch_t *b, bl_js_msg_t *msg)
 	bl_error_t err = {0};
 	bl_job_t *job = NULL;
 	size_t len = bl_js_msg_len(msg);
+	char id[SERVE_NAME_MAX];
 
-	int rc = bl__serve_parse_job(s, bl_js_msg_data(msg), len, &job, &err);
+	int rc = bl__serve_parse_job(s, bl_js_msg_data(msg), len, &job, id, &err);
 	if (rc < 0) {
 		char message[700];
 		snprintf(message, sizeof message, "%s%s%s", err.field[0] ? err.field : "", err.field[0] ? ": " : "",
 			 err.message);
-		reject(s, msg, subject_tenant(bl_js_msg_subject(msg)), "", rc == BL_ELIMIT ? "job_too_large" : "invalid_job",
+		reject(s, msg, subject_tenant(bl_js_msg_subject(msg)), id, rc == BL_ELIMIT ? "job_too_large" : "invalid_job",
 		       message, NULL);
 		return;
 	}

@@ -15,6 +15,8 @@
 
 #include <nats/nats.h>
 
+#include <beamline/json_dump.h>
+
 #include "log.h"
 #include "metrics_engine.h"
 #include "serve_ctx.h"
@@ -212,19 +214,29 @@ int bl__serve_dead_letter(serve_t *s, const bl_js_msg_t *msg, const char *tenant
 	bl_nats_error_t nerr = {0};
 	const bl_js_meta_t *meta = bl_js_msg_meta(msg);
 
-	json_t *entry = json_pack("{s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:I}", "tenant", tenant, "id", id, "reason",
-				  reason, "message", message, "subject", bl_js_msg_subject(msg), "stream_seq",
-				  (json_int_t)meta->stream_seq, "delivered", (json_int_t)meta->delivered, "job_bytes",
-				  (json_int_t)bl_js_msg_len(msg));
-	if (!entry)
+	/* The names, the message and the subject come from the job's text,
+	 * which need not be UTF-8: json_pack would refuse them, and the
+	 * delivery would come back again and again without a dead letter. */
+	json_t *entry = json_pack("{s:o, s:o, s:s, s:o, s:o, s:I, s:I, s:I}", "tenant", bl_json_string_lossy(tenant),
+				  "id", bl_json_string_lossy(id), "reason", reason, "message",
+				  bl_json_string_lossy(message), "subject", bl_json_string_lossy(bl_js_msg_subject(msg)),
+				  "stream_seq", (json_int_t)meta->stream_seq, "delivered", (json_int_t)meta->delivered,
+				  "job_bytes", (json_int_t)bl_js_msg_len(msg));
+	if (!entry) {
+		BL_LOG(BL_LOG_ERROR, "serve", "dead_letter_failed", NULL, "out of memory building a dead letter",
+		       BL_LOG_S("reason", reason), BL_LOG_I("stream_seq", meta->stream_seq));
 		return BL_ENOMEM;
+	}
 	json_object_set_new(entry, "instance", json_string(s->instance));
 	json_object_set_new(entry, "attempts", attempts ? json_deep_copy(attempts) : json_array());
 	add_job(entry, bl_js_msg_data(msg), bl_js_msg_len(msg));
-	char *text = json_dumps(entry, JSON_COMPACT);
+	char *text = bl_json_dumps(entry, NULL);
 	json_decref(entry);
-	if (!text)
+	if (!text) {
+		BL_LOG(BL_LOG_ERROR, "serve", "dead_letter_failed", NULL, "out of memory writing a dead letter",
+		       BL_LOG_S("reason", reason), BL_LOG_I("stream_seq", meta->stream_seq));
 		return BL_ENOMEM;
+	}
 
 	/* One dead letter per stored job message, even when the publish is repeated. */
 	snprintf(subject, sizeof subject, "%s%s", SERVE_DLQ_PREFIX, tenant[0] ? tenant : "_unknown");

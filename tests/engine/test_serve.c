@@ -120,8 +120,9 @@ Test(engine_serve, retryable_failure_dead_lettered, .timeout = 60)
 	serve_harness_fini(&h);
 }
 
-/* Malformed JSON, a job over max_job_bytes and a job published under
- * another tenant go to the DLQ at once with their reasons; a good job
+/* Malformed JSON, a job over max_job_bytes, a job published under
+ * another tenant and a key that is not UTF-8 (which the dead letter's
+ * message quotes) go to the DLQ at once with their reasons; a good job
  * published after them still runs. */
 Test(engine_serve, bad_messages_dead_lettered, .timeout = 60)
 {
@@ -139,19 +140,23 @@ Test(engine_serve, bad_messages_dead_lettered, .timeout = 60)
 	serve_publish(&h, "acme", big, NULL);
 	serve_publish(&h, "acme", "{\"id\":\"w1\",\"tenant\":\"globex\",\"block\":\"kernel\",\"params\":{\"kernel\":\"noop\"}}",
 		      NULL);
+	serve_publish(&h, "acme", "{\"id\":\"k\",\"tenant\":\"acme\",\"block\":\"fs\",\"params\":{\"a\xff\":1}}", NULL);
 	serve_publish(&h, "acme", NOOP_JOB("good"), NULL);
 	uint64_t results = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
-	uint64_t letters = serve_wait_count(&h, "BEAMLINE_DLQ", 3, 10000);
+	uint64_t letters = serve_wait_count(&h, "BEAMLINE_DLQ", 4, 10000);
 
 	cr_assert_eq(results, 1, "the good job has its result");
-	cr_assert_eq(letters, 3, "expected 3 dead letters, got %llu", (unsigned long long)letters);
-	const char *reasons[] = {"invalid_job", "job_too_large", "tenant_mismatch"};
-	for (uint64_t seq = 1; seq <= 3; seq++) {
+	cr_assert_eq(letters, 4, "expected 4 dead letters, got %llu", (unsigned long long)letters);
+	const char *reasons[] = {"invalid_job", "job_too_large", "tenant_mismatch", "invalid_job"};
+	for (uint64_t seq = 1; seq <= 4; seq++) {
 		json_t *e = serve_stream_msg(&h, "BEAMLINE_DLQ", seq);
 		cr_assert_str_eq(str(e, "reason"), reasons[seq - 1], "dead letter %llu", (unsigned long long)seq);
 		cr_assert_neq(strlen(str(e, "message")), 0);
 		json_decref(e);
 	}
+	json_t *cut = serve_stream_msg(&h, "BEAMLINE_DLQ", 1);
+	cr_assert_str_eq(str(cut, "id"), "bad", "the id before the fault is kept");
+	json_decref(cut);
 	json_t *w = serve_dead_letter(&h, "w1");
 	cr_assert_not_null(strstr(str(w, "message"), "globex"), "the message names the job's tenant: %s", str(w, "message"));
 	json_decref(w);

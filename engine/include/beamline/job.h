@@ -201,6 +201,14 @@ typedef struct bl_job_result {
  */
 char *bl_job_result_encode(const bl_job_result_t *r);
 
+/*
+ * Return a JSON string of the text `s`. Text from a rejected job can carry
+ * bytes that are not UTF-8 (a message that quotes the input, or a cut in
+ * the middle of a character), and jansson refuses such strings, so each
+ * invalid byte becomes U+FFFD. Returns NULL when memory runs out.
+ */
+json_t *bl_json_string_lossy(const char *s);
+
 /* As bl_job_result_encode, and give the length of the line through *len,
  * which spares a caller a strlen of a line that can hold megabytes. */
 char *bl_job_result_encode_len(const bl_job_result_t *r, size_t *len);
