@@ -134,7 +134,8 @@ static void command_kernels(const suite_context_t *ctx, command_t *cmd)
 
 static int check_fs(const suite_context_t *ctx, char *reason, size_t size)
 {
-	if (need_built(ctx, "bench/beamline-fs-bench", reason, size))
+	if (need_built(ctx, "bench/beamline-fs-bench", reason, size) ||
+	    need_built(ctx, "engine/beamline-engine", reason, size))
 		return 1;
 	return need_tool("fio", NULL, "fio", reason, size);
 }

@@ -140,14 +140,17 @@ Test(bench_suite_parse, device_row_with_bad_paired_triad)
 	}
 }
 
-/* bench/fs/run --json: one line per size and operation. */
+/* bench/fs/run --json: one line per size and operation, the block's and
+ * those through beamline-engine run. */
 Test(bench_suite_parse, fs_lines)
 {
 	const char *output =
 		"{\"size\":1048576,\"op\":\"write\",\"files\":32,\"beamline_mib_s\":410.5,\"fio_mib_s\":"
 		"450.0,\"ratio\":0.91}\n"
 		"{\"size\":65536,\"op\":\"read\",\"files\":512,\"beamline_mib_s\":900.0,\"fio_mib_s\":1000.0,"
-		"\"ratio\":0.90}\n";
+		"\"ratio\":0.90}\n"
+		"{\"size\":1048576,\"op\":\"read_run\",\"files\":32,\"beamline_mib_s\":1300.0,\"fio_mib_s\":"
+		"12000.0,\"ratio\":0.11}\n";
 	figures_t f = {0};
 	char error[256] = "";
 
@@ -156,6 +159,7 @@ Test(bench_suite_parse, fs_lines)
 	cr_assert_eq(rc, 0, "error: %s", error);
 	expect_figure(&f, "fs.write_1mib", "MiB/s", BETTER_HIGHER, 410.5, "fio", 450.0);
 	expect_figure(&f, "fs.read_64kib", "MiB/s", BETTER_HIGHER, 900.0, "fio", 1000.0);
+	expect_figure(&f, "fs.read_run_1mib", "MiB/s", BETTER_HIGHER, 1300.0, "fio", 12000.0);
 	figures_free(&f);
 }
 
