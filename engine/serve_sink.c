@@ -12,12 +12,19 @@
  *     every attempt to BEAMLINE_DLQ and then acks.
  * A result that cannot be stored leaves the delivery unacked: it comes
  * back after ack_wait, finds no result, and runs again. The result of a
- * request is not stored.
+ * request is not stored. A result larger than the server takes in one
+ * message (its max_payload) could never be stored or sent, so the router
+ * puts an error result in its place first (fit_result).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <nats/nats.h>
+
+#include <beamline/json_load.h>
 
 #include "log.h"
 #include "serve_ctx.h"
@@ -146,6 +153,59 @@ static bool reply_now(serve_t *s, const result_item_t *item)
 	return true;
 }
 
+/* Bytes of a message that a result's headers and subject may need, kept
+ * free below the server's max_payload. */
+#define RESULT_HEADROOM 4096
+
+static json_int_t int_at(json_t *obj, const char *outer, const char *inner)
+{
+	return json_integer_value(json_object_get(json_object_get(obj, outer), inner));
+}
+
+/*
+ * Put an error result in place of a result line too large for one NATS
+ * message: the server refuses such a publish, so the result could be
+ * neither stored nor sent, and the job would run again on every delivery.
+ * The error keeps the job's id, tenant, trace and timing. Where the limit
+ * is not known (no connection), the line stays as it is.
+ */
+static void fit_result(serve_t *s, result_item_t *item)
+{
+	int64_t max_payload = natsConnection_GetMaxPayload(bl_nats_raw(s->nats));
+	if (max_payload <= RESULT_HEADROOM || item->line_len <= (uint64_t)(max_payload - RESULT_HEADROOM))
+		return;
+
+	json_t *r = bl_json_loadb(item->line, item->line_len, 0, NULL);
+	char message[300];
+	snprintf(message, sizeof message,
+		 "the result is %zu bytes, more than the NATS server takes in one message (max_payload %lld bytes, "
+		 "less %d for headers); ask for less per job, such as an fs get with params.length",
+		 item->line_len, (long long)max_payload, RESULT_HEADROOM);
+	bl_job_result_t small = {
+		.id = json_string_value(json_object_get(r, "id")),
+		.tenant = json_string_value(json_object_get(r, "tenant")),
+		.status = BL_JOB_ERROR,
+		.error_code = "result_too_large",
+		.error_message = message,
+		.attempts = (unsigned)json_integer_value(json_object_get(r, "attempts")),
+		.traceparent = json_string_value(json_object_get(r, "traceparent")),
+		.queued_us = (uint64_t)int_at(r, "timing_us", "queued"),
+		.run_us = (uint64_t)int_at(r, "timing_us", "run"),
+	};
+	size_t len = 0;
+	char *line = bl_job_result_encode_len(&small, &len);
+	BL_LOG(BL_LOG_WARN, "serve", "result_too_large", NULL, message, BL_LOG_S("tenant", small.tenant),
+	       BL_LOG_S("id", small.id));
+	json_decref(r);
+	if (!line)
+		return; /* out of memory: the publish fails as it would have */
+	free(item->line);
+	item->line = line;
+	item->line_len = len;
+	item->status = BL_JOB_ERROR;
+	item->retryable = false;
+}
+
 static int router_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 {
 	serve_t *s = ((sink_init_t *)state)->s;
@@ -154,6 +214,7 @@ static int router_receive(bl_actor_t *self, void *state, bl_msg_t *msg)
 	if (msg->type != MSG_RESULT)
 		return 0;
 	result_item_t *item = bl__msg_ptr(msg);
+	fit_result(s, item);
 	if (reply_now(s, item)) {
 		free_item(item);
 		return 0;

@@ -120,10 +120,10 @@ Test(engine_serve, retryable_failure_dead_lettered, .timeout = 60)
 	serve_harness_fini(&h);
 }
 
-/* Malformed JSON, a job over max_job_bytes, a job published under
- * another tenant and a key that is not UTF-8 (which the dead letter's
- * message quotes) go to the DLQ at once with their reasons; a good job
- * published after them still runs. */
+/* Four bad messages go to the DLQ at once with their reasons: malformed
+ * JSON, a job over max_job_bytes, a job published under another tenant,
+ * and a key that is not UTF-8, which the dead letter's message quotes. A
+ * good job published after them still runs. */
 Test(engine_serve, bad_messages_dead_lettered, .timeout = 60)
 {
 	serve_harness_t h;
@@ -902,4 +902,49 @@ Test(engine_serve, impossible_handback_count_ignored, .timeout = 90)
 	serve_stop(&engine);
 	serve_harness_fini(&h);
 	close(fd);
+}
+
+/* A get job on `path` in tenant acme's folder. */
+#define GET_JOB(id, path) \
+	"{\"id\":\"" id "\",\"tenant\":\"acme\",\"block\":\"fs\",\"params\":{\"op\":\"get\",\"path\":\"" path "\"}}"
+
+/*
+ * A result larger than the server takes in one message (max_payload, 1 MiB
+ * by default) is replaced by a result_too_large error, which is stored
+ * once: the job does not run again on every delivery. An execute request
+ * for such a job gets the same error as its reply, where it got none.
+ */
+Test(engine_serve, result_over_max_payload_becomes_error, .timeout = 90)
+{
+	serve_harness_t h;
+	engine_child_t engine;
+	char path[900];
+	serve_harness_init(&h, "", "");
+	snprintf(path, sizeof path, "%s/data/acme/big.txt", h.dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	for (int i = 0; i < 16000; i++)
+		fputs("a line of text that the get returns, eighty bytes with its newline at the end.\n", f);
+	fclose(f);
+	serve_start(&h, &engine, "engine");
+
+	serve_publish(&h, "acme", GET_JOB("big", "big.txt"), NULL);
+	uint64_t n = serve_wait_count(&h, "BEAMLINE_RESULTS", 1, 20000);
+	json_t *reply = serve_request(&h, "beamline.engine.v1.execute", GET_JOB("big2", "big.txt"), 20000);
+
+	cr_assert_eq(n, 1, "the job has no result");
+	json_t *r = serve_result(&h, "acme", "big");
+	cr_assert_str_eq(str(r, "status"), "error");
+	cr_assert_str_eq(str(json_object_get(r, "error"), "code"), "result_too_large");
+	cr_assert(json_is_false(json_object_get(json_object_get(r, "error"), "retryable")));
+	cr_assert_not_null(strstr(str(json_object_get(r, "error"), "message"), "max_payload"));
+	cr_assert_eq(serve_wait_empty(&h, "BEAMLINE_JOBS", 5000), 0, "the delivery was acked");
+	cr_assert_not_null(reply, "no reply to the execute request");
+	cr_assert_str_eq(str(reply, "id"), "big2");
+	cr_assert_str_eq(str(json_object_get(reply, "error"), "code"), "result_too_large");
+	json_decref(r);
+	json_decref(reply);
+
+	serve_stop(&engine);
+	serve_harness_fini(&h);
 }
