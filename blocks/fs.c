@@ -119,21 +119,26 @@ static int check_env(const bl_block_env_t *env, bl_error_t *err)
 /*
  * Estimate the bytes a get holds: the data read and its base64 text. Only
  * a tenant with a memory quota (mem_bytes) has its jobs' estimates
- * checked, and only then is the file looked at, when it can be: the path
- * lookup and the stat cost about a tenth of a 64 KiB get. Otherwise the
- * largest read counts.
+ * checked, and only then is the file looked at: the path lookup and the
+ * stat cost about a quarter of a 64 KiB get. Without a quota, or when the
+ * file cannot be looked at (missing, a folder), the estimate is 0: a job
+ * queued before a quota is set is then not refused for a bound it does
+ * not need, and a job on a missing file ends with its own error.
+ * NOTE: a file that appears between this look and the run is read without
+ * being counted; the run still stops at max_op_bytes.
  */
 static uint64_t get_estimate(const fs_params_t *p, const bl_block_env_t *env, const bl_fs_limits_t *lim)
 {
 	struct stat st;
-	uint64_t bytes = p->length < lim->max_op_bytes ? p->length : lim->max_op_bytes;
+	uint64_t bytes = 0;
 
 	if (env->device_mem_limit == 0)
-		return bytes + (bytes + 2) / 3 * 4;
+		return 0;
 	int fd = fs_open_beneath(env->data_dir, p->path, O_PATH, NULL);
 	if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
 		uint64_t rest = (uint64_t)st.st_size > p->offset ? (uint64_t)st.st_size - p->offset : 0;
-		bytes = rest < bytes ? rest : bytes;
+		bytes = rest < p->length ? rest : p->length;
+		bytes = bytes < lim->max_op_bytes ? bytes : lim->max_op_bytes;
 	}
 	if (fd >= 0)
 		close(fd);

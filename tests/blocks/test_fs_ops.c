@@ -49,7 +49,8 @@ static uint64_t get_estimate(fs_fixture_t *f, const char *path)
 }
 
 /* A tenant with a memory quota gets estimates from the file's size; one
- * without gets the bound of the largest read, and no file lookup. */
+ * without gets no file lookup and no estimate for the data, nor does a
+ * get of a file that is not there (its run reports not_found). */
 Test(blocks_fs_ops, get_estimate_reads_size_only_under_quota, .timeout = 60)
 {
 	fs_fixture_t f;
@@ -65,9 +66,12 @@ Test(blocks_fs_ops, get_estimate_reads_size_only_under_quota, .timeout = 60)
 	cr_assert_eq(large - small, (1000 - 10) + (1336 - 16), "data and base64 text: %llu",
 		     (unsigned long long)(large - small));
 
+	uint64_t missing = get_estimate(&f, "missing.txt");
+	cr_assert_eq(small - missing, 10 + 16, "a missing file counts no data: %llu", (unsigned long long)missing);
+
 	f.env.device_mem_limit = 0;
-	cr_assert_eq(get_estimate(&f, "small.txt"), get_estimate(&f, "big.txt"));
-	cr_assert_gt(get_estimate(&f, "small.txt"), large, "the bound is above any file's estimate");
+	cr_assert_eq(get_estimate(&f, "small.txt"), missing);
+	cr_assert_eq(get_estimate(&f, "big.txt"), missing);
 	fs_fixture_fini(&f);
 }
 
