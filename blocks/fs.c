@@ -121,9 +121,9 @@ static int check_env(const bl_block_env_t *env, bl_error_t *err)
  * a tenant with a memory quota (mem_bytes) has its jobs' estimates
  * checked, and only then is the file looked at: the path lookup and the
  * stat cost about a quarter of a 64 KiB get. Without a quota, or when the
- * file cannot be looked at (missing, a folder), the estimate is 0: a job
- * queued before a quota is set is then not refused for a bound it does
- * not need, and a job on a missing file ends with its own error.
+ * file cannot be looked at (missing, a folder), the estimate is 0. So a
+ * job queued before a quota is set is not refused for a bound it does not
+ * need, and a job on a missing file ends with its own error.
  * NOTE: a file that appears between this look and the run is read without
  * being counted; the run still stops at max_op_bytes.
  */
