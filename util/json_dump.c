@@ -104,6 +104,12 @@ static inline bool any_mark(bytes16 marks)
 	return (half[0] | half[1]) != 0;
 }
 
+/* Whether the byte c must be escaped inside a JSON string. */
+static inline bool needs_escape(unsigned char c)
+{
+	return c < 0x20 || c == '"' || c == '\\';
+}
+
 /* Return the index of the first marked byte of `marks`, or STEP. */
 static inline size_t first_mark(bytes16 marks)
 {
@@ -152,7 +158,7 @@ static size_t copy_plain(char *out, const char *s, size_t n)
 		if (k < STEP)
 			return i;
 	}
-	while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\') {
+	while (i < n && !needs_escape((unsigned char)s[i])) {
 		out[i] = s[i];
 		i++;
 	}
@@ -205,11 +211,14 @@ static bool put_string(out_t *o, const char *s, size_t n)
 		if (i == n)
 			break;
 
-		/* An escape: room for it, and for the rest as if plain. */
-		if (!reserve(o, n - i + STRING_SLACK))
-			return false;
-		put_escape(o, (unsigned char)s[i]);
-		i++;
+		/* Escapes, one after another while they last: room for each,
+		 * and for the rest as if plain. */
+		do {
+			if (!reserve(o, n - i + STRING_SLACK))
+				return false;
+			put_escape(o, (unsigned char)s[i]);
+			i++;
+		} while (i < n && needs_escape((unsigned char)s[i]));
 	}
 	o->data[o->len++] = '"';
 	return true;
