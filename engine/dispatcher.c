@@ -126,9 +126,9 @@ static bool take_duplicate(dispatcher_t *d, job_state_t *js)
 	return true;
 }
 
-/* The first job of an id finished: record it, taking its result `line`,
- * and answer the duplicates that waited. The last answer releases all
- * their text from the window. */
+/* Record the result `line` (taken) of the first job of an id, and report
+ * it for each duplicate that waited. The last report releases all their
+ * text from the window. */
 static void record_result(dispatcher_t *d, job_state_t *js, char *line, bl_job_status_t status)
 {
 	if (!d->ctx->dedupe_ids) {

@@ -12,7 +12,7 @@
 
 typedef struct bl_line_reader {
 	int fd;       /* borrowed */
-	size_t max;   /* the most bytes a line may have */
+	size_t max;   /* maximum bytes of a line */
 	char *buf;
 	size_t cap;
 	size_t start; /* first unread byte */

@@ -96,7 +96,7 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 	result_item_t *item = calloc(1, sizeof *item);
 	size_t len = 0;
 	char *line = bl_job_result_encode_len(&traced, &len);
-	/* The copy is for answering duplicates of the job (dedupe.h). */
+	/* The copy is reported to duplicates of the job (dedupe.h). */
 	char *copy = line && ctx->dedupe_ids ? strndup(line, len) : NULL;
 	if (!item || !line || (ctx->dedupe_ids && !copy)) {
 		free(item);

@@ -154,7 +154,7 @@ void *bl__msg_ptr(bl_msg_t *msg);
  * did not run; `cost` is the job's text size, released from the read-ahead
  * window when the result is written; `ticket` is the job source's handle
  * (job_state_t.ticket), passed through to the sink. Returns an owned copy
- * of the encoded line, for answering duplicates, where the run answers
+ * of the encoded line for duplicates of the job, where the run reports
  * them (run_ctx_t.dedupe_ids); else NULL. Also NULL when memory runs out;
  * then the result is lost and logged. */
 char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, double run_ms, size_t cost,

@@ -156,8 +156,9 @@ typedef enum serve_cancel {
 
 /*
  * Look up tenant/id for a cancel request. A job that is in the table but
- * not yet handed to the dispatcher is marked; bl__serve_table_submitted
- * then returns true to its submitter, who sends the cancel after the job.
+ * not yet handed to the dispatcher is marked. bl__serve_table_submitted
+ * then returns true to its submitter, so the submitter sends the cancel
+ * after the job.
  */
 serve_cancel_t bl__serve_table_cancel(serve_table_t *t, const char *tenant, const char *id);
 
@@ -279,9 +280,9 @@ int bl__serve_ingress_start(serve_t *s, bl_error_t *err);
 void bl__serve_ingress_join(serve_t *s);
 
 /* Parse and take one job: `text` of `len` bytes. Shared with the execute
- * handler. Returns 0 with *job owned, or a negative code with *err; then
- * `id` (SERVE_NAME_MAX bytes) has the job's id where the text still
- * shows it, else "". */
+ * handler. Returns 0 with *job owned, or a negative code with *err. On
+ * failure, `id` (SERVE_NAME_MAX bytes) contains the job's id where the
+ * text before the fault shows it, else "". */
 int bl__serve_parse_job(serve_t *s, const char *text, size_t len, bl_job_t **job, char *id, bl_error_t *err);
 
 /* --- serve_index.c --- */

@@ -8,9 +8,9 @@
  * and copied once into its json_t. A string with escapes is unescaped into
  * one scratch buffer that the whole parse shares. Each rule below repeats
  * one of jansson 2.14's (src/load.c), so that both accept the same
- * documents, with one exception: a NUL byte after a number or a literal,
- * which jansson skips, is rejected here like any other NUL byte outside a
- * string.
+ * documents. The one exception is a NUL byte after a number or a literal:
+ * jansson skips it, and this parser rejects it like any other NUL byte
+ * outside a string.
  */
 #include <beamline/json_load.h>
 
@@ -519,14 +519,14 @@ static bool is_digit(const char *p, const char *end)
 	return p < end && *p >= '0' && *p <= '9';
 }
 
-/* Where a number or a literal cut short by the byte at p is at fault. A
- * byte that ends any value (',', ']', '}', ':' or white space) belongs
- * to what follows, so the fault is put on the token's last byte, p - 1:
- * then the error's position falls inside the member it belongs to, which
- * is what names the field in job errors. Any other byte is itself wrong. */
+/* Return the faulty byte of a number or a literal cut short by the byte at
+ * p. A byte that ends a value (',', ']', '}', ':' or white space) belongs
+ * to what follows, so the fault is the token's last byte, p - 1. Then the
+ * error's position falls inside the member, which names the field in job
+ * errors. Any other byte at p is itself the fault. */
 static const char *token_fault(const char *p)
 {
-	return strchr(",]}: \t\r\n", *p) && *p ? p - 1 : p;
+	return *p && strchr(",]}: \t\r\n", *p) ? p - 1 : p;
 }
 
 /* Move *p past one or more digits; `place` names where, for an error. */
@@ -717,7 +717,7 @@ static bool parse_member(parser_t *ps, json_t *object, const char *expected)
 	return true;
 }
 
-/* What follows a member or an element: another one, or the end. */
+/* The token after a member or an element: a comma, the end, or a fault. */
 enum after_item { NEXT_ITEM, CLOSED, FAILED };
 
 /* Skip whitespace and the closing byte `close`, and return true, when the

@@ -48,9 +48,9 @@ static uint64_t get_estimate(fs_fixture_t *f, const char *path)
 	return mem;
 }
 
-/* A tenant with a memory quota gets estimates from the file's size; one
- * without gets no file lookup and no estimate for the data, nor does a
- * get of a file that is not there (its run reports not_found). */
+/* A tenant with a memory quota gets estimates from the file's size. A
+ * tenant without one gets no file lookup and counts no data, and neither
+ * does a get of a missing file, whose run reports not_found. */
 Test(blocks_fs_ops, get_estimate_reads_size_only_under_quota, .timeout = 60)
 {
 	fs_fixture_t f;

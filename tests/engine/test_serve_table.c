@@ -53,11 +53,11 @@ Test(engine_serve_table, cancel_after_submit_is_sent_now)
 Test(engine_serve_table, cancel_of_absent_job)
 {
 	uint64_t ticket = add_job("acme", "j1");
-	serve_job_t taken;
+	serve_job_t removed;
 
 	cr_assert_eq(bl__serve_table_cancel(&table, "acme", "j2"), SERVE_CANCEL_ABSENT);
 	cr_assert_eq(bl__serve_table_cancel(&table, "beta", "j1"), SERVE_CANCEL_ABSENT);
-	cr_assert(bl__serve_table_take(&table, ticket, &taken));
+	cr_assert(bl__serve_table_take(&table, ticket, &removed));
 	cr_assert_eq(bl__serve_table_cancel(&table, "acme", "j1"), SERVE_CANCEL_ABSENT, "a taken job is gone");
 	cr_assert_not(bl__serve_table_submitted(&table, ticket), "nor does its ticket find a slot");
 }

@@ -317,9 +317,9 @@ Test(util_json_load, works_without_error_struct)
 	cr_assert_null(bl_json_loadb("{\"a\":[1}", 8, 0, NULL), "invalid document accepted");
 }
 
-/* Object keys come out in document order, as jansson 2.14 keeps them;
- * a repeated key (without JSON_REJECT_DUPLICATES) keeps its first place
- * and takes the last value. */
+/* Object keys come out in document order, as jansson 2.14 keeps them. A
+ * repeated key (without JSON_REJECT_DUPLICATES) keeps its first place and
+ * takes the last value. */
 Test(util_json_load, keeps_keys_in_document_order)
 {
 	const char *doc = "{\"z\":1,\"a\":2,\"m\":3,\"\\u0062\":4,\"a\":5}";

@@ -134,12 +134,12 @@ typedef struct bl_block_outcome {
 	bool retryable;
 	bool rejected;          /* a quota refused the run: the job ends "rejected", not "error" */
 	json_t *result;         /* owned by the outcome; NULL when none */
-	/* Where the env allowed it (attach_text), one string of the result
-	 * can be kept out of its tree: the tree has a placeholder value
-	 * (attached.slot), and attached.text is written in its place when
-	 * the result is encoded (bl_json_dumps_with). So megabytes of
-	 * content read by an fs get are not copied into the tree. The text
-	 * lies in attached_block, owned by the outcome. */
+	/* Text kept out of the result's tree, when the env allows it
+	 * (attach_text). The tree has a placeholder value (attached.slot),
+	 * and attached.text is written in its place when the result is
+	 * encoded (bl_json_dumps_with), so megabytes read by an fs get are
+	 * not copied into the tree. The text lies in attached_block, owned
+	 * by the outcome. */
 	bl_json_text_t attached;
 	void *attached_block;
 	double cpu_ms;          /* CPU time the run used, over all its threads */

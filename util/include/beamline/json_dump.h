@@ -22,7 +22,7 @@
  *
  * Returns NULL, as json_dumps does, for a string that is not UTF-8, a
  * real that is NaN or infinite, a tree nested deeper than
- * BL_JSON_DUMP_MAX_DEPTH (which also ends a tree that holds itself), or
+ * BL_JSON_DUMP_MAX_DEPTH (which also ends a tree that contains itself), or
  * when memory runs out. The tree is not changed; it is not const because
  * jansson's object iterator takes a plain pointer.
  */
