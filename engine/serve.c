@@ -199,6 +199,8 @@ static int open_engine(serve_t *s, bl_error_t *err)
 	if (rc == 0)
 		rc = bl__serve_table_init(&s->table, s->cfg->max_in_flight);
 	if (rc == 0)
+		rc = bl__serve_floors_init(&s->floors);
+	if (rc == 0)
 		rc = bl__serve_sinks_start(s, err);
 	if (rc == 0)
 		rc = bl__dispatcher_spawn(&ctx->dispatcher, ctx, err);
@@ -318,6 +320,7 @@ static void shut_down(serve_t *s)
 	bl__services_stop(&s->ctx);
 	bl__placement_stop(&s->ctx);
 	bl__serve_table_destroy(&s->table);
+	bl__serve_floors_destroy(&s->floors);
 	bl_js_puller_free(s->puller);
 	bl_kv_free(s->attempts);
 	bl_nats_free(s->nats);

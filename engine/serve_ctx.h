@@ -79,6 +79,18 @@ typedef struct serve_table {
 	uint64_t generation;        /* tickets are generation * capacity + slot + 1 */
 } serve_table_t;
 
+/* The lowest attempt number of a message's next delivery (serve_floor.c). */
+typedef struct serve_floor {
+	uint64_t stream_seq;        /* 0: the slot is free */
+	uint64_t names;             /* hash of the message's tenant and id */
+	unsigned next_attempt;
+} serve_floor_t;
+
+typedef struct serve_floors {
+	pthread_mutex_t lock;
+	serve_floor_t *slots;
+} serve_floors_t;
+
 typedef struct serve {
 	const bl_serve_config_t *cfg;
 	run_ctx_t ctx;
@@ -89,6 +101,7 @@ typedef struct serve {
 	struct bl_quota_watch *quota_watch; /* live quotas from the KV bucket */
 	struct bl_approvals_kv_watch *approvals_watch; /* wakes jobs whose approval changed */
 	serve_table_t table;
+	serve_floors_t floors;
 	pthread_t fetcher;
 	bool fetcher_started;
 	atomic_bool stopping;
@@ -268,6 +281,20 @@ unsigned bl__serve_handbacks_load(serve_t *s, const char *tenant, const char *id
 /* Store `count` hand-backs of message `stream_seq` for tenant/id, as
  * "<count>@<stream_seq>". Returns 0, or a negative code (logged). */
 int bl__serve_handbacks_save(serve_t *s, const char *tenant, const char *id, uint64_t stream_seq, unsigned count);
+
+/* --- serve_floor.c: every call takes the floors' lock itself. --- */
+
+int bl__serve_floors_init(serve_floors_t *f);
+void bl__serve_floors_destroy(serve_floors_t *f);
+
+/* The next delivery of message `stream_seq` of tenant/id takes an attempt
+ * number of at least `next_attempt`. Called before its NAK. */
+void bl__serve_floor_raise(serve_floors_t *f, uint64_t stream_seq, const char *tenant, const char *id,
+			   unsigned next_attempt);
+
+/* The lowest attempt number of the message's next delivery; 0 when this
+ * instance has none for it. */
+unsigned bl__serve_floor_get(serve_floors_t *f, uint64_t stream_seq, const char *tenant, const char *id);
 
 /* NAK delay for the next attempt after `attempt`: uniform in
  * [0, min(max_backoff, backoff * 2^(attempt - 1))] ("full jitter"), in ms. */

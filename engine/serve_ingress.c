@@ -94,29 +94,39 @@ static void nak_later(serve_t *s, bl_js_msg_t *msg, uint64_t delay_ms)
  * handed back before they ran. A count of hand-backs that is not below the
  * delivery count cannot be this message's (the current delivery has not
  * been handed back), so it counts as 0, as an unreadable one does. Reads
- * the bucket only for a redelivery. */
+ * the bucket only for a redelivery. Never below the floor this instance
+ * set when it NAKed the message (serve_floor.c). */
 static unsigned attempt_of(serve_t *s, const bl_js_msg_t *msg, const char *tenant, const char *id)
 {
 	unsigned delivered = (unsigned)bl_js_msg_meta(msg)->delivered;
-	if (delivered <= 1)
-		return delivered;
+	uint64_t seq = bl_js_msg_meta(msg)->stream_seq;
+	unsigned attempt = delivered;
 
-	unsigned handed_back = bl__serve_handbacks_load(s, tenant, id, bl_js_msg_meta(msg)->stream_seq);
-	return handed_back < delivered ? delivered - handed_back : delivered;
+	if (delivered > 1) {
+		unsigned handed_back = bl__serve_handbacks_load(s, tenant, id, seq);
+		if (handed_back < delivered)
+			attempt = delivered - handed_back;
+	}
+
+	unsigned floor = bl__serve_floor_get(&s->floors, seq, tenant, id);
+	return attempt > floor ? attempt : floor;
 }
 
 /*
  * Hand a delivery that did not run back to the server, first counting it
- * in beamline_attempts so that the next delivery keeps its attempt number.
- * Takes `msg`.
+ * in beamline_attempts and in this instance's floors, so that the next
+ * delivery keeps its attempt number. Takes `msg`.
  * NOTE: when the count cannot be stored (the bucket unreachable too), the
- * hand-back uses up one of the job's attempts, as every delivery once did.
+ * hand-back uses up one of the job's attempts if the next delivery goes
+ * to another instance, as every delivery once did.
  */
 static void hand_back(serve_t *s, bl_js_msg_t *msg, const char *tenant, const char *id, unsigned attempt)
 {
 	unsigned delivered = (unsigned)bl_js_msg_meta(msg)->delivered;
+	uint64_t seq = bl_js_msg_meta(msg)->stream_seq;
 
-	bl__serve_handbacks_save(s, tenant, id, bl_js_msg_meta(msg)->stream_seq, delivered - attempt + 1);
+	bl__serve_floor_raise(&s->floors, seq, tenant, id, attempt);
+	bl__serve_handbacks_save(s, tenant, id, seq, delivered + 1 > attempt ? delivered + 1 - attempt : 0);
 	nak_later(s, msg, BUSY_NAK_MS);
 }
 

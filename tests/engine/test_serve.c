@@ -721,7 +721,8 @@ Test(engine_serve, held_job_retry_counts_attempt, .timeout = 90)
 	cr_assert_eq(json_array_size(attempts), 2, "expected 2 attempts, got %zu: %s", json_array_size(attempts), text);
 	for (size_t i = 0; i < 2; i++) {
 		json_int_t number = json_integer_value(json_object_get(json_array_get(attempts, i), "attempt"));
-		cr_assert_eq(number, (json_int_t)i + 1, "attempt %zu is numbered %lld: %s", i + 1, (long long)number, text);
+		cr_assert_eq(number, (json_int_t)i + 1, "attempt %zu is numbered %lld: %s; log:\n%s", i + 1,
+			     (long long)number, text, test_file_read(engine.err_path));
 	}
 	free(text);
 	json_decref(entry);
