@@ -3,11 +3,15 @@
 #include "run_harness.h"
 
 #include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -75,15 +79,89 @@ const char *harness_write_jobs(harness_t *h, const char *jobs)
 	return h->jobs_path;
 }
 
+/* Seconds a run may take before the watchdog prints where its threads wait. */
+#define STALL_REPORT_S 60
+
+typedef struct watchdog {
+	pthread_mutex_t lock;
+	pthread_cond_t done_changed;
+	bool done;
+} watchdog_t;
+
+/* Print one line of /proc/self/task/<task>/<name> to stderr, after `label`. */
+static void print_task_file(const char *task, const char *name, const char *label)
+{
+	char path[300], line[256] = "";
+
+	snprintf(path, sizeof path, "/proc/self/task/%s/%s", task, name);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (!fgets(line, sizeof line, f))
+			line[0] = '\0';
+		fclose(f);
+	}
+	line[strcspn(line, "\n")] = '\0';
+	fprintf(stderr, " %s=%s", label, line);
+}
+
+/* Print each thread's name, kernel wait channel and system call, so that
+ * a run that never ends shows which threads wait and on what. */
+static void report_stall(void)
+{
+	DIR *tasks = opendir("/proc/self/task");
+	struct dirent *d;
+
+	fprintf(stderr, "the run is still going after %d s; its threads:\n", STALL_REPORT_S);
+	while (tasks && (d = readdir(tasks))) {
+		if (d->d_name[0] == '.')
+			continue;
+		fprintf(stderr, "  task %s:", d->d_name);
+		print_task_file(d->d_name, "comm", "name");
+		print_task_file(d->d_name, "wchan", "wchan");
+		print_task_file(d->d_name, "syscall", "syscall");
+		fputc('\n', stderr);
+	}
+	if (tasks)
+		closedir(tasks);
+}
+
+static void *watch_run(void *arg)
+{
+	watchdog_t *w = arg;
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += STALL_REPORT_S;
+	pthread_mutex_lock(&w->lock);
+	int rc = 0;
+	while (!w->done && rc != ETIMEDOUT)
+		rc = pthread_cond_timedwait(&w->done_changed, &w->lock, &until);
+	bool stalled = !w->done;
+	pthread_mutex_unlock(&w->lock);
+
+	if (stalled)
+		report_stall();
+	return NULL;
+}
+
 int harness_run(harness_t *h, const char *jobs)
 {
 	char out_path[320];
 	snprintf(out_path, sizeof out_path, "%s/results.jsonl", h->dir);
+	watchdog_t w = {.lock = PTHREAD_MUTEX_INITIALIZER, .done_changed = PTHREAD_COND_INITIALIZER};
+	pthread_t watcher;
 
 	h->cfg.jobs_path = harness_write_jobs(h, jobs);
 	h->cfg.output_path = out_path;
+	cr_assert_eq(pthread_create(&watcher, NULL, watch_run, &w), 0);
 	bl_error_t err = {0};
 	int rc = bl_run_jobs(&h->cfg, &h->summary, &err);
+
+	pthread_mutex_lock(&w.lock);
+	w.done = true;
+	pthread_cond_signal(&w.done_changed);
+	pthread_mutex_unlock(&w.lock);
+	pthread_join(watcher, NULL);
 	if (rc == 0)
 		read_results(h, out_path);
 	return rc;
