@@ -1,5 +1,6 @@
 /*
- * The vector check of multi-byte UTF-8 (utf8_internal.h), on SSSE3.
+ * The vector check of multi-byte UTF-8 (utf8_internal.h), on SSSE3, and
+ * the skip over ASCII blocks on AVX2.
  *
  * Each byte is checked against the one, two and three bytes before it,
  * sixteen bytes at a time. A malformed pair of neighbouring bytes is
@@ -186,6 +187,30 @@ bool bl__utf8_vector_available(void)
 	return __builtin_cpu_supports("ssse3");
 }
 
+/* Compares 32 bytes at a time where SSE2 takes 16, so ASCII text, the
+ * common case, is checked at about twice the speed while in the L2 cache. */
+__attribute__((target("avx2"))) size_t bl__utf8_skip_ascii(const uint8_t *s, size_t at, size_t len, bool allow_nul)
+{
+	const __m256i least = _mm256_set1_epi8(allow_nul ? -1 : 0);
+
+	while (len - at >= 128) {
+		const __m256i *p = (const __m256i *)(s + at);
+		__m256i ok = _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_loadu_si256(p), least),
+					      _mm256_cmpgt_epi8(_mm256_loadu_si256(p + 1), least));
+		ok = _mm256_and_si256(ok, _mm256_cmpgt_epi8(_mm256_loadu_si256(p + 2), least));
+		ok = _mm256_and_si256(ok, _mm256_cmpgt_epi8(_mm256_loadu_si256(p + 3), least));
+		if ((uint32_t)_mm256_movemask_epi8(ok) != UINT32_MAX)
+			break;
+		at += 128;
+	}
+	return at;
+}
+
+bool bl__utf8_wide_available(void)
+{
+	return __builtin_cpu_supports("avx2");
+}
+
 #else
 
 bool bl__utf8_vector_stretch(const uint8_t *s, size_t *at, size_t end, bool allow_nul)
@@ -198,6 +223,19 @@ bool bl__utf8_vector_stretch(const uint8_t *s, size_t *at, size_t end, bool allo
 }
 
 bool bl__utf8_vector_available(void)
+{
+	return false;
+}
+
+size_t bl__utf8_skip_ascii(const uint8_t *s, size_t at, size_t len, bool allow_nul)
+{
+	(void)s;
+	(void)len;
+	(void)allow_nul;
+	return at;
+}
+
+bool bl__utf8_wide_available(void)
 {
 	return false;
 }
