@@ -16,9 +16,6 @@
 #include "run_ctx.h"
 #include "tenant_dirs.h"
 
-/* Bytes of first results kept for answering duplicates. */
-#define DEDUPE_BUDGET (64u << 20)
-
 /* I/O jobs running at once per I/O worker. */
 #define IO_JOBS_PER_WORKER 256u
 
@@ -137,6 +134,7 @@ static void record_result(dispatcher_t *d, job_state_t *js, char *line, bl_job_s
 	}
 
 	bl_dedupe_finish(&d->dedupe, js->job, line, status);
+	atomic_store(&d->ctx->dedupe_room, d->dedupe.budget - d->dedupe.kept_bytes);
 	bl_dedupe_entry_t *first = bl_dedupe_get(&d->dedupe, js->job);
 	if (!first)
 		return;
@@ -634,7 +632,8 @@ int bl__dispatcher_spawn(bl_actor_t **out, run_ctx_t *ctx, bl_error_t *err)
 	d->capacity[BL_LOAD_COMPUTE] = 2u * bl_pool_worker_count(ctx->cpu);
 	d->capacity[BL_LOAD_IO] = IO_JOBS_PER_WORKER * (ctx->io ? bl_pool_worker_count(ctx->io) : 1u);
 	bl_tenant_dirs_init(&d->dirs, ctx->data_root);
-	bl_dedupe_init(&d->dedupe, DEDUPE_BUDGET);
+	bl_dedupe_init(&d->dedupe, ctx->cfg->dedupe_bytes);
+	atomic_store(&ctx->dedupe_room, ctx->cfg->dedupe_bytes);
 
 	bl_admission_config_t cfg;
 	bl_admission_config_init(&cfg);

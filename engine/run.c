@@ -29,6 +29,7 @@ void bl_run_config_init(bl_run_config_t *cfg)
 	cfg->default_timeout_ms = 60000;
 	cfg->window = 4096;
 	cfg->window_bytes = 64u << 20;
+	cfg->dedupe_bytes = 64u << 20;
 	cfg->inline_max_elements = 10000;
 	cfg->ageing_ms = 1000;
 	bl_job_limits_init(&cfg->job_limits);
@@ -96,9 +97,11 @@ char *bl__report(run_ctx_t *ctx, const bl_job_result_t *r, const char *block, do
 	result_item_t *item = calloc(1, sizeof *item);
 	size_t len = 0;
 	char *line = bl_job_result_encode_len(&traced, &len);
-	/* The copy is reported to duplicates of the job (dedupe.h). */
-	char *copy = line && ctx->dedupe_ids ? strndup(line, len) : NULL;
-	if (!item || !line || (ctx->dedupe_ids && !copy)) {
+	/* The copy is reported to duplicates of the job (dedupe.h), unless
+	 * the table has no room left to keep it. */
+	bool keep = ctx->dedupe_ids && len <= atomic_load(&ctx->dedupe_room);
+	char *copy = line && keep ? strndup(line, len) : NULL;
+	if (!item || !line || (keep && !copy)) {
 		free(item);
 		free(line);
 		free(copy);

@@ -25,6 +25,7 @@ typedef struct bl_run_config {
 	uint64_t default_timeout_ms; /* for jobs that give none */
 	size_t window;               /* jobs read ahead of their results */
 	size_t window_bytes;         /* bytes of job text read ahead of their results */
+	size_t dedupe_bytes;         /* bytes of result lines kept to repeat them in full for a repeated id */
 	size_t inline_max_elements;  /* largest output returned inside a result */
 	uint64_t ageing_ms;          /* admission ageing period */
 	bl_job_limits_t job_limits;
@@ -54,8 +55,8 @@ typedef struct bl_run_config {
 } bl_run_config_t;
 
 /* Fill *cfg with defaults: data dir ".", one CPU worker per core, timeout
- * 60 s, a window of 4,096 jobs and 64 MiB, inline outputs up to 10,000
- * elements, ageing 1 s, the default limits, and the first OpenCL device
+ * 60 s, a window of 4,096 jobs and 64 MiB, 64 MiB of results kept for
+ * repeated ids, inline outputs up to 10,000 elements, ageing 1 s, the default limits, and the first OpenCL device
  * (a GPU when there is one) with 2 queues, one I/O worker and two
  * blocking workers. */
 void bl_run_config_init(bl_run_config_t *cfg);

@@ -68,6 +68,10 @@ typedef struct run_ctx {
 	/* The dispatcher replies to a repeated job id with the first job's result
 	 * (dedupe.h). Off in service mode, where the results stream does that. */
 	bool dedupe_ids;
+	/* Bytes of result lines the dedupe table may still keep, set by the
+	 * dispatcher. It only shrinks, so bl__report skips copying a line
+	 * that the table would not keep anyway. */
+	_Atomic size_t dedupe_room;
 	bl_quota_table_t *quotas;
 	int data_root;
 	FILE *out;

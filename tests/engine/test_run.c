@@ -251,6 +251,28 @@ Test(engine_run, duplicate_id_runs_once, .timeout = 60)
 	harness_fini(&h);
 }
 
+/* Past the bytes of results kept for repeated ids, a repeat gets a short
+ * result with the first job's status that points back to it. */
+Test(engine_run, duplicate_past_budget_points_back, .timeout = 60)
+{
+	harness_t h;
+	harness_init(&h);
+	h.cfg.dedupe_bytes = 1;
+
+	int rc = harness_run(&h, NOOP("same") NOOP("same"));
+
+	cr_assert_eq(rc, 0);
+	cr_assert_eq(h.count, 2);
+	json_t *repeat = json_is_true(json_object_get(h.results[0], "duplicate")) ? h.results[0] : h.results[1];
+	json_t *first = repeat == h.results[0] ? h.results[1] : h.results[0];
+	cr_assert_str_eq(status_of(first), "ok");
+	cr_assert_null(json_object_get(first, "duplicate"));
+	cr_assert_str_eq(status_of(repeat), "ok");
+	cr_assert_not_null(json_object_get(repeat, "note"), "the repeat must point back to the first result");
+	cr_assert_null(json_object_get(repeat, "result"), "the repeat must not carry the first job's result");
+	harness_fini(&h);
+}
+
 /* Wrong inputs end in clear errors naming the field: a missing file, a
  * path leaving the tenant's folder, an unknown kernel, a GPU job on an
  * engine without one, a required argument left out, labels that do not
