@@ -136,7 +136,7 @@ json_t *serve_stream_msg(serve_harness_t *h, const char *stream, uint64_t seq)
 	return direct_get(h, stream, "", body);
 }
 
-json_t *serve_dead_letter(serve_harness_t *h, const char *id)
+json_t *serve_dead_letter_nth(serve_harness_t *h, const char *id, int nth)
 {
 	bl_js_stream_state_t st = {0};
 	if (bl_js_stream_state(h->nats, "BEAMLINE_DLQ", &st, NULL) < 0)
@@ -144,11 +144,30 @@ json_t *serve_dead_letter(serve_harness_t *h, const char *id)
 	for (uint64_t seq = st.first_seq; seq && seq <= st.last_seq; seq++) {
 		json_t *entry = serve_stream_msg(h, "BEAMLINE_DLQ", seq);
 		const char *entry_id = json_string_value(json_object_get(entry, "id"));
-		if (entry_id && strcmp(entry_id, id) == 0)
+		if (entry_id && strcmp(entry_id, id) == 0 && nth-- == 0)
 			return entry;
 		json_decref(entry);
 	}
 	return NULL;
+}
+
+json_t *serve_dead_letter(serve_harness_t *h, const char *id)
+{
+	return serve_dead_letter_nth(h, id, 0);
+}
+
+int serve_harness_init_silent_postgres(serve_harness_t *h, const char *nats_extra, int connect_timeout_ms)
+{
+	char sections[512];
+	int port;
+	int fd = silent_listener(&port);
+
+	snprintf(sections, sizeof sections,
+		 ", \"sql\": {\"connect_timeout_ms\": %d, \"databases\": {\"pg\": {\"driver\": \"postgres\", "
+		 "\"dsn\": \"host=127.0.0.1 port=%d dbname=x user=x\", \"shared\": true}}}",
+		 connect_timeout_ms, port);
+	serve_harness_init(h, nats_extra, sections);
+	return fd;
 }
 
 json_t *serve_request(serve_harness_t *h, const char *subject, const char *body, int timeout_ms)

@@ -64,6 +64,14 @@ json_t *serve_stream_msg(serve_harness_t *h, const char *stream, uint64_t seq);
 /* The dead letter of tenant/id (the first one found), or NULL. Owned. */
 json_t *serve_dead_letter(serve_harness_t *h, const char *id);
 
+/* The dead letter `nth` (counting from 0) of tenant/id, or NULL. Owned. */
+json_t *serve_dead_letter_nth(serve_harness_t *h, const char *id, int nth);
+
+/* Run serve_harness_init with a postgres database "pg" whose server never
+ * accepts (silent_listener), so each sql job on it fails retryably after
+ * `connect_timeout_ms`. Returns the listener's socket. */
+int serve_harness_init_silent_postgres(serve_harness_t *h, const char *nats_extra, int connect_timeout_ms);
+
 /* Messages per subject of BEAMLINE_RESULTS, as {"subject": count}; owned. */
 json_t *serve_result_subjects(serve_harness_t *h);
 

@@ -674,20 +674,11 @@ Test(engine_serve, redelivery_of_held_job_handed_back, .timeout = 60)
 }
 
 /* Start serve with `nats_extra` and a postgres database "pg" whose server
- * never accepts (silent_listener), so each sql job on it fails
- * retryably after `connect_timeout_ms`. Returns the listener's socket. */
+ * never accepts; returns the listener's socket. */
 static int start_with_silent_postgres(serve_harness_t *h, engine_child_t *engine, const char *nats_extra,
 				      int connect_timeout_ms)
 {
-	char sections[512];
-	int port;
-	int fd = silent_listener(&port);
-
-	snprintf(sections, sizeof sections,
-		 ", \"sql\": {\"connect_timeout_ms\": %d, \"databases\": {\"pg\": {\"driver\": \"postgres\", "
-		 "\"dsn\": \"host=127.0.0.1 port=%d dbname=x user=x\", \"shared\": true}}}",
-		 connect_timeout_ms, port);
-	serve_harness_init(h, nats_extra, sections);
+	int fd = serve_harness_init_silent_postgres(h, nats_extra, connect_timeout_ms);
 	serve_start(h, engine, "engine");
 	return fd;
 }
