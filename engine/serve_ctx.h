@@ -83,6 +83,7 @@ typedef struct serve_table {
 typedef struct serve_floor {
 	uint64_t stream_seq;        /* 0: the slot is free */
 	uint64_t names;             /* hash of the message's tenant and id */
+	uint64_t expires_ms;        /* bl__run_now_ms time after which it no longer applies */
 	unsigned next_attempt;
 } serve_floor_t;
 
@@ -287,14 +288,16 @@ int bl__serve_handbacks_save(serve_t *s, const char *tenant, const char *id, uin
 int bl__serve_floors_init(serve_floors_t *f);
 void bl__serve_floors_destroy(serve_floors_t *f);
 
-/* The next delivery of message `stream_seq` of tenant/id takes an attempt
- * number of at least `next_attempt`. Called before its NAK. */
+/* Record that the next delivery of message `stream_seq` of tenant/id takes
+ * an attempt number of at least `next_attempt`. Called before its NAK,
+ * whose delay is `nak_delay_ms`; times are bl__run_now_ms times. */
 void bl__serve_floor_raise(serve_floors_t *f, uint64_t stream_seq, const char *tenant, const char *id,
-			   unsigned next_attempt);
+			   unsigned next_attempt, uint64_t nak_delay_ms, uint64_t now_ms);
 
-/* The lowest attempt number of the message's next delivery; 0 when this
- * instance has none for it. */
-unsigned bl__serve_floor_get(serve_floors_t *f, uint64_t stream_seq, const char *tenant, const char *id);
+/* Return the lowest attempt number of the message's next delivery; 0 when
+ * this instance has none for it, or it has expired. */
+unsigned bl__serve_floor_get(serve_floors_t *f, uint64_t stream_seq, const char *tenant, const char *id,
+			     uint64_t now_ms);
 
 /* NAK delay for the next attempt after `attempt`: uniform in
  * [0, min(max_backoff, backoff * 2^(attempt - 1))] ("full jitter"), in ms. */

@@ -13,11 +13,12 @@
  *
  * The floors are a fixed array indexed by stream sequence. A message whose
  * slot another message took since falls back to the delivery count, as
- * after a restart. Each slot also keeps a hash of tenant/id, so that a
- * floor does not apply to a message of a stream created again, whose
- * sequences start over.
- * NOTE: a redelivery that reaches another instance is numbered there by
- * the delivery count and the hand-backs bucket alone.
+ * after a restart. Each slot also keeps a hash of tenant/id, and a floor
+ * expires FLOOR_MARGIN_MS after its NAK's delay. A stream created again
+ * numbers its messages from 1, and its messages get no floor of the old
+ * stream unless one has the same tenant/id and comes before that.
+ * NOTE: a redelivery that reaches another instance, or comes later than
+ * that, is numbered by the delivery count and the hand-backs bucket alone.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -25,8 +26,12 @@
 #include "hash.h"
 #include "serve_ctx.h"
 
-/* Number of slots (24 bytes each): the messages that can have a floor at once. */
+/* Number of slots (32 bytes each): the messages that can have a floor at once. */
 #define FLOOR_SLOTS 1024
+
+/* How long a floor lasts after its NAK's delay: a redelivery comes then,
+ * unless this instance's in-flight table is full. */
+#define FLOOR_MARGIN_MS 30000
 
 int bl__serve_floors_init(serve_floors_t *f)
 {
@@ -52,26 +57,37 @@ static uint64_t names_hash(const char *tenant, const char *id)
 	return bl__hash_bytes(h, id, strlen(id));
 }
 
+/* Whether `slot` contains a floor of this message that has not expired by `now_ms`. */
+static bool applies(const serve_floor_t *slot, uint64_t stream_seq, uint64_t names, uint64_t now_ms)
+{
+	return slot->stream_seq == stream_seq && slot->names == names && now_ms < slot->expires_ms;
+}
+
 void bl__serve_floor_raise(serve_floors_t *f, uint64_t stream_seq, const char *tenant, const char *id,
-			   unsigned next_attempt)
+			   unsigned next_attempt, uint64_t nak_delay_ms, uint64_t now_ms)
 {
 	uint64_t names = names_hash(tenant, id);
 	serve_floor_t *slot = &f->slots[stream_seq % FLOOR_SLOTS];
+	serve_floor_t floor = {.stream_seq = stream_seq,
+			       .names = names,
+			       .next_attempt = next_attempt,
+			       .expires_ms = now_ms + nak_delay_ms + FLOOR_MARGIN_MS};
 
 	pthread_mutex_lock(&f->lock);
-	bool same = slot->stream_seq == stream_seq && slot->names == names;
-	if (!same || slot->next_attempt < next_attempt)
-		*slot = (serve_floor_t){.stream_seq = stream_seq, .names = names, .next_attempt = next_attempt};
+	if (applies(slot, stream_seq, names, now_ms) && slot->next_attempt > next_attempt)
+		floor.next_attempt = slot->next_attempt;
+	*slot = floor;
 	pthread_mutex_unlock(&f->lock);
 }
 
-unsigned bl__serve_floor_get(serve_floors_t *f, uint64_t stream_seq, const char *tenant, const char *id)
+unsigned bl__serve_floor_get(serve_floors_t *f, uint64_t stream_seq, const char *tenant, const char *id,
+			     uint64_t now_ms)
 {
 	uint64_t names = names_hash(tenant, id);
 	const serve_floor_t *slot = &f->slots[stream_seq % FLOOR_SLOTS];
 
 	pthread_mutex_lock(&f->lock);
-	unsigned next = slot->stream_seq == stream_seq && slot->names == names ? slot->next_attempt : 0;
+	unsigned next = applies(slot, stream_seq, names, now_ms) ? slot->next_attempt : 0;
 	pthread_mutex_unlock(&f->lock);
 	return next;
 }

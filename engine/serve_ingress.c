@@ -108,7 +108,7 @@ static unsigned attempt_of(serve_t *s, const bl_js_msg_t *msg, const char *tenan
 			attempt = delivered - handed_back;
 	}
 
-	unsigned floor = bl__serve_floor_get(&s->floors, seq, tenant, id);
+	unsigned floor = bl__serve_floor_get(&s->floors, seq, tenant, id, bl__run_now_ms());
 	return attempt > floor ? attempt : floor;
 }
 
@@ -125,7 +125,7 @@ static void hand_back(serve_t *s, bl_js_msg_t *msg, const char *tenant, const ch
 	unsigned delivered = (unsigned)bl_js_msg_meta(msg)->delivered;
 	uint64_t seq = bl_js_msg_meta(msg)->stream_seq;
 
-	bl__serve_floor_raise(&s->floors, seq, tenant, id, attempt);
+	bl__serve_floor_raise(&s->floors, seq, tenant, id, attempt, BUSY_NAK_MS, bl__run_now_ms());
 	bl__serve_handbacks_save(s, tenant, id, seq, delivered + 1 > attempt ? delivered + 1 - attempt : 0);
 	nak_later(s, msg, BUSY_NAK_MS);
 }

@@ -65,7 +65,8 @@ static void retry_or_dead_letter(serve_t *s, serve_job_t *job, const char *line)
 	if (job->attempt < job->max_attempts) {
 		uint64_t delay = bl__serve_backoff_ms(&job->retry, job->attempt);
 		bl__serve_attempts_save(s, job->tenant, job->id, attempts);
-		bl__serve_floor_raise(&s->floors, job->stream_seq, job->tenant, job->id, job->attempt + 1);
+		bl__serve_floor_raise(&s->floors, job->stream_seq, job->tenant, job->id, job->attempt + 1, delay,
+				      bl__run_now_ms());
 		BL_LOG(BL_LOG_WARN, "serve", "job_retry", NULL, "retryable failure; the delivery goes back for another attempt",
 		       BL_LOG_S("tenant", job->tenant), BL_LOG_S("id", job->id), BL_LOG_I("attempt", job->attempt),
 		       BL_LOG_I("max_attempts", job->max_attempts), BL_LOG_I("backoff_ms", delay));
