@@ -208,7 +208,8 @@ static int reject_non_text(const fs_job_t *job, bl_error_t *err)
 }
 
 /* The content string of `len` bytes at `text`, which lie in `block`
- * (taken). Where the env allows it, the string stays out of the tree:
+ * (taken) and are valid UTF-8: text that passed bl_utf8_is_text, or
+ * base64. Where the env allows it, the string stays out of the tree:
  * the tree gets a placeholder and the outcome the text. Otherwise it is
  * copied into a json_t and the block freed. */
 static json_t *content_string(fs_job_t *job, const uint8_t *text, size_t len, void *block)
@@ -216,8 +217,8 @@ static json_t *content_string(fs_job_t *job, const uint8_t *text, size_t len, vo
 	json_t *content = job->env->attach_text ? json_string("") : json_stringn_nocheck((const char *)text, len);
 
 	if (content && job->env->attach_text) {
-		job->attached = (fs_attached_t){.text = {.slot = content, .text = (const char *)text, .len = len},
-						.block = block};
+		job->attached = (fs_attached_t){
+			.text = {.slot = content, .text = (const char *)text, .len = len, .checked = true}, .block = block};
 		return content;
 	}
 	free(block);

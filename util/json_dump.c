@@ -197,9 +197,11 @@ static void put_escape(out_t *o, unsigned char c)
  * widest escape. */
 #define STRING_SLACK (2 + 6)
 
-static bool put_string(out_t *o, const char *s, size_t n)
+/* Write the string of n bytes at s, quoted and escaped. It must be valid
+ * UTF-8, which is checked here unless the caller did (checked). */
+static bool put_string(out_t *o, const char *s, size_t n, bool checked)
 {
-	if (!bl_utf8_is_valid((const uint8_t *)s, n) || !reserve(o, n + STRING_SLACK))
+	if ((!checked && !bl_utf8_is_valid((const uint8_t *)s, n)) || !reserve(o, n + STRING_SLACK))
 		return false;
 	o->data[o->len++] = '"';
 
@@ -297,12 +299,12 @@ static bool push(stack_t *st, json_t *container)
 static bool open_value(out_t *o, stack_t *st, json_t *v)
 {
 	if (st->sub && v == st->sub->slot)
-		return put_string(o, st->sub->text, st->sub->len);
+		return put_string(o, st->sub->text, st->sub->len, st->sub->checked);
 
 	switch (json_typeof(v)) {
 	case JSON_OBJECT: return put_char(o, '{') && push(st, v);
 	case JSON_ARRAY: return put_char(o, '[') && push(st, v);
-	case JSON_STRING: return put_string(o, json_string_value(v), json_string_length(v));
+	case JSON_STRING: return put_string(o, json_string_value(v), json_string_length(v), false);
 	case JSON_INTEGER: return put_integer(o, json_integer_value(v));
 	case JSON_REAL: return put_real(o, json_real_value(v));
 	case JSON_TRUE: return put_bytes(o, "true", 4);
@@ -330,7 +332,7 @@ static int next_member(out_t *o, frame_t *f, json_t **next)
 		return 1;
 	}
 	const char *key = json_object_iter_key(f->iter);
-	if (!put_string(o, key, json_object_iter_key_len(f->iter)) || !put_char(o, ':'))
+	if (!put_string(o, key, json_object_iter_key_len(f->iter), false) || !put_char(o, ':'))
 		return -1;
 	*next = json_object_iter_value(f->iter);
 	f->iter = json_object_iter_next(f->container, f->iter);

@@ -215,6 +215,11 @@ Test(util_json_dump, text_written_in_place_of_its_slot)
 	cr_assert_str_eq(mine, theirs);
 	cr_assert_eq(len, strlen(theirs));
 	free(mine);
+
+	sub.checked = true;
+	char *checked = bl_json_dumps_with(tree, &sub, NULL);
+	cr_assert_str_eq(checked, theirs, "text the caller checked is written the same");
+	free(checked);
 	free(theirs);
 
 	bl_json_text_t bad = {.slot = slot, .text = "cut \xc3", .len = 5};

@@ -9,6 +9,7 @@
 #ifndef BEAMLINE_JSON_DUMP_H
 #define BEAMLINE_JSON_DUMP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -33,6 +34,9 @@ typedef struct bl_json_text {
 	const json_t *slot; /* the value it replaces; NULL: none */
 	const char *text;   /* UTF-8, not NUL-terminated; borrowed */
 	size_t len;
+	/* The caller checked that text is valid UTF-8, so the writer does not
+	 * read it a second time for that. */
+	bool checked;
 } bl_json_text_t;
 
 /*
