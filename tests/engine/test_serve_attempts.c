@@ -65,6 +65,13 @@ static void expect_numbered(serve_harness_t *h, const char *id, int nth, int max
 	json_decref(entry);
 }
 
+/* Stop the harness's server and close the silent listener `fd`. */
+static void finish(serve_harness_t *h, int fd)
+{
+	serve_harness_fini(h);
+	close(fd);
+}
+
 Test(serve_attempts, numbered_for_max_1_2_3, .timeout = 90)
 {
 	serve_harness_t h;
@@ -89,8 +96,7 @@ Test(serve_attempts, numbered_for_max_1_2_3, .timeout = 90)
 	free(log);
 
 	serve_stop(&engine);
-	serve_harness_fini(&h);
-	close(fd);
+	finish(&h, fd);
 }
 
 /* The engine paused past ack_wait_ms twice while jobs with 2 and 3 attempts run. */
@@ -122,8 +128,7 @@ Test(serve_attempts, numbered_through_pauses, .timeout = 120)
 	free(log);
 
 	serve_stop(&engine);
-	serve_harness_fini(&h);
-	close(fd);
+	finish(&h, fd);
 }
 
 /* kill -9 while attempt 2 of 3 runs, then a new engine: the killed attempt
@@ -166,8 +171,7 @@ Test(serve_attempts, numbered_after_kill_and_restart, .timeout = 120)
 	json_decref(entry);
 
 	serve_stop(&second);
-	serve_harness_fini(&h);
-	close(fd);
+	finish(&h, fd);
 }
 
 /* Two instances on one consumer share four jobs of 3 attempts. */
@@ -197,8 +201,7 @@ Test(serve_attempts, numbered_with_two_instances, .timeout = 120)
 
 	serve_stop(&one);
 	serve_stop(&two);
-	serve_harness_fini(&h);
-	close(fd);
+	finish(&h, fd);
 }
 
 /* The same tenant/id published again after its dead letter starts at attempt 1. */
@@ -223,8 +226,7 @@ Test(serve_attempts, republished_starts_at_one, .timeout = 90)
 	free(log);
 
 	serve_stop(&engine);
-	serve_harness_fini(&h);
-	close(fd);
+	finish(&h, fd);
 }
 
 /* Two instances on one consumer, and one of them paused past ack_wait_ms
@@ -267,6 +269,5 @@ Test(serve_attempts, numbered_with_two_instances_one_paused, .timeout = 150)
 
 	serve_stop(&one);
 	serve_stop(&two);
-	serve_harness_fini(&h);
-	close(fd);
+	finish(&h, fd);
 }
