@@ -225,7 +225,7 @@ static const suite_t suites[] = {
 	{"kernels", "one OpenCL device: triad, memory-bound kernels, kernels against the CPU, sgemm, launches",
 	 {120, 30}, {900, 300}, check_kernels, command_kernels, parse_kernels},
 	{"fs", "fs block write and read throughput against fio",
-	 {15, 4}, {600, 120}, check_fs, command_fs, parse_fs},
+	 {30, 6}, {600, 120}, check_fs, command_fs, parse_fs},
 	{"http", "http block requests per second against wrk, on a loopback nginx",
 	 {14, 7}, {120, 60}, check_http, command_http, parse_http},
 	{"sql", "sql block and engine run queries per second against pgbench",
