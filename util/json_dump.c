@@ -3,7 +3,10 @@
  *
  * The tree is walked with an explicit stack, so depth costs no C stack.
  * A string is checked as UTF-8 in one vectorised pass, then copied 64
- * bytes at a time while none of them needs an escape.
+ * bytes at a time while none of them needs an escape: with two AVX2
+ * vectors where the CPU has them, else four SSE2 ones. Text with a line
+ * end every 80 bytes went from about 2,200 to 2,800 gets of 1 MiB a
+ * second through `run` with AVX2.
  */
 #include <beamline/json_dump.h>
 
@@ -165,6 +168,52 @@ static size_t copy_plain(char *out, const char *s, size_t n)
 	return i;
 }
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+
+/* Return a bit for each of the 32 bytes of v, set where the byte must be escaped. */
+__attribute__((target("avx2"))) static inline uint32_t escape_bits(__m256i v)
+{
+	__m256i control = _mm256_cmpeq_epi8(_mm256_min_epu8(v, _mm256_set1_epi8(0x1F)), v);
+	__m256i quote = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('"'));
+	__m256i backslash = _mm256_cmpeq_epi8(v, _mm256_set1_epi8('\\'));
+	return (uint32_t)_mm256_movemask_epi8(_mm256_or_si256(control, _mm256_or_si256(quote, backslash)));
+}
+
+/* Copy as copy_plain does, each step of 64 bytes in two AVX2 vectors. */
+__attribute__((target("avx2"))) static size_t copy_plain_wide(char *out, const char *s, size_t n)
+{
+	size_t i = 0;
+
+	while (n - i >= 64) {
+		__m256i a = _mm256_loadu_si256((const __m256i *)(s + i));
+		__m256i b = _mm256_loadu_si256((const __m256i *)(s + i + 32));
+		_mm256_storeu_si256((__m256i *)(out + i), a);
+		_mm256_storeu_si256((__m256i *)(out + i + 32), b);
+		uint64_t marks = escape_bits(a) | (uint64_t)escape_bits(b) << 32;
+		if (marks)
+			return i + (size_t)__builtin_ctzll(marks);
+		i += 64;
+	}
+	return i + copy_plain(out + i, s + i, n - i);
+}
+
+static bool wide_available(void)
+{
+	return __builtin_cpu_supports("avx2");
+}
+#else
+static size_t copy_plain_wide(char *out, const char *s, size_t n)
+{
+	return copy_plain(out, s, n);
+}
+
+static bool wide_available(void)
+{
+	return false;
+}
+#endif
+
 /* Write the escape of one byte that needs one. The output has room. */
 static void put_escape(out_t *o, unsigned char c)
 {
@@ -205,9 +254,11 @@ static bool put_string(out_t *o, const char *s, size_t n, bool checked)
 		return false;
 	o->data[o->len++] = '"';
 
+	bool wide = wide_available();
 	size_t i = 0;
 	while (i < n) {
-		size_t plain = copy_plain(o->data + o->len, s + i, n - i);
+		char *to = o->data + o->len;
+		size_t plain = wide ? copy_plain_wide(to, s + i, n - i) : copy_plain(to, s + i, n - i);
 		o->len += plain;
 		i += plain;
 		if (i == n)

@@ -75,15 +75,15 @@ Test(util_json_dump, containers_match_jansson)
 }
 
 /* Every byte that needs an escape, and a few that do not, at every
- * position of strings of 0 to 70 bytes: the 64- and 16-byte steps and the tail
- * meet each one at each offset. */
+ * position of strings of 0 to 140 bytes: the 64- and 16-byte steps and the
+ * tail meet each one at each offset, after one or two 64-byte steps. */
 Test(util_json_dump, escapes_at_every_position)
 {
-	const char *inserts[] = {"\"", "\\", "\n", "\r", "\t", "\b", "\f", "\x01", "\x1f", "\x7f", "/",
+	const char *inserts[] = {"\"", "\\", "\n", "\r", "\t", "\b", "\f", "\x01", "\x1f", " ", "\x7f", "/",
 				 "\xc3\xa9", "\xe2\x82\xac", "\xf0\x9f\x98\x80"};
-	char text[80];
+	char text[150];
 
-	for (size_t len = 0; len <= 70; len++) {
+	for (size_t len = 0; len <= 140; len++) {
 		for (size_t k = 0; k < sizeof inserts / sizeof inserts[0]; k++) {
 			for (size_t at = 0; at + strlen(inserts[k]) <= len; at++) {
 				memset(text, 'a' + (int)(len % 26), len);
