@@ -64,7 +64,8 @@ json_t *serve_stream_msg(serve_harness_t *h, const char *stream, uint64_t seq);
 /* The dead letter of tenant/id (the first one found), or NULL. Owned. */
 json_t *serve_dead_letter(serve_harness_t *h, const char *id);
 
-/* The dead letter `nth` (counting from 0) of tenant/id, or NULL. Owned. */
+/* Return the `nth` dead letter (from 0) of any tenant's job `id`, or NULL. The caller
+ * releases it with json_decref. */
 json_t *serve_dead_letter_nth(serve_harness_t *h, const char *id, int nth);
 
 /* Run serve_harness_init with a postgres database "pg" whose server never

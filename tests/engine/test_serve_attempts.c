@@ -1,9 +1,9 @@
 /*
  * Attempt numbers of deliveries that fail retryably, against a real
- * nats-server: under pauses past ack_wait, kill -9 and a restart, two
+ * nats-server. The cases: pauses past ack_wait, kill -9 and a restart, two
  * instances on one consumer, and a tenant/id published again after its
- * dead letter. A dead letter lists attempts 1..max_attempts once each
- * (less any attempt lost with a killed engine), and no job runs more than
+ * dead letter. A dead letter lists attempts 1..max_attempts once each,
+ * less any attempt lost with a killed engine. No job runs more than
  * max_attempts times.
  */
 #include <criterion/criterion.h>
@@ -27,8 +27,8 @@ static void publish_failing(serve_harness_t *h, const char *id, int max_attempts
 	serve_publish(h, "acme", job, NULL);
 }
 
-/* Lines of the log at `path` with `event` about acme/`id`: a job module
- * line names it in corr_id, a serve module line in its id field. */
+/* Count the lines of the log at `path` with `event` about acme/`id`. A job
+ * module line names the job in corr_id, a serve module line in its id field. */
 static int count_lines(const char *path, const char *event, const char *id)
 {
 	char by_corr_id[300], by_id[300], by_event[100];
