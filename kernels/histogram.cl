@@ -169,14 +169,18 @@ histogram_merge_sums(__global const long *sums, ulong slices, ulong bins, __glob
 }
 
 #ifdef HISTOGRAM_SLOTS
-/* Blocks of GROUP_SIZE elements that one work-group of the CPU form
- * counts, the host's PRIVATE_BLOCKS. PoCL runs the work items 8 at a time
- * in float32 vector code (AVX2), and each 8 read 32 bytes of every block
- * in turn, so the blocks are read as that many interleaved streams.
- * Pieces of 16 blocks ran 20 to 40 % faster than pieces of 64 (PoCL
- * 3.1, AMD EPYC, one thread). */
-#define BLOCKS 16
-#define PIECE (BLOCKS * GROUP_SIZE)
+/* Work items in a work-group of the CPU form and the blocks of that many
+ * elements that it counts, the host's PRIVATE_GROUP and PRIVATE_BLOCKS.
+ * PoCL runs the work items 8 at a time in float32 vector code (AVX2),
+ * block after block, so with 16 each vector reads half of every cache
+ * line of the piece in order. With 64, each vector read 32 bytes of
+ * every fourth line, and the count took 6 to 11 % longer (PoCL 3.1, AMD
+ * EPYC). 8 was 2 to 4 % faster than 16 but took 4 s to compile, against
+ * 2.3 s. The piece stays 1024 elements: pieces of 16 blocks of 64 had run
+ * 20 to 40 % faster than pieces of 64 blocks of 64. */
+#define PRIVATE_GROUP 16
+#define BLOCKS 64
+#define PIECE (BLOCKS * PRIVATE_GROUP)
 
 /*
  * Return the bin of v in [edges[0], top] as DEFINE_FIND_BIN does, for
@@ -222,10 +226,10 @@ uint private_bin(real v, __global const real *edges, uint bins, real lo, real sc
  * Ask the cache for the PIECE elements at p, which the next work-group
  * reads: PoCL runs work-groups of consecutive ids one after another on a
  * thread. Each piece fills one 4 KiB page, which the hardware prefetcher
- * does not cross, and its loads come in 16 short streams; the count of
- * one piece would otherwise start with a wait on memory. Without the
- * prefetch the count took about 8 % longer (PoCL 3.1, AMD EPYC), and
- * PoCL's own prefetch() does nothing.
+ * does not cross, so the count of one piece would otherwise start with a
+ * wait on memory. Without the prefetch the count took about 8 % longer
+ * with work-groups of 64 and 5 % with 16 (PoCL 3.1, AMD EPYC). PoCL's own
+ * prefetch() does nothing.
  */
 void prefetch_next_piece(__global const real *p)
 {
@@ -263,7 +267,7 @@ void count_piece(__global const real *p, uint left, bool checked, __global const
 
 #pragma unroll
 	for (uint k = 0; k < BLOCKS; k++) {
-		uint j = k * GROUP_SIZE + lid;
+		uint j = k * PRIVATE_GROUP + lid;
 		real v = !checked || j < left ? p[j] : (real)NAN;
 		uint bin = private_bin(v, edges, bins, lo, scale, width);
 		slots[j] = v >= low_edge && v <= top ? (uchar)bin : (uchar)HISTOGRAM_SLOTS;
@@ -302,7 +306,7 @@ void count_piece(__global const real *p, uint left, bool checked, __global const
  * per element, which measured slower on PoCL. The bins and edges follow
  * histogram_count_local.
  */
-__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+__kernel __attribute__((reqd_work_group_size(PRIVATE_GROUP, 1, 1))) void
 histogram_count_private(__global const real *x, ulong n, __global const real *edges, uint bins, real top, real lo,
 			real scale, real width, __global uint *partial)
 {
@@ -315,7 +319,7 @@ histogram_count_private(__global const real *x, ulong n, __global const real *ed
 /* The CPU form's last piece, of the n % PIECE elements after the whole
  * pieces, into partial row n / PIECE; the host launches one work-group
  * when n % PIECE is not 0. */
-__kernel __attribute__((reqd_work_group_size(GROUP_SIZE, 1, 1))) void
+__kernel __attribute__((reqd_work_group_size(PRIVATE_GROUP, 1, 1))) void
 histogram_count_private_tail(__global const real *x, ulong n, __global const real *edges, uint bins, real top,
 			     real lo, real scale, real width, __global uint *partial)
 {

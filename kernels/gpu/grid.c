@@ -30,8 +30,8 @@ gpu_kernel_arg_t gpu_arg_real(gpu_real_arg_t *box, const gpu_real_t *real, doubl
 	return (gpu_kernel_arg_t){sizeof box->d, &box->d};
 }
 
-int gpu_run_kernel(bl_gpu_launch_t *launch, const char *file, const gpu_real_t *real, const char *name,
-		   const gpu_kernel_arg_t *args, size_t count, size_t groups, bl_error_t *err)
+int gpu_run_kernel_sized(bl_gpu_launch_t *launch, const char *file, const gpu_real_t *real, const char *name,
+			 const gpu_kernel_arg_t *args, size_t count, size_t groups, size_t local, bl_error_t *err)
 {
 	cl_kernel k;
 	int rc = gpu_kernel_for(&k, launch, file, real, name, err);
@@ -40,7 +40,12 @@ int gpu_run_kernel(bl_gpu_launch_t *launch, const char *file, const gpu_real_t *
 	if (rc < 0)
 		return rc;
 
-	size_t global = groups * GPU_LOCAL_1D;
-	size_t local = GPU_LOCAL_1D;
+	size_t global = groups * local;
 	return bl_gpu_run(launch, k, 1, &global, &local, err);
+}
+
+int gpu_run_kernel(bl_gpu_launch_t *launch, const char *file, const gpu_real_t *real, const char *name,
+		   const gpu_kernel_arg_t *args, size_t count, size_t groups, bl_error_t *err)
+{
+	return gpu_run_kernel_sized(launch, file, real, name, args, count, groups, GPU_LOCAL_1D, err);
 }

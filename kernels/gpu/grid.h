@@ -72,4 +72,9 @@ gpu_kernel_arg_t gpu_arg_real(gpu_real_arg_t *box, const gpu_real_t *real, doubl
 int gpu_run_kernel(bl_gpu_launch_t *launch, const char *file, const gpu_real_t *real, const char *name,
 		   const gpu_kernel_arg_t *args, size_t count, size_t groups, bl_error_t *err);
 
+/* Enqueue as gpu_run_kernel does, with work-groups of `local` work
+ * items, which must match the kernel's required work-group size. */
+int gpu_run_kernel_sized(bl_gpu_launch_t *launch, const char *file, const gpu_real_t *real, const char *name,
+			 const gpu_kernel_arg_t *args, size_t count, size_t groups, size_t local, bl_error_t *err);
+
 #endif

@@ -20,10 +20,11 @@
  * which allows up to 128; only 64 and fewer were measured. */
 #define PRIVATE_BINS 64u
 
-/* Elements in one piece of the CPU form: blocks of GPU_LOCAL_1D, as
- * BLOCKS in histogram.cl. */
-#define PRIVATE_BLOCKS 16u
-#define PRIVATE_PIECE (PRIVATE_BLOCKS * GPU_LOCAL_1D)
+/* Work-group size of the CPU form, and the blocks of that many elements
+ * in one piece, as PRIVATE_GROUP and BLOCKS in histogram.cl. */
+#define PRIVATE_GROUP 16u
+#define PRIVATE_BLOCKS 64u
+#define PRIVATE_PIECE (PRIVATE_BLOCKS * PRIVATE_GROUP)
 
 /* Rows of work-group counts that one work-group of histogram_merge_rows
  * sums, and the maximum number of such slices, which the final sum adds. */
@@ -260,7 +261,8 @@ static int enqueue_pieces(bl_gpu_launch_t *launch, const histogram_t *h, const g
 		gpu_arg_real(&width_box, &h->real, guess->width),
 		GPU_ARG_MEM(partial),
 	};
-	return gpu_run_kernel(launch, "histogram.cl", program, name, args, GPU_ARG_COUNT(args), groups, err);
+	return gpu_run_kernel_sized(launch, "histogram.cl", program, name, args, GPU_ARG_COUNT(args), groups,
+				    PRIVATE_GROUP, err);
 }
 
 /* The CPU form for at most PRIVATE_BINS bins: counts of each whole piece

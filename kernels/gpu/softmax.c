@@ -87,21 +87,39 @@ static int enqueue_stats(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_mem
 			      gpu_groups_cap(rows), err);
 }
 
-/* The CPU form for rows of at most GPU_CPU_PIECE elements: one
- * work-group per row, whose program unrolls the ceil(cols / GPU_LOCAL_1D)
- * blocks of a row and checks bounds only in a partial last block.
+/* Return the work-group size of the CPU form for rows of `cols` in
+ * `dtype`. In float32 that is 8 up to 256 and 16 above, so that a vector
+ * of work items reads a row in order (see softmax.cl). Rows of 256 took
+ * 6.3 ms with 8 against 7.2 with 16. Rows of 512 to 4096 ran as fast
+ * with 16, which unrolls half as many blocks. float64 keeps GPU_LOCAL_1D,
+ * because its exp is PoCL's library routine: a row of 3001 in blocks of
+ * 16 took 20 s to compile.
+ * NOTE: float64 was not timed with smaller work-groups. */
+static size_t rows_blocks_group(bl_dtype_t dtype, size_t cols)
+{
+	if (dtype == BL_DTYPE_F64)
+		return GPU_LOCAL_1D;
+	return cols <= 256 ? 8 : 16;
+}
+
+/* Enqueue the CPU form for rows of at most GPU_CPU_PIECE elements: one
+ * work-group per row, whose program unrolls the row's blocks of
+ * rows_blocks_group() elements and checks bounds only in a partial last
+ * block.
  * NOTE: each number of blocks, with and without a partial block, is a
- * program of its own, so rows of up to 4096 elements may need up to 128
- * programs. Each is compiled on first use (about 2 s with PoCL 3.1 here)
- * and then kept per device, and on disk when a cache folder is set. */
+ * program of its own, so rows of up to 4096 elements may need about 540
+ * programs. Each is compiled on first use and then kept per device, and
+ * on disk when a cache folder is set. With PoCL 3.1 here that took 2.3 s
+ * for rows of 1024 and 10 to 11 s for rows of 4096. */
 static int enqueue_rows_blocks(bl_gpu_launch_t *launch, const gpu_real_t *real, cl_mem x, size_t rows, size_t cols,
 			       cl_mem out, bl_error_t *err)
 {
-	size_t blocks = (cols + GPU_LOCAL_1D - 1) / GPU_LOCAL_1D;
-	bool tail = cols % GPU_LOCAL_1D != 0;
-	char options[96];
-	snprintf(options, sizeof options, "%s -DSOFTMAX_BLOCKS=%zu -DSOFTMAX_TAIL=%d", real->options, blocks,
-		 (int)tail);
+	size_t group = rows_blocks_group(real->dtype, cols);
+	size_t blocks = (cols + group - 1) / group;
+	bool tail = cols % group != 0;
+	char options[128];
+	snprintf(options, sizeof options, "%s -DSOFTMAX_GROUP=%zu -DSOFTMAX_BLOCKS=%zu -DSOFTMAX_TAIL=%d",
+		 real->options, group, blocks, (int)tail);
 	const gpu_real_t program = {real->dtype, options};
 
 	const gpu_kernel_arg_t args[] = {
@@ -109,8 +127,8 @@ static int enqueue_rows_blocks(bl_gpu_launch_t *launch, const gpu_real_t *real, 
 		GPU_ARG_UINT(cols),
 		GPU_ARG_MEM(out),
 	};
-	return gpu_run_kernel(launch, "softmax.cl", &program, "softmax_rows_blocks", args, GPU_ARG_COUNT(args), rows,
-			      err);
+	return gpu_run_kernel_sized(launch, "softmax.cl", &program, "softmax_rows_blocks", args, GPU_ARG_COUNT(args),
+				    rows, group, err);
 }
 
 /* The GPU form: enqueue the statistics of every row, then the softmax

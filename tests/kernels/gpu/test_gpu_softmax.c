@@ -168,7 +168,8 @@ Test(gpu_softmax, gpu_form_matches_cpu)
 
 /* Six rows of `cols` random values. Row 0 is plain, row 1 has NaN in the
  * last block and row 2 +inf in the first and last blocks. Row 3 is all
- * -inf, work item 5's elements in row 4 are -inf, and row 5 has NaN and
+ * -inf, every eighth element of row 4 from index 5 is -inf (all of work
+ * item 5's elements in work-groups of 8, 16 or 64), and row 5 has NaN and
  * +inf. */
 static bl_tensor_t *special_rows(size_t cols)
 {
@@ -179,15 +180,16 @@ static bl_tensor_t *special_rows(size_t cols)
 	v[2 * cols + cols - 1] = INFINITY;
 	for (size_t j = 0; j < cols; j++)
 		v[3 * cols + j] = -INFINITY;
-	for (size_t j = 5; j < cols; j += 64)
+	for (size_t j = 5; j < cols; j += 8)
 		v[4 * cols + j] = -INFINITY;
 	v[5 * cols] = NAN;
 	v[5 * cols + 1] = INFINITY;
 	return x;
 }
 
-/* The CPU form checks bounds only in a partial last block of 64: rows of
- * whole blocks and rows one element longer, with special values. */
+/* The CPU form checks bounds only in a partial last block of 8 or 16
+ * elements: rows of whole blocks and rows one element longer, with
+ * special values. */
 Test(gpu_softmax, cpu_form_whole_blocks_match_cpu)
 {
 	static const size_t widths[] = {64, 65, 128, 1024, 1025, 4096};
