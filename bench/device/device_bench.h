@@ -135,6 +135,11 @@ int bench_triad(json_t **out, bench_triad_t *t, const bench_t *b, bl_error_t *er
  * run paired with a triad run just before it. */
 int bench_memory_bound(json_t **out, bench_t *b, bench_triad_t *triad, bl_error_t *err);
 
+/* cpu_ceiling.c: on a CPU device, the histogram and softmax written by
+ * hand in AVX2 C on the device's cores, each run paired with a triad run:
+ * the ratio to triad that the processor itself allows. */
+int bench_cpu_ceiling(json_t **out, bench_t *b, bench_triad_t *triad, bl_error_t *err);
+
 /* kernels.c: each kernel on the CPU and on the device. */
 int bench_kernels(json_t **out, bench_t *b, bl_error_t *err);
 
