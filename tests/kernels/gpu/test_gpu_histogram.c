@@ -420,3 +420,114 @@ Test(gpu_histogram, cpu_form_extreme_ranges_match_cpu)
 	}
 	bl_gpu_close(&gpu);
 }
+
+/* Store v at index i of x when x has that many elements. */
+static void put(bl_tensor_t *x, size_t i, double v)
+{
+	if (i >= x->count)
+		return;
+	if (x->dtype == BL_DTYPE_F32)
+		((float *)x->data)[i] = (float)v;
+	else
+		((double *)x->data)[i] = v;
+}
+
+/* n values over the range of `c` widened by 10 % on each side. From
+ * index `start` come its edges, the floats next to lo and hi, NaN, both
+ * zeros, and with a given range both infinities. */
+static bl_tensor_t *histogram_values(bl_dtype_t dtype, size_t n, const hist_case_t *c, size_t start)
+{
+	double margin = (c->hi - c->lo) * 0.1;
+	bl_tensor_t *x = gpu_test_random(dtype, 1, &n, c->lo - margin, c->hi + margin);
+	size_t i = start;
+	for (size_t e = 0; e <= c->bins; e++)
+		put(x, i++, c->lo + (c->hi - c->lo) * (double)e / (double)c->bins);
+	bool f32 = dtype == BL_DTYPE_F32;
+	double ends[] = {c->lo, c->hi};
+	for (size_t k = 0; k < 2; k++) {
+		put(x, i++, f32 ? nextafterf((float)ends[k], INFINITY) : nextafter(ends[k], INFINITY));
+		put(x, i++, f32 ? nextafterf((float)ends[k], -INFINITY) : nextafter(ends[k], -INFINITY));
+	}
+	put(x, i++, NAN);
+	if (c->range) {
+		put(x, i++, INFINITY);
+		put(x, i++, -INFINITY);
+	}
+	put(x, i++, -0.0);
+	put(x, i++, 0.0);
+	return x;
+}
+
+static const hist_case_t cpu_form_cases[] = {
+	{1, true, -1, 1},	{2, true, -1, 1},	  {3, true, -1, 1},	    {63, true, -1, 1},
+	{64, true, -1, 1},	{65, true, -1, 1},	  {64, true, 0, 1},	    {3, true, -0.3, 0.7},
+	{63, true, -0.3, 0.7},	{64, true, 1e6, 1e6 + 0.1}, {2, true, 1e6, 1e6 + 1e-3}, {7, true, -0.0, 1},
+	{64, true, 0, 1e-38},	{2, true, 0, 1e-38},	  {64, false, 0, 0},	    {5, false, 0, 0},
+};
+
+static void expect_histogram_sizes_match(bl_gpu_t *gpu, bl_dtype_t dtype)
+{
+	static const size_t sizes[] = {1, 15, 16, 17, 1023, 1024, 1025, 16383, 16384, 16385};
+	for (size_t s = 0; s < COUNT(sizes); s++) {
+		for (size_t c = 0; c < COUNT(cpu_form_cases); c++) {
+			const hist_case_t *hc = &cpu_form_cases[c];
+			hist_case_t from = *hc;
+			if (!hc->range) {
+				from.lo = -1;
+				from.hi = 1;
+				from.range = false;
+			}
+			size_t starts[] = {0, sizes[s] > 40 ? sizes[s] - 40 : 0, sizes[s] / 1024 * 1024};
+			for (size_t k = 0; k < COUNT(starts); k++) {
+				bl_tensor_t *x = histogram_values(dtype, sizes[s], &from, starts[k]);
+				expect_histogram_matches(gpu, x, hc);
+				bl_tensor_free(&x);
+			}
+		}
+	}
+}
+
+/* The CPU form over sizes around its pieces of 1024 elements, with the
+ * special values at the start, the end and the last piece's start. */
+Test(gpu_histogram, cpu_form_float32_sizes)
+{
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+	expect_histogram_sizes_match(gpu, BL_DTYPE_F32);
+	bl_gpu_close(&gpu);
+}
+
+Test(gpu_histogram, cpu_form_float64_sizes)
+{
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+	if (!bl_gpu_has_fp64(gpu))
+		cr_skip_test("the device has no cl_khr_fp64");
+	expect_histogram_sizes_match(gpu, BL_DTYPE_F64);
+	bl_gpu_close(&gpu);
+}
+
+Test(gpu_histogram, cpu_form_empty_and_large)
+{
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+	bl_tensor_t *empty = gpu_test_random(BL_DTYPE_F32, 1, (size_t[]){0}, -1, 1);
+	expect_histogram_matches(gpu, empty, &(hist_case_t){64, true, -1, 1});
+	bl_tensor_free(&empty);
+
+	hist_case_t c = {64, true, -1, 1};
+	bl_tensor_t *x = histogram_values(BL_DTYPE_F32, (1u << 24) + 5, &c, (1u << 24) - 3);
+	expect_histogram_matches(gpu, x, &c);
+	expect_histogram_matches(gpu, x, &(hist_case_t){37, false, 0, 0});
+	bl_tensor_free(&x);
+	bl_gpu_close(&gpu);
+}
+
+/* int32 values read as float64, with ranges that put them on edges. */
+Test(gpu_histogram, cpu_form_int)
+{
+	static const hist_case_t cases[] = {{10, true, 0, 10}, {64, true, -32, 32}, {3, false, 0, 0}};
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_I32, 1, (size_t[]){5000}, -40, 40);
+	for (size_t c = 0; c < COUNT(cases); c++)
+		expect_histogram_matches(gpu, x, &cases[c]);
+	bl_tensor_free(&x);
+	bl_gpu_close(&gpu);
+}

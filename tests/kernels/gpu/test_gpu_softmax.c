@@ -1,4 +1,5 @@
 #include <criterion/criterion.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -240,6 +241,147 @@ Test(gpu_softmax, other_ranks_rejected_as_on_cpu)
 		cr_assert_null(got, "a result despite the error");
 		bl_gpu_launch_free(&launch);
 		bl_tensor_free(&inputs[i]);
+	}
+	bl_gpu_close(&gpu);
+}
+
+/* Rows made by special_softmax_rows. Row 0 is plain random values. */
+#define SPECIAL_ROW_COUNT 22
+
+/* Set the elements j of `row` with j % period == lane to v. */
+static void set_lane(float *row, size_t cols, size_t period, size_t lane, float v)
+{
+	for (size_t j = lane; j < cols; j += period)
+		row[j] = v;
+}
+
+/* SPECIAL_ROW_COUNT rows of `cols` float32 values. NaN and infinities sit
+ * at the first and last element and in one work item's elements under
+ * groups of 8 and 16. Other rows are all -inf or +inf, or have
+ * differences that underflow or overflow exp. */
+static bl_tensor_t *special_softmax_rows(size_t cols)
+{
+	bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 2, (size_t[]){SPECIAL_ROW_COUNT, cols}, -20, 20);
+	float *v = x->data;
+	float *r;
+	size_t last = cols - 1;
+
+	v[1 * cols] = NAN;
+	v[2 * cols + last] = NAN;
+	v[3 * cols] = INFINITY;
+	v[4 * cols + last] = INFINITY;
+	v[5 * cols] = -INFINITY;
+	v[5 * cols + last] = -INFINITY;
+	set_lane(v + 6 * cols, cols, 1, 0, -INFINITY);
+	set_lane(v + 7 * cols, cols, 8, 3, -INFINITY);
+	set_lane(v + 8 * cols, cols, 16, 11, -INFINITY);
+	set_lane(v + 9 * cols, cols, 1, 0, INFINITY);
+
+	r = v + 10 * cols;
+	set_lane(r, cols, 1, 0, -INFINITY);
+	set_lane(r, cols, 8, 3 % cols, INFINITY);
+	r = v + 11 * cols;
+	set_lane(r, cols, 1, 0, -INFINITY);
+	r[last] = INFINITY;
+	r = v + 12 * cols;
+	set_lane(r, cols, 1, 0, -INFINITY);
+	r[last / 2] = 1.5f;
+	r = v + 13 * cols;
+	set_lane(r, cols, 1, 0, -INFINITY);
+	r[last] = NAN;
+	r = v + 14 * cols;
+	for (size_t j = 0; j < cols; j++)
+		r[j] = j % 2 ? 1e30f : -1e30f;
+	r = v + 15 * cols;
+	for (size_t j = 0; j < cols; j++)
+		r[j] = j % 3 ? 0.0f : -100.0f;
+	set_lane(v + 16 * cols, cols, 1, 0, 7.25f);
+	r = v + 17 * cols;
+	for (size_t j = 0; j < cols; j++)
+		r[j] = j % 2 ? FLT_MAX : -FLT_MAX;
+	r = v + 18 * cols;
+	set_lane(r, cols, 16, 11 % cols, NAN);
+	r[0] = INFINITY;
+	r = v + 19 * cols;
+	set_lane(r, cols, 8, 7 % cols, INFINITY);
+	set_lane(r, cols, 16, 0, -INFINITY);
+	r = v + 20 * cols;
+	for (size_t j = 0; j < cols; j++)
+		r[j] = -87.0f - (float)(j % 5);
+	r[last] = 0.0f;
+	r = v + 21 * cols;
+	set_lane(r, cols, 8, 0, -INFINITY);
+	set_lane(r, cols, 8, 1, NAN);
+	return x;
+}
+
+static void expect_length_matches(bl_gpu_t *gpu, size_t cols)
+{
+	bl_tensor_t *x = special_softmax_rows(cols);
+	expect_softmax_matches(gpu, x, 1e-4, true);
+	bl_tensor_free(&x);
+
+	bl_tensor_t *line = gpu_test_random(BL_DTYPE_F32, 1, &cols, -50, 50);
+	expect_softmax_matches(gpu, line, 1e-4, false);
+	bl_tensor_free(&line);
+}
+
+/* The CPU form over row lengths on both sides of its work-group sizes
+ * of 8 and 16, and of 4096, the longest row it takes. */
+Test(gpu_softmax, cpu_form_short_rows)
+{
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+	for (size_t cols = 1; cols <= 40; cols++)
+		expect_length_matches(gpu, cols);
+	bl_gpu_close(&gpu);
+}
+
+Test(gpu_softmax, cpu_form_long_rows)
+{
+	static const size_t lengths[] = {255, 256, 257, 511, 512, 513, 1023, 1024, 1025, 2047, 4095, 4096, 4097};
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+	for (size_t i = 0; i < COUNT(lengths); i++)
+		expect_length_matches(gpu, lengths[i]);
+	bl_gpu_close(&gpu);
+}
+
+Test(gpu_softmax, cpu_form_row_counts)
+{
+	static const size_t lengths[] = {1, 8, 9, 256, 257, 4096};
+	static const size_t rows[] = {1, 2, 3, 1000};
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+	for (size_t i = 0; i < COUNT(lengths); i++) {
+		for (size_t r = 0; r < COUNT(rows); r++) {
+			bl_tensor_t *x = gpu_test_random(BL_DTYPE_F32, 2, (size_t[]){rows[r], lengths[i]}, -30, 30);
+			expect_softmax_matches(gpu, x, 1e-4, false);
+			bl_tensor_free(&x);
+		}
+	}
+	bl_gpu_close(&gpu);
+}
+
+/* float64 rows of special values, built from the float32 ones, which
+ * take work-groups of 64. */
+Test(gpu_softmax, cpu_form_float64_and_int)
+{
+	static const size_t lengths[] = {1, 63, 64, 65, 200};
+	bl_gpu_t *gpu = gpu_test_open_form(BL_GPU_KERNELS_CPU);
+	if (!bl_gpu_has_fp64(gpu))
+		cr_skip_test("the device has no cl_khr_fp64");
+
+	for (size_t i = 0; i < COUNT(lengths); i++) {
+		size_t cols = lengths[i];
+		bl_tensor_t *narrow = special_softmax_rows(cols);
+		bl_tensor_t *wide = gpu_test_random(BL_DTYPE_F64, 2, narrow->shape, -1, 1);
+		for (size_t k = 0; k < narrow->count; k++)
+			((double *)wide->data)[k] = ((float *)narrow->data)[k];
+		expect_softmax_matches(gpu, wide, 1e-12, true);
+		bl_tensor_free(&narrow);
+		bl_tensor_free(&wide);
+
+		bl_tensor_t *ints = gpu_test_random(BL_DTYPE_I32, 2, (size_t[]){5, cols}, -1000, 1000);
+		expect_softmax_matches(gpu, ints, 1e-12, false);
+		bl_tensor_free(&ints);
 	}
 	bl_gpu_close(&gpu);
 }
