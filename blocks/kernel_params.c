@@ -12,6 +12,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <beamline/json_load.h>
+
 #define PATH_BYTES_MAX 255u
 
 /* Write "<parent>.<child>" into `out`, the JSON path of a field. A path too
@@ -153,9 +155,15 @@ static const arg_spec_t *find_arg(const kernel_spec_t *spec, const char *name)
 static int check_number(const arg_spec_t *a, json_t *value, const char *field, bl_error_t *err)
 {
 	bool integer = a->type == ARG_UINT;
-	if (integer ? !json_is_integer(value) : !json_is_number(value))
-		return bl_error_set(err, BL_EFORMAT, field, "expected %s from %g to %g", integer ? "an integer" : "a number",
-				    a->min, a->max);
+	if (integer && json_is_real(value))
+		return bl_error_set(err, BL_EFORMAT, field, "expected an integer from %.0f to %.0f, got %g", a->min,
+				    a->max, json_real_value(value));
+	if (integer && !json_is_integer(value))
+		return bl_error_set(err, BL_EFORMAT, field, "expected an integer from %.0f to %.0f, got %s", a->min,
+				    a->max, bl_json_type_phrase(value));
+	if (!json_is_number(value))
+		return bl_error_set(err, BL_EFORMAT, field, "expected a number from %g to %g, got %s", a->min, a->max,
+				    bl_json_type_phrase(value));
 
 	double v = json_number_value(value);
 	if (integer && (v < a->min || v > a->max))

@@ -51,29 +51,6 @@ const char *bl_priority_name(bl_priority_t p)
 	return priority_names[p];
 }
 
-static const char *type_phrase(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-		return "an integer";
-	case JSON_REAL:
-		return "a real number";
-	case JSON_TRUE:
-		return "true";
-	case JSON_FALSE:
-		return "false";
-	case JSON_NULL:
-		return "null";
-	}
-	return "a value of unknown type";
-}
-
 /* Write `s` into `buf` as a double-quoted ASCII string for a message:
  * quotes and backslashes are escaped, other bytes outside printable ASCII
  * are written as \xNN, and a long value is cut with "...". */
@@ -173,7 +150,7 @@ static int take_name(const json_t *v, const char *field, const bl_job_limits_t *
 	if (!json_is_string(v))
 		return bl_error_set(err, BL_EFORMAT, field,
 				    "expected a string of 1 to %zu characters from " NAME_CHARS ", got %s",
-				    lim->max_name_bytes, type_phrase(v));
+				    lim->max_name_bytes, bl_json_type_phrase(v));
 
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
@@ -207,7 +184,7 @@ static int take_priority(const json_t *v, bl_priority_t *out, bl_error_t *err)
 	if (!json_is_string(v))
 		return bl_error_set(err, BL_EFORMAT, "priority",
 				    "expected one of \"critical\", \"high\", \"normal\" or \"low\", got %s",
-				    type_phrase(v));
+				    bl_json_type_phrase(v));
 
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
@@ -228,7 +205,7 @@ static int take_block(const json_t *v, const bl_job_limits_t *lim, char **out, b
 
 	if (!json_is_string(v))
 		return bl_error_set(err, BL_EFORMAT, "block", "expected a block name of " BLOCK_CHARS ", got %s",
-				    type_phrase(v));
+				    bl_json_type_phrase(v));
 
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
@@ -256,7 +233,7 @@ static int take_params(const json_t *v, json_t **out, bl_error_t *err)
 		return *out ? 0 : bl_error_set(err, BL_ENOMEM, "params", "out of memory while creating empty params");
 	}
 	if (!json_is_object(v))
-		return bl_error_set(err, BL_EFORMAT, "params", "expected an object, got %s", type_phrase(v));
+		return bl_error_set(err, BL_EFORMAT, "params", "expected an object, got %s", bl_json_type_phrase(v));
 
 	/* json_incref only adds a reference; the cast drops the const that
 	 * the borrowed tree carries. */
@@ -274,7 +251,7 @@ static int take_integer(const json_t *v, const char *field, const char *expected
 			int above_code, uint64_t *out, bl_error_t *err)
 {
 	if (!json_is_integer(v))
-		return bl_error_set(err, BL_EFORMAT, field, "expected %s, got %s", expected, type_phrase(v));
+		return bl_error_set(err, BL_EFORMAT, field, "expected %s, got %s", expected, bl_json_type_phrase(v));
 
 	json_int_t n = json_integer_value(v);
 	if (n < min)
@@ -477,7 +454,7 @@ static int take_deadline(const json_t *v, bl_job_t *job, bl_error_t *err)
 		return bl_error_set(
 			err, BL_EFORMAT, "deadline",
 			"expected an RFC 3339 timestamp with a time zone, such as \"2026-12-04T21:00:00Z\", got %s",
-			type_phrase(v));
+			bl_json_type_phrase(v));
 
 	const char *s = json_string_value(v);
 	size_t len = json_string_length(v);
@@ -522,7 +499,7 @@ static int take_retry(const json_t *v, const bl_job_limits_t *lim, bl_job_retry_
 	if (!v)
 		return 0;
 	if (!json_is_object(v))
-		return bl_error_set(err, BL_EFORMAT, "retry", "expected an object, got %s", type_phrase(v));
+		return bl_error_set(err, BL_EFORMAT, "retry", "expected an object, got %s", bl_json_type_phrase(v));
 	rc = reject_unknown(v, "retry", retry_fields, sizeof retry_fields / sizeof *retry_fields,
 			    "max_attempts, backoff_ms and max_backoff_ms", err);
 	if (rc)
@@ -559,7 +536,7 @@ static int take_traceparent(const json_t *v, bl_job_t *job, bl_error_t *err)
 		return 0;
 	if (!json_is_string(v))
 		return bl_error_set(err, BL_EFORMAT, "traceparent", "expected a W3C traceparent string, got %s",
-				    type_phrase(v));
+				    bl_json_type_phrase(v));
 
 	bl_trace_t trace;
 	int rc = bl_trace_parse(&trace, json_string_value(v), err);
@@ -710,7 +687,7 @@ int bl_job_parse(bl_job_t **out, const char *text, size_t len, const bl_job_limi
 	}
 	if (!json_is_object(root)) {
 		rc = bl_error_set(err, BL_EFORMAT, NULL, "expected a JSON object at the top level, got %s",
-				  type_phrase(root));
+				  bl_json_type_phrase(root));
 		json_decref(root);
 		return rc;
 	}

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <beamline/json_load.h>
 #include <beamline/kernels.h>
 
 void bl_json_tensor_limits_init(bl_json_tensor_limits_t *lim)
@@ -52,28 +53,6 @@ __attribute__((format(printf, 4, 5))) static int fail(const walk_t *w, unsigned 
 	vsnprintf(message, sizeof message, fmt, ap);
 	va_end(ap);
 	return bl_error_set(w->err, code, path, "%s", message);
-}
-
-/* Name the kind of a JSON value for a message. */
-static const char *kind(const json_t *v)
-{
-	switch (json_typeof(v)) {
-	case JSON_OBJECT:
-		return "an object";
-	case JSON_ARRAY:
-		return "an array";
-	case JSON_STRING:
-		return "a string";
-	case JSON_INTEGER:
-	case JSON_REAL:
-		return "a number";
-	case JSON_TRUE:
-	case JSON_FALSE:
-		return "a boolean";
-	case JSON_NULL:
-		return "null";
-	}
-	return "an unknown value";
 }
 
 /*
@@ -158,7 +137,7 @@ static int visit_number(walk_t *w, const json_t *v, unsigned depth)
 		return fail(w, depth, BL_ELIMIT, "the tensor has more elements than the limit of %zu",
 			    w->max_elements);
 	if (!json_is_number(v))
-		return fail(w, depth, BL_EFORMAT, "expected a number, found %s", kind(v));
+		return fail(w, depth, BL_EFORMAT, "expected a number, found %s", bl_json_type_phrase(v));
 	if (json_is_real(v))
 		w->all_integers = false;
 	if (w->dtype_given) {
@@ -182,7 +161,7 @@ static int visit(walk_t *w, const json_t *v, unsigned depth)
 
 	size_t want = w->shape[depth];
 	if (!json_is_array(v))
-		return fail(w, depth, BL_EFORMAT, "expected an array of %zu elements, found %s", want, kind(v));
+		return fail(w, depth, BL_EFORMAT, "expected an array of %zu elements, found %s", want, bl_json_type_phrase(v));
 	if (json_array_size(v) != want)
 		return fail(w, depth, BL_EFORMAT, "expected an array of %zu elements, found one of %zu (the arrays "
 			    "must be rectangular)", want, json_array_size(v));

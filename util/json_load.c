@@ -914,3 +914,26 @@ json_t *bl_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
 		error->position = clamp_int(len);
 	return root;
 }
+
+const char *bl_json_type_phrase(const json_t *v)
+{
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		return "an object";
+	case JSON_ARRAY:
+		return "an array";
+	case JSON_STRING:
+		return "a string";
+	case JSON_INTEGER:
+		return "an integer";
+	case JSON_REAL:
+		return "a real number";
+	case JSON_TRUE:
+		return "true";
+	case JSON_FALSE:
+		return "false";
+	case JSON_NULL:
+		return "null";
+	}
+	return "a value of unknown type";
+}

@@ -276,8 +276,8 @@ Test(engine_run, duplicate_past_budget_points_back, .timeout = 60)
 /* Wrong inputs end in clear errors naming the field: a missing file, a
  * path leaving the tenant's folder, an unknown kernel, a GPU job on an
  * engine without one, a required argument left out, labels that do not
- * match the rows, k above the row count, bins one over the limit, an output
- * into a missing folder. */
+ * match the rows, k above the row count, bins one over the limit, a
+ * fraction or a string, an output into a missing folder. */
 Test(engine_run, bad_params_name_the_field, .timeout = 60)
 {
 	static const struct {
@@ -300,6 +300,10 @@ Test(engine_run, bad_params_name_the_field, .timeout = 60)
 		{"k", "{\"kernel\":\"kmeans\",\"inputs\":{\"x\":[[1],[2]]},\"args\":{\"k\":5}}", "invalid_params",
 		 "params.args.k"},
 		{"bins", "{\"kernel\":\"histogram\",\"inputs\":{\"x\":[1]},\"args\":{\"bins\":10000001}}",
+		 "invalid_params", "params.args.bins"},
+		{"halfbins", "{\"kernel\":\"histogram\",\"inputs\":{\"x\":[1]},\"args\":{\"bins\":2.5}}",
+		 "invalid_params", "params.args.bins"},
+		{"textbins", "{\"kernel\":\"histogram\",\"inputs\":{\"x\":[1]},\"args\":{\"bins\":\"64\"}}",
 		 "invalid_params", "params.args.bins"},
 		{"nodir", "{\"kernel\":\"kmeans\",\"inputs\":{\"x\":[[1],[2]]},\"args\":{\"k\":1},"
 			  "\"outputs\":{\"labels\":\"missing/l.npy\"}}",
@@ -328,10 +332,20 @@ Test(engine_run, bad_params_name_the_field, .timeout = 60)
 	json_t *nodir = json_object_get(harness_result(&h, "nodir"), "error");
 	cr_assert(strstr(json_string_value(json_object_get(nodir, "message")), "missing/l.npy"),
 		  "a failed write must name the file");
-	json_t *bins = json_object_get(harness_result(&h, "bins"), "error");
-	cr_assert(strstr(json_string_value(json_object_get(bins, "message")), "from 1 to 10000000, got 10000001"),
-		  "the message must give the limit and the value exactly: %s",
-		  json_string_value(json_object_get(bins, "message")));
+	static const struct {
+		const char *id;
+		const char *text;
+	} messages[] = {
+		{"bins", "from 1 to 10000000, got 10000001"},
+		{"halfbins", "from 1 to 10000000, got 2.5"},
+		{"textbins", "from 1 to 10000000, got a string"},
+	};
+	for (size_t i = 0; i < sizeof messages / sizeof *messages; i++) {
+		json_t *e = json_object_get(harness_result(&h, messages[i].id), "error");
+		const char *message = json_string_value(json_object_get(e, "message"));
+		cr_assert(strstr(message, messages[i].text), "%s: the message must give the limit and the value: %s",
+			  messages[i].id, message);
+	}
 	free(jobs.s);
 	harness_fini(&h);
 }

@@ -48,4 +48,8 @@ json_t *bl_json_loadb(const char *buf, size_t len, size_t flags, json_error_t *e
  */
 const char *bl_json_find_special(const char *p, const char *end);
 
+/* Return a phrase naming the JSON type of `v` for error messages: "an
+ * object", "a string", "true" and so on. */
+const char *bl_json_type_phrase(const json_t *v);
+
 #endif
