@@ -156,7 +156,7 @@ AVX2 static void count_pairs(const float *p, uint32_t *pairs)
 	}
 }
 
-/* exp(x) for x <= 0, as exp_nonpositive in softmax.cl. */
+/* Return exp(x) for x <= 0, computed as exp_nonpositive in softmax.cl. */
 AVX2 static __m256 exp_nonpositive8(__m256 x)
 {
 	const __m256 magic = _mm256_set1_ps(12582912.0f);
@@ -199,8 +199,9 @@ AVX2 static float lanes_sum(__m256 v)
 	return sum;
 }
 
-/* Softmax of one row of cols finite floats, a multiple of 8: the
- * maximum, then e = exp(v - max) written and summed, then e / sum. */
+/* Write the softmax of a row of `cols` finite floats (a multiple of 8) to
+ * out: the maximum, then e = exp(v - max) written and summed, then
+ * e / sum. */
 AVX2 static void softmax_row(const float *x, float *out, size_t cols)
 {
 	__m256 m0 = _mm256_set1_ps(-__builtin_inff());

@@ -432,9 +432,9 @@ static void put(bl_tensor_t *x, size_t i, double v)
 		((double *)x->data)[i] = v;
 }
 
-/* n values over the range of `c` widened by 10 % on each side. From
- * index `start` come its edges, the floats next to lo and hi, NaN, both
- * zeros, and with a given range both infinities. */
+/* Return n random values over the range of `c` widened by 10 % on each
+ * side. From index `start` come its edges, the floats next to lo and hi,
+ * NaN, both zeros, and with a given range both infinities. */
 static bl_tensor_t *histogram_values(bl_dtype_t dtype, size_t n, const hist_case_t *c, size_t start)
 {
 	double margin = (c->hi - c->lo) * 0.1;
@@ -467,7 +467,7 @@ static const hist_case_t cpu_form_cases[] = {
 
 /* float64 cases: the bin found by a computed edge, a loaded edge and a
  * search, and a range of no given width. Each case builds a program of
- * its own (2 to 3 s on PoCL), so float64 takes fewer than float32. */
+ * its own (2 to 3 s on PoCL), so float64 has fewer cases than float32. */
 static const hist_case_t cpu_form_f64_cases[] = {
 	{64, true, -1, 1},
 	{3, true, -0.3, 0.7},
